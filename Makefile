@@ -1,0 +1,30 @@
+# Two commands: `make run` (the embedded stack with a sample run) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test install clean-data
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Stamps make a second `make run` install nothing; they are redone when pyproject.toml changes.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/swath up --demo
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+clean-data:
+	rm -rf data

@@ -1,0 +1,101 @@
+"""Inference: run one chunk of staged tiles through a registered model.
+
+The only activity module that imports torch; the `inference` pool is the only process that
+loads it. Weights are sha256-verified and read from safetensors (never unpickled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import numpy as np
+import torch
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from swath.blobstore import BlobStore
+from swath.contracts import InferenceRequest, InferenceResult, Prediction
+from swath.errors import ErrorType, ModelNotFoundError
+from swath.nets.loader import WeightsChecksumError, load_model
+from swath.registry import ModelManifest, ModelRegistry
+from swath.tiles import decode_tensor
+
+#: How often a long forward pass reports liveness (the workflow's heartbeat timeout is larger).
+HEARTBEAT_EVERY_S = 2.0
+
+T = TypeVar("T")
+
+
+def pick_device(setting: str) -> str:
+    """`auto` → `cuda` when a GPU is visible, else `cpu`."""
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+class ModelCache:
+    """Loaded models by `name@version`, each loaded (and verified) once per process."""
+
+    def __init__(self, registry: ModelRegistry, *, device: str) -> None:
+        self.registry = registry
+        self.device = device
+        self._models: dict[str, torch.nn.Module] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, manifest: ModelManifest) -> torch.nn.Module:
+        """The ready model for a manifest."""
+        key = manifest.info.ref
+        async with self._lock:
+            if key not in self._models:
+                path = self.registry.weights_path(manifest)
+                self._models[key] = await asyncio.to_thread(load_model, manifest.raw, path, device=self.device)
+            return self._models[key]
+
+
+class InferenceActivities:
+    """Classifies staged tiles."""
+
+    def __init__(self, *, blobs: BlobStore, registry: ModelRegistry, models: ModelCache) -> None:
+        self.blobs = blobs
+        self.registry = registry
+        self.models = models
+
+    @activity.defn(name="run_inference_chunk")
+    async def run_inference_chunk(self, req: InferenceRequest) -> InferenceResult:
+        """One forward pass over the chunk; heartbeats while it runs so cancellation reaches it."""
+        try:
+            manifest = self.registry.resolve(req.model)
+            model = await self.models.get(manifest)
+        except ModelNotFoundError as err:
+            raise ApplicationError(str(err), type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
+        except WeightsChecksumError as err:
+            raise ApplicationError(str(err), type=ErrorType.WEIGHTS_CHECKSUM_MISMATCH, non_retryable=True) from None
+        tiles = await asyncio.gather(*(self.blobs.get(item.tensor_ref) for item in req.items))
+        batch = np.stack([decode_tensor(t) for t in tiles])
+        probabilities = await _heartbeating(asyncio.to_thread(_forward, model, batch, self.models.device))
+        confidence, index = probabilities.max(axis=1), probabilities.argmax(axis=1)
+        predictions = [
+            Prediction(id=item.id, label=manifest.labels[i], confidence=round(float(c), 4))
+            for item, i, c in zip(req.items, index, confidence)
+        ]
+        return InferenceResult(predictions=predictions, model=manifest.info)
+
+
+def _forward(model: torch.nn.Module, batch: np.ndarray, device: str) -> np.ndarray:
+    with torch.inference_mode():
+        logits = model(torch.from_numpy(batch).to(device))
+        return torch.softmax(logits, dim=1).cpu().numpy()
+
+
+async def _heartbeating(work: Awaitable[T]) -> T:
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            activity.heartbeat()
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_S)
+            if done:
+                return task.result()
+    finally:
+        task.cancel()

@@ -1,0 +1,1 @@
+"""Routes, one module per resource; each stays thin and calls into `api.services`."""

@@ -1,0 +1,65 @@
+"""`/v1/runs`: submit, read, list and cancel analysis runs."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from api.deps import ClientsDep, Reader, Writer
+from api.problems import MEDIA_TYPE
+from api.schemas import RunCreate, RunOut, RunPage, Status
+from api.services import runs
+from swath.status import RunStatus
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
+
+
+@router.post("", status_code=202, responses={409: PROBLEM, 413: PROBLEM, 422: PROBLEM, 503: PROBLEM})
+async def create_run(
+    body: RunCreate,
+    clients: ClientsDep,
+    principal: Writer,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> RunOut:
+    """Submit a run; the same `Idempotency-Key` with the same body returns the same run."""
+    return await runs.create_run(clients, principal, body, idempotency_key)
+
+
+@router.get("", responses={422: PROBLEM})
+async def list_runs(
+    clients: ClientsDep,
+    principal: Reader,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> RunPage:
+    """The caller's runs, newest first."""
+    return await runs.list_runs(
+        clients, principal, status=RunStatus(status) if status else None, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/{run_id}", responses={304: {"description": "Not modified."}, 404: PROBLEM})
+async def get_run(
+    run_id: UUID,
+    request: Request,
+    clients: ClientsDep,
+    principal: Reader,
+) -> Response:
+    """One run, with its result once complete; `If-None-Match` with its `ETag` answers 304."""
+    run = await runs.get_run(clients, principal, run_id)
+    body = run.model_dump_json()
+    etag = f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
+@router.post("/{run_id}/cancel", status_code=202, responses={404: PROBLEM, 409: PROBLEM})
+async def cancel_run(run_id: UUID, clients: ClientsDep, principal: Writer) -> RunOut:
+    """Cancel a queued or processing run; running activities learn of it at their next heartbeat."""
+    return await runs.cancel_run(clients, principal, run_id)

@@ -1,0 +1,1 @@
+"""What routes do, without HTTP: creating, reading and cancelling runs."""

@@ -1,0 +1,186 @@
+"""Creating, reading, listing and cancelling runs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from temporalio.client import WorkflowHandle
+from temporalio.common import TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from api.clients import Clients
+from api.problems import Problem, ProblemType
+from api.schemas import RunCreate, RunOut, RunPage
+from api.services.run_view import to_run_out, workflow_id
+from swath import search_attributes as sa
+from swath.blobstore import InvalidBlobRefError, SCHEME, key_of
+from swath.contracts import AnalysisRunInput, InputRef
+from swath.db import items as item_queries
+from swath.db import runs as run_queries
+from swath.db.keys import Principal
+from swath.errors import ModelNotFoundError
+from swath.queues import TaskQueue
+from swath.status import RunStatus
+from swath.urlguard import UrlRefusedError
+from workflows.analysis_run import AnalysisRunWorkflow
+
+
+def tenant_prefix(tenant: str) -> str:
+    """Blob keys a tenant may reference start with this."""
+    return f"tenants/{tenant}/"
+
+
+async def create_run(clients: Clients, principal: Principal, body: RunCreate, idempotency_key: str | None) -> RunOut:
+    """Validate, store the run, start its workflow; replays of an idempotency key return the same run."""
+    settings = clients.settings
+    request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    if idempotency_key:
+        existing = await _replay(clients, principal, idempotency_key, request_hash)
+        if existing:
+            return existing
+    try:
+        manifest = clients.registry.resolve(body.model)
+    except ModelNotFoundError as err:
+        raise Problem(422, ProblemType.UNKNOWN_MODEL, str(err)) from None
+    if len(body.inputs) > settings.max_items_per_run:
+        raise Problem(
+            413, ProblemType.TOO_MANY_ITEMS, f"{len(body.inputs)} inputs; at most {settings.max_items_per_run} per run"
+        )
+    ids = [item.id for item in body.inputs]
+    if len(set(ids)) != len(ids):
+        raise Problem(422, ProblemType.VALIDATION, "input ids must be unique within a run")
+
+    run_id = uuid4()
+    refs = [await _input_ref(clients, principal, run_id, item) for item in body.inputs]
+    submitted = {
+        "model": body.model,
+        "inputs": [{"id": r.id, "uri": r.uri, "media_type": r.media_type} for r in refs],
+        "params": body.params,
+    }
+    run_input = AnalysisRunInput(
+        run_id=str(run_id), tenant=principal.tenant, model=manifest.info.ref, inputs=refs,
+        chunk_size=settings.inference_chunk_size, params=body.params,
+    )
+    # The row commits only once Temporal accepted the workflow: no run is stored that will never run.
+    async with clients.db.acquire() as conn, conn.transaction():
+        row = await run_queries.insert_run(
+            conn, run_id=run_id, tenant=principal.tenant, model_ref=body.model, model_resolved=manifest.info.ref,
+            input=submitted, idempotency_key=idempotency_key, request_hash=request_hash, items_total=len(refs),
+        )
+        if row is not None:
+            await _start_workflow(clients, run_input)
+    if row is None:  # a concurrent request with the same key won the race
+        replayed = await _replay(clients, principal, idempotency_key or "", request_hash)
+        assert replayed is not None
+        return replayed
+    return to_run_out(row, None, settings)
+
+
+async def _replay(clients: Clients, principal: Principal, key: str, request_hash: str) -> RunOut | None:
+    async with clients.db.acquire() as conn:
+        row = await run_queries.get_run_by_idempotency_key(conn, tenant=principal.tenant, idempotency_key=key)
+    if row is None:
+        return None
+    if row["request_hash"] != request_hash:
+        raise Problem(409, ProblemType.IDEMPOTENCY_CONFLICT, "this Idempotency-Key was used with a different request")
+    return await get_run(clients, principal, row["id"])
+
+
+async def _start_workflow(clients: Clients, run_input: AnalysisRunInput) -> None:
+    try:
+        await clients.temporal.start_workflow(
+            AnalysisRunWorkflow.run,
+            run_input,
+            id=workflow_id(run_input.run_id),
+            task_queue=TaskQueue.ORCHESTRATION,
+            search_attributes=TypedSearchAttributes([
+                sa.TENANT.value_set(run_input.tenant),
+                sa.MODEL.value_set(run_input.model),
+                sa.STATUS.value_set(RunStatus.QUEUED.value),
+            ]),
+            static_summary=f"{run_input.model} · {len(run_input.inputs)} tiles · tenant {run_input.tenant}",
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+    except Exception as err:  # Temporal unreachable: the transaction rolls back, the client may retry
+        raise Problem(503, ProblemType.UNAVAILABLE, "cannot reach Temporal; retry later", headers={"Retry-After": "5"}) from err
+
+
+async def _input_ref(clients: Clients, principal: Principal, run_id: UUID, item) -> InputRef:
+    """Inline data goes to the blob store; URLs and blob refs are checked, never fetched here."""
+    settings = clients.settings
+    if item.data is not None:
+        try:
+            data = base64.b64decode(item.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise Problem(422, ProblemType.VALIDATION, f"input {item.id!r}: `data` is not valid base64") from None
+        if len(data) > settings.max_item_bytes:
+            raise Problem(
+                413, ProblemType.PAYLOAD_TOO_LARGE,
+                f"input {item.id!r} is {len(data)} bytes; the limit is {settings.max_item_bytes}",
+            )
+        ref = await clients.blobs.put(f"{tenant_prefix(principal.tenant)}inputs/{run_id}/{item.id}", data)
+        return InputRef(id=item.id, uri=ref, media_type=item.media_type)
+    uri = item.uri
+    if uri.startswith(SCHEME):
+        try:
+            allowed = key_of(uri).startswith(tenant_prefix(principal.tenant))
+        except InvalidBlobRefError as err:
+            raise Problem(422, ProblemType.VALIDATION, f"input {item.id!r}: {err}") from None
+        if not allowed:
+            raise Problem(422, ProblemType.VALIDATION, f"input {item.id!r}: blob {uri} is not in this tenant's store")
+        return InputRef(id=item.id, uri=uri, media_type=item.media_type)
+    try:
+        await clients.guard.check(uri)
+    except UrlRefusedError as err:
+        raise Problem(422, ProblemType.URL_REFUSED, f"input {item.id!r}: {err}") from None
+    return InputRef(id=item.id, uri=uri, media_type=item.media_type)
+
+
+async def get_run(clients: Clients, principal: Principal, run_id: UUID) -> RunOut:
+    """One run of the caller's tenant (404 for anyone else's)."""
+    async with clients.db.acquire() as conn:
+        row = await run_queries.get_run(conn, tenant=principal.tenant, run_id=run_id)
+        if row is None:
+            raise Problem(404, ProblemType.NOT_FOUND, f"no run {run_id}")
+        items = await item_queries.list_items(conn, run_id=run_id) if row["status"] == RunStatus.COMPLETE else None
+    return to_run_out(row, items, clients.settings)
+
+
+async def list_runs(
+    clients: Clients, principal: Principal, *, status: RunStatus | None, limit: int, cursor: str | None
+) -> RunPage:
+    """Newest first; `next_cursor` continues after the last run of this page."""
+    after = _decode_cursor(cursor) if cursor else None
+    async with clients.db.acquire() as conn:
+        rows = await run_queries.list_runs(conn, tenant=principal.tenant, status=status, limit=limit + 1, after=after)
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = _encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None
+    return RunPage(items=[to_run_out(r, None, clients.settings) for r in page], next_cursor=next_cursor)
+
+
+async def cancel_run(clients: Clients, principal: Principal, run_id: UUID) -> RunOut:
+    """Ask the workflow to cancel; a finished run answers 409."""
+    run = await get_run(clients, principal, run_id)
+    if RunStatus(run.status).terminal:
+        raise Problem(409, ProblemType.RUN_ALREADY_FINISHED, f"run {run_id} is already {run.status}")
+    handle: WorkflowHandle = clients.temporal.get_workflow_handle(workflow_id(run_id))
+    await handle.cancel()
+    return run
+
+
+def _encode_cursor(created_at: datetime, run_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{run_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        created, run_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), UUID(run_id)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise Problem(422, ProblemType.VALIDATION, "invalid cursor") from None

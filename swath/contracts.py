@@ -1,0 +1,175 @@
+"""Contracts: one frozen dataclass in and one out for every workflow and activity.
+
+New fields must come with defaults so running workflows keep deserialising their history.
+Payloads carry references (`blob://…`, `https://…`), never tile bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class InputRef:
+    """One input of a run, by reference."""
+
+    id: str
+    #: `blob://<key>` for data in the blob store, or an `http(s)://` URL.
+    uri: str
+    media_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The exact model version that served a prediction."""
+
+    name: str
+    version: str
+    sha256: str
+
+    @property
+    def ref(self) -> str:
+        """`name@version`."""
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """An item that could not be analysed, and why."""
+
+    id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StagedItem:
+    """An input decoded, validated and stored as a float32 tensor in the blob store."""
+
+    id: str
+    tensor_ref: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one item."""
+
+    id: str
+    label: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class RunError:
+    """Why a run failed."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AnalysisRunInput:
+    """Start argument of `AnalysisRunWorkflow`."""
+
+    run_id: str
+    tenant: str
+    #: Resolved `name@version`; aliases are resolved at submit time so a retry sees the same model.
+    model: str
+    inputs: list[InputRef]
+    chunk_size: int = 16
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Result of `AnalysisRunWorkflow`."""
+
+    run_id: str
+    status: str
+    items_ok: int = 0
+    items_failed: int = 0
+    error: RunError | None = None
+
+
+@dataclass(frozen=True)
+class MarkProcessingRequest:
+    """The run has started: record it and how many items it holds."""
+
+    run_id: str
+    items_total: int
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """Stage every input of a run for the model."""
+
+    run_id: str
+    model: str
+    inputs: list[InputRef]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What ingest staged, and which items it had to reject."""
+
+    staged: list[StagedItem]
+    errors: list[ItemError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    """One chunk of staged items for one model."""
+
+    run_id: str
+    model: str
+    items: list[StagedItem]
+    chunk_index: int = 0
+    chunk_count: int = 1
+
+
+@dataclass(frozen=True)
+class InferenceResult:
+    """Predictions for one chunk, and the exact model that made them."""
+
+    predictions: list[Prediction]
+    model: ModelInfo
+
+
+@dataclass(frozen=True)
+class StoreItemErrorsRequest:
+    """Persist item-level errors found during ingest."""
+
+    run_id: str
+    errors: list[ItemError]
+    #: Submission order of every item id, so results list in the order they were sent.
+    positions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoreResultsRequest:
+    """Persist one chunk's predictions (idempotent: a retry never duplicates a row)."""
+
+    run_id: str
+    predictions: list[Prediction]
+    model: ModelInfo
+    positions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FinishRunRequest:
+    """Move a run to its terminal status (idempotent)."""
+
+    run_id: str
+    status: str
+    error: RunError | None = None
+    model: ModelInfo | None = None
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """A lifecycle event of a run, recorded once for notification (`run.completed`, …)."""
+
+    run_id: str
+    tenant: str
+    type: str

@@ -1,0 +1,111 @@
+"""The model registry: versioned manifests, aliases, and where each version's weights lie.
+
+Reading the registry never imports torch: the API validates model references with it, and only
+the inference pool loads weights (`swath.nets.loader`, sha256-verified, never unpickled).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swath.contracts import ModelInfo
+from swath.errors import ModelNotFoundError
+
+DEFAULT_ALIAS = "production"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What tiles a model accepts."""
+
+    bands: tuple[str, ...]
+    height: int
+    width: int
+    #: Integer inputs are divided by this to get reflectance.
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """One registered model version."""
+
+    name: str
+    version: str
+    sha256: str
+    architecture: str
+    weights: str
+    input: InputSpec
+    labels: tuple[str, ...]
+    created_at: str
+    architecture_params: dict[str, Any] = field(default_factory=dict)
+    fallback: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def info(self) -> ModelInfo:
+        """Name, version and digest, as results record them."""
+        return ModelInfo(name=self.name, version=self.version, sha256=self.sha256)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelManifest:
+        """Parse a `manifest.json`."""
+        spec = data["input"]
+        return cls(
+            name=data["name"],
+            version=data["version"],
+            sha256=data["sha256"],
+            architecture=data["architecture"],
+            weights=data["weights"],
+            input=InputSpec(
+                bands=tuple(spec["bands"]), height=spec["height"], width=spec["width"], scale=spec.get("scale", 1.0)
+            ),
+            labels=tuple(data["labels"]),
+            created_at=data["created_at"],
+            architecture_params=data.get("architecture_params", {}),
+            fallback=data.get("fallback"),
+            metrics=data.get("metrics", {}),
+            raw=data,
+        )
+
+
+class ModelRegistry:
+    """A directory of `<name>/<version>/manifest.json` plus `aliases.json`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _aliases(self) -> dict[str, dict[str, str]]:
+        path = self.root / "aliases.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def versions(self, name: str) -> list[str]:
+        """Every registered version of a model."""
+        model_dir = self.root / name
+        if not _safe_segment(name) or not model_dir.is_dir():
+            return []
+        return sorted(p.parent.name for p in model_dir.glob("*/manifest.json"))
+
+    def resolve(self, ref: str) -> ModelManifest:
+        """`name` (its `production` alias), `name@version` or `name@alias` → the manifest."""
+        name, _, tag = ref.partition("@")
+        tag = tag or DEFAULT_ALIAS
+        version = self._aliases().get(name, {}).get(tag, tag)
+        if not (_safe_segment(name) and _safe_segment(version)):
+            raise ModelNotFoundError(f"unknown model {ref!r}")
+        path = self.root / name / version / "manifest.json"
+        if not path.is_file():
+            known = ", ".join(self.versions(name)) or "none"
+            raise ModelNotFoundError(f"unknown model {ref!r} (versions of {name!r}: {known})")
+        return ModelManifest.from_dict(json.loads(path.read_text()))
+
+    def weights_path(self, manifest: ModelManifest) -> Path:
+        """Where a version's weights file lies."""
+        return self.root / manifest.name / manifest.version / manifest.weights
+
+
+def _safe_segment(value: str) -> bool:
+    return bool(value) and value not in {".", ".."} and "/" not in value and "\\" not in value

@@ -1,0 +1,142 @@
+"""The embedded stack behind `swath up`: PostgreSQL, Temporal, four pools and the API, supervised.
+
+Start order follows dependencies (PostgreSQL → migrations → Temporal → pools → API); stop is the
+reverse. Any child that dies is restarted with back-off by the supervisor; every run lives in
+PostgreSQL and Temporal's SQLite file under `data/`, so restarts lose nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+
+from swath import search_attributes
+from swath.db import connect, migrate
+from swath.db.keys import authenticate, create_key
+from swath.db.pool import ensure_database
+from swath.embedded.ports import ensure_port_free
+from swath.embedded.postgres import EmbeddedPostgres
+from swath.embedded.supervisor import ChildSpec, Supervisor
+from swath.embedded.temporal import TemporalDevServer
+from swath.queues import TaskQueue
+from swath.settings import Mode, Settings
+
+log = logging.getLogger("swath.stack")
+
+DEV_TENANT = "dev"
+
+
+class Stack:
+    """Starts, supervises and stops every process of one Swath installation."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        self.supervisor = Supervisor(log_dir=self.data_dir / "logs")
+        host, _, port = settings.temporal_address.rpartition(":")
+        self.temporal = TemporalDevServer(
+            db_file=self.data_dir / "temporal.db",
+            host=host,
+            port=int(port),
+            ui_port=settings.temporal_ui_port,
+            namespace=settings.temporal_namespace,
+            search_attributes=search_attributes.DEV_SERVER_FLAGS,
+        )
+        self.postgres = EmbeddedPostgres(self.data_dir / "postgres", port=settings.pg_port, run_as=settings.pg_run_as)
+
+    def child_env(self) -> dict[str, str]:
+        """Children read the same settings, with paths made absolute."""
+        env = dict(os.environ)
+        env["SWATH_DATA_DIR"] = str(self.data_dir)
+        env["SWATH_BLOB_DIR"] = str(self.settings.blob_root)
+        env["SWATH_DATABASE_URL"] = self.settings.dsn
+        env["SWATH_MODE"] = self.settings.mode.value
+        return env
+
+    def check_ports(self) -> None:
+        """Fail before starting anything if a port we need is taken, naming the setting to change."""
+        ensure_port_free(self.settings.api_host, self.settings.api_port, setting="SWATH_API_PORT")
+        if self.settings.embedded_temporal:
+            self.temporal.check_ports()
+        if self.settings.embedded_postgres and not self.settings.database_url:
+            self.postgres.check_port()
+
+    async def start(self) -> None:
+        """Bring every component up, in dependency order."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.check_ports()
+        if self.settings.embedded_postgres and not self.settings.database_url:
+            await asyncio.to_thread(self.postgres.initialize)
+            await self.supervisor.start(
+                ChildSpec(
+                    name="postgres",
+                    argv=self.postgres.argv(),
+                    popen_kwargs=self.postgres.popen_kwargs(),
+                    ready=self.postgres.wait_ready,
+                    prepare=lambda: asyncio.to_thread(self.postgres.clear_stale_pid),
+                    stop_signal=signal.SIGINT,  # PostgreSQL's "fast" shutdown
+                )
+            )
+        await ensure_database(self.settings.dsn)
+        db = await connect(self.settings.dsn)
+        try:
+            await migrate(db)
+            if self.settings.mode is Mode.DEV:
+                await ensure_dev_key(db, self.settings.dev_api_key_file)
+        finally:
+            await db.close()
+        if self.settings.embedded_temporal:
+            await self.supervisor.start(
+                ChildSpec(name="temporal", argv=self.temporal.argv(), ready=self.temporal.wait_ready)
+            )
+        env = self.child_env()
+        for queue in TaskQueue:
+            await self.supervisor.start(
+                ChildSpec(name=f"pool-{queue.value}", argv=[sys.executable, "-m", "workers", "--pool", queue], env=env)
+            )
+        await self.supervisor.start(
+            ChildSpec(name="api", argv=[sys.executable, "-m", "api"], env=env, ready=self._api_ready)
+        )
+
+    async def _api_ready(self, timeout: float = 60) -> None:
+        url = f"http://{self.settings.api_host}:{self.settings.api_port}/readyz"
+        async with httpx.AsyncClient(timeout=2) as http:
+            for _ in range(int(timeout / 0.25)):
+                try:
+                    if (await http.get(url)).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.25)
+        raise TimeoutError(f"the API did not become ready at {url}")
+
+    async def run(self) -> None:
+        """Supervise until stopped."""
+        await self.supervisor.run()
+
+    async def stop(self) -> None:
+        """Stop every child, API first, PostgreSQL last."""
+        await self.supervisor.stop()
+
+
+async def ensure_dev_key(db, path: Path) -> str:
+    """The dev admin key: created once, kept in `path` (mode 600), recreated if the DB lost it."""
+    if path.is_file():
+        key = path.read_text().strip()
+        async with db.acquire() as conn:
+            if await authenticate(conn, key=key):
+                return key
+    async with db.acquire() as conn:
+        _, key = await create_key(conn, tenant=DEV_TENANT, scopes=["admin"])
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    os.chmod(path, 0o600)
+    log.info("created the dev API key in %s", path)
+    return key

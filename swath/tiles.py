@@ -1,0 +1,118 @@
+"""Decoding and validating one input tile (NumPy only: the ingest pool never imports torch).
+
+Accepted encodings: NumPy `.npy` (`application/x-npy`) and TIFF/GeoTIFF (`image/tiff`), bands
+first `(bands, height, width)` or bands last `(height, width, bands)`. Integer tiles are
+reflectance × `scale` (Sentinel-2 L2A stores × 10000); float tiles are reflectance already.
+Every problem raises `ItemProblem` with a specific code, so one bad tile never fails a run.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import tifffile
+
+from swath.errors import ItemErrorCode, ItemProblem
+from swath.registry import InputSpec
+
+NPY = "application/x-npy"
+TIFF = "image/tiff"
+SUPPORTED_MEDIA_TYPES = (NPY, TIFF)
+_ALIASES = {"application/npy": NPY, "application/octet-stream": None, "image/tif": TIFF, "image/geotiff": TIFF}
+#: A decoded tile may be at most this many times its encoded size (decompression-bomb guard).
+_MAX_EXPANSION = 64
+
+
+def sniff(data: bytes) -> str | None:
+    """The media type from the first bytes, if recognisable."""
+    if data.startswith(b"\x93NUMPY"):
+        return NPY
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return TIFF
+    return None
+
+
+def decode_tile(data: bytes, media_type: str | None, spec: InputSpec, *, max_bytes: int) -> np.ndarray:
+    """Encoded bytes → float32 reflectance `(bands, height, width)` that fits `spec`."""
+    if len(data) > max_bytes:
+        raise ItemProblem(ItemErrorCode.TOO_LARGE, f"tile is {len(data)} bytes; the limit is {max_bytes}")
+    declared = _ALIASES.get(media_type, media_type) if media_type else None
+    kind = sniff(data)
+    if declared and declared not in SUPPORTED_MEDIA_TYPES:
+        raise ItemProblem(
+            ItemErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"media type {media_type!r} is not supported; use one of {', '.join(SUPPORTED_MEDIA_TYPES)}",
+        )
+    if kind is None or (declared and declared != kind):
+        raise ItemProblem(ItemErrorCode.UNDECODABLE, f"bytes are not a valid {declared or 'npy or tiff'} tile")
+    array = _read_npy(data) if kind == NPY else _read_tiff(data, max_decoded=len(data) * _MAX_EXPANSION)
+    return _to_reflectance(_bands_first(array, spec), spec)
+
+
+def encode_tensor(array: np.ndarray) -> bytes:
+    """A staged float32 tensor as `.npy` bytes."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def decode_tensor(data: bytes) -> np.ndarray:
+    """The inverse of `encode_tensor`."""
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def _read_npy(data: bytes) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as err:  # numpy raises ValueError, EOFError, OSError … for malformed files
+        raise ItemProblem(ItemErrorCode.UNDECODABLE, f"not a readable .npy array: {err}") from None
+
+
+def _read_tiff(data: bytes, *, max_decoded: int) -> np.ndarray:
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            series = tif.series[0]
+            decoded = int(np.prod(series.shape)) * series.dtype.itemsize
+            if decoded > max_decoded:
+                raise ItemProblem(
+                    ItemErrorCode.TOO_LARGE, f"tiff would decode to {decoded} bytes (compression ratio too high)"
+                )
+            return series.asarray()
+    except ItemProblem:
+        raise
+    except Exception as err:  # tifffile raises many types for malformed files
+        raise ItemProblem(ItemErrorCode.UNDECODABLE, f"not a readable tiff: {err}") from None
+
+
+def _bands_first(array: np.ndarray, spec: InputSpec) -> np.ndarray:
+    bands = len(spec.bands)
+    if array.ndim != 3:
+        raise ItemProblem(
+            ItemErrorCode.WRONG_BAND_COUNT,
+            f"expected {bands} bands {list(spec.bands)} as (bands, height, width); got shape {list(array.shape)}",
+        )
+    if array.shape[0] != bands and array.shape[-1] == bands:
+        array = np.moveaxis(array, -1, 0)
+    if array.shape[0] != bands:
+        raise ItemProblem(
+            ItemErrorCode.WRONG_BAND_COUNT,
+            f"expected {bands} bands {list(spec.bands)}; got shape {list(array.shape)}",
+        )
+    if array.shape[1:] != (spec.height, spec.width):
+        raise ItemProblem(
+            ItemErrorCode.WRONG_SHAPE,
+            f"expected {spec.height}x{spec.width} pixels; got {array.shape[1]}x{array.shape[2]}",
+        )
+    return array
+
+
+def _to_reflectance(array: np.ndarray, spec: InputSpec) -> np.ndarray:
+    if np.issubdtype(array.dtype, np.integer):
+        return array.astype(np.float32) / np.float32(spec.scale)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ItemProblem(ItemErrorCode.UNDECODABLE, f"pixel type {array.dtype} is not numeric")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise ItemProblem(ItemErrorCode.UNDECODABLE, "tile contains NaN or infinite values")
+    return array

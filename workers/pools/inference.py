@@ -1,0 +1,28 @@
+"""The `inference` pool: the only process that imports torch and holds GPUs."""
+
+from contextlib import AsyncExitStack
+
+import torch
+
+from activities.inference import InferenceActivities, ModelCache, pick_device
+from swath.blobstore import LocalBlobStore
+from swath.queues import TaskQueue
+from swath.registry import ModelRegistry
+from swath.settings import Settings
+from workers.pool import PoolSpec
+
+
+async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
+    """Inference activities with a per-process model cache on the configured device."""
+    registry = ModelRegistry(settings.model_registry_dir)
+    models = ModelCache(registry, device=pick_device(settings.inference_device))
+    return [InferenceActivities(blobs=LocalBlobStore(settings.blob_root), registry=registry, models=models)]
+
+
+POOL = PoolSpec(
+    queue=TaskQueue.INFERENCE,
+    activity_classes=(InferenceActivities,),
+    build_activities=build,
+    # On CPU one forward pass already uses every core; a GPU overlaps a few chunks' I/O and compute.
+    max_concurrent_activities=4 if torch.cuda.is_available() else 1,
+)

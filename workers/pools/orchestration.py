@@ -1,0 +1,7 @@
+"""The `orchestration` pool: workflows only, never blocked by I/O."""
+
+from swath.queues import TaskQueue
+from workers.pool import PoolSpec
+from workflows.analysis_run import AnalysisRunWorkflow
+
+POOL = PoolSpec(queue=TaskQueue.ORCHESTRATION, workflows=(AnalysisRunWorkflow,))

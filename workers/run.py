@@ -1,0 +1,41 @@
+"""Running one pool: connect, build its activities, poll its task queue until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+
+from temporalio.worker import Worker
+
+from swath.settings import Settings
+from swath.temporal_client import connect_temporal
+from workers.pool import activity_methods
+from workers.pools import load_pool
+
+log = logging.getLogger(__name__)
+
+
+async def run_pool(name: str, settings: Settings) -> None:
+    """Serve one pool until SIGTERM or SIGINT, then drain in-flight tasks and exit."""
+    pool = load_pool(name)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        client = await connect_temporal(settings)
+        activities = [fn for obj in await pool.build_activities(settings, stack) for fn in activity_methods(obj)]
+        worker = Worker(
+            client,
+            task_queue=pool.queue,
+            workflows=list(pool.workflows),
+            activities=activities,
+            max_concurrent_activities=pool.max_concurrent_activities,
+            **pool.worker_options,
+        )
+        log.info("pool %s polling %r with %d activities", name, pool.queue.value, len(activities))
+        async with worker:
+            await stop.wait()
+        log.info("pool %s stopped", name)
