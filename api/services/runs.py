@@ -10,8 +10,9 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from temporalio.client import WorkflowHandle
-from temporalio.common import TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from api.clients import Clients
 from api.problems import Problem, ProblemType
@@ -99,15 +100,15 @@ async def _start_workflow(clients: Clients, run_input: AnalysisRunInput) -> None
             id=workflow_id(run_input.run_id),
             task_queue=TaskQueue.ORCHESTRATION,
             search_attributes=TypedSearchAttributes([
-                sa.TENANT.value_set(run_input.tenant),
-                sa.MODEL.value_set(run_input.model),
-                sa.STATUS.value_set(RunStatus.QUEUED.value),
+                SearchAttributePair(sa.TENANT, run_input.tenant),
+                SearchAttributePair(sa.MODEL, run_input.model),
+                SearchAttributePair(sa.STATUS, RunStatus.QUEUED.value),
             ]),
             static_summary=f"{run_input.model} · {len(run_input.inputs)} tiles · tenant {run_input.tenant}",
         )
     except WorkflowAlreadyStartedError:
         pass
-    except Exception as err:  # Temporal unreachable: the transaction rolls back, the client may retry
+    except RPCError as err:  # Temporal unreachable: the transaction rolls back, the client may retry
         raise Problem(503, ProblemType.UNAVAILABLE, "cannot reach Temporal; retry later", headers={"Retry-After": "5"}) from err
 
 

@@ -275,6 +275,9 @@ class EmbeddedPostgres:
         self.check_port()
         started = time.monotonic()
         self.log_file.parent.mkdir(exist_ok=True)
+        if self._is_root:
+            # Keep everything under the data directory owned by the server user.
+            os.chown(self.log_file.parent, self._user.pw_uid, self._user.pw_gid)
         with self.log_file.open("ab") as log:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.argv(),

@@ -28,7 +28,11 @@ from swath.nets.loader import sha256_file
 NAME = "crop-classifier"
 VERSION = "1.0.0"
 ARCHITECTURE = "crop_cnn_v1"
-ARCHITECTURE_PARAMS = {"in_bands": len(synthetic.BANDS), "num_classes": len(synthetic.LABELS), "width": 32}
+ARCHITECTURE_PARAMS = {
+    "in_bands": len(synthetic.BANDS),
+    "num_classes": len(synthetic.LABELS),
+    "width": 32,
+}
 TRAIN_SEED, HELDOUT_SEED, SAMPLES_SEED = 1, 2, 3
 TRAIN_TILES, HELDOUT_TILES, SAMPLE_TILES = 8000, 2000, 50
 EPOCHS = 8
@@ -84,15 +88,18 @@ def train(x: torch.Tensor, y: torch.Tensor, *, epochs: int, seed: int) -> nn.Mod
 def accuracy(model: nn.Module, tiles: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of ``uint16`` tiles whose top logit is the true label."""
     x = to_reflectance(tiles)
-    predicted = torch.cat([model(x[i : i + _EVAL_BATCH]).argmax(1) for i in range(0, len(x), _EVAL_BATCH)])
+    batches = (x[i : i + _EVAL_BATCH] for i in range(0, len(x), _EVAL_BATCH))
+    predicted = torch.cat([model(batch).argmax(dim=1) for batch in batches])
     return float((predicted.numpy() == labels).mean())
 
 
-def write_version(model: nn.Module, out: Path, *, heldout_accuracy: float, epochs: int) -> dict:
-    """Write ``model.safetensors`` and ``manifest.json`` to ``out``; return the manifest."""
+def write_version(model: nn.Module, out: Path, *, heldout_accuracy: float, epochs: int) -> None:
+    """Write ``model.safetensors`` and ``manifest.json`` (with the weights' sha256) to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "model.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+    # safetensors creates the file owner-only; it ships as package data every user must read.
+    weights.chmod(0o644)
     manifest = {
         "name": NAME,
         "version": VERSION,
@@ -100,15 +107,28 @@ def write_version(model: nn.Module, out: Path, *, heldout_accuracy: float, epoch
         "architecture_params": ARCHITECTURE_PARAMS,
         "weights": weights.name,
         "sha256": sha256_file(weights),
-        "input": {"bands": list(synthetic.BANDS), "height": synthetic.SIZE, "width": synthetic.SIZE, "scale": synthetic.SCALE},
+        "input": {
+            "bands": list(synthetic.BANDS),
+            "height": synthetic.SIZE,
+            "width": synthetic.SIZE,
+            "scale": synthetic.SCALE,
+        },
         "labels": list(synthetic.LABELS),
         "fallback": None,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "metrics": {"heldout_accuracy": round(heldout_accuracy, 4), "heldout_tiles": HELDOUT_TILES, "heldout_seed": HELDOUT_SEED},
-        "training": {"script": "swath/nets/train_crop_classifier.py", "train_tiles": TRAIN_TILES, "train_seed": TRAIN_SEED, "epochs": epochs},
+        "metrics": {
+            "heldout_accuracy": round(heldout_accuracy, 4),
+            "heldout_tiles": HELDOUT_TILES,
+            "heldout_seed": HELDOUT_SEED,
+        },
+        "training": {
+            "script": "swath/nets/train_crop_classifier.py",
+            "train_tiles": TRAIN_TILES,
+            "train_seed": TRAIN_SEED,
+            "epochs": epochs,
+        },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
 
 
 def write_samples(out: Path, tiles: np.ndarray, labels: np.ndarray) -> None:
@@ -133,7 +153,12 @@ def main(argv: list[str] | None = None) -> None:
 
     started = time.monotonic()
     train_tiles, train_labels = synthetic.generate_dataset(TRAIN_TILES, TRAIN_SEED)
-    model = train(to_reflectance(train_tiles), torch.from_numpy(train_labels), epochs=args.epochs, seed=TRAIN_SEED)
+    model = train(
+        to_reflectance(train_tiles),
+        torch.from_numpy(train_labels),
+        epochs=args.epochs,
+        seed=TRAIN_SEED,
+    )
     print(f"trained in {time.monotonic() - started:.1f}s")
 
     heldout = accuracy(model, *synthetic.generate_dataset(HELDOUT_TILES, HELDOUT_SEED))

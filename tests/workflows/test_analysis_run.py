@@ -1,0 +1,202 @@
+"""AnalysisRunWorkflow on a real dev server, activities replaced by name with recording fakes.
+
+A module-scoped dev server of its own keeps these fakes off the queues the real workers poll.
+"""
+
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from temporalio import activity
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.worker import Replayer, Worker
+from temporalio.testing import WorkflowEnvironment
+
+from swath.contracts import (
+    AnalysisRunInput,
+    FinishRunRequest,
+    InferenceRequest,
+    InferenceResult,
+    IngestRequest,
+    IngestResult,
+    InputRef,
+    ItemError,
+    MarkProcessingRequest,
+    ModelInfo,
+    Prediction,
+    RunEvent,
+    StagedItem,
+    StoreItemErrorsRequest,
+    StoreResultsRequest,
+)
+from swath.queues import TaskQueue
+from tests.conftest import start_dev_server
+from workflows.analysis_run import AnalysisRunWorkflow
+
+MODEL = ModelInfo("crop-classifier", "1.0.0", "ab" * 32)
+
+
+@dataclass
+class Fakes:
+    """Activities with the real names, recording what the workflow asked of them."""
+
+    ingest_error: ApplicationError | None = None
+    bad_items: set[str] = field(default_factory=set)
+    inference_gate: asyncio.Event | None = None
+    calls: list[tuple[str, object]] = field(default_factory=list)
+
+    def activities(self) -> dict[TaskQueue, list]:
+        @activity.defn(name="ingest_inputs")
+        async def ingest(req: IngestRequest) -> IngestResult:
+            self.calls.append(("ingest_inputs", req))
+            if self.ingest_error:
+                raise self.ingest_error
+            return IngestResult(
+                staged=[StagedItem(i.id, f"blob://staged/{i.id}") for i in req.inputs if i.id not in self.bad_items],
+                errors=[ItemError(i.id, "undecodable", "junk") for i in req.inputs if i.id in self.bad_items],
+            )
+
+        @activity.defn(name="run_inference_chunk")
+        async def infer(req: InferenceRequest) -> InferenceResult:
+            self.calls.append(("run_inference_chunk", req))
+            if self.inference_gate:
+                while not self.inference_gate.is_set():
+                    activity.heartbeat()
+                    await asyncio.sleep(0.1)
+            return InferenceResult([Prediction(i.id, "wheat", 0.9) for i in req.items], MODEL)
+
+        def recorder(name: str, arg_type: type):
+            @activity.defn(name=name)
+            async def record(req: arg_type) -> None:  # type: ignore[valid-type]
+                self.calls.append((name, req))
+
+            return record
+
+        return {
+            TaskQueue.INGEST: [
+                ingest,
+                recorder("mark_run_processing", MarkProcessingRequest),
+                recorder("store_item_errors", StoreItemErrorsRequest),
+                recorder("store_chunk_results", StoreResultsRequest),
+                recorder("finish_run", FinishRunRequest),
+            ],
+            TaskQueue.INFERENCE: [infer],
+            TaskQueue.NOTIFY: [recorder("record_run_event", RunEvent)],
+        }
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def last(self, name: str):
+        return [arg for n, arg in self.calls if n == name][-1]
+
+
+@pytest.fixture(scope="module")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server()
+    yield env
+    await env.shutdown()
+
+
+async def run_with(env: WorkflowEnvironment, fakes: Fakes, run: AnalysisRunInput, *, then=None):
+    """Start the workflow with workers for every pool's fakes; `then(handle)` runs while it is open."""
+    workers = [Worker(env.client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunWorkflow])]
+    workers += [Worker(env.client, task_queue=q, activities=acts) for q, acts in fakes.activities().items()]
+    for w in workers:
+        await w.__aenter__()
+    try:
+        handle = await env.client.start_workflow(
+            AnalysisRunWorkflow.run, run, id=f"run-{run.run_id}", task_queue=TaskQueue.ORCHESTRATION
+        )
+        if then:
+            await then(handle)
+        return handle, await handle.result()
+    finally:
+        for w in reversed(workers):
+            await w.__aexit__(None, None, None)
+
+
+def a_run(n: int, chunk_size: int = 4) -> AnalysisRunInput:
+    return AnalysisRunInput(
+        run_id=str(uuid.uuid4()),
+        tenant="acme",
+        model="crop-classifier@1.0.0",
+        inputs=[InputRef(f"tile-{i}", f"blob://tenants/acme/{i}") for i in range(n)],
+        chunk_size=chunk_size,
+    )
+
+
+async def test_happy_path_runs_every_step_on_its_queue_in_order(env: WorkflowEnvironment) -> None:
+    fakes = Fakes(bad_items={"tile-3"})
+    run = a_run(10, chunk_size=4)
+    handle, outcome = await run_with(env, fakes, run)
+
+    assert outcome.status == "complete" and outcome.items_ok == 9 and outcome.items_failed == 1
+    assert fakes.names() == [
+        "mark_run_processing", "ingest_inputs", "store_item_errors",
+        "run_inference_chunk", "store_chunk_results",
+        "run_inference_chunk", "store_chunk_results",
+        "run_inference_chunk", "store_chunk_results",
+        "finish_run", "record_run_event",
+    ]  # fmt: skip
+    chunks = [arg for name, arg in fakes.calls if name == "run_inference_chunk"]
+    assert [len(c.items) for c in chunks] == [4, 4, 1]
+    assert fakes.last("finish_run") == FinishRunRequest(run.run_id, "complete", None, MODEL)
+    assert fakes.last("record_run_event") == RunEvent(run.run_id, "acme", "run.completed")
+    assert fakes.last("store_item_errors").positions["tile-3"] == 3
+
+    # The history shows each step on its own pool's queue, with a readable summary.
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    queues = {a.activity_type.name: a.task_queue.name for a in scheduled}
+    assert queues["ingest_inputs"] == "ingest"
+    assert queues["run_inference_chunk"] == "inference"
+    assert queues["record_run_event"] == "notify"
+
+    # The stored history replays deterministically against the current workflow code.
+    history = await handle.fetch_history()
+    await Replayer(workflows=[AnalysisRunWorkflow]).replay_workflow(history)
+
+
+async def test_a_non_retryable_ingest_error_fails_the_run_fast(env: WorkflowEnvironment) -> None:
+    fakes = Fakes(ingest_error=ApplicationError("unknown model x", type="model_not_found", non_retryable=True))
+    run = a_run(2)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await run_with(env, fakes, run)
+    assert isinstance(failure.value.cause, ApplicationError)
+    assert failure.value.cause.type == "model_not_found"
+    assert fakes.names().count("ingest_inputs") == 1
+    finish = fakes.last("finish_run")
+    assert finish.status == "failed" and finish.error.code == "model_not_found"
+    assert fakes.last("record_run_event").type == "run.failed"
+
+
+async def test_a_run_with_only_bad_items_fails_as_no_valid_items(env: WorkflowEnvironment) -> None:
+    fakes = Fakes(bad_items={"tile-0", "tile-1"})
+    with pytest.raises(WorkflowFailureError):
+        await run_with(env, fakes, a_run(2))
+    assert fakes.last("finish_run").error.code == "no_valid_items"
+    assert "run_inference_chunk" not in fakes.names()
+
+
+async def test_cancel_reaches_a_running_chunk_and_records_canceled(env: WorkflowEnvironment) -> None:
+    fakes = Fakes(inference_gate=asyncio.Event())
+
+    async def cancel_once_inference_runs(handle) -> None:
+        while "run_inference_chunk" not in fakes.names():
+            await asyncio.sleep(0.05)
+        await handle.cancel()
+
+    with pytest.raises(WorkflowFailureError) as failure:
+        await run_with(env, fakes, a_run(3), then=cancel_once_inference_runs)
+    assert isinstance(failure.value.cause, CancelledError)
+    assert fakes.last("finish_run").status == "canceled"
+    assert fakes.last("record_run_event").type == "run.canceled"
+    assert "store_chunk_results" not in fakes.names()
