@@ -30,7 +30,7 @@ def key_of(ref: str) -> str:
     if not ref.startswith(SCHEME):
         raise InvalidBlobRefError(f"not a blob reference: {ref!r}")
     key = ref[len(SCHEME):]
-    if not _KEY.match(key) or ".." in key.split("/"):
+    if not _KEY.fullmatch(key) or ".." in key.split("/"):
         raise InvalidBlobRefError(f"invalid blob key: {key!r}")
     return key
 

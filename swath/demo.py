@@ -40,7 +40,8 @@ async def run_sample(settings: Settings, *, out=print, timeout: float = 300) -> 
                 raise TimeoutError(f"run {run['id']} still {run['status']} after {timeout:.0f}s")
             await asyncio.sleep(0.5)
             run = (await http.get(f"/v1/runs/{run['id']}")).json()
-            line = f"  {run['status']:<10} {run['progress_percent']:>3}%  eta {run['estimated_seconds_remaining']}s"
+            eta = run["estimated_seconds_remaining"]
+            line = f"  {run['status']:<10} {run['progress_percent']:>3}%" + (f"  about {eta}s left" if eta else "")
             if line != last:
                 out(line)
                 last = line

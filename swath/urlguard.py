@@ -28,7 +28,11 @@ class UrlGuard:
 
     async def check(self, url: str) -> None:
         """Raise `UrlRefusedError` unless every address the host resolves to is allowed."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as err:
+            raise UrlRefusedError(f"malformed URL: {err}") from None
         if parts.scheme not in ALLOWED_SCHEMES:
             raise UrlRefusedError(f"URL scheme {parts.scheme!r} is not allowed; use http or https")
         host = parts.hostname
@@ -36,7 +40,7 @@ class UrlGuard:
             raise UrlRefusedError("URL has no host")
         if host.lower() in self._hosts:
             return
-        for address in await _resolve(host, parts.port or (443 if parts.scheme == "https" else 80)):
+        for address in await _resolve(host, port):
             self._check_address(host, address)
 
     def _check_address(self, host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:

@@ -132,9 +132,6 @@ def test_activity_helper_reads_the_same_definitions() -> None:
 
 # --- (c) every activity the workflow calls is registered on the queue it is called on -----------
 
-_CALLS = re.compile(
-    r"""(?:execute_activity|_bookkeeping)\(\s*"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"(?P<rest>.*?)\)\n""", re.S
-)
 _QUEUE = re.compile(r"task_queue\s*=\s*TaskQueue\.(?P<queue>[A-Z_]+)")
 
 

@@ -126,23 +126,12 @@ def test_refusal_is_a_value_error() -> None:
     assert issubclass(UrlRefusedError, ValueError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UrlGuard.check evaluates urlsplit(url).port outside any try, so an out-of-range or "
-    "non-numeric port raises a bare ValueError instead of UrlRefusedError; the ingest activity "
-    "(a redirect Location) and the API (submission) only catch UrlRefusedError",
-)
 @pytest.mark.parametrize("url", ["http://10.0.0.1:99999/", "http://10.0.0.1:port/"])
 async def test_malformed_port_is_refused(url: str) -> None:
     with pytest.raises(UrlRefusedError):
         await UrlGuard().check(url)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UrlGuard.check calls urlsplit(url) outside any try; a malformed IPv6 literal makes it "
-    "raise a bare ValueError ('Invalid IPv6 URL') instead of UrlRefusedError",
-)
 async def test_malformed_ipv6_literal_is_refused() -> None:
     with pytest.raises(UrlRefusedError):
         await UrlGuard().check("http://[::1/")
