@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import stat
 import sys
@@ -22,6 +23,12 @@ from swath.settings import BUNDLED_REGISTRY
 from tests.runs_helpers import accuracy, sample_inputs, wait_until_done
 
 REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+#: Headless, and nothing that phones home (this machine has no internet).
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
 STARTUP_TIMEOUT_S = 240
 
 
@@ -127,6 +134,31 @@ async def test_a_50_tile_run_completes_through_the_whole_stack(stack: RunningSta
     assert description.task_queue == "orchestration"
     assert description.typed_search_attributes is not None
     assert {k.name: v for k, v in ((p.key, p.value) for p in description.typed_search_attributes)}["SwathStatus"] == "complete"
+
+
+async def test_the_temporal_web_ui_shows_the_runs_history(stack: RunningStack) -> None:
+    """What a user sees: the run's page in the real Web UI, in headless Chromium."""
+    playwright = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    async with stack.client() as client:
+        run = (await client.get("/v1/runs", params={"status": "complete", "limit": 1})).json()["items"][0]
+    async with playwright.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 1800})
+            await page.goto(run["temporal_ui_url"])
+            chunks = -(-run["items_total"] // 16)
+            for text in (
+                "AnalysisRunWorkflow",
+                f"ingest_inputs • ingest {run['items_total']} tiles",
+                f"run_inference_chunk • inference chunk {chunks}/{chunks} on {run['model']}",
+                "record_run_event • run.completed",
+            ):
+                await page.get_by_text(text).first.wait_for(timeout=30_000)
+            assert await page.get_by_text("Completed", exact=False).count() > 0
+        finally:
+            await browser.close()
 
 
 async def test_the_dev_key_file_is_private(stack: RunningStack) -> None:
