@@ -1,7 +1,8 @@
 """Inference: run one chunk of staged tiles through a registered model.
 
 The only activity module that imports torch; the `inference` pool is the only process that
-loads it. Weights are sha256-verified and read from safetensors (never unpickled).
+loads it. Weights are sha256-verified and read from safetensors (never unpickled). Every attempt's
+outcome feeds the shared circuit breaker; injected faults (dev mode only) apply before the model runs.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from swath.blobstore import BlobStore
-from swath.contracts import InferenceRequest, InferenceResult, Prediction
+from swath.breaker import InferenceBreaker
+from swath.contracts import InferenceRequest, InferenceResult, ModelInfo, Prediction
 from swath.errors import ErrorType, ModelNotFoundError
+from swath.faults import Fault, FaultInjector
 from swath.nets.loader import WeightsChecksumError, load_model
 from swath.registry import ModelManifest, ModelRegistry
 from swath.tiles import decode_tensor
@@ -57,21 +60,58 @@ class ModelCache:
 class InferenceActivities:
     """Classifies staged tiles."""
 
-    def __init__(self, *, blobs: BlobStore, registry: ModelRegistry, models: ModelCache) -> None:
+    def __init__(
+        self,
+        *,
+        blobs: BlobStore,
+        registry: ModelRegistry,
+        models: ModelCache,
+        breaker: InferenceBreaker | None = None,
+        faults: FaultInjector | None = None,
+    ) -> None:
         self.blobs = blobs
         self.registry = registry
         self.models = models
+        self.breaker = breaker
+        self.faults = faults
 
     @activity.defn(name="run_inference_chunk")
     async def run_inference_chunk(self, req: InferenceRequest) -> InferenceResult:
-        """One forward pass over the chunk; heartbeats while it runs so cancellation reaches it."""
+        """One forward pass over the chunk; heartbeats while it runs so cancellation reaches it.
+
+        Typed errors carry the attempt number as their detail, so a dead letter can say how often
+        the step was tried.
+        """
+        attempt = activity.info().attempt
         try:
             manifest = self.registry.resolve(req.model)
-            model = await self.models.get(manifest)
         except ModelNotFoundError as err:
-            raise ApplicationError(str(err), type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
+            raise ApplicationError(str(err), attempt, type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
+        if req.refuse_if_breaker_open and self.breaker and await self.breaker.is_open(manifest.info.ref):
+            raise ApplicationError(
+                f"the circuit breaker of {manifest.info.ref} is open", attempt,
+                type=ErrorType.CIRCUIT_OPEN, non_retryable=True,
+            )
+        try:
+            result = await self._classify(req, manifest, attempt)
+        except Exception:  # a cancel (BaseException) says nothing about the model's health
+            await self._record(manifest.info, ok=False)
+            raise
+        await self._record(manifest.info, ok=True)
+        return result
+
+    async def _record(self, model: ModelInfo, *, ok: bool) -> None:
+        if self.breaker:
+            await self.breaker.record(model.ref, ok=ok)
+
+    async def _classify(self, req: InferenceRequest, manifest: ModelManifest, attempt: int) -> InferenceResult:
+        await self._inject_fault(manifest.info, attempt)
+        try:
+            model = await self.models.get(manifest)
         except WeightsChecksumError as err:
-            raise ApplicationError(str(err), type=ErrorType.WEIGHTS_CHECKSUM_MISMATCH, non_retryable=True) from None
+            raise ApplicationError(
+                str(err), attempt, type=ErrorType.WEIGHTS_CHECKSUM_MISMATCH, non_retryable=True
+            ) from None
         tiles = await asyncio.gather(*(self.blobs.get(item.tensor_ref) for item in req.items))
         batch = np.stack([decode_tensor(t) for t in tiles])
         probabilities = await _heartbeating(asyncio.to_thread(_forward, model, batch, self.models.device))
@@ -81,6 +121,18 @@ class InferenceActivities:
             for item, i, c in zip(req.items, index, confidence)
         ]
         return InferenceResult(predictions=predictions, model=manifest.info)
+
+    async def _inject_fault(self, model: ModelInfo, attempt: int) -> None:
+        fault = self.faults.fault_for(model) if self.faults else None
+        if fault is Fault.FAIL:
+            raise ApplicationError(f"injected failure of {model.ref}", attempt, type=ErrorType.INFERENCE_FAILED)
+        if fault is Fault.OOM:
+            raise ApplicationError(
+                f"CUDA out of memory running {model.ref} (injected)", attempt, type=ErrorType.GPU_OUT_OF_MEMORY
+            )
+        if fault is Fault.HANG:
+            activity.logger.warning("injected hang of %s: waiting for cancellation", model.ref)
+            await _heartbeating(asyncio.Event().wait())
 
 
 def _forward(model: torch.nn.Module, batch: np.ndarray, device: str) -> np.ndarray:

@@ -1,26 +1,205 @@
-"""Notification: record each run lifecycle event once, for delivery to subscribers."""
+"""Notification: record each run lifecycle event once, and deliver it as signed webhooks.
+
+`record_run_event` turns an event into one webhook message per destination (the run's own
+webhook, and the tenant's endpoints subscribed to the event) and starts one durable
+`WebhookDeliveryWorkflow` per message; `deliver_webhook` is one attempt of one message.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from uuid import UUID
 
 import asyncpg
+import httpx
 from temporalio import activity
+from temporalio.client import Client
 
+from api.services.run_view import to_run_out
 from swath.contracts import RunEvent
-from swath.db import events
+from swath.db import events, items, runs
+from swath.db import webhooks as wh
+from swath.settings import Settings
+from swath.status import RunStatus
+from swath.urlguard import UrlRefusedError
+from swath.webhooks import metrics
+from swath.webhooks.contracts import AttemptOutcome, DeliverWebhookRequest, DeliverWebhookResult, FailWebhookRequest
+from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
+from swath.webhooks.events import RUN_DESTINATION, compact_run, message_id, webhook_body
+from swath.webhooks.signing import generate_secret, webhook_headers
+from swath.webhooks.transport import read_capped
+
+#: How much of a receiver's response each attempt keeps in its log.
+EXCERPT_CHARS = 1024
 
 
 class NotifyActivities:
     """Runs on the `notify` pool, so slow subscribers never hold up ingest or inference."""
 
-    def __init__(self, *, db: asyncpg.Pool) -> None:
+    def __init__(
+        self, *, db: asyncpg.Pool, temporal: Client, http: httpx.AsyncClient, policy: DeliveryPolicy,
+        settings: Settings,
+    ) -> None:
+        """`http` must be the pinned webhook client (`swath.webhooks.transport.webhook_http_client`);
+        `settings` gives the run representation its links."""
         self.db = db
+        self.temporal = temporal
+        self.http = http
+        self.policy = policy
+        self.settings = settings
 
     @activity.defn(name="record_run_event")
     async def record_run_event(self, event: RunEvent) -> bool:
-        """Record the event; `False` if a retry finds it already recorded."""
+        """Record the event and start its webhook deliveries; `False` if a retry finds it already
+        recorded. Messages have deterministic ids, so a retry neither duplicates nor re-sends."""
+        run_id = UUID(event.run_id)
         async with self.db.acquire() as conn:
-            recorded = await events.record_event(conn, run_id=UUID(event.run_id), tenant=event.tenant, type=event.type)
-        activity.logger.info("run %s: %s (%s)", event.run_id, event.type, "new" if recorded else "already recorded")
+            recorded = await events.record_event(conn, run_id=run_id, tenant=event.tenant, type=event.type)
+            await self._create_messages(conn, event)
+            pending = await wh.pending_messages(conn, run_id=run_id, event_type=event.type)
+        started = [m for m in pending if await start_delivery(self.temporal, self.policy, m)]
+        activity.logger.info(
+            "run %s: %s (%s); %d webhook deliveries started",
+            event.run_id, event.type, "new" if recorded else "already recorded", len(started),
+        )
         return recorded
+
+    async def _create_messages(self, conn: asyncpg.Connection, event: RunEvent) -> None:
+        run_id = UUID(event.run_id)
+        run = await runs.get_run(conn, tenant=event.tenant, run_id=run_id)
+        if run is None:
+            return
+        destinations: list[tuple[str, UUID | None, str]] = []
+        if run["webhook"] and event.type in run["webhook"]["events"]:
+            destinations.append((RUN_DESTINATION, None, run["webhook"]["url"]))
+        for endpoint in await wh.subscribed_endpoints(conn, tenant=event.tenant, event_type=event.type):
+            destinations.append((str(endpoint["id"]), endpoint["id"], endpoint["url"]))
+        if not destinations:
+            return
+        done = await items.list_items(conn, run_id=run_id) if run["status"] == RunStatus.COMPLETE else None
+        shown = to_run_out(run, done, self.settings).model_dump(mode="json")
+        data = compact_run(shown, max_items=self.settings.webhook_max_inline_items)
+        body = webhook_body(event.type, run["finished_at"] or datetime.now(timezone.utc), data)
+        async with conn.transaction():
+            for destination, endpoint_id, url in destinations:
+                await wh.insert_message(
+                    conn, message_id=message_id(event.run_id, event.type, destination), tenant=event.tenant,
+                    run_id=run_id, event_type=event.type, destination=destination, endpoint_id=endpoint_id,
+                    url=url, body=body,
+                )
+
+    @activity.defn(name="deliver_webhook")
+    async def deliver_webhook(self, req: DeliverWebhookRequest) -> DeliverWebhookResult:
+        """One attempt: sign, POST, log the attempt, and settle the message and its endpoint."""
+        async with self.db.acquire() as conn:
+            message = await wh.get_message(conn, message_id=req.message_id)
+            if message is None:
+                return DeliverWebhookResult(AttemptOutcome.STOPPED, error="message not found")
+            if message["status"] == "delivered":
+                return DeliverWebhookResult(AttemptOutcome.DELIVERED)
+            target = await _target(conn, message)
+        if target is None:
+            return DeliverWebhookResult(AttemptOutcome.STOPPED, error="endpoint disabled or deleted")
+        url, keys = target
+        headers = webhook_headers(keys, msg_id=message["id"], timestamp=int(time.time()), body=message["body"])
+        started_at = datetime.now(timezone.utc)
+        clock = time.monotonic()
+        status: int | None = None
+        error: str | None = None
+        excerpt: str | None = None
+        retry_after: float | None = None
+        try:
+            async with asyncio.timeout(self.policy.timeout_s):
+                async with self.http.stream("POST", url, content=message["body"].encode(), headers=headers) as response:
+                    status = response.status_code
+                    retry_after = _retry_after(response.headers.get("retry-after"))
+                    excerpt = (await read_capped(response)).decode(errors="replace")[:EXCERPT_CHARS]
+        except UrlRefusedError as err:
+            error = f"refused before connecting: {err}"
+        except TimeoutError:
+            error = f"no response within {self.policy.timeout_s:g} s"
+        except httpx.HTTPError as err:
+            error = f"{type(err).__name__}: {err}".rstrip(": ")
+        latency = time.monotonic() - clock
+        if status is not None and not 200 <= status < 300:
+            error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
+        outcome = await self._settle(message, req, status, error, excerpt, started_at, latency)
+        metrics.ATTEMPTS.labels(outcome.value).inc()
+        metrics.LATENCY.observe(latency)
+        return DeliverWebhookResult(outcome, status, retry_after, error)
+
+    async def _settle(
+        self, message: asyncpg.Record, req: DeliverWebhookRequest, status: int | None, error: str | None,
+        excerpt: str | None, started_at: datetime, latency: float,
+    ) -> AttemptOutcome:
+        endpoint_id: UUID | None = message["endpoint_id"]
+        outcome = AttemptOutcome.DELIVERED if error is None else AttemptOutcome.RETRY
+        async with self.db.acquire() as conn, conn.transaction():
+            if outcome is AttemptOutcome.DELIVERED:
+                if await wh.mark_delivered(conn, message_id=message["id"]):
+                    metrics.DELIVERIES.labels("delivered").inc()
+                if endpoint_id:
+                    await wh.endpoint_succeeded(conn, endpoint_id=endpoint_id)
+            elif status == 410:
+                outcome = AttemptOutcome.STOPPED
+                if endpoint_id and await wh.disable_endpoint(conn, endpoint_id=endpoint_id, reason="410 Gone"):
+                    _disabled(message, "gone")
+            elif endpoint_id:
+                disable_after = timedelta(seconds=self.policy.disable_after_s)
+                if await wh.endpoint_failed(conn, endpoint_id=endpoint_id, disable_after=disable_after):
+                    outcome = AttemptOutcome.STOPPED
+                    _disabled(message, "failing")
+            await wh.record_attempt(
+                conn, message_id=message["id"], execution=req.execution, attempt=req.attempt, started_at=started_at,
+                status_code=status, latency_ms=round(latency * 1000), outcome=outcome.value, error=error,
+                response_excerpt=excerpt,
+            )
+        return outcome
+
+    @activity.defn(name="fail_webhook_message")
+    async def fail_webhook_message(self, req: FailWebhookRequest) -> bool:
+        """Mark a message failed; `False` if it had already settled."""
+        async with self.db.acquire() as conn:
+            failed = await wh.mark_failed(conn, message_id=req.message_id, reason=req.reason)
+        if failed:
+            metrics.DELIVERIES.labels("failed").inc()
+            activity.logger.info("webhook %s failed: %s", req.message_id, req.reason)
+        return failed
+
+
+async def _target(conn: asyncpg.Connection, message: asyncpg.Record) -> tuple[str, list[str]] | None:
+    """Where to send a message and the secrets to sign it with; `None` if its endpoint is gone or disabled."""
+    if message["destination"] == RUN_DESTINATION:
+        return message["url"], [await wh.tenant_secret(conn, tenant=message["tenant"], new_secret=generate_secret())]
+    if message["endpoint_id"] is None:
+        return None
+    endpoint = await wh.get_endpoint(conn, tenant=message["tenant"], endpoint_id=message["endpoint_id"])
+    if endpoint is None or not endpoint["enabled"]:
+        return None
+    return endpoint["url"], await wh.signing_secrets(conn, endpoint_id=endpoint["id"])
+
+
+def _disabled(message: asyncpg.Record, reason: str) -> None:
+    """Raise the `webhook.endpoint.disabled` ops event: a warning to alert on, and a metric."""
+    metrics.ENDPOINTS_DISABLED.labels(reason).inc()
+    activity.logger.warning(
+        "event webhook.endpoint.disabled: endpoint %s of tenant %s (%s); PATCH enabled=true and recover to resume",
+        message["endpoint_id"], message["tenant"], reason,
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """`Retry-After` as seconds (delta-seconds or an HTTP date); `None` if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        return None

@@ -8,8 +8,14 @@ from uuid import UUID
 import asyncpg
 from temporalio import activity
 
-from swath.contracts import FinishRunRequest, MarkProcessingRequest, StoreItemErrorsRequest, StoreResultsRequest
-from swath.db import items, runs
+from swath.contracts import (
+    DeadLetterRequest,
+    FinishRunRequest,
+    MarkProcessingRequest,
+    StoreItemErrorsRequest,
+    StoreResultsRequest,
+)
+from swath.db import dead_letters, items, runs
 from swath.status import RunStatus
 
 
@@ -39,7 +45,8 @@ class RunStoreActivities:
         run_id = UUID(req.run_id)
         async with self.db.acquire() as conn, conn.transaction():
             await items.insert_predictions(
-                conn, run_id=run_id, predictions=req.predictions, model=req.model, positions=req.positions
+                conn, run_id=run_id, predictions=req.predictions, model=req.model, positions=req.positions,
+                fallback_used=req.fallback_used,
             )
             await runs.refresh_progress(conn, run_id=run_id)
 
@@ -53,4 +60,19 @@ class RunStoreActivities:
                 status=RunStatus(req.status),
                 error=asdict(req.error) if req.error else None,
                 result_model=asdict(req.model) if req.model else None,
+            )
+
+    @activity.defn(name="dead_letter_run")
+    async def dead_letter_run(self, req: DeadLetterRequest) -> bool:
+        """Store the run for redrive; `False` if a retry finds it already stored."""
+        async with self.db.acquire() as conn:
+            return await dead_letters.insert_dead_letter(
+                conn,
+                run_id=UUID(req.run_id),
+                tenant=req.tenant,
+                request=asdict(req.request),
+                failed_step=req.failed_step,
+                error_code=req.error.code,
+                error_message=req.error.message,
+                attempts=req.attempts,
             )

@@ -27,7 +27,11 @@ class ProblemType(StrEnum):
     RUN_ALREADY_FINISHED = "run-already-finished"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate-limited"
+    REQUEST_TOO_LARGE = "request-too-large"
+    DELIVERY_IN_PROGRESS = "webhook-delivery-in-progress"
     UNAVAILABLE = "service-unavailable"
+    CIRCUIT_OPEN = "circuit-open"
     HTTP = "http-error"
     INTERNAL = "internal-error"
 

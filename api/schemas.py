@@ -7,6 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.webhook_schemas import RunWebhook
+from swath.db.keys import SCOPES, TENANT_PATTERN
+
 ItemId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$", examples=["tile-1"])]
 Status = Literal["queued", "processing", "complete", "failed", "canceled"]
 
@@ -36,6 +39,10 @@ class RunCreate(BaseModel):
     model: str = Field(min_length=1, max_length=200, examples=["crop-classifier", "crop-classifier@1.0.0"])
     inputs: list[InputItem] = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
+    deadline_seconds: int | None = Field(
+        default=None, ge=1, description="Fail the run as `deadline_exceeded` after this long (default 30 min)."
+    )
+    webhook: RunWebhook | None = Field(default=None, description="Notify this URL when the run ends.")
 
 
 class SubmittedInput(BaseModel):
@@ -52,6 +59,7 @@ class SubmittedRun(BaseModel):
     model: str
     inputs: list[SubmittedInput]
     params: dict[str, Any]
+    deadline_seconds: int | None = None
 
 
 class ModelOut(BaseModel):
@@ -76,6 +84,8 @@ class ItemOut(BaseModel):
     label: str | None = None
     confidence: float | None = None
     model_version: str | None = None
+    model_name: str | None = Field(default=None, description="The model that served this item.")
+    fallback_used: bool = Field(default=False, description="The primary model's fallback served this item.")
     error: ItemErrorOut | None = None
 
 
@@ -84,6 +94,7 @@ class RunResult(BaseModel):
 
     items: list[ItemOut]
     model: ModelOut | None
+    fallback_used: bool = Field(default=False, description="Some items were served by the fallback model.")
 
 
 class RunErrorOut(BaseModel):
@@ -120,10 +131,71 @@ class RunOut(BaseModel):
     completed_at: datetime | None
     temporal_ui_url: str
     urls: RunUrls
+    redrive_of: str | None = Field(default=None, description="The run whose dead letter this run redrives.")
 
 
 class RunPage(BaseModel):
     """One page of runs, newest first."""
 
     items: list[RunOut]
+    next_cursor: str | None
+
+
+# -- API keys (issue 6)
+Scope = Literal["runs:read", "runs:write", "admin"]
+
+
+class KeyCreate(BaseModel):
+    """`POST /v1/keys` body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(pattern=TENANT_PATTERN, examples=["acme"])
+    scopes: list[Scope] = Field(min_length=1, max_length=len(SCOPES), examples=[["runs:read", "runs:write"]])
+
+
+class KeyOut(BaseModel):
+    """An API key as listed: never the key itself, only its public prefix."""
+
+    id: str
+    prefix: str = Field(description="`swk_<12 hex>`: the start of the key, to recognise it.")
+    tenant: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    """A new key; `key` is shown in this response only and cannot be retrieved again."""
+
+    key: str
+
+
+class KeyList(BaseModel):
+    """API keys, newest first."""
+
+    items: list[KeyOut]
+
+
+# -- dead letters (issue 4)
+class DeadLetterOut(BaseModel):
+    """A run that exhausted its retries, with what is needed to redrive it."""
+
+    id: str
+    run_id: str
+    failed_step: str
+    error: RunErrorOut
+    attempts: int
+    request: dict[str, Any] = Field(description="The run's workflow input: model, input refs, params, deadline.")
+    run_created_at: datetime
+    failed_at: datetime
+    redriven_run_id: str | None
+    redriven_at: datetime | None
+
+
+class DeadLetterPage(BaseModel):
+    """One page of dead letters, newest first."""
+
+    items: list[DeadLetterOut]
     next_cursor: str | None

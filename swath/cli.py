@@ -1,4 +1,5 @@
-"""The `swath` command: `up` runs the embedded stack; `worker`, `api` and `migrate` run one part."""
+"""The `swath` command: `up` runs the embedded stack; `worker`, `api` and `migrate` run one part;
+`keys` manages API keys."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import logging
 import signal
 import sys
 
+from swath import cli_dlq, cli_webhooks
+from swath.auth import cli as keys_cli
 from swath.settings import Settings
 
 log = logging.getLogger("swath")
@@ -23,6 +26,9 @@ def main(argv: list[str] | None = None) -> None:
     worker.add_argument("pool", choices=["orchestration", "ingest", "inference", "notify"])
     sub.add_parser("api", help="serve the API")
     sub.add_parser("migrate", help="apply database migrations")
+    keys_cli.add_parser(sub)
+    cli_dlq.add_parser(sub)
+    cli_webhooks.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # initdb's chatter (and its advice to run pg_ctl by hand) would only mislead here.
@@ -40,6 +46,12 @@ def main(argv: list[str] | None = None) -> None:
         serve()
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
+    elif args.command == "keys":
+        sys.exit(asyncio.run(keys_cli.run(args, settings)))
+    elif args.command == "dlq":
+        sys.exit(asyncio.run(cli_dlq.run(args, settings)))
+    elif args.command == "webhooks":
+        sys.exit(asyncio.run(cli_webhooks.run(args, settings)))
 
 
 async def _migrate(settings: Settings) -> None:

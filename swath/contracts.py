@@ -79,6 +79,10 @@ class AnalysisRunInput:
     inputs: list[InputRef]
     chunk_size: int = 16
     params: dict[str, Any] = field(default_factory=dict)
+    #: Resolved `name@version` of the model's declared fallback, if it has one.
+    fallback_model: str | None = None
+    #: The run fails with `deadline_exceeded` if it has not finished this long after it started.
+    deadline_seconds: float = 1800.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,8 @@ class InferenceRequest:
     items: list[StagedItem]
     chunk_index: int = 0
     chunk_count: int = 1
+    #: A fallback is waiting: refuse fast with `circuit_open` while this model's breaker is open.
+    refuse_if_breaker_open: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,8 @@ class StoreResultsRequest:
     predictions: list[Prediction]
     model: ModelInfo
     positions: dict[str, int] = field(default_factory=dict)
+    #: The predictions came from the primary model's declared fallback.
+    fallback_used: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,3 +181,18 @@ class RunEvent:
     run_id: str
     tenant: str
     type: str
+
+
+@dataclass(frozen=True)
+class DeadLetterRequest:
+    """Store a run that exhausted its retries, with everything needed to redrive it (idempotent)."""
+
+    run_id: str
+    tenant: str
+    #: The workflow input, replayed as a new run on redrive.
+    request: AnalysisRunInput
+    #: The step that failed: `ingest`, `inference`, …
+    failed_step: str
+    error: RunError
+    #: Activity attempts the failing step made, fallback included.
+    attempts: int = 1

@@ -11,6 +11,10 @@ class ErrorType(StrEnum):
     WEIGHTS_CHECKSUM_MISMATCH = "weights_checksum_mismatch"
     NO_VALID_ITEMS = "no_valid_items"
     INFERENCE_FAILED = "inference_failed"
+    GPU_OUT_OF_MEMORY = "gpu_out_of_memory"
+    #: The primary model's breaker is open: the chunk goes to the fallback instead.
+    CIRCUIT_OPEN = "circuit_open"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
     INTERNAL = "internal_error"
 
 
@@ -21,6 +25,9 @@ NON_RETRYABLE = (
     ErrorType.WEIGHTS_CHECKSUM_MISMATCH,
     ErrorType.NO_VALID_ITEMS,
 )
+
+#: Failures caused by the request itself: redriving it cannot help, so they are not dead-lettered.
+CALLER_ERRORS = frozenset({ErrorType.INVALID_INPUT, ErrorType.MODEL_NOT_FOUND, ErrorType.NO_VALID_ITEMS})
 
 
 class ItemErrorCode(StrEnum):

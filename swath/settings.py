@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,8 +48,8 @@ class Settings(BaseSettings):
     temporal_api_key: SecretStr | None = Field(default=None, description="API key (e.g. Temporal Cloud).")
 
     database_url: str | None = Field(
-        default=None, description="PostgreSQL DSN; unset means the embedded server on pg_port."
-    )
+        default=None, repr=False, description="PostgreSQL DSN; unset means the embedded server on pg_port."
+    )  # repr=False: a DSN may hold a password, and settings get printed in tracebacks
     pg_port: int = 5433
     embedded_postgres: bool = Field(default=True, description="`swath up` starts embedded PostgreSQL.")
     pg_run_as: str | None = Field(default=None, description="Unix user for embedded PostgreSQL when run as root.")
@@ -64,6 +65,67 @@ class Settings(BaseSettings):
         default=None, description="Let input URLs reach loopback addresses (default: on in dev mode only)."
     )
     url_allowlist: list[str] = Field(default_factory=list, description="Hosts or CIDRs input URLs may reach.")
+
+    # -- security (issue 6)
+    jwt_algorithm: Literal["HS256", "RS256", "ES256"] | None = Field(
+        default=None, description="Accept JWT bearer tokens signed with this algorithm (unset: API keys only)."
+    )
+    jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret (at least 32 bytes).")
+    jwt_public_key_file: Path | None = Field(default=None, description="RS256/ES256: PEM public key.")
+    jwt_jwks_file: Path | None = Field(default=None, description="RS256/ES256: JWKS file; keys are chosen by `kid`.")
+    jwt_issuer: str | None = Field(default=None, description="Required `iss` of every token.")
+    jwt_audience: str | None = Field(default=None, description="Required `aud` of every token.")
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on `exp`, `nbf`, `iat`.")
+    jwt_tenant_claim: str = Field(default="tenant", description="Claim naming the caller's tenant.")
+    jwt_scopes_claim: str = Field(default="scope", description="Claim with the scopes (space-separated or a list).")
+    rate_limit_enabled: bool = True
+    rate_limit_per_key: str = Field(
+        default="50/second;3000/minute", description="Per API key or token subject, `limits` notation."
+    )
+    rate_limit_per_tenant: str = Field(default="200/second;12000/minute", description="Per tenant, `limits` notation.")
+    rate_limit_storage_uri: str = Field(
+        default="memory://", description="`limits` storage: `memory://` (one process) or `redis://host:6379`."
+    )
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="Largest request body (413).")
+
+    # -- webhooks (issue 5)
+    webhook_retry_schedule: list[float] = Field(
+        default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+        description="Seconds before each delivery attempt (JSON list): now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.",
+    )
+    webhook_retry_jitter: float = Field(default=0.1, ge=0, lt=1, description="Each wait varies by up to this fraction.")
+    webhook_timeout_s: float = Field(default=15, gt=0, description="A 2xx within this long is a delivery.")
+    webhook_disable_after_s: float = Field(
+        default=5 * 24 * 3600, gt=0, description="An endpoint failing continuously for this long is disabled."
+    )
+    webhook_secret_grace_s: float = Field(
+        default=24 * 3600, ge=0, description="After a rotation the old secret keeps signing this long."
+    )
+    webhook_max_inline_items: int = Field(
+        default=50, ge=0, description="Longer result/input lists are sent as a count and a link."
+    )
+    webhook_allow_loopback: bool | None = Field(
+        default=None, description="Let webhooks reach loopback addresses (default: on in dev mode only)."
+    )
+    webhook_metrics_port: int | None = Field(
+        default=None, description="Serve the notify pool's delivery metrics for Prometheus on this port (unset: off)."
+    )
+
+    # -- failures (issue 4)
+    run_deadline_default_s: int = Field(default=1800, ge=1, description="A run's deadline unless it asks for another.")
+    run_deadline_max_s: int = Field(default=6 * 3600, ge=1, description="The longest deadline a run may ask for.")
+    breaker_min_attempts: int = Field(
+        default=10, ge=1, description="Inference attempts in the window before the breaker may open."
+    )
+    breaker_failure_ratio: float = Field(
+        default=0.5, gt=0, lt=1, description="The breaker opens when more than this share of the window failed."
+    )
+    breaker_window_size: int = Field(default=50, ge=1, description="How many recent attempts the window holds.")
+    breaker_window_s: float = Field(default=300, gt=0, description="Attempts older than this leave the window.")
+    breaker_cooldown_s: float = Field(default=30, gt=0, description="How long an open breaker waits to half-open.")
+    fault_injection_file: Path | None = Field(
+        default=None, description="JSON file of injected inference faults (dev mode only; see swath.faults)."
+    )
 
     @cached_property
     def dsn(self) -> str:
@@ -91,6 +153,13 @@ class Settings(BaseSettings):
         """Whether URLs may point at loopback addresses."""
         if self.allow_loopback_urls is not None:
             return self.allow_loopback_urls
+        return self.mode is Mode.DEV
+
+    @property
+    def webhook_loopback_allowed(self) -> bool:
+        """Whether webhooks may be sent to loopback addresses."""
+        if self.webhook_allow_loopback is not None:
+            return self.webhook_allow_loopback
         return self.mode is Mode.DEV
 
     @property

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from swath import search_attributes
+from swath.auth.checks import ensure_safe_to_start
 from swath.db import connect, migrate
 from swath.db.keys import authenticate, create_key
 from swath.db.pool import ensure_database
@@ -69,6 +70,7 @@ class Stack:
 
     async def start(self) -> None:
         """Bring every component up, in dependency order."""
+        ensure_safe_to_start(self.settings)  # before any child starts, not in the API child's restart loop
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.check_ports()
         if self.settings.embedded_postgres and not self.settings.database_url:

@@ -46,7 +46,10 @@ def decode_tile(data: bytes, media_type: str | None, spec: InputSpec, *, max_byt
         )
     if kind is None or (declared and declared != kind):
         raise ItemProblem(ItemErrorCode.UNDECODABLE, f"bytes are not a valid {declared or 'npy or tiff'} tile")
-    array = _read_npy(data) if kind == NPY else _read_tiff(data, max_decoded=len(data) * _MAX_EXPANSION)
+    if kind == NPY:
+        array = _read_npy(data, spec)
+    else:
+        array = _read_tiff(data, spec, max_decoded=len(data) * _MAX_EXPANSION)
     return _to_reflectance(_bands_first(array, spec), spec)
 
 
@@ -62,14 +65,23 @@ def decode_tensor(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
-def _read_npy(data: bytes) -> np.ndarray:
+def _read_npy(data: bytes, spec: InputSpec) -> np.ndarray:
+    """The declared shape is checked first: a tiny header may declare an array of any size."""
+    try:
+        buffer = io.BytesIO(data)
+        version = np.lib.format.read_magic(buffer)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, _ = read_header(buffer)
+    except Exception as err:  # numpy raises ValueError, EOFError, OSError … for malformed headers
+        raise ItemProblem(ItemErrorCode.UNDECODABLE, f"not a readable .npy array: {err}") from None
+    _check_shape(shape, spec)
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as err:  # numpy raises ValueError, EOFError, OSError … for malformed files
         raise ItemProblem(ItemErrorCode.UNDECODABLE, f"not a readable .npy array: {err}") from None
 
 
-def _read_tiff(data: bytes, *, max_decoded: int) -> np.ndarray:
+def _read_tiff(data: bytes, spec: InputSpec, *, max_decoded: int) -> np.ndarray:
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             series = tif.series[0]
@@ -78,6 +90,7 @@ def _read_tiff(data: bytes, *, max_decoded: int) -> np.ndarray:
                 raise ItemProblem(
                     ItemErrorCode.TOO_LARGE, f"tiff would decode to {decoded} bytes (compression ratio too high)"
                 )
+            _check_shape(tuple(series.shape), spec)
             return series.asarray()
     except ItemProblem:
         raise
@@ -85,26 +98,31 @@ def _read_tiff(data: bytes, *, max_decoded: int) -> np.ndarray:
         raise ItemProblem(ItemErrorCode.UNDECODABLE, f"not a readable tiff: {err}") from None
 
 
-def _bands_first(array: np.ndarray, spec: InputSpec) -> np.ndarray:
+def _check_shape(shape: tuple[int, ...], spec: InputSpec) -> None:
+    """Raise unless `shape` is `(bands, height, width)` or `(height, width, bands)` of `spec`.
+
+    Cheap, so it runs on the shape a file declares, before any pixel is decoded.
+    """
     bands = len(spec.bands)
-    if array.ndim != 3:
+    if len(shape) != 3:
         raise ItemProblem(
             ItemErrorCode.WRONG_BAND_COUNT,
-            f"expected {bands} bands {list(spec.bands)} as (bands, height, width); got shape {list(array.shape)}",
+            f"expected {bands} bands {list(spec.bands)} as (bands, height, width); got shape {list(shape)}",
         )
-    if array.shape[0] != bands and array.shape[-1] == bands:
-        array = np.moveaxis(array, -1, 0)
-    if array.shape[0] != bands:
+    if shape[0] != bands and shape[-1] != bands:
         raise ItemProblem(
-            ItemErrorCode.WRONG_BAND_COUNT,
-            f"expected {bands} bands {list(spec.bands)}; got shape {list(array.shape)}",
+            ItemErrorCode.WRONG_BAND_COUNT, f"expected {bands} bands {list(spec.bands)}; got shape {list(shape)}"
         )
-    if array.shape[1:] != (spec.height, spec.width):
+    height, width = shape[1:] if shape[0] == bands else shape[:2]
+    if (height, width) != (spec.height, spec.width):
         raise ItemProblem(
-            ItemErrorCode.WRONG_SHAPE,
-            f"expected {spec.height}x{spec.width} pixels; got {array.shape[1]}x{array.shape[2]}",
+            ItemErrorCode.WRONG_SHAPE, f"expected {spec.height}x{spec.width} pixels; got {height}x{width}"
         )
-    return array
+
+
+def _bands_first(array: np.ndarray, spec: InputSpec) -> np.ndarray:
+    _check_shape(array.shape, spec)
+    return array if array.shape[0] == len(spec.bands) else np.moveaxis(array, -1, 0)
 
 
 def _to_reflectance(array: np.ndarray, spec: InputSpec) -> np.ndarray:

@@ -8,10 +8,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
 ALLOWED_SCHEMES = ("http", "https")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: Host and port → addresses; DNS by default.
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 
 
 class UrlRefusedError(ValueError):
@@ -21,13 +25,22 @@ class UrlRefusedError(ValueError):
 class UrlGuard:
     """Decides whether a URL may be fetched."""
 
-    def __init__(self, *, allow_loopback: bool = False, allowlist: Iterable[str] = ()) -> None:
+    def __init__(
+        self, *, allow_loopback: bool = False, allowlist: Iterable[str] = (), resolver: Resolver | None = None
+    ) -> None:
+        """`resolver` (host, port → addresses) replaces DNS, for unit tests."""
         self.allow_loopback = allow_loopback
+        self._resolve = resolver or _resolve
         self._hosts = {a.lower() for a in allowlist if not _is_network(a)}
         self._networks = [ipaddress.ip_network(a, strict=False) for a in allowlist if _is_network(a)]
 
     async def check(self, url: str) -> None:
         """Raise `UrlRefusedError` unless every address the host resolves to is allowed."""
+        await self.resolve(url)
+
+    async def resolve(self, url: str) -> list[IPAddress]:
+        """The URL host's addresses, all of them checked (raises `UrlRefusedError`); connect to
+        one of these, never to a fresh lookup, so DNS cannot change in between."""
         try:
             parts = urlsplit(url)
             port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -38,12 +51,13 @@ class UrlGuard:
         host = parts.hostname
         if not host:
             raise UrlRefusedError("URL has no host")
-        if host.lower() in self._hosts:
-            return
-        for address in await _resolve(host, port):
-            self._check_address(host, address)
+        addresses = await self._resolve(host, port)
+        if host.lower() not in self._hosts:
+            for address in addresses:
+                self._check_address(host, address)
+        return addresses
 
-    def _check_address(self, host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    def _check_address(self, host: str, address: IPAddress) -> None:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
         if any(address in net for net in self._networks):
@@ -54,7 +68,7 @@ class UrlGuard:
             raise UrlRefusedError(f"{host} resolves to {address}, which is not a public address")
 
 
-async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+async def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         return [ipaddress.ip_address(host.strip("[]"))]
     except ValueError:

@@ -17,6 +17,7 @@ from workers.pools import load_pool
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_SOURCE = REPO_ROOT / "workflows" / "analysis_run.py"
+WEBHOOK_WORKFLOW_SOURCE = REPO_ROOT / "workflows" / "webhook_delivery.py"
 
 
 def activity_names(cls: type) -> list[str]:
@@ -50,6 +51,7 @@ LIGHT_MODULES = [
     "workers.pools.ingest",
     "workers.pools.notify",
     "workflows.analysis_run",
+    "workflows.webhook_delivery",
     "activities",
     "activities.ingest",
     "activities.runs",
@@ -110,7 +112,7 @@ def test_every_activity_class_is_declared_by_one_pool(pools: dict) -> None:
 
 def test_every_workflow_is_registered_exactly_once(pools: dict) -> None:
     names = Counter(workflow_name(cls) for pool in pools.values() for cls in pool.workflows)
-    assert names == Counter({"AnalysisRunWorkflow": 1})
+    assert names == Counter({"AnalysisRunWorkflow": 1, "WebhookDeliveryWorkflow": 1})
 
 
 def test_only_orchestration_hosts_workflows_and_it_has_no_activities(pools: dict) -> None:
@@ -156,6 +158,21 @@ def called_activities() -> dict[str, TaskQueue]:
     return calls
 
 
+def webhook_workflow_calls() -> dict[str, TaskQueue]:
+    """Activity name → queue, for `WebhookDeliveryWorkflow` (every call names its queue)."""
+    source = WEBHOOK_WORKFLOW_SOURCE.read_text()
+    calls: dict[str, TaskQueue] = {}
+    for match in re.finditer(r"""execute_activity\(\s*"([A-Za-z_][A-Za-z0-9_]*)\"""", source):
+        found = _QUEUE.search(source, match.end())
+        assert found, f"no task_queue for {match.group(1)}"
+        calls[match.group(1)] = TaskQueue[found.group("queue")]
+    return calls
+
+
+def test_the_webhook_workflow_calls_the_activities_we_expect() -> None:
+    assert webhook_workflow_calls() == {"deliver_webhook": TaskQueue.NOTIFY, "fail_webhook_message": TaskQueue.NOTIFY}
+
+
 def test_the_workflow_calls_the_activities_we_expect() -> None:
     assert set(called_activities()) == {
         "mark_run_processing",
@@ -165,6 +182,7 @@ def test_the_workflow_calls_the_activities_we_expect() -> None:
         "store_chunk_results",
         "finish_run",
         "record_run_event",
+        "dead_letter_run",
     }
 
 
@@ -172,7 +190,7 @@ def test_every_called_activity_is_registered_on_its_queue(pools: dict) -> None:
     registered = {
         name: queue for queue, pool in pools.items() for cls in pool.activity_classes for name in activity_names(cls)
     }
-    calls = called_activities()
+    calls = {**called_activities(), **webhook_workflow_calls()}
     missing = sorted(set(calls) - set(registered))
     assert missing == [], f"the workflow calls activities no pool registers: {missing}"
     wrong = {name: (queue.value, registered[name].value) for name, queue in calls.items() if registered[name] != queue}
@@ -181,7 +199,7 @@ def test_every_called_activity_is_registered_on_its_queue(pools: dict) -> None:
 
 def test_every_registered_activity_is_called(pools: dict) -> None:
     registered = {name for pool in pools.values() for cls in pool.activity_classes for name in activity_names(cls)}
-    assert registered == set(called_activities())
+    assert registered == set(called_activities()) | set(webhook_workflow_calls())
 
 
 # --- (d) one pool per queue, in a module named after it ------------------------------------------

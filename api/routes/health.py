@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import ClientsDep
+from api.services.failures import breaker_detail
 
 router = APIRouter(tags=["health"])
 
@@ -20,7 +21,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "A dependency is down."}})
 async def readyz(clients: ClientsDep) -> JSONResponse:
-    """PostgreSQL and Temporal answer."""
+    """PostgreSQL and Temporal answer; `breakers` shows each model's inference breaker (detail only)."""
     checks: dict[str, str] = {}
     try:
         async with clients.db.acquire(timeout=2) as conn:
@@ -34,4 +35,10 @@ async def readyz(clients: ClientsDep) -> JSONResponse:
     except Exception as err:
         checks["temporal"] = f"error: {type(err).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+    body: dict[str, object] = {"status": "ok" if ready else "unavailable", "checks": checks}
+    if checks["postgres"] == "ok":
+        try:
+            body["breakers"] = await breaker_detail(clients)
+        except Exception as err:  # detail only: never what decides readiness
+            body["breakers"] = f"error: {type(err).__name__}"
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -40,6 +40,7 @@ def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings
         completed_at=row["finished_at"],
         temporal_ui_url=ui_url,
         urls=RunUrls(self=self_url, cancel=f"{self_url}/cancel", temporal_ui=ui_url),
+        redrive_of=str(row["redrive_of"]) if row.get("redrive_of") else None,
     )
 
 
@@ -61,9 +62,11 @@ def _result(row: asyncpg.Record, items: list[asyncpg.Record]) -> RunResult:
             ItemOut(id=i["item_id"], error=ItemErrorOut(code=i["error_code"], message=i["error_message"]))
             if i["error_code"]
             else ItemOut(
-                id=i["item_id"], label=i["label"], confidence=round(i["confidence"], 4), model_version=i["model_version"]
+                id=i["item_id"], label=i["label"], confidence=round(i["confidence"], 4), model_version=i["model_version"],
+                model_name=i["model_name"], fallback_used=i["fallback_used"],
             )
             for i in items
         ],
         model=model,
+        fallback_used=any(i["fallback_used"] for i in items),
     )

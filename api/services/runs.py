@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import json
 from datetime import datetime
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from temporalio.client import WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -17,6 +17,8 @@ from temporalio.service import RPCError
 from api.clients import Clients
 from api.problems import Problem, ProblemType
 from api.schemas import RunCreate, RunOut, RunPage
+from api.services import webhooks
+from api.services import failures
 from api.services.run_view import to_run_out, workflow_id
 from swath import search_attributes as sa
 from swath.blobstore import InvalidBlobRefError, SCHEME, key_of
@@ -29,6 +31,10 @@ from swath.queues import TaskQueue
 from swath.status import RunStatus
 from swath.urlguard import UrlRefusedError
 from workflows.analysis_run import AnalysisRunWorkflow
+
+
+#: Namespace of the deterministic run ids derived from (tenant, Idempotency-Key).
+_IDEMPOTENT_RUNS = UUID("6f0b7c1e-2d4a-4c55-9a57-5f1f3e0d8a21")
 
 
 def tenant_prefix(tenant: str) -> str:
@@ -55,17 +61,25 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     ids = [item.id for item in body.inputs]
     if len(set(ids)) != len(ids):
         raise Problem(422, ProblemType.VALIDATION, "input ids must be unique within a run")
+    if body.webhook:
+        await webhooks.check_url(clients, body.webhook.url)
+    deadline_s = failures.deadline_seconds(settings, body.deadline_seconds)
+    await failures.ensure_breaker_closed(clients, manifest.info.ref)
 
-    run_id = uuid4()
+    # Keyed runs get a deterministic id: if we crash after Temporal accepted the workflow but before
+    # the row committed, the client's retry finds that same workflow instead of starting a second.
+    run_id = uuid5(_IDEMPOTENT_RUNS, f"{principal.tenant}\n{idempotency_key}") if idempotency_key else uuid4()
     refs = [await _input_ref(clients, principal, run_id, item) for item in body.inputs]
     submitted = {
         "model": body.model,
         "inputs": [{"id": r.id, "uri": r.uri, "media_type": r.media_type} for r in refs],
         "params": body.params,
+        "deadline_seconds": body.deadline_seconds,
     }
     run_input = AnalysisRunInput(
         run_id=str(run_id), tenant=principal.tenant, model=manifest.info.ref, inputs=refs,
         chunk_size=settings.inference_chunk_size, params=body.params,
+        fallback_model=failures.fallback_of(clients, manifest), deadline_seconds=deadline_s,
     )
     # The row commits only once Temporal accepted the workflow: no run is stored that will never run.
     async with clients.db.acquire() as conn, conn.transaction():
@@ -74,6 +88,8 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
             input=submitted, idempotency_key=idempotency_key, request_hash=request_hash, items_total=len(refs),
         )
         if row is not None:
+            if body.webhook:
+                await webhooks.store_run_webhook(conn, run_id=run_id, webhook=body.webhook)
             await _start_workflow(clients, run_input)
     if row is None:  # a concurrent request with the same key won the race
         replayed = await _replay(clients, principal, idempotency_key or "", request_hash)

@@ -16,17 +16,21 @@ async def insert_predictions(
     predictions: list[Prediction],
     model: ModelInfo,
     positions: dict[str, int],
+    fallback_used: bool = False,
 ) -> None:
     """Store predictions; rows that already exist (a retried chunk) are left as they are."""
     await conn.executemany(
         """
         INSERT INTO run_items (run_id, item_id, position, label, confidence,
-                               model_name, model_version, model_sha256)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                               model_name, model_version, model_sha256, fallback_used)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (run_id, item_id) DO NOTHING
         """,
         [
-            (run_id, p.id, positions.get(p.id, 0), p.label, p.confidence, model.name, model.version, model.sha256)
+            (
+                run_id, p.id, positions.get(p.id, 0), p.label, p.confidence,
+                model.name, model.version, model.sha256, fallback_used,
+            )
             for p in predictions
         ],
     )

@@ -25,13 +25,13 @@ async def insert_run(
     request_hash: str,
     items_total: int,
 ) -> asyncpg.Record | None:
-    """Insert a queued run; `None` when the tenant already used this idempotency key."""
+    """Insert a queued run; `None` when the tenant already used this idempotency key (or its run id)."""
     return await conn.fetchrow(
         """
         INSERT INTO runs (id, tenant, status, model_ref, model_resolved, input, idempotency_key,
                           request_hash, items_total)
         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8)
-        ON CONFLICT (tenant, idempotency_key) DO NOTHING
+        ON CONFLICT DO NOTHING
         RETURNING *
         """,
         run_id, tenant, model_ref, model_resolved, input, idempotency_key, request_hash, items_total,

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 
 import pytest
 from temporalio import activity
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
-from temporalio.worker import Replayer, Worker
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
 
 from swath.contracts import (
     AnalysisRunInput,
+    DeadLetterRequest,
     FinishRunRequest,
     InferenceRequest,
     InferenceResult,
@@ -38,6 +39,7 @@ from tests.conftest import start_dev_server
 from workflows.analysis_run import AnalysisRunWorkflow
 
 MODEL = ModelInfo("crop-classifier", "1.0.0", "ab" * 32)
+FALLBACK = ModelInfo("crop-classifier", "0.9.0", "cd" * 32)
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Fakes:
     ingest_error: ApplicationError | None = None
     bad_items: set[str] = field(default_factory=set)
     inference_gate: asyncio.Event | None = None
+    #: Models whose every inference attempt raises this error.
+    failing_models: dict[str, ApplicationError] = field(default_factory=dict)
     calls: list[tuple[str, object]] = field(default_factory=list)
 
     def activities(self) -> dict[TaskQueue, list]:
@@ -63,11 +67,14 @@ class Fakes:
         @activity.defn(name="run_inference_chunk")
         async def infer(req: InferenceRequest) -> InferenceResult:
             self.calls.append(("run_inference_chunk", req))
+            if req.model in self.failing_models:
+                raise self.failing_models[req.model]
             if self.inference_gate:
                 while not self.inference_gate.is_set():
                     activity.heartbeat()
                     await asyncio.sleep(0.1)
-            return InferenceResult([Prediction(i.id, "wheat", 0.9) for i in req.items], MODEL)
+            model = MODEL if req.model == MODEL.ref else FALLBACK
+            return InferenceResult([Prediction(i.id, "wheat", 0.9) for i in req.items], model)
 
         def recorder(name: str, arg_type: type):
             @activity.defn(name=name)
@@ -83,6 +90,7 @@ class Fakes:
                 recorder("store_item_errors", StoreItemErrorsRequest),
                 recorder("store_chunk_results", StoreResultsRequest),
                 recorder("finish_run", FinishRunRequest),
+                recorder("dead_letter_run", DeadLetterRequest),
             ],
             TaskQueue.INFERENCE: [infer],
             TaskQueue.NOTIFY: [recorder("record_run_event", RunEvent)],
@@ -120,13 +128,14 @@ async def run_with(env: WorkflowEnvironment, fakes: Fakes, run: AnalysisRunInput
             await w.__aexit__(None, None, None)
 
 
-def a_run(n: int, chunk_size: int = 4) -> AnalysisRunInput:
+def a_run(n: int, chunk_size: int = 4, **extra) -> AnalysisRunInput:
     return AnalysisRunInput(
         run_id=str(uuid.uuid4()),
         tenant="acme",
         model="crop-classifier@1.0.0",
         inputs=[InputRef(f"tile-{i}", f"blob://tenants/acme/{i}") for i in range(n)],
         chunk_size=chunk_size,
+        **extra,
     )
 
 
@@ -199,4 +208,55 @@ async def test_cancel_reaches_a_running_chunk_and_records_canceled(env: Workflow
     assert isinstance(failure.value.cause, CancelledError)
     assert fakes.last("finish_run").status == "canceled"
     assert fakes.last("record_run_event").type == "run.canceled"
+    assert "store_chunk_results" not in fakes.names()
+
+
+BREAKER_OPEN = ApplicationError("breaker open", 1, type="circuit_open", non_retryable=True)
+
+
+async def test_an_open_breaker_sends_this_and_every_later_chunk_to_the_fallback(env: WorkflowEnvironment) -> None:
+    fakes = Fakes(failing_models={MODEL.ref: BREAKER_OPEN})
+    run = a_run(6, chunk_size=2, fallback_model=FALLBACK.ref)
+    _, outcome = await run_with(env, fakes, run)
+
+    assert outcome.status == "complete"
+    tried = [(arg.model, arg.refuse_if_breaker_open) for n, arg in fakes.calls if n == "run_inference_chunk"]
+    assert tried == [(MODEL.ref, True), (FALLBACK.ref, False), (FALLBACK.ref, False), (FALLBACK.ref, False)]
+    stored = [arg for n, arg in fakes.calls if n == "store_chunk_results"]
+    assert [(s.model, s.fallback_used) for s in stored] == [(FALLBACK, True)] * 3
+    assert "dead_letter_run" not in fakes.names()
+
+
+async def test_failing_primary_and_fallback_dead_letter_the_run(env: WorkflowEnvironment) -> None:
+    checksum = ApplicationError("sha256 mismatch", 1, type="weights_checksum_mismatch", non_retryable=True)
+    fakes = Fakes(failing_models={MODEL.ref: BREAKER_OPEN, FALLBACK.ref: checksum})
+    run = a_run(2, fallback_model=FALLBACK.ref)
+    with pytest.raises(WorkflowFailureError):
+        await run_with(env, fakes, run)
+
+    letter = fakes.last("dead_letter_run")
+    assert letter.request == run and letter.failed_step == "inference" and letter.attempts == 2
+    assert letter.error.code == "weights_checksum_mismatch"
+    names = fakes.names()
+    assert names.index("dead_letter_run") < names.index("finish_run")  # stored before the run shows failed
+    assert fakes.last("finish_run").status == "failed"
+    events = [arg.type for n, arg in fakes.calls if n == "record_run_event"]
+    assert events == ["run.failed", "run.dead_lettered"]
+
+
+async def test_a_caller_error_is_not_dead_lettered(env: WorkflowEnvironment) -> None:
+    fakes = Fakes(bad_items={"tile-0"})
+    with pytest.raises(WorkflowFailureError):
+        await run_with(env, fakes, a_run(1))
+    assert "dead_letter_run" not in fakes.names()
+
+
+async def test_the_deadline_cancels_the_running_step_and_fails_the_run(env: WorkflowEnvironment) -> None:
+    fakes = Fakes(inference_gate=asyncio.Event())
+    with pytest.raises(WorkflowFailureError) as failure:
+        await run_with(env, fakes, a_run(2, deadline_seconds=2))
+    assert isinstance(failure.value.cause, ApplicationError)
+    assert failure.value.cause.type == "deadline_exceeded"
+    assert fakes.last("finish_run").error.code == "deadline_exceeded"
+    assert fakes.last("dead_letter_run").failed_step == "inference"
     assert "store_chunk_results" not in fakes.names()

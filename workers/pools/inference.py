@@ -6,6 +6,9 @@ import torch
 
 from activities.inference import InferenceActivities, ModelCache, pick_device
 from swath.blobstore import LocalBlobStore
+from swath.breaker import BreakerPolicy, InferenceBreaker
+from swath.db import connect
+from swath.faults import FaultInjector
 from swath.queues import TaskQueue
 from swath.registry import ModelRegistry
 from swath.settings import Settings
@@ -13,10 +16,21 @@ from workers.pool import PoolSpec
 
 
 async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
-    """Inference activities with a per-process model cache on the configured device."""
+    """Inference activities with a per-process model cache on the configured device.
+
+    Refuses to start when fault injection is configured outside dev mode.
+    """
+    faults = FaultInjector.from_settings(settings)
     registry = ModelRegistry(settings.model_registry_dir)
     models = ModelCache(registry, device=pick_device(settings.inference_device))
-    return [InferenceActivities(blobs=LocalBlobStore(settings.blob_root), registry=registry, models=models)]
+    db = await connect(settings.dsn, min_size=0, max_size=4)  # inference must not need PostgreSQL to start
+    stack.push_async_callback(db.close)
+    breaker = InferenceBreaker(db, BreakerPolicy.from_settings(settings))
+    return [
+        InferenceActivities(
+            blobs=LocalBlobStore(settings.blob_root), registry=registry, models=models, breaker=breaker, faults=faults
+        )
+    ]
 
 
 POOL = PoolSpec(

@@ -3,5 +3,6 @@
 from swath.queues import TaskQueue
 from workers.pool import PoolSpec
 from workflows.analysis_run import AnalysisRunWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
-POOL = PoolSpec(queue=TaskQueue.ORCHESTRATION, workflows=(AnalysisRunWorkflow,))
+POOL = PoolSpec(queue=TaskQueue.ORCHESTRATION, workflows=(AnalysisRunWorkflow, WebhookDeliveryWorkflow))

@@ -1,0 +1,76 @@
+"""`BodySizeLimit`: a pure ASGI middleware that refuses request bodies over a byte limit with 413.
+
+A declared `Content-Length` over the limit is refused before anything is read; otherwise bytes
+are counted as they stream, so a chunked upload cannot get past the limit by not declaring it.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import MEDIA_TYPE, ProblemType
+
+
+class BodyTooLarge(Exception):
+    """Raised into the app when the streamed body passes the limit."""
+
+
+class BodySizeLimit:
+    """Answers `413 request-too-large` to requests whose body exceeds `max_bytes`."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, send)
+            return
+        received = 0
+        exceeded = False
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    exceeded = True
+                    raise BodyTooLarge()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded:  # whatever the app made of the interrupted body, the answer is 413
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:  # the app may wrap `BodyTooLarge` in its own error; only ours is expected
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        body = json.dumps({
+            "type": f"/problems/{ProblemType.REQUEST_TOO_LARGE.value}",
+            "title": HTTPStatus.REQUEST_ENTITY_TOO_LARGE.phrase,
+            "status": 413,
+            "detail": f"the request body is larger than the limit of {self.max_bytes} bytes",
+            "instance": scope["path"],
+        }).encode()
+        headers = [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,80 @@
+"""Rate limits per caller (an API key or a token subject) and per tenant, on the `limits` async API.
+
+Memory storage counts per process; point `SWATH_RATE_LIMIT_STORAGE_URI` at Redis to share the
+counts between API replicas. Windows are moving windows: no burst of twice the limit at a boundary.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse_many
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from swath.db.keys import Principal
+from swath.settings import Settings
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a request may go on, and the state of the tightest limit it is under."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: int
+
+    def headers(self) -> dict[str, str]:
+        """`RateLimit-*` headers (IETF draft), and `Retry-After` when refused."""
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_s),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.reset_s)
+        return headers
+
+
+class RateLimiter:
+    """Counts each authenticated request against its caller's and its tenant's limits."""
+
+    def __init__(self, *, storage_uri: str, per_key: str, per_tenant: str) -> None:
+        uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
+        self._strategy = MovingWindowRateLimiter(storage_from_string(uri))
+        self._per_key = parse_many(per_key)
+        self._per_tenant = parse_many(per_tenant)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RateLimiter | None:
+        """The limiter the settings describe, or `None` when rate limiting is off."""
+        if not settings.rate_limit_enabled:
+            return None
+        return cls(
+            storage_uri=settings.rate_limit_storage_uri,
+            per_key=settings.rate_limit_per_key,
+            per_tenant=settings.rate_limit_per_tenant,
+        )
+
+    async def hit(self, principal: Principal) -> Verdict:
+        """Count one request; the verdict is about the first limit exceeded, else the tightest one."""
+        checks = [(item, ("caller", principal.identity)) for item in self._per_key]
+        checks += [(item, ("tenant", principal.tenant)) for item in self._per_tenant]
+        tightest: Verdict | None = None
+        for item, ids in checks:
+            allowed = await self._strategy.hit(item, *ids)
+            verdict = await self._verdict(item, ids, allowed)
+            if not allowed:
+                return verdict
+            if tightest is None or verdict.remaining < tightest.remaining:
+                tightest = verdict
+        assert tightest is not None
+        return tightest
+
+    async def _verdict(self, item: RateLimitItem, ids: tuple[str, str], allowed: bool) -> Verdict:
+        stats = await self._strategy.get_window_stats(item, *ids)
+        reset_s = max(1, math.ceil(stats.reset_time - time.time()))
+        return Verdict(allowed=allowed, limit=item.amount, remaining=max(0, stats.remaining), reset_s=reset_s)

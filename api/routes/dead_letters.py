@@ -1,0 +1,39 @@
+"""`/v1/dead-letters`: runs that exhausted their retries; inspect them and redrive them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from api.deps import ClientsDep, Reader, Writer
+from api.problems import MEDIA_TYPE
+from api.schemas import DeadLetterOut, DeadLetterPage, RunOut
+from api.services import dead_letters
+
+router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
+PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
+
+
+@router.get("", responses={422: PROBLEM})
+async def list_dead_letters(
+    clients: ClientsDep,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> DeadLetterPage:
+    """The caller's dead-lettered runs, newest first."""
+    return await dead_letters.list_dead_letters(clients, principal, limit=limit, cursor=cursor)
+
+
+@router.get("/{dead_letter_id}", responses={404: PROBLEM})
+async def get_dead_letter(dead_letter_id: UUID, clients: ClientsDep, principal: Reader) -> DeadLetterOut:
+    """One dead letter: the request, the failing step, the error, the attempts, when."""
+    return await dead_letters.get_dead_letter(clients, principal, dead_letter_id)
+
+
+@router.post("/{dead_letter_id}/redrive", status_code=202, responses={404: PROBLEM, 503: PROBLEM})
+async def redrive(dead_letter_id: UUID, clients: ClientsDep, principal: Writer) -> RunOut:
+    """Start the request again as a new run linked to the original; redriving twice returns the same run."""
+    return await dead_letters.redrive(clients, principal, dead_letter_id)

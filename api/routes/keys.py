@@ -1,0 +1,37 @@
+"""`/v1/keys`: create, list and revoke API keys (admin scope only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from api.deps import Admin, ClientsDep
+from api.problems import MEDIA_TYPE
+from api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
+from api.services import keys
+from swath.db.keys import TENANT_PATTERN
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
+
+
+@router.post("", status_code=201, responses={422: PROBLEM})
+async def create_key(body: KeyCreate, clients: ClientsDep, principal: Admin) -> KeyCreated:
+    """A new key for a tenant; `key` appears in this response only, store it now."""
+    return await keys.create_key(clients, body)
+
+
+@router.get("")
+async def list_keys(
+    clients: ClientsDep, principal: Admin, tenant: Annotated[str | None, Query(pattern=TENANT_PATTERN)] = None
+) -> KeyList:
+    """Every key (or one tenant's), newest first, with its last use; never the keys themselves."""
+    return await keys.list_keys(clients, tenant)
+
+
+@router.delete("/{key_id}", responses={404: PROBLEM})
+async def revoke_key(key_id: UUID, clients: ClientsDep, principal: Admin) -> KeyOut:
+    """Revoke a key: every request with it is refused from now on."""
+    return await keys.revoke_key(clients, key_id)

@@ -1,0 +1,1 @@
+"""Authentication shared by API processes: JWT verification and the start-up checks on secrets."""

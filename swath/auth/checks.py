@@ -1,0 +1,71 @@
+"""Start-up checks on security settings: an API never serves with incomplete or default secrets.
+
+Incomplete JWT settings are refused in every mode; weak or missing secrets only in production
+(`SWATH_MODE=production`), where dev conveniences are off. Messages name settings, never values.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from limits import parse_many
+
+from swath.settings import Mode, Settings
+
+log = logging.getLogger(__name__)
+
+#: The shortest HS256 secret accepted in production (RFC 7518 §3.2: at least the hash size).
+MIN_SECRET_BYTES = 32
+_PLACEHOLDERS = {"secret", "changeme", "change-me", "changeit", "password", "dev", "test", "swath", "jwt-secret"}
+
+
+class InsecureSettingsError(RuntimeError):
+    """The settings would make the service unsafe; the message lists what to fix."""
+
+
+def configuration_errors(settings: Settings) -> list[str]:
+    """Problems that make the security settings unusable, whatever the mode."""
+    errors: list[str] = []
+    alg = settings.jwt_algorithm
+    if alg is not None:
+        if not settings.jwt_issuer or not settings.jwt_audience:
+            errors.append("JWT needs SWATH_JWT_ISSUER and SWATH_JWT_AUDIENCE")
+        if alg == "HS256" and not settings.jwt_secret:
+            errors.append("HS256 needs SWATH_JWT_SECRET")
+        if alg != "HS256" and (settings.jwt_public_key_file is None) == (settings.jwt_jwks_file is None):
+            errors.append(f"{alg} needs exactly one of SWATH_JWT_PUBLIC_KEY_FILE or SWATH_JWT_JWKS_FILE")
+    for name in ("rate_limit_per_key", "rate_limit_per_tenant"):
+        try:
+            parse_many(getattr(settings, name))
+        except ValueError:
+            errors.append(f"SWATH_{name.upper()} is not in `limits` notation (e.g. `50/second;3000/minute`)")
+    return errors
+
+
+def weak_secrets(settings: Settings) -> list[str]:
+    """Secrets that are set but guessable: refused in production, a warning in dev mode."""
+    errors: list[str] = []
+    if settings.jwt_algorithm == "HS256" and settings.jwt_secret:
+        secret = settings.jwt_secret.get_secret_value()
+        if len(secret.encode()) < MIN_SECRET_BYTES or secret.strip().lower() in _PLACEHOLDERS:
+            errors.append(f"SWATH_JWT_SECRET must be a random value of at least {MIN_SECRET_BYTES} bytes")
+    return errors
+
+
+def dev_defaults(settings: Settings) -> list[str]:
+    """Dev-mode defaults that have no place in production."""
+    if not settings.database_url:
+        return ["SWATH_DATABASE_URL is unset: production needs a PostgreSQL with its own credentials"]
+    return []
+
+
+def ensure_safe_to_start(settings: Settings) -> None:
+    """Raise `InsecureSettingsError` listing every problem; in dev mode weak secrets only warn."""
+    errors = configuration_errors(settings)
+    if settings.mode is Mode.PRODUCTION:
+        errors += weak_secrets(settings) + dev_defaults(settings)
+    else:
+        for problem in weak_secrets(settings):
+            log.warning("dev mode allows this, production will not: %s", problem)
+    if errors:
+        raise InsecureSettingsError("refusing to start: " + "; ".join(errors))

@@ -1,0 +1,44 @@
+"""Webhook event types, message ids and bodies."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+#: Every event a webhook may subscribe to; the default subscription is all of them.
+EVENT_TYPES = ("run.completed", "run.failed", "run.canceled", "run.dead_lettered")
+#: `destination` of a per-run webhook (registered endpoints use their id).
+RUN_DESTINATION = "run"
+_MESSAGE_NAMESPACE = uuid.UUID("5d0b4c3e-9c1e-4a57-8f0e-2a7f3d6a1b90")
+
+
+def message_id(run_id: str, event_type: str, destination: str) -> str:
+    """The deterministic `webhook-id` of one event for one destination (a retried activity
+    computes the same id, so it can neither duplicate the row nor the delivery)."""
+    return "msg_" + uuid.uuid5(_MESSAGE_NAMESPACE, f"{run_id}|{event_type}|{destination}").hex
+
+
+def compact_run(run: dict[str, Any], *, max_items: int) -> dict[str, Any]:
+    """The run as `GET /v1/runs/{id}` shows it, with long lists replaced by counts and a link,
+    so a webhook body stays small."""
+    data = dict(run)
+    inputs = data["input"]["inputs"]
+    if len(inputs) > max_items:
+        data["input"] = {**data["input"], "inputs": None, "inputs_count": len(inputs)}
+    result = data.get("result")
+    if result and len(result["items"]) > max_items:
+        data["result"] = {
+            **result, "items": None, "items_count": len(result["items"]), "items_url": data["urls"]["self"],
+        }
+    return data
+
+
+def webhook_body(event_type: str, occurred_at: datetime, data: dict[str, Any]) -> str:
+    """The exact body sent (and signed) on every attempt: `{"type", "timestamp", "data"}`."""
+    return json.dumps(
+        {"type": event_type, "timestamp": occurred_at.isoformat().replace("+00:00", "Z"), "data": data},
+        separators=(",", ":"),
+        default=str,
+    )

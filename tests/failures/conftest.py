@@ -1,0 +1,78 @@
+"""One real `swath up` stack for every failure test: a registry copy with extra models, a fault file.
+
+The stack runs on free ports with its own data dir; processes are found (and killed) only
+through that data dir, never by name, so other stacks on the machine are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from swath.embedded.ports import free_port
+from swath.settings import BUNDLED_REGISTRY
+from tests.e2e.test_embedded_stack import REPO, RunningStack, start_stack, stop_stack
+from tests.failures.helpers import Faults, register_copy
+
+#: Extra models in the stack's registry: (name, copied from, fallback, corrupt weights).
+MODELS = [
+    ("flaky-classifier", "1.0.0", "crop-classifier@0.9.0", False),
+    ("doomed-classifier", "1.0.0", "doomed-lite@0.9.0", False),
+    ("doomed-lite", "0.9.0", None, False),
+    ("corrupt-classifier", "1.0.0", None, True),
+    ("breaker-classifier", "1.0.0", None, False),
+    ("hang-classifier", "1.0.0", None, False),
+]
+#: Breaker settings small enough for one short run to open it.
+BREAKER_MIN_ATTEMPTS = 4
+BREAKER_COOLDOWN_S = 20
+
+
+@pytest.fixture(scope="package")
+def registry_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("registry")
+    (root / "aliases.json").write_text((BUNDLED_REGISTRY / "aliases.json").read_text())
+    for version in ("1.0.0", "0.9.0"):
+        register_copy(BUNDLED_REGISTRY / "crop-classifier" / version, root, "crop-classifier")
+    for name, source, fallback, corrupt in MODELS:
+        register_copy(BUNDLED_REGISTRY / "crop-classifier" / source, root, name, fallback=fallback, corrupt=corrupt)
+    return root
+
+
+@pytest.fixture(scope="package")
+def faults(tmp_path_factory: pytest.TempPathFactory) -> Faults:
+    return Faults(tmp_path_factory.mktemp("faults") / "faults.json")
+
+
+@pytest.fixture(scope="package")
+async def stack(
+    tmp_path_factory: pytest.TempPathFactory, registry_dir: Path, faults: Faults
+) -> AsyncIterator[RunningStack]:
+    data_dir = tmp_path_factory.mktemp("failure-stack") / "data"
+    env = {
+        **os.environ,
+        "SWATH_DATA_DIR": str(data_dir),
+        "SWATH_API_PORT": str(free_port()),
+        "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "SWATH_TEMPORAL_UI_PORT": str(free_port()),
+        "SWATH_PG_PORT": str(free_port()),
+        "SWATH_MODEL_REGISTRY_DIR": str(registry_dir),
+        "SWATH_FAULT_INJECTION_FILE": str(faults.path),
+        "SWATH_INFERENCE_CHUNK_SIZE": "2",
+        "SWATH_BREAKER_MIN_ATTEMPTS": str(BREAKER_MIN_ATTEMPTS),
+        "SWATH_BREAKER_COOLDOWN_S": str(BREAKER_COOLDOWN_S),
+        "PYTHONPATH": str(REPO),
+    }
+    env.pop("SWATH_MODE", None)
+    running = await start_stack(data_dir, env)
+    yield running
+    if running.proc.returncode is None:
+        await stop_stack(running)
+
+
+def manifest(registry_dir: Path, name: str, version: str = "1.0.0") -> dict:
+    return json.loads((registry_dir / name / version / "manifest.json").read_text())

@@ -1,0 +1,39 @@
+"""The fault-injection hook: which fault applies to which model, and its refusal outside dev mode."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+from swath.contracts import ModelInfo
+from swath.faults import Fault, FaultInjectionRefusedError, FaultInjector
+from swath.settings import Mode, Settings
+from workers.pools import load_pool
+
+PRIMARY = ModelInfo("crop-classifier", "1.0.0", "ab" * 32)
+OTHER = ModelInfo("crop-classifier", "0.9.0", "cd" * 32)
+
+
+def test_faults_are_off_by_default() -> None:
+    assert FaultInjector.from_settings(Settings()) is None
+
+
+def test_a_version_fault_beats_a_model_fault_and_changes_apply_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "faults.json"
+    injector = FaultInjector(path)
+    assert injector.fault_for(PRIMARY) is None  # no file: no faults
+    path.write_text('{"crop-classifier": "fail", "crop-classifier@1.0.0": "hang"}')
+    assert injector.fault_for(PRIMARY) is Fault.HANG
+    assert injector.fault_for(OTHER) is Fault.FAIL
+    path.write_text('{"crop-classifier@0.9.0": "oom"}')
+    assert injector.fault_for(PRIMARY) is None
+    assert injector.fault_for(OTHER) is Fault.OOM
+
+
+async def test_the_inference_pool_refuses_to_start_with_faults_in_production(tmp_path: Path) -> None:
+    settings = Settings(mode=Mode.PRODUCTION, fault_injection_file=tmp_path / "faults.json")
+    async with AsyncExitStack() as stack:
+        with pytest.raises(FaultInjectionRefusedError, match="refused outside dev mode"):
+            await load_pool("inference").build_activities(settings, stack)

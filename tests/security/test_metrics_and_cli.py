@@ -1,0 +1,53 @@
+"""`/metrics` (open, bounded labels) and `swath keys create|list|revoke` against the real database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.security.conftest import bearer, unique_tenant
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def test_metrics_are_open_and_count_requests_by_route(api_url: str, client: httpx.AsyncClient) -> None:
+    await client.get(f"/v1/runs/{uuid.uuid4()}")
+    async with httpx.AsyncClient(base_url=api_url) as anonymous:
+        response = await anonymous.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'swath_http_requests_total{method="GET",route="/v1/runs/{run_id}",status="404"}' in response.text
+    assert "swath_http_request_duration_seconds_bucket" in response.text
+
+
+async def swath_keys(dsn: str, *args: str) -> tuple[int, str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SWATH_DATABASE_URL": dsn}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "swath.cli", "keys", *args, cwd=REPO, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    return proc.returncode, out.decode()
+
+
+async def test_the_keys_cli_creates_lists_and_revokes(db_dsn: str, api_url: str) -> None:
+    tenant = unique_tenant()
+    code, out = await swath_keys(db_dsn, "create", "--tenant", tenant, "--scope", "runs:read")
+    assert code == 0, out
+    fields = dict(line.split(None, 1) for line in out.splitlines()[:2])
+    key_id, key = fields["id"], fields["key"]
+    async with httpx.AsyncClient(base_url=api_url, headers=bearer(key)) as user:
+        assert (await user.get("/v1/runs")).status_code == 200
+        code, listed = await swath_keys(db_dsn, "list", "--tenant", tenant)
+        assert code == 0 and key_id in listed and "active" in listed and "never" not in listed
+        assert key not in listed
+        code, out = await swath_keys(db_dsn, "revoke", key_id)
+        assert code == 0 and "revoked" in out
+        assert (await user.get("/v1/runs")).status_code == 401
+    code, out = await swath_keys(db_dsn, "create", "--tenant", "Bad Tenant", "--scope", "runs:read")
+    assert code == 2 and "tenant must match" in out

@@ -1,0 +1,83 @@
+"""`WebhookDeliveryWorkflow`: one durable delivery per webhook message, Svix-style.
+
+Attempts run as the `deliver_webhook` activity on the `notify` queue; the waits between them are
+durable timers, so a delivery survives any worker or server restart. Every attempt sends the
+same `webhook-id`, so receivers can dedupe.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from swath.queues import TaskQueue
+    from swath.webhooks.contracts import (
+        AttemptOutcome,
+        DeliverWebhookRequest,
+        DeliverWebhookResult,
+        FailWebhookRequest,
+        WebhookDeliveryInput,
+        WebhookDeliveryOutcome,
+    )
+
+#: One activity execution is one attempt: the schedule, not Temporal, decides when to try again.
+ATTEMPT_RETRY = RetryPolicy(maximum_attempts=1)
+#: The 15 s HTTP timeout plus room for the database writes around it.
+ATTEMPT_TIMEOUT = timedelta(seconds=45)
+#: Recording the final status must not be lost: retry until PostgreSQL answers.
+BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
+BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
+#: A receiver's `Retry-After` is honoured up to this long.
+MAX_RETRY_AFTER_S = 24 * 3600.0
+
+
+@workflow.defn
+class WebhookDeliveryWorkflow:
+    """Deliver one message on the retry schedule until a 2xx, a stop, or the schedule runs out."""
+
+    @workflow.run
+    async def run(self, req: WebhookDeliveryInput) -> WebhookDeliveryOutcome:
+        retry_after = 0.0
+        reason = "no attempt"
+        for attempt, delay in enumerate(req.schedule, start=1):
+            wait = delay * (1 + workflow.random().uniform(-req.jitter, req.jitter)) if delay > 0 else 0.0
+            wait = max(wait, min(retry_after, MAX_RETRY_AFTER_S))
+            if wait > 0:
+                await workflow.sleep(timedelta(seconds=wait), summary=f"back-off before attempt {attempt}")
+            result = await self._attempt(req.message_id, attempt)
+            if result.outcome is AttemptOutcome.DELIVERED:
+                return WebhookDeliveryOutcome(req.message_id, "delivered", attempt)
+            reason = result.error or "no response"
+            if result.outcome is AttemptOutcome.STOPPED:
+                return await self._fail(req.message_id, f"delivery stopped: {reason}", attempt)
+            retry_after = result.retry_after_s or 0.0
+        attempts = len(req.schedule)
+        return await self._fail(req.message_id, f"{attempts} attempts failed (last: {reason})", attempts)
+
+    async def _attempt(self, message_id: str, attempt: int) -> DeliverWebhookResult:
+        try:
+            return await workflow.execute_activity(
+                "deliver_webhook",
+                DeliverWebhookRequest(message_id, workflow.info().run_id, attempt),
+                result_type=DeliverWebhookResult,
+                task_queue=TaskQueue.NOTIFY,
+                start_to_close_timeout=ATTEMPT_TIMEOUT,
+                retry_policy=ATTEMPT_RETRY,
+                summary=f"attempt {attempt}",
+            )
+        except ActivityError as err:  # the worker died or the database failed: a failed attempt
+            return DeliverWebhookResult(AttemptOutcome.RETRY, error=str(err.cause or err))
+
+    async def _fail(self, message_id: str, reason: str, attempts: int) -> WebhookDeliveryOutcome:
+        await workflow.execute_activity(
+            "fail_webhook_message",
+            FailWebhookRequest(message_id, reason),
+            task_queue=TaskQueue.NOTIFY,
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            retry_policy=BOOKKEEPING_RETRY,
+        )
+        return WebhookDeliveryOutcome(message_id, "failed", attempts)
