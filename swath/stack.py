@@ -40,6 +40,7 @@ class Stack:
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
         self.supervisor = Supervisor(log_dir=self.data_dir / "logs")
+        self._supervising: asyncio.Task[None] | None = None
         host, _, port = settings.temporal_address.rpartition(":")
         self.temporal = TemporalDevServer(
             db_file=self.data_dir / "temporal.db",
@@ -73,6 +74,8 @@ class Stack:
         ensure_safe_to_start(self.settings)  # before any child starts, not in the API child's restart loop
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.check_ports()
+        # Supervise from the first child on: one that dies while later ones start is restarted too.
+        self._supervising = asyncio.create_task(self.supervisor.run())
         if self.settings.embedded_postgres and not self.settings.database_url:
             await asyncio.to_thread(self.postgres.initialize)
             await self.supervisor.start(
@@ -119,8 +122,9 @@ class Stack:
         raise TimeoutError(f"the API did not become ready at {url}")
 
     async def run(self) -> None:
-        """Supervise until stopped."""
-        await self.supervisor.run()
+        """Supervise until stopped (after `start`)."""
+        assert self._supervising is not None, "start() first"
+        await self._supervising
 
     async def stop(self) -> None:
         """Stop every child, API first, PostgreSQL last."""

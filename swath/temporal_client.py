@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+
 from temporalio.client import Client, TLSConfig
 
 from swath.settings import Settings
 
 
-async def connect_temporal(settings: Settings) -> Client:
-    """A client for the configured address and namespace."""
+log = logging.getLogger(__name__)
+
+#: How long a starting process waits for Temporal (e.g. while the dev server restarts).
+CONNECT_TIMEOUT_S = 60.0
+
+
+async def connect_temporal(settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S) -> Client:
+    """A client for the configured address and namespace, retrying while Temporal is unreachable."""
+    deadline = time.monotonic() + timeout
+    delay = 0.25
+    while True:
+        try:
+            return await _connect(settings)
+        except RuntimeError as err:  # the SDK's bridge reports connection failures as RuntimeError
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("Temporal at %s is unreachable (%s); retrying in %.1fs", settings.temporal_address, err, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _connect(settings: Settings) -> Client:
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
         tls = TLSConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import random
 import socket
 
 __all__ = ["PortInUseError", "ensure_port_free", "free_port"]
@@ -35,7 +36,20 @@ def ensure_port_free(host: str, port: int, *, setting: str) -> None:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free at the time of the call (for tests; another process may take it later)."""
+    """A port that is free at the time of the call (for tests; another process may take it later).
+
+    Picked below Linux's ephemeral range (32768–60999): the temporal dev server takes ephemeral
+    ports for its internal services, and one of those must not land on a port we asked it to use.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]

@@ -2,104 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import signal
 import stat
-import sys
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
 from temporalio.client import Client
 
-from swath.embedded.ports import free_port
 from swath.settings import BUNDLED_REGISTRY
 from tests.runs_helpers import accuracy, sample_inputs, wait_until_done
+from tests.stack import RunningStack, stack_env, start_stack, stop_stack
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 #: Headless, and nothing that phones home (this machine has no internet).
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-STARTUP_TIMEOUT_S = 240
-
-
-@dataclass
-class RunningStack:
-    proc: asyncio.subprocess.Process
-    data_dir: Path
-    env: dict[str, str]
-    api_url: str
-    temporal_address: str
-
-    def key(self) -> str:
-        return (self.data_dir / "dev-api-key").read_text().strip()
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.api_url, headers={"Authorization": f"Bearer {self.key()}"}, timeout=30)
-
-    def child_pid(self, pool: str) -> int:
-        """The pid of one pool's process of this stack (found through its environment)."""
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-                environ = (entry / "environ").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"--pool" in cmdline and pool.encode() in cmdline and f"SWATH_DATA_DIR={self.data_dir}".encode() in environ:
-                return int(entry.name)
-        raise LookupError(f"no {pool} pool process")
-
-
-async def start_stack(data_dir: Path, env: dict[str, str]) -> RunningStack:
-    log = open(data_dir.parent / f"{data_dir.name}-swath-up.log", "ab")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "swath.cli", "up", cwd=REPO, env=env, stdout=log, stderr=log
-    )
-    stack = RunningStack(
-        proc, data_dir, env, f"http://127.0.0.1:{env['SWATH_API_PORT']}", env["SWATH_TEMPORAL_ADDRESS"]
-    )
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    async with httpx.AsyncClient(timeout=2) as http:
-        while True:
-            assert proc.returncode is None, f"swath up exited with {proc.returncode}; see {log.name}"
-            assert time.monotonic() < deadline, f"stack not ready; see {log.name}"
-            try:
-                if (await http.get(f"{stack.api_url}/readyz")).status_code == 200:
-                    return stack
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.5)
-
-
-async def stop_stack(stack: RunningStack) -> int:
-    stack.proc.send_signal(signal.SIGTERM)
-    return await asyncio.wait_for(stack.proc.wait(), timeout=90)
 
 
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningStack]:
     data_dir = tmp_path_factory.mktemp("stack") / "data"
-    env = {
-        **os.environ,
-        "SWATH_DATA_DIR": str(data_dir),
-        "SWATH_API_PORT": str(free_port()),
-        "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-        "SWATH_TEMPORAL_UI_PORT": str(free_port()),
-        "SWATH_PG_PORT": str(free_port()),
-        "PYTHONPATH": str(REPO),
-    }
-    running = await start_stack(data_dir, env)
+    running = await start_stack(data_dir, stack_env(data_dir))
     yield running
     if running.proc.returncode is None:
         await stop_stack(running)

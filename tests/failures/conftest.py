@@ -7,15 +7,13 @@ through that data dir, never by name, so other stacks on the machine are left al
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from swath.embedded.ports import free_port
 from swath.settings import BUNDLED_REGISTRY
-from tests.e2e.test_embedded_stack import REPO, RunningStack, start_stack, stop_stack
+from tests.stack import RunningStack, stack_env, start_stack, stop_stack
 from tests.failures.helpers import Faults, register_copy
 
 #: Extra models in the stack's registry: (name, copied from, fallback, corrupt weights).
@@ -53,20 +51,14 @@ async def stack(
     tmp_path_factory: pytest.TempPathFactory, registry_dir: Path, faults: Faults
 ) -> AsyncIterator[RunningStack]:
     data_dir = tmp_path_factory.mktemp("failure-stack") / "data"
-    env = {
-        **os.environ,
-        "SWATH_DATA_DIR": str(data_dir),
-        "SWATH_API_PORT": str(free_port()),
-        "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-        "SWATH_TEMPORAL_UI_PORT": str(free_port()),
-        "SWATH_PG_PORT": str(free_port()),
-        "SWATH_MODEL_REGISTRY_DIR": str(registry_dir),
-        "SWATH_FAULT_INJECTION_FILE": str(faults.path),
-        "SWATH_INFERENCE_CHUNK_SIZE": "2",
-        "SWATH_BREAKER_MIN_ATTEMPTS": str(BREAKER_MIN_ATTEMPTS),
-        "SWATH_BREAKER_COOLDOWN_S": str(BREAKER_COOLDOWN_S),
-        "PYTHONPATH": str(REPO),
-    }
+    env = stack_env(
+        data_dir,
+        model_registry_dir=str(registry_dir),
+        fault_injection_file=str(faults.path),
+        inference_chunk_size="2",
+        breaker_min_attempts=str(BREAKER_MIN_ATTEMPTS),
+        breaker_cooldown_s=str(BREAKER_COOLDOWN_S),
+    )
     env.pop("SWATH_MODE", None)
     running = await start_stack(data_dir, env)
     yield running

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.e2e.test_embedded_stack import RunningStack
+from tests.stack import RunningStack
 from tests.failures.helpers import Faults, get_json, submit, wait_for_status
 from tests.runs_helpers import sample_inputs
 

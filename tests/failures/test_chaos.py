@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 from temporalio.client import Client
 
-from tests.e2e.test_embedded_stack import RunningStack
+from tests.stack import RunningStack
 from tests.failures.helpers import (
     TERMINAL,
     get_json,

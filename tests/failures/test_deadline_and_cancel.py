@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from temporalio.client import Client
 
-from tests.e2e.test_embedded_stack import RunningStack
+from tests.stack import RunningStack
 from tests.failures.helpers import Faults, assert_nothing_left_running, record_history, submit, wait_for_status
 from tests.runs_helpers import sample_inputs
 

@@ -12,7 +12,7 @@ import httpx
 from temporalio.client import Client
 
 from swath.db.keys import create_key
-from tests.e2e.test_embedded_stack import REPO, RunningStack
+from tests.stack import REPO, RunningStack
 from tests.failures.conftest import manifest
 from tests.failures.helpers import (
     Faults,

@@ -20,7 +20,7 @@ import pytest
 from temporalio.client import Client
 
 from swath.embedded.ports import free_port
-from tests.e2e.test_embedded_stack import REPO, RunningStack, start_stack, stop_stack
+from tests.stack import RunningStack, stack_env, start_stack, stop_stack
 from tests.runs_helpers import inline
 from tests.webhooks.receiver import Receiver
 
@@ -41,18 +41,12 @@ def temporal_pid(stack: RunningStack) -> int:
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningStack]:
     data_dir = tmp_path_factory.mktemp("webhook-stack") / "data"
-    env = {
-        **os.environ,
-        "SWATH_DATA_DIR": str(data_dir),
-        "SWATH_API_PORT": str(free_port()),
-        "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-        "SWATH_TEMPORAL_UI_PORT": str(free_port()),
-        "SWATH_PG_PORT": str(free_port()),
-        "SWATH_WEBHOOK_RETRY_SCHEDULE": "[0, 10, 1, 1]",
-        "SWATH_WEBHOOK_RETRY_JITTER": "0",
-        "SWATH_WEBHOOK_METRICS_PORT": str(free_port()),
-        "PYTHONPATH": str(REPO),
-    }
+    env = stack_env(
+        data_dir,
+        webhook_retry_schedule="[0, 10, 1, 1]",
+        webhook_retry_jitter="0",
+        webhook_metrics_port=str(free_port()),
+    )
     running = await start_stack(data_dir, env)
     yield running
     if running.proc.returncode is None:

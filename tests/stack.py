@@ -1,0 +1,89 @@
+"""The whole embedded stack as real processes: `python -m swath.cli up` on free ports, for e2e tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from swath.embedded.ports import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT_S = 240
+
+
+@dataclass
+class RunningStack:
+    proc: asyncio.subprocess.Process
+    data_dir: Path
+    env: dict[str, str]
+    api_url: str
+    temporal_address: str
+
+    def key(self) -> str:
+        return (self.data_dir / "dev-api-key").read_text().strip()
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.api_url, headers={"Authorization": f"Bearer {self.key()}"}, timeout=30)
+
+    def child_pid(self, pool: str) -> int:
+        """The pid of one pool's process of this stack (found through its environment)."""
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"--pool" in cmdline and pool.encode() in cmdline and f"SWATH_DATA_DIR={self.data_dir}".encode() in environ:
+                return int(entry.name)
+        raise LookupError(f"no {pool} pool process")
+
+
+async def start_stack(data_dir: Path, env: dict[str, str]) -> RunningStack:
+    log = open(data_dir.parent / f"{data_dir.name}-swath-up.log", "ab")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "swath.cli", "up", cwd=REPO, env=env, stdout=log, stderr=log
+    )
+    stack = RunningStack(
+        proc, data_dir, env, f"http://127.0.0.1:{env['SWATH_API_PORT']}", env["SWATH_TEMPORAL_ADDRESS"]
+    )
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    async with httpx.AsyncClient(timeout=2) as http:
+        while True:
+            assert proc.returncode is None, f"swath up exited with {proc.returncode}; see {log.name}"
+            assert time.monotonic() < deadline, f"stack not ready; see {log.name}"
+            try:
+                if (await http.get(f"{stack.api_url}/readyz")).status_code == 200:
+                    return stack
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.5)
+
+
+async def stop_stack(stack: RunningStack) -> int:
+    stack.proc.send_signal(signal.SIGTERM)
+    return await asyncio.wait_for(stack.proc.wait(), timeout=90)
+
+
+
+
+def stack_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a stack on free ports in `data_dir`, plus `SWATH_*` overrides."""
+    return {
+        **os.environ,
+        "SWATH_DATA_DIR": str(data_dir),
+        "SWATH_API_PORT": str(free_port()),
+        "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "SWATH_TEMPORAL_UI_PORT": str(free_port()),
+        "SWATH_PG_PORT": str(free_port()),
+        "PYTHONPATH": str(REPO),
+        **{f"SWATH_{name.upper()}": value for name, value in settings.items()},
+    }
