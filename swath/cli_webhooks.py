@@ -6,12 +6,8 @@ The key comes from `--api-key`, else `SWATH_API_KEY`, else the dev key `swath up
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 
-import httpx
-
+from swath.cli_api import api_key, call
 from swath.settings import Settings
 
 
@@ -35,35 +31,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Call the API and print its JSON answer; exit status 1 when it refused."""
-    key = args.api_key or os.environ.get("SWATH_API_KEY") or _dev_key(settings)
-    async with httpx.AsyncClient(
-        base_url=settings.api_base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-    ) as http:
-        command = args.webhooks_command
-        if command == "deliveries":
-            filters = {"run_id": args.run_id, "endpoint_id": args.endpoint_id, "status": args.status}
-            params = {k: v for k, v in filters.items() if v} | {"limit": args.limit}
-            response = await http.get("/v1/webhook-deliveries", params=params)
-        elif command == "delivery":
-            response = await http.get(f"/v1/webhook-deliveries/{args.id}")
-        elif command == "resend":
-            response = await http.post(f"/v1/webhook-deliveries/{args.id}/resend")
-        elif command == "recover":
-            response = await http.post(f"/v1/webhook-endpoints/{args.endpoint_id}/recover", json={"since": args.since})
-        elif command == "endpoints":
-            response = await http.get("/v1/webhook-endpoints")
-        else:
-            response = await http.get("/v1/webhooks/default/secret")
-    print(json.dumps(response.json(), indent=2))
-    if response.is_error:
-        print(f"swath webhooks {command}: HTTP {response.status_code}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _dev_key(settings: Settings) -> str:
-    try:
-        return settings.dev_api_key_file.read_text().strip()
-    except FileNotFoundError:
-        raise SystemExit("swath webhooks: no API key; pass --api-key or set SWATH_API_KEY") from None
+    """Call the API and print its JSON answer; exit status 1 when it refused, 2 when unreachable."""
+    key = api_key(args, settings, "webhooks")
+    command = args.webhooks_command
+    label = f"webhooks {command}"
+    if command == "deliveries":
+        filters = {"run_id": args.run_id, "endpoint_id": args.endpoint_id, "status": args.status}
+        params = {k: v for k, v in filters.items() if v} | {"limit": args.limit}
+        return await call(settings, key, label, "GET", "/v1/webhook-deliveries", params=params)
+    if command == "delivery":
+        return await call(settings, key, label, "GET", f"/v1/webhook-deliveries/{args.id}")
+    if command == "resend":
+        return await call(settings, key, label, "POST", f"/v1/webhook-deliveries/{args.id}/resend")
+    if command == "recover":
+        path = f"/v1/webhook-endpoints/{args.endpoint_id}/recover"
+        return await call(settings, key, label, "POST", path, json={"since": args.since})
+    if command == "endpoints":
+        return await call(settings, key, label, "GET", "/v1/webhook-endpoints")
+    return await call(settings, key, label, "GET", "/v1/webhooks/default/secret")
