@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
 import httpx
@@ -106,9 +106,9 @@ async def workers(settings: Settings, temporal_env: WorkflowEnvironment) -> Asyn
         yield
 
 
-@pytest.fixture(scope="session")
-async def api_url(settings: Settings, workers: None) -> AsyncIterator[str]:
-    """The real API served by uvicorn on a loopback port."""
+@asynccontextmanager
+async def serve_api(settings: Settings) -> AsyncIterator[str]:
+    """Serve `create_app(settings)` with uvicorn on loopback; yields its base URL."""
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
     )
@@ -117,9 +117,18 @@ async def api_url(settings: Settings, workers: None) -> AsyncIterator[str]:
         if task.done():
             task.result()
         await asyncio.sleep(0.05)
-    yield settings.api_base_url
-    server.should_exit = True
-    await task
+    try:
+        yield settings.api_base_url
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+async def api_url(settings: Settings, workers: None) -> AsyncIterator[str]:
+    """The real API served by uvicorn on a loopback port."""
+    async with serve_api(settings) as url:
+        yield url
 
 
 async def make_key(db: asyncpg.Pool, tenant: str, scopes: list[str]) -> str:

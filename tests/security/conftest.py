@@ -6,7 +6,6 @@ settings differ, so rate-limit and JWT tests never throttle or reconfigure the r
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,12 +13,10 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
 from swath.embedded.ports import free_port
 from swath.settings import Settings
-from tests.conftest import make_key
+from tests.conftest import make_key, serve_api
 
 JWT_SECRET = "test-only-hs256-secret-" + "x" * 24
 JWT_ISSUER = "https://issuer.test"
@@ -53,23 +50,6 @@ def derived_settings(base: Settings, **overrides) -> Settings:
     return Settings(**{**base.model_dump(), "api_port": free_port(), **overrides})
 
 
-async def serve(settings: Settings) -> AsyncIterator[str]:
-    """Serve `create_app(settings)` with uvicorn on loopback until the generator is closed."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield settings.api_base_url
-    finally:
-        server.should_exit = True
-        await task
-
-
 @pytest.fixture(scope="session")
 async def secure_api(settings: Settings, workers: None) -> AsyncIterator[SecureApi]:
     """An API with HS256 JWT enabled, tiny rate limits, small input limits and no loopback URLs."""
@@ -86,7 +66,7 @@ async def secure_api(settings: Settings, workers: None) -> AsyncIterator[SecureA
         max_item_bytes=MAX_ITEM_BYTES,
         allow_loopback_urls=False,
     )
-    async for url in serve(tight):
+    async with serve_api(tight) as url:
         yield SecureApi(url, tight)
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -27,9 +26,9 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from api.app import create_app
 from swath.embedded.ports import free_port
 from swath.settings import Settings
+from tests.conftest import serve_api
 from tests.runs_helpers import inline, sample_inputs
 from tests.webhooks.receiver import Receiver
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -175,16 +174,8 @@ async def test_webhook_urls_to_private_addresses_are_refused_at_submit(hooks: ht
 async def strict_api(settings: Settings, api_url: str) -> AsyncIterator[str]:
     """A second API on the same stack whose webhooks may not reach loopback (production's default)."""
     strict = Settings(**{**settings.model_dump(), "api_port": free_port(), "webhook_allow_loopback": False})
-    config = uvicorn.Config(create_app(strict), host="127.0.0.1", port=strict.api_port, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    yield strict.api_base_url
-    server.should_exit = True
-    await task
+    async with serve_api(strict) as url:
+        yield url
 
 
 @pytest.mark.parametrize(
