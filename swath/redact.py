@@ -1,0 +1,80 @@
+"""Secrets out of everything people read: URLs with credentials or signed queries, bearer tokens.
+
+Customer URLs often carry secrets: `https://user:pass@host/…` or a presigned query string
+(`?X-Amz-Signature=…`). The full URL is kept only where a fetch needs it; every log line, error
+message and webhook body shows `redact_url(url)` instead, and `RedactingFilter` scrubs whatever
+reaches a log handler anyway (httpx's own request lines included).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+REDACTED = "REDACTED"
+
+#: A URL with an authority, wherever it stands in a text.
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s\"'<>]+")
+#: Bearer tokens, API keys and webhook secrets, wherever they stand in a text.
+_TOKENS = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}|\bswk_[0-9a-f]{12}_[A-Za-z0-9_\-]+|\bwhsec_[A-Za-z0-9+/=]+")
+
+
+def redact_url(url: str) -> str:
+    """`url` with its userinfo and every query value replaced by `REDACTED`; the rest unchanged.
+
+    A string that does not parse as a URL is returned with its query cut off, never as it was.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return url.split("?", 1)[0].split("#", 1)[0]
+    netloc = parts.netloc
+    if "@" in netloc:
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        netloc = f"{REDACTED}@{host}" + (f":{port}" if port is not None else "")
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(name, REDACTED) for name, _ in pairs], safe=REDACTED) if pairs else REDACTED
+    fragment = REDACTED if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def redact_text(text: str) -> str:
+    """`text` with every URL in it redacted and every token-shaped secret replaced."""
+    text = _URL.sub(lambda m: redact_url(m.group(0)), text)
+    return _TOKENS.sub(lambda m: (m.group(1) or "") + REDACTED, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message through `redact_text` before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logged as it is rather than dropped
+            return True
+        redacted = redact_text(message)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if redacted != message or record.args:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach `RedactingFilter` to every handler of the root logger (call after logging is set up).
+
+    Filters on handlers see records from every logger that propagates to them, which a filter on a
+    logger would not.
+    """
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
