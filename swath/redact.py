@@ -68,13 +68,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_log_redaction() -> None:
-    """Attach `RedactingFilter` to every handler of the root logger (call after logging is set up).
+def install_log_redaction(*logger_names: str) -> None:
+    """Attach `RedactingFilter` to every handler of the root logger and of `logger_names` (loggers
+    that do not propagate, like uvicorn's); call after logging is set up.
 
-    Filters on handlers see records from every logger that propagates to them, which a filter on a
+    Filters on handlers see records from every logger that reaches them, which a filter on a
     logger would not.
     """
-    root = logging.getLogger()
-    for handler in root.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    for name in ("", *logger_names):
+        for handler in logging.getLogger(name or None).handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(RedactingFilter())

@@ -14,7 +14,9 @@ BUNDLED_REGISTRY = Path(__file__).parent / "registry_data"
 
 
 class Mode(StrEnum):
-    """`dev` enables conveniences (a dev API key, loopback URLs); `production` refuses them."""
+    """`production` (the default everywhere) refuses unsafe settings; `dev` enables conveniences
+    (a dev API key, loopback URLs, weak secrets with a warning) and is chosen only by `swath up`
+    and the tests, explicitly."""
 
     DEV = "dev"
     PRODUCTION = "production"
@@ -25,7 +27,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SWATH_", env_file=".env", extra="ignore")
 
-    mode: Mode = Mode.DEV
+    mode: Mode = Mode.PRODUCTION
     data_dir: Path = Path("data")
 
     api_host: str = "127.0.0.1"
@@ -166,6 +168,10 @@ class Settings(BaseSettings):
     def dev_api_key_file(self) -> Path:
         """Where `swath up` keeps the dev admin key (mode 600)."""
         return self.data_dir / "dev-api-key"
+
+    def in_dev_mode_unless_set(self) -> Settings:
+        """These settings, in dev mode unless `SWATH_MODE` (or `.env`) chose a mode: for `swath up`."""
+        return self if "mode" in self.model_fields_set else self.model_copy(update={"mode": Mode.DEV})
 
     def workflow_ui_url(self, workflow_id: str) -> str:
         """Link to one workflow's history in the Temporal Web UI."""

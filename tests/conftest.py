@@ -25,7 +25,7 @@ from swath.embedded.ports import free_port
 from swath.embedded.postgres import EmbeddedPostgres
 from swath.embedded.temporal import find_temporal_cli
 from swath.queues import TaskQueue
-from swath.settings import Settings
+from swath.settings import Mode, Settings
 from workers.pool import activity_methods
 from workers.pools import load_pool
 
@@ -75,6 +75,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 def settings(tmp_path_factory: pytest.TempPathFactory, db_dsn: str, temporal_env: WorkflowEnvironment) -> Settings:
     data = tmp_path_factory.mktemp("data")
     return Settings(
+        mode=Mode.DEV,
         data_dir=data,
         database_url=db_dsn,
         temporal_address=temporal_env.client.service_client.config.target_host,

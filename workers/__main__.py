@@ -2,8 +2,10 @@
 
 import argparse
 import asyncio
-import logging
+import sys
 
+from swath.auth.checks import InsecureSettingsError
+from swath.logs import configure_logging
 from swath.queues import TaskQueue
 from swath.settings import Settings
 from workers.run import run_pool
@@ -13,8 +15,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
     parser.add_argument("--pool", required=True, choices=[q.value for q in TaskQueue])
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run_pool(args.pool, Settings()))
+    configure_logging()
+    try:
+        asyncio.run(run_pool(args.pool, Settings()))
+    except InsecureSettingsError as err:
+        sys.exit(f"python -m workers: {err}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack
 
 from temporalio.worker import Worker
 
+from swath.auth.checks import ensure_safe_to_start
 from swath.settings import Settings
 from swath.temporal_client import connect_temporal
 from workers.pool import activity_methods
@@ -18,7 +19,11 @@ log = logging.getLogger(__name__)
 
 
 async def run_pool(name: str, settings: Settings) -> None:
-    """Serve one pool until SIGTERM or SIGINT, then drain in-flight tasks and exit."""
+    """Serve one pool until SIGTERM or SIGINT, then drain in-flight tasks and exit.
+
+    Refuses (`InsecureSettingsError`) to start on settings production does not allow.
+    """
+    ensure_safe_to_start(settings)
     pool = load_pool(name)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,12 +1,15 @@
 """Start-up checks on security settings: an API never serves with incomplete or default secrets.
 
-Incomplete JWT settings are refused in every mode; weak or missing secrets only in production
-(`SWATH_MODE=production`), where dev conveniences are off. Messages name settings, never values.
+Incomplete JWT settings are refused in every mode; in production (`SWATH_MODE=production`, the
+default) also weak or missing secrets, an embedded or trust-authenticated database, and loopback
+URLs allowed without an explicit allowlist. Messages name settings, never values.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from urllib.parse import parse_qsl, urlsplit
 
 from limits import parse_many
 
@@ -16,6 +19,9 @@ log = logging.getLogger(__name__)
 
 #: The shortest HS256 secret accepted in production (RFC 7518 §3.2: at least the hash size).
 MIN_SECRET_BYTES = 32
+#: DSN parameters and environment variables through which libpq gets a secret to log in with.
+_CREDENTIAL_PARAMS = {"password", "passfile", "sslcert"}
+_CREDENTIAL_ENV = ("PGPASSWORD", "PGPASSFILE")
 _PLACEHOLDERS = {"secret", "changeme", "change-me", "changeit", "password", "dev", "test", "swath", "jwt-secret"}
 
 
@@ -54,9 +60,31 @@ def weak_secrets(settings: Settings) -> list[str]:
 
 def dev_defaults(settings: Settings) -> list[str]:
     """Dev-mode defaults that have no place in production."""
+    errors: list[str] = []
     if not settings.database_url:
-        return ["SWATH_DATABASE_URL is unset: production needs a PostgreSQL with its own credentials"]
-    return []
+        errors.append("SWATH_DATABASE_URL is unset: production needs a PostgreSQL with its own credentials")
+    elif not _has_credentials(settings.database_url):
+        errors.append(
+            "SWATH_DATABASE_URL carries no credentials (no password, passfile or client certificate, and no"
+            " PGPASSWORD/PGPASSFILE): production refuses a trust-authenticated database"
+        )
+    if not settings.url_allowlist:
+        if settings.loopback_allowed:
+            errors.append("SWATH_ALLOW_LOOPBACK_URLS is on without SWATH_URL_ALLOWLIST naming what may be reached")
+        if settings.webhook_loopback_allowed:
+            errors.append("SWATH_WEBHOOK_ALLOW_LOOPBACK is on without SWATH_URL_ALLOWLIST naming what may be reached")
+    return errors
+
+
+def _has_credentials(dsn: str) -> bool:
+    """Whether a libpq DSN (URL form) names a secret to log in with, itself or through the environment."""
+    try:
+        parts = urlsplit(dsn)
+        password = parts.password
+    except ValueError:
+        return False
+    params = {name.lower() for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    return bool(password) or bool(params & _CREDENTIAL_PARAMS) or any(os.environ.get(v) for v in _CREDENTIAL_ENV)
 
 
 def ensure_safe_to_start(settings: Settings) -> None:
