@@ -25,6 +25,7 @@ class ProblemType(StrEnum):
     IDEMPOTENCY_CONFLICT = "idempotency-key-reused"
     NOT_FOUND = "not-found"
     RUN_ALREADY_FINISHED = "run-already-finished"
+    INPUTS_GONE = "inputs-gone"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate-limited"

@@ -15,9 +15,12 @@ class InputRef:
     """One input of a run, by reference."""
 
     id: str
-    #: `blob://<key>` for data in the blob store, or an `http(s)://` URL.
+    #: `blob://<key>` for data in the blob store, or an `http(s)://` URL (redacted when `url_ref` is set).
     uri: str
     media_type: str | None = None
+    #: Where the full URL is kept when it carries a secret (userinfo or a query): a blob in the
+    #: tenant's space, so histories, logs and errors only ever hold the redacted `uri`.
+    url_ref: str | None = None
 
 
 @dataclass(frozen=True)

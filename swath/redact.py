@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "REDACTED"
 
@@ -36,10 +36,11 @@ def redact_url(url: str) -> str:
         if ":" in host:  # an IPv6 literal
             host = f"[{host}]"
         netloc = f"{REDACTED}@{host}" + (f":{port}" if port is not None else "")
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(name, REDACTED) for name, _ in pairs], safe=REDACTED) if pairs else REDACTED
+    # Names stay (they say what was there); values go, and so does a bare `?token` with no name.
+    query = "&".join(
+        f"{field.split('=', 1)[0]}={REDACTED}" if "=" in field else REDACTED
+        for field in parts.query.split("&") if field
+    )
     fragment = REDACTED if parts.fragment else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 

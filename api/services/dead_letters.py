@@ -13,6 +13,7 @@ from api.clients import Clients
 from api.problems import Problem, ProblemType
 from api.schemas import DeadLetterOut, DeadLetterPage, InputItem, RunCreate, RunErrorOut, RunOut
 from api.services import runs
+from swath.blobstore import BlobNotFoundError
 from swath.db import dead_letters as queries
 from swath.db.keys import Principal
 
@@ -63,7 +64,10 @@ async def redrive(clients: Clients, principal: Principal, dead_letter_id: UUID) 
     request = letter.request
     body = RunCreate(
         model=request["model"],
-        inputs=[InputItem(id=i["id"], uri=i["uri"], media_type=i.get("media_type")) for i in request["inputs"]],
+        inputs=[
+            InputItem(id=i["id"], uri=await _full_uri(clients, i), media_type=i.get("media_type"))
+            for i in request["inputs"]
+        ],
         params=request.get("params", {}),
         deadline_seconds=round(request["deadline_seconds"]) if request.get("deadline_seconds") else None,
     )
@@ -71,6 +75,18 @@ async def redrive(clients: Clients, principal: Principal, dead_letter_id: UUID) 
     async with clients.db.acquire() as conn:
         await queries.mark_redriven(conn, dead_letter_id=dead_letter_id, run_id=UUID(run.id))
     return await runs.get_run(clients, principal, UUID(run.id))
+
+
+async def _full_uri(clients: Clients, item: dict) -> str:
+    """An input's URI as first submitted: a sealed URL is read back from where its run kept it."""
+    if not item.get("url_ref"):
+        return item["uri"]
+    try:
+        return (await clients.blobs.get(item["url_ref"])).decode()
+    except BlobNotFoundError:
+        raise Problem(
+            409, ProblemType.INPUTS_GONE, f"input {item['id']!r}: its URL is no longer stored; submit a new run"
+        ) from None
 
 
 def _encode_cursor(failed_at: datetime, dead_letter_id: UUID) -> str:

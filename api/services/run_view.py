@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import asyncpg
 
 from api.schemas import ItemErrorOut, ItemOut, ModelOut, RunErrorOut, RunOut, RunResult, RunUrls, SubmittedRun
+from swath.redact import redact_url
 from swath.settings import Settings
 from swath.status import RunStatus
 
@@ -27,7 +28,7 @@ def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings
         id=run_id,
         status=status.value,
         model=row["model_resolved"],
-        input=SubmittedRun.model_validate(row["input"]),
+        input=_submitted(row["input"]),
         items_total=total,
         items_done=done,
         items_failed=row["items_failed"],
@@ -42,6 +43,15 @@ def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings
         urls=RunUrls(self=self_url, cancel=f"{self_url}/cancel", temporal_ui=ui_url),
         redrive_of=str(row["redrive_of"]) if row.get("redrive_of") else None,
     )
+
+
+def _submitted(stored: dict) -> SubmittedRun:
+    """The request as stored, with every input URL redacted (rows from before URLs were sealed
+    may still hold a secret; the run view is what API answers and webhook bodies show)."""
+    submitted = SubmittedRun.model_validate(stored)
+    for item in submitted.inputs:
+        item.uri = redact_url(item.uri)
+    return submitted
 
 
 def _eta(row: asyncpg.Record, status: RunStatus) -> int | None:
