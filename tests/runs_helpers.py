@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import re
 import time
 
 import httpx
 import numpy as np
+from temporalio.client import Client
 
 from swath.samples import load_labels, sample_dir
 
@@ -50,3 +52,10 @@ def accuracy(run: dict) -> float:
     truth = load_labels()
     scored = [item for item in run["result"]["items"] if item["id"] in truth]
     return sum(item["label"] == truth[item["id"]] for item in scored) / len(scored)
+
+
+async def history_text(temporal: Client, workflow_id: str) -> str:
+    """A workflow's history as JSON, followed by every payload decoded (payloads are base64 in the JSON)."""
+    raw = (await temporal.get_workflow_handle(workflow_id).fetch_history()).to_json()
+    payloads = re.findall(r'"data":\s*"([A-Za-z0-9+/=]+)"', raw)
+    return "\n".join([raw, *(base64.b64decode(p).decode("utf-8", "replace") for p in payloads)])

@@ -7,14 +7,20 @@ import os
 import shutil
 import signal
 import stat
-from collections.abc import AsyncIterator
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from temporalio.client import Client
 
+from swath.embedded.ports import free_port
+from swath.samples import sample_dir
 from swath.settings import BUNDLED_REGISTRY
-from tests.runs_helpers import accuracy, sample_inputs, wait_until_done
+from tests.runs_helpers import accuracy, history_text, sample_inputs, wait_until_done
 from tests.stack import RunningStack, stack_env, start_stack, stop_stack
+from tests.webhooks.receiver import Receiver
 
 CHROMIUM = "/usr/bin/chromium"
 #: Headless, and nothing that phones home (this machine has no internet).
@@ -92,6 +98,67 @@ async def test_the_temporal_web_ui_shows_the_runs_history(stack: RunningStack) -
 async def test_the_dev_key_file_is_private(stack: RunningStack) -> None:
     assert stat.S_IMODE((stack.data_dir / "dev-api-key").stat().st_mode) == 0o600
     assert stack.key().startswith("swk_")
+
+
+class SignedTileServer(BaseHTTPRequestHandler):
+    """Serves a sample tile at `/tile.npy` whatever the query; remembers every request line."""
+
+    tile = (sample_dir() / "tiles" / "tile-01.npy").read_bytes()
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.seen.append(f"{self.path} {self.headers.get('Authorization', '')}")
+        status, body = (200, self.tile) if self.path.split("?")[0] == "/tile.npy" else (404, b"no such tile")
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def signed_tiles() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SignedTileServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+async def test_no_url_secret_reaches_logs_errors_webhooks_or_temporal(stack: RunningStack, signed_tiles: str) -> None:
+    """Userinfo and signed queries of customer URLs are used to fetch, and shown nowhere."""
+    secret = f"s3cr3t{uuid.uuid4().hex}"
+    inputs = [
+        {"id": "signed", "uri": f"http://reader:{secret}@{signed_tiles}/tile.npy?X-Amz-Signature={secret}"},
+        {"id": "missing", "uri": f"http://{signed_tiles}/nope.npy?token={secret}"},
+        {"id": "unreachable", "uri": f"http://127.0.0.1:{free_port()}/t.npy?sig={secret}"},
+    ]
+    async with Receiver() as receiver, stack.client() as client:
+        hook = receiver.path()
+        body = {"model": "crop-classifier", "inputs": inputs, "webhook": {"url": f"{receiver.url(hook)}?t={secret}"}}
+        created = await client.post("/v1/runs", json=body)
+        assert created.status_code == 202, created.text
+        run = await wait_until_done(client, created.json()["id"])
+        delivered = await receiver.wait_for(hook, 1)
+        deliveries = (await client.get("/v1/webhook-deliveries", params={"run_id": run["id"]})).json()
+        listed = (await client.get("/v1/runs", params={"limit": 5})).json()
+
+    items = {item["id"]: item for item in run["result"]["items"]}
+    assert items["signed"]["label"], "the signed URL was not fetched"
+    assert any(secret in line for line in SignedTileServer.seen), "the fetch did not use the full URL"
+    assert items["missing"]["error"]["code"] == items["unreachable"]["error"]["code"] == "fetch_failed"
+    places = {
+        "the run": json.dumps(run),
+        "the run list": json.dumps(listed),
+        "webhook bodies": "".join(d.body.decode() for d in delivered),
+        "deliveries": json.dumps(deliveries),
+        "the run's history": await history_text(await Client.connect(stack.temporal_address), f"run-{run['id']}"),
+        **{f"log {p.name}": p.read_text(errors="replace") for p in (stack.data_dir / "logs").glob("*")},
+    }
+    assert "X-Amz-Signature=REDACTED" in places["the run"]
+    for place, text in places.items():
+        assert secret not in text, f"the URL secret appears in {place}"
 
 
 async def test_a_killed_inference_pool_is_restarted_and_the_run_completes(stack: RunningStack) -> None:

@@ -6,9 +6,7 @@ capturing every logger at DEBUG captures all of their logs.
 
 from __future__ import annotations
 
-import base64
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -19,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from swath.settings import Settings
 from swath.webhooks.dispatch import delivery_workflow_id
-from tests.runs_helpers import sample_inputs, wait_until_done
+from tests.runs_helpers import history_text, sample_inputs, wait_until_done
 from tests.security.conftest import (
     JWT_AUDIENCE,
     JWT_ISSUER,
@@ -32,13 +30,6 @@ from tests.webhooks.receiver import Receiver
 
 #: uvicorn's own loggers do not propagate to the root logger.
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
-
-
-async def history_text(temporal_env: WorkflowEnvironment, workflow_id: str) -> str:
-    """A workflow's history as JSON, followed by every payload decoded (payloads are base64 in the JSON)."""
-    raw = (await temporal_env.client.get_workflow_handle(workflow_id).fetch_history()).to_json()
-    payloads = re.findall(r'"data":\s*"([A-Za-z0-9+/=]+)"', raw)
-    return "\n".join([raw, *(base64.b64decode(p).decode("utf-8", "replace") for p in payloads)])
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +96,7 @@ async def test_no_secret_reaches_logs_errors_or_temporal(
     assert deliveries, "the run's webhook was not recorded"
     places = {"logs": all_logs.text, "responses": "".join(a.text for a in answers)}
     for workflow_id in [f"run-{run['id']}"] + [delivery_workflow_id(d["id"]) for d in deliveries]:
-        places[f"history of {workflow_id}"] = await history_text(temporal_env, workflow_id)
+        places[f"history of {workflow_id}"] = await history_text(temporal_env.client, workflow_id)
     assert f'"tenant":"{tenant}"' in places[f"history of run-{run['id']}"], "payloads were not decoded"
     assert "GET /v1/runs" in all_logs.text, "the access log was not captured"
     secrets = {"API key": key, "API key secret": key.split("_", 2)[2], "near miss": near_miss,
