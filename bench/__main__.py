@@ -1,4 +1,4 @@
-"""`python -m bench [orchestration|inference]`: run benchmarks, print ratios against baselines."""
+"""`python -m bench [orchestration|end_to_end|inference]`: run benchmarks, print ratios against baselines."""
 
 import asyncio
 import platform
@@ -6,16 +6,17 @@ import sys
 
 import torch
 
-from bench import inference, orchestration
+from bench import end_to_end, inference, orchestration
 
-SUITES = {"orchestration": orchestration.main, "inference": inference.main}
+SUITES = {"orchestration": orchestration.main, "end_to_end": end_to_end.main, "inference": inference.main}
+BASELINES = {"orchestration": "raw Temporal", "end_to_end": "raw Temporal, worker process", "inference": "plain PyTorch"}
 
 
 async def _main(names: list[str]) -> None:
     print(f"# {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
           f"cuda {'yes: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no'}")
     for name in names:
-        print(f"## {name} (baseline: {'raw Temporal' if name == 'orchestration' else 'plain PyTorch'})")
+        print(f"## {name} (baseline: {BASELINES[name]})")
         for line in await SUITES[name]():
             print(line, flush=True)
 

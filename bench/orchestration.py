@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import timedelta
 
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.raw_pipeline import QUEUE as RAW_QUEUE
+from bench.raw_pipeline import RawPipeline
+from bench.raw_pipeline import worker as raw_worker
 from bench.report import median_seconds, row
 from swath import search_attributes
 from swath.contracts import (
@@ -33,25 +35,7 @@ from swath.embedded.temporal import find_temporal_cli
 from swath.queues import TaskQueue
 from workflows.analysis_run import AnalysisRunWorkflow
 
-RAW_QUEUE = "bench-raw"
-TIMEOUT = timedelta(seconds=30)
 MODEL = ModelInfo("bench", "1", "0" * 64)
-
-
-@activity.defn(name="raw_step")
-async def raw_step(n: int) -> int:
-    return n
-
-
-@workflow.defn(sandboxed=False)
-class RawPipeline:
-    """The baseline: ingest, inference and persist as three plain activities on one queue."""
-
-    @workflow.run
-    async def run(self, n: int) -> int:
-        for _ in range(3):
-            n = await workflow.execute_activity(raw_step, n, start_to_close_timeout=TIMEOUT)
-        return n
 
 
 @activity.defn(name="ingest_inputs")
@@ -93,7 +77,7 @@ async def main(*, runs: int = 40, repeats: int = 15) -> list[str]:
     )
     client = env.client
     workers = [
-        Worker(client, task_queue=RAW_QUEUE, workflows=[RawPipeline], activities=[raw_step]),
+        raw_worker(client),
         Worker(client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunWorkflow]),
         *(Worker(client, task_queue=q, activities=a) for q, a in SWATH_ACTIVITIES.items()),
     ]

@@ -1,0 +1,119 @@
+"""End to end: one-tile runs through the API and the real pools as processes, against the raw
+three-activity pipeline run by a worker process on the same Temporal dev server.
+
+The embedded stack is the one `swath up` starts (PostgreSQL, Temporal, four pool processes, the
+API), with rate limits off. A run's latency is from `POST /v1/runs` until its workflow closes
+(status, results and event recorded); a raw run's from starting the workflow until it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+
+from bench.raw_pipeline import QUEUE as RAW_QUEUE
+from bench.raw_pipeline import RawPipeline
+from bench.report import row
+from swath.embedded.ports import free_port
+from swath.samples import sample_dir
+from swath.settings import Settings
+from swath.stack import Stack
+
+TILE = base64.b64encode((sample_dir() / "tiles" / "tile-01.npy").read_bytes()).decode()
+WARM_UP_RUNS = 10
+
+
+async def main(*, runs: int = 200, in_flight: int = 50) -> list[str]:
+    with tempfile.TemporaryDirectory(prefix="swath-bench-") as tmp:
+        settings = _stack_settings(Path(tmp) / "data")
+        stack = Stack(settings)
+        await stack.start()
+        raw_worker = None
+        try:
+            temporal = await Client.connect(settings.temporal_address)
+            key = settings.dev_api_key_file.read_text().strip()
+            async with httpx.AsyncClient(
+                base_url=settings.api_base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60,
+                limits=httpx.Limits(max_connections=in_flight),
+            ) as api:
+                async def swath_once() -> None:
+                    response = await api.post("/v1/runs", json={"model": "crop-classifier", "inputs": [
+                        {"id": "t", "data": TILE, "media_type": "application/x-npy"}]})
+                    response.raise_for_status()
+                    outcome = await temporal.get_workflow_handle(f"run-{response.json()['id']}").result()
+                    assert outcome["status"] == "complete", outcome
+
+                swath = await _measure(swath_once, runs=runs, in_flight=in_flight)
+            raw_worker = await _start_raw_worker(settings.temporal_address)
+
+            async def raw_once() -> None:
+                await temporal.execute_workflow(RawPipeline.run, 1, id=f"raw-{uuid.uuid4()}", task_queue=RAW_QUEUE)
+
+            raw = await _measure(raw_once, runs=runs, in_flight=in_flight)
+        finally:
+            if raw_worker is not None:
+                raw_worker.terminate()
+                await raw_worker.wait()
+            await stack.stop()
+    label = f"{runs} one-tile runs, {in_flight} in flight"
+    return [
+        row(f"throughput, {label}", swath.rate, raw.rate, "runs/s", higher_is_better=True),
+        row("latency p50", swath.p50 * 1000, raw.p50 * 1000, "ms", higher_is_better=False),
+        row("latency p99", swath.p99 * 1000, raw.p99 * 1000, "ms", higher_is_better=False),
+    ]
+
+
+def _stack_settings(data_dir: Path) -> Settings:
+    """The embedded stack on free ports; its children read the same values from the environment."""
+    env = {
+        "SWATH_MODE": "dev", "SWATH_DATA_DIR": str(data_dir), "SWATH_API_PORT": str(free_port()),
+        "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "SWATH_TEMPORAL_UI_PORT": str(free_port()),
+        "SWATH_PG_PORT": str(free_port()), "SWATH_RATE_LIMIT_ENABLED": "false",
+    }
+    os.environ.update(env)
+    return Settings()
+
+
+async def _start_raw_worker(address: str) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.raw_pipeline", address, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    assert (await asyncio.wait_for(proc.stdout.readline(), timeout=60)).strip() == b"ready"
+    return proc
+
+
+class _Figures:
+    def __init__(self, latencies: list[float], elapsed: float) -> None:
+        ordered = sorted(latencies)
+        self.rate = len(ordered) / elapsed
+        self.p50 = statistics.median(ordered)
+        self.p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+async def _measure(once: Callable[[], Awaitable[None]], *, runs: int, in_flight: int) -> _Figures:
+    """Throughput and latencies of `runs` calls with at most `in_flight` at a time, after a warm-up."""
+    await asyncio.gather(*(once() for _ in range(WARM_UP_RUNS)))
+    gate = asyncio.Semaphore(in_flight)
+    latencies: list[float] = []
+
+    async def timed() -> None:
+        async with gate:
+            started = time.perf_counter()
+            await once()
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(timed() for _ in range(runs)))
+    return _Figures(latencies, time.perf_counter() - started)
