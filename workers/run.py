@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 async def run_pool(name: str, settings: Settings) -> None:
     """Serve one pool until SIGTERM or SIGINT, then drain in-flight tasks and exit."""
     pool = load_pool(name)
+    pool.prepare_process(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
