@@ -18,6 +18,8 @@ from swath.errors import ItemErrorCode, ItemProblem
 
 #: The widest or tallest TIFF tile accepted (real writers use 16…1024); one tile is decoded at a time.
 MAX_TILE_SIDE = 1024
+#: StripOffsets, StripByteCounts, TileOffsets, TileByteCounts.
+_SEGMENT_TAGS = (273, 279, 324, 325)
 #: TIFF Predictor tag values.
 _NO_PREDICTOR, _HORIZONTAL = 1, 2
 
@@ -47,7 +49,9 @@ def _read_page(page: tifffile.TiffPage | tifffile.TiffFrame, data: bytes, byteor
     planes, chunk_samples = (samples, 1) if separate else (1, samples)
     segments = _segments(key, height, width)
     offsets, counts = page.dataoffsets, page.databytecounts
-    if len(offsets) != planes * len(segments) or len(counts) != len(offsets):
+    # tifffile quietly drops surplus offsets; a file whose tags disagree with its geometry is refused.
+    declared = [tag.count for code in _SEGMENT_TAGS if (tag := getattr(page, "tags", {}).get(code)) is not None]
+    if any(n != len(offsets) for n in declared) or len(offsets) != planes * len(segments) or len(counts) != len(offsets):
         raise ItemProblem(ItemErrorCode.UNDECODABLE, "tiff strip/tile count does not match its geometry")
     wire = dtype.newbyteorder(byteorder)
     out = np.empty((planes, height, width, chunk_samples), dtype)
