@@ -10,14 +10,30 @@ taken from the environment. Used by the notify pool (webhooks) and the ingest po
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import httpx
 
+from swath.redact import RedactingFilter
 from swath.urlguard import UrlGuard, url_target
 
 #: The most of a response body `read_capped` reads by default; the rest is dropped unread.
 MAX_RESPONSE_BYTES = 64 * 1024
+#: Loggers that write request URLs (httpx logs each request at INFO).
+_URL_LOGGERS = ("httpx", "httpcore")
+
+
+def _redact_client_logs() -> None:
+    """Customer URLs carry credentials and signed queries: scrub httpx's own records where they
+    are made, so no handler (one a test or an operator adds included) ever sees them whole."""
+    for name in _URL_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
+_redact_client_logs()
 
 
 class PinnedTransport(httpx.AsyncBaseTransport):
