@@ -90,7 +90,7 @@ class Settings(BaseSettings):
 
     # -- URL guard and ingest decoding limits
     url_resolve_timeout_s: float = Field(
-        default=2.0, gt=0, description="Longest one DNS lookup of an input or webhook URL may take before it is refused."
+        default=2.0, gt=0, description="Longest one DNS lookup of an input or webhook URL may take (then refused)."
     )
     ingest_memory_limit_bytes: int | None = Field(
         default=16 * 1024**3,

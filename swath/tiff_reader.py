@@ -51,7 +51,8 @@ def _read_page(page: tifffile.TiffPage | tifffile.TiffFrame, data: bytes, byteor
     offsets, counts = page.dataoffsets, page.databytecounts
     # tifffile quietly drops surplus offsets; a file whose tags disagree with its geometry is refused.
     declared = [tag.count for code in _SEGMENT_TAGS if (tag := getattr(page, "tags", {}).get(code)) is not None]
-    if any(n != len(offsets) for n in declared) or len(offsets) != planes * len(segments) or len(counts) != len(offsets):
+    consistent = len(offsets) == planes * len(segments) == len(counts)
+    if not consistent or any(n != len(offsets) for n in declared):
         raise ItemProblem(ItemErrorCode.UNDECODABLE, "tiff strip/tile count does not match its geometry")
     wire = dtype.newbyteorder(byteorder)
     out = np.empty((planes, height, width, chunk_samples), dtype)

@@ -62,7 +62,7 @@ def decode_tile(data: bytes, media_type: str | None, spec: InputSpec, *, max_byt
     if kind == NPY:
         array = _read_npy(data, spec)
     else:
-        array = _read_tiff(data, spec, max_decoded=min(len(data) * _MAX_EXPANSION, decode_budget(spec)))
+        array = _read_tiff(data, spec, max_decoded=len(data) * _MAX_EXPANSION)
     return _to_reflectance(_bands_first(array, spec), spec)
 
 
@@ -108,13 +108,21 @@ def _read_npy(data: bytes, spec: InputSpec) -> np.ndarray:
 def _read_tiff(data: bytes, spec: InputSpec, *, max_decoded: int) -> np.ndarray:
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            # Counting pages only walks the IFD chain; parsing thousands of tiny IFDs would not be cheap.
+            pages = len(tif.pages)
+            if pages > max(len(spec.bands), spec.height):
+                raise ItemProblem(
+                    ItemErrorCode.WRONG_SHAPE, f"tiff has {pages} pages; a tile has at most one per band or row"
+                )
             series = tif.series[0]
             decoded = math.prod(series.shape) * series.dtype.itemsize
             if decoded > max_decoded:
                 raise ItemProblem(
-                    ItemErrorCode.TOO_LARGE, f"tiff declares {decoded} decoded bytes; at most {max_decoded} are accepted"
+                    ItemErrorCode.TOO_LARGE, f"tiff declares {decoded} decoded bytes (compression ratio too high)"
                 )
             _check_shape(tuple(series.shape), spec)
+            if decoded > decode_budget(spec):
+                raise ItemProblem(ItemErrorCode.TOO_LARGE, f"tiff declares {decoded} bytes of {series.dtype} pixels")
             return read_series(series, data, tif.byteorder)
     except ItemProblem:
         raise
