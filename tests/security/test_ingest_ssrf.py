@@ -4,7 +4,9 @@ item errors and logs.
 The real ingest activity runs with the real guard and pinned client against HTTP servers on
 loopback: an "internal" one on 127.0.0.1 that must never be reached, and a "public" one on
 127.0.0.2 (allowlisted) on the same port. Only name resolution is injected into the guard, so
-no test depends on external DNS and nothing leaves loopback.
+no test depends on external DNS and nothing leaves loopback. Names are `localhost` wherever a
+test allows it, so that even a client that wrongly used the system resolver would only read
+/etc/hosts.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ def handler(seen: Seen) -> type[BaseHTTPRequestHandler]:
                 self._answer(200, gzip.compress(TILE), encoding="gzip")
             elif path == "/gzip-bomb.npy":
                 self._answer(200, gzip.compress(bytes(64 * 1024 * 1024), 9), encoding="gzip")
+            elif path == "/redirect-to-localhost":
+                self.send_response(302)
+                self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/tile.npy")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             elif path == "/brotli.npy":
                 self._answer(200, b"\x00" * 100, encoding="br")
             else:
@@ -155,9 +162,9 @@ async def test_the_connection_goes_to_the_checked_address_not_a_fresh_lookup(tmp
 async def test_a_name_that_rebinds_on_the_second_lookup_never_reaches_the_internal_address(
     tmp_path: Path, servers: Servers
 ) -> None:
-    zone = table_resolver({"tiles.localhost": [PUBLIC, INTERNAL]})
+    zone = table_resolver({"localhost": [PUBLIC, INTERNAL]})
     guard = UrlGuard(allowlist=[PUBLIC], resolver=zone)
-    url = f"http://tiles.localhost:{servers.port}/tile.npy"
+    url = f"http://localhost:{servers.port}/tile.npy"
     result = await ingest(tmp_path, guard, url, url)
     assert servers.internal.requests == []
     assert [s.id for s in result.staged] == ["item-0"]
@@ -166,11 +173,20 @@ async def test_a_name_that_rebinds_on_the_second_lookup_never_reaches_the_intern
     assert INTERNAL not in message  # the DNS answer stays in the worker log
 
 
-async def test_a_redirect_hop_is_checked_again_at_connect_time(tmp_path: Path, servers: Servers) -> None:
-    zone = table_resolver({"hop.localhost": [INTERNAL]})
+async def test_a_redirect_hop_connects_where_its_own_check_looked(tmp_path: Path, servers: Servers) -> None:
+    zone = table_resolver({"localhost": [PUBLIC]})
     guard = UrlGuard(allowlist=[PUBLIC], resolver=zone)
-    result = await ingest(tmp_path, guard, f"http://hop.localhost:{servers.port}/tile.npy")
-    assert servers.internal.requests == [] and servers.public.requests == []
+    result = await ingest(tmp_path, guard, f"http://{PUBLIC}:{servers.port}/redirect-to-localhost")
+    assert servers.internal.requests == []
+    assert [path for path, _ in servers.public.requests] == ["/redirect-to-localhost", "/tile.npy"]
+    assert [s.id for s in result.staged] == ["item-0"]
+
+
+async def test_a_redirect_to_a_refused_address_is_not_followed(tmp_path: Path, servers: Servers) -> None:
+    zone = table_resolver({"localhost": [INTERNAL]})
+    guard = UrlGuard(allowlist=[PUBLIC], resolver=zone)
+    result = await ingest(tmp_path, guard, f"http://{PUBLIC}:{servers.port}/redirect-to-localhost")
+    assert servers.internal.requests == []
     assert errors_of(result)["item-0"][0] == "url_refused"
 
 
@@ -190,8 +206,8 @@ async def test_an_idna_deviation_host_is_refused_before_any_lookup(tmp_path: Pat
 async def test_inputs_are_asked_for_undecoded_and_compressed_answers_are_capped(
     tmp_path: Path, servers: Servers
 ) -> None:
-    guard = UrlGuard(allowlist=[PUBLIC], resolver=table_resolver({"tiles.localhost": [PUBLIC]}))
-    base = f"http://tiles.localhost:{servers.port}"
+    guard = UrlGuard(allowlist=[PUBLIC], resolver=table_resolver({"localhost": [PUBLIC]}))
+    base = f"http://localhost:{servers.port}"
     result = await ingest(tmp_path, guard, f"{base}/gzip-tile.npy", f"{base}/gzip-bomb.npy", f"{base}/brotli.npy")
     assert {headers["accept-encoding"] for _, headers in servers.public.requests} == {"identity"}
     assert [s.id for s in result.staged] == ["item-0"]  # a server that compresses anyway still works
@@ -203,15 +219,15 @@ async def test_inputs_are_asked_for_undecoded_and_compressed_answers_are_capped(
 async def test_url_secrets_stay_out_of_item_errors_and_logs(
     tmp_path: Path, servers: Servers, caplog: pytest.LogCaptureFixture
 ) -> None:
-    zone = table_resolver({"tiles.localhost": [PUBLIC], "inside.localhost": [INTERNAL]})
+    zone = table_resolver({"localhost": [PUBLIC], "inside.localhost": [INTERNAL]})
     guard = UrlGuard(allowlist=[PUBLIC], resolver=zone)
     secret = f"user:{SECRET_PASSWORD}@"
     query = f"?X-Amz-Signature={SECRET_SIGNATURE}"
     urls = [
-        f"http://{secret}tiles.localhost:{servers.port}/missing.npy{query}",  # HTTP 404
-        f"http://{secret}inside.localhost:{servers.port}/tile.npy{query}",  # refused
-        f"http://{secret}tiles.localhost:1/tile.npy{query}",  # nothing listens
-        f"ftp://{secret}tiles.localhost/tile.npy{query}",  # scheme
+        f"http://{secret}localhost:{servers.port}/missing.npy{query}",  # HTTP 404
+        f"http://{secret}inside.localhost:{servers.port}/tile.npy{query}",  # refused by the guard's DNS
+        f"http://{secret}localhost:1/tile.npy{query}",  # nothing listens
+        f"ftp://{secret}localhost/tile.npy{query}",  # scheme
     ]
     with caplog.at_level(logging.DEBUG):
         result = await ingest(tmp_path, guard, *urls)

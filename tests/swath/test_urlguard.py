@@ -253,20 +253,23 @@ async def test_a_lookup_that_takes_too_long_is_refused() -> None:
         await UrlGuard(resolver=never_answers, resolve_timeout_s=0.05).check("http://slow.example/")
 
 
-async def test_lookups_do_not_use_the_event_loops_default_executor() -> None:
+def test_lookups_do_not_use_the_event_loops_default_executor() -> None:
     # The loop's default executor is taken by blob I/O in the API; fill it and resolve anyway.
-    loop = asyncio.get_running_loop()
-    busy = ThreadPoolExecutor(max_workers=1)
-    loop.set_default_executor(busy)
-    release = asyncio.Event()
-    blocker = loop.run_in_executor(None, lambda: asyncio.run_coroutine_threadsafe(release.wait(), loop).result())
-    try:
-        resolved = await asyncio.wait_for(UrlGuard(allow_loopback=True).resolve("http://localhost:9/"), 30)
-        assert not blocker.done()  # answered while the default executor was still held
-        assert all(address.is_loopback for address in resolved)
-    finally:
-        release.set()
-        await blocker
+    # A loop of its own, so the suite's loop keeps its executor.
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+        release = asyncio.Event()
+        blocker = loop.run_in_executor(None, lambda: asyncio.run_coroutine_threadsafe(release.wait(), loop).result())
+        try:
+            resolved = await asyncio.wait_for(UrlGuard(allow_loopback=True).resolve("http://localhost:9/"), 30)
+            assert not blocker.done()  # answered while the default executor was still held
+            assert all(address.is_loopback for address in resolved)
+        finally:
+            release.set()
+            await blocker
+
+    asyncio.run(scenario())
 
 
 async def test_refusal_text_never_carries_resolver_errors() -> None:
