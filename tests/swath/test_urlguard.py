@@ -1,14 +1,21 @@
 """The SSRF guard: refuses non-public destinations before any connection is made.
 
-Only literal IPs and `localhost` appear here, so no test performs external DNS, and the guard
-itself never connects anywhere.
+Only literal IPs and `localhost` reach the system resolver here (other names go to an injected
+one), so no test performs external DNS, and the guard itself never connects anywhere.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 import pytest
 
-from swath.urlguard import UrlGuard, UrlRefusedError
+from swath.pinned_http import PinnedTransport
+from swath.urlguard import UrlGuard, UrlRefusedError, url_target
 
 REFUSED = [
     "http://127.0.0.1/",
@@ -139,15 +146,8 @@ async def test_malformed_ipv6_literal_is_refused() -> None:
 
 # --- IPv6 forms that carry an IPv4 address --------------------------------------------------------
 
-import asyncio  # noqa: E402
-import ipaddress  # noqa: E402
-import socket  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
-import httpx  # noqa: E402
 
-from swath.pinned_http import PinnedTransport  # noqa: E402
-from swath.urlguard import url_target  # noqa: E402
 
 
 def teredo(server: str, client: str) -> str:
