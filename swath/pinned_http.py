@@ -41,7 +41,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, guard: UrlGuard, inner: httpx.AsyncBaseTransport | None = None) -> None:
         self._guard = guard
-        self._inner = inner or httpx.AsyncHTTPTransport(retries=0, trust_env=False)
+        self._inner = inner or httpx.AsyncHTTPTransport(retries=0)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         target = url_target(request.url)
