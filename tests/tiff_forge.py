@@ -13,7 +13,7 @@ import zlib
 
 SHORT, LONG = 3, 4
 #: TIFF Compression values.
-NONE, LZW, DEFLATE, LZMA = 1, 5, 8, 34925
+NONE, LZW, DEFLATE, LZMA, PACKBITS = 1, 5, 8, 34925, 32773
 
 
 def forge_tiff(
@@ -85,3 +85,20 @@ def lzma_bomb(size: int) -> bytes:
     for _ in range(size // len(chunk)):
         out.append(compressor.compress(chunk))
     return b"".join(out) + compressor.flush()
+
+
+def packbits(data: bytes) -> bytes:
+    """PackBits: runs of one repeated byte as repeat runs, everything else as literal runs."""
+    out, i = bytearray(), 0
+    while i < len(data):
+        run = 1
+        while i + run < len(data) and run < 128 and data[i + run] == data[i]:
+            run += 1
+        if run > 1:
+            out += bytes([257 - run, data[i]])
+            i += run
+        else:
+            literal = data[i : i + 128]
+            out += bytes([len(literal) - 1]) + literal
+            i += len(literal)
+    return bytes(out)

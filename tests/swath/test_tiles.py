@@ -16,7 +16,7 @@ import tifffile
 from swath.errors import ItemErrorCode, ItemProblem
 from swath.registry import InputSpec
 from swath.tiles import NPY, TIFF, decode_tensor, decode_tile, encode_tensor, sniff
-from tests.tiff_forge import DEFLATE, LZMA, LZW, NONE, forge_tiff, lzma_bomb, zlib_bomb
+from tests.tiff_forge import DEFLATE, LZMA, LZW, NONE, PACKBITS, forge_tiff, lzma_bomb, packbits, zlib_bomb
 
 SPEC = InputSpec(bands=("B02", "B03", "B04", "B05", "B08", "B11"), height=32, width=32, scale=10000)
 MAX = 4 * 1024 * 1024
@@ -282,7 +282,7 @@ def test_decode_tensor_refuses_pickles() -> None:
 
 #: One strip that inflates far past the 32x32x6 uint16 (12 KiB per band) its page declares.
 BOMB_BYTES = 64 * 1024 * 1024
-COMPRESSORS = {DEFLATE: zlib.compress, LZMA: lzma.compress, NONE: bytes}
+COMPRESSORS = {DEFLATE: zlib.compress, LZMA: lzma.compress, NONE: bytes, PACKBITS: packbits}
 
 
 def bands_last_tile() -> np.ndarray:
@@ -314,16 +314,23 @@ def test_a_strip_that_inflates_past_its_declared_geometry_is_too_large_and_never
     assert peak < 2 * len(data) + 2 * 1024 * 1024, peak
 
 
-@pytest.mark.parametrize("compression", [DEFLATE, LZMA, NONE])
+@pytest.mark.parametrize("compression", [DEFLATE, LZMA, NONE, PACKBITS])
 def test_forged_single_page_tiffs_decode_when_consistent(compression: int) -> None:
     raw = bands_last_tile()
+    raw[:4] = 0  # some runs for PackBits
     strips = [COMPRESSORS[compression](raw[rows : rows + 8].tobytes()) for rows in range(0, 32, 8)]
     data = forge_tiff(strips, compression=compression, rows_per_strip=8)
     out = decode_tile(data, TIFF, SPEC, max_bytes=MAX)
     np.testing.assert_allclose(out, np.moveaxis(raw, -1, 0).astype(np.float32) / 10000, rtol=1e-6)
 
 
-@pytest.mark.parametrize("compression", [DEFLATE, LZMA])
+def test_a_packbits_strip_that_repeats_past_its_geometry_is_too_large() -> None:
+    result, peak = peak_bytes_decoding(forge_tiff([b"\x81\x00" * 1_000_000], compression=PACKBITS))
+    assert isinstance(result, ItemProblem) and result.code is ItemErrorCode.TOO_LARGE
+    assert peak < 8 * 1024 * 1024, peak
+
+
+@pytest.mark.parametrize("compression", [DEFLATE, LZMA, PACKBITS])
 def test_a_strip_that_decodes_short_is_undecodable(compression: int) -> None:
     short = COMPRESSORS[compression](bands_last_tile().tobytes()[:-2])
     assert problem(forge_tiff([short], compression=compression), TIFF).code is ItemErrorCode.UNDECODABLE
