@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import zlib
+
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -9,24 +12,48 @@ from temporalio.exceptions import ApplicationError
 from swath.blobstore import BlobNotFoundError, BlobStore, InvalidBlobRefError, SCHEME
 from swath.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedItem
 from swath.errors import ErrorType, ItemErrorCode, ItemProblem, ModelNotFoundError
+from swath.pinned_http import pinned_client
+from swath.redact import redact_url
 from swath.registry import InputSpec, ModelRegistry
 from swath.tiles import decode_tile, encode_tensor
 from swath.urlguard import UrlGuard, UrlRefusedError
 
+log = logging.getLogger(__name__)
+
 MAX_REDIRECTS = 3
+#: Fetching a tile must not hang a worker slot.
+FETCH_TIMEOUT_S = 30.0
+#: Inputs are asked for undecoded, so the size cap is on the bytes that really arrive.
+FETCH_HEADERS = {"Accept-Encoding": "identity"}
+#: Content-Encodings a server may still answer with, and the `zlib` window bits that decode them.
+_DECODABLE_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 class IngestActivities:
-    """Stages inputs for inference; every bad item becomes an `ItemError`, not a failure."""
+    """Stages inputs for inference; every bad item becomes an `ItemError`, not a failure.
+
+    Input URLs are fetched only through a client pinned to `guard` (built here, so no other
+    client can be slipped in); close it with `aclose`.
+    """
 
     def __init__(
-        self, *, blobs: BlobStore, registry: ModelRegistry, http: httpx.AsyncClient, guard: UrlGuard, max_item_bytes: int
+        self,
+        *,
+        blobs: BlobStore,
+        registry: ModelRegistry,
+        guard: UrlGuard,
+        max_item_bytes: int,
+        fetch_timeout_s: float = FETCH_TIMEOUT_S,
     ) -> None:
         self.blobs = blobs
         self.registry = registry
-        self.http = http
         self.guard = guard
         self.max_item_bytes = max_item_bytes
+        self.http = pinned_client(guard, timeout_s=fetch_timeout_s, headers=FETCH_HEADERS)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self.http.aclose()
 
     @activity.defn(name="ingest_inputs")
     async def ingest_inputs(self, req: IngestRequest) -> IngestResult:
@@ -62,34 +89,59 @@ class IngestActivities:
         return await self._fetch_url(uri)
 
     async def _fetch_url(self, url: str) -> bytes:
-        """GET with the SSRF guard re-checked on every hop and the body read up to the size cap.
+        """GET through the pinned client, each redirect hop checked again, the body read up to
+        the size cap.
 
         A network error becomes an item error rather than an activity retry: re-running the whole
-        ingest for one unreachable host would only delay every other item of the run.
+        ingest for one unreachable host would only delay every other item of the run. Messages
+        carry the URL redacted and fixed wording; the details go to the worker log.
         """
         for _ in range(MAX_REDIRECTS + 1):
+            shown = redact_url(url)
             try:
-                await self.guard.check(url)
-            except UrlRefusedError as err:
-                raise ItemProblem(ItemErrorCode.URL_REFUSED, str(err)) from None
-            try:
-                async with self.http.stream("GET", url, follow_redirects=False) as response:
+                async with self.http.stream("GET", url) as response:
                     if response.is_redirect and "location" in response.headers:
                         url = str(response.url.join(response.headers["location"]))
                         continue
                     if response.status_code != 200:
-                        raise ItemProblem(ItemErrorCode.FETCH_FAILED, f"GET {url} answered {response.status_code}")
+                        raise ItemProblem(
+                            ItemErrorCode.FETCH_FAILED, f"GET {shown} answered HTTP {response.status_code}"
+                        )
                     return await self._read_capped(response)
+            except UrlRefusedError as err:
+                log.info("refused input URL %s: %s", shown, err.detail)
+                raise ItemProblem(ItemErrorCode.URL_REFUSED, f"GET {shown} refused: {err}") from None
+            except httpx.InvalidURL as err:
+                log.info("malformed input URL %s: %s", shown, err)
+                raise ItemProblem(ItemErrorCode.URL_REFUSED, f"GET {shown} refused: the URL is malformed") from None
+            except httpx.TimeoutException as err:
+                log.info("input URL %s timed out: %r", shown, err)
+                raise ItemProblem(ItemErrorCode.FETCH_FAILED, f"GET {shown} timed out") from None
             except httpx.HTTPError as err:
-                raise ItemProblem(ItemErrorCode.FETCH_FAILED, f"GET {url} failed: {err!r}") from None
+                log.info("input URL %s failed: %r", shown, err)
+                raise ItemProblem(ItemErrorCode.FETCH_FAILED, f"GET {shown}: connection failed") from None
         raise ItemProblem(ItemErrorCode.FETCH_FAILED, f"more than {MAX_REDIRECTS} redirects")
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
+        """The body as sent, or decoded with the same cap if the server compressed it anyway."""
+        limit = self.max_item_bytes
+        too_large = ItemProblem(ItemErrorCode.TOO_LARGE, f"tile is larger than the limit of {limit} bytes")
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity") and encoding not in _DECODABLE_ENCODINGS:
+            raise ItemProblem(
+                ItemErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Content-Encoding {encoding[:32]!r} is not supported"
+            )
+        decoder = zlib.decompressobj(_DECODABLE_ENCODINGS[encoding]) if encoding in _DECODABLE_ENCODINGS else None
         body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > self.max_item_bytes:
-                raise ItemProblem(
-                    ItemErrorCode.TOO_LARGE, f"tile is larger than the limit of {self.max_item_bytes} bytes"
-                )
+        try:
+            async for chunk in response.aiter_raw():
+                if decoder is not None:
+                    chunk = decoder.decompress(chunk, limit + 1 - len(body))
+                    if decoder.unconsumed_tail:  # more output is waiting than the cap allows
+                        raise too_large
+                body += chunk
+                if len(body) > limit:
+                    raise too_large
+        except zlib.error:
+            raise ItemProblem(ItemErrorCode.UNDECODABLE, f"body is not valid {encoding}") from None
         return bytes(body)

@@ -90,6 +90,17 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="Largest request body (413).")
 
+    # -- URL guard and ingest decoding limits
+    url_resolve_timeout_s: float = Field(
+        default=2.0, gt=0, description="Longest one DNS lookup of an input or webhook URL may take (then refused)."
+    )
+    ingest_memory_limit_bytes: int | None = Field(
+        default=16 * 1024**3,
+        ge=0,
+        description="Address-space cap (RLIMIT_AS) of an ingest pool process, the last line against a decoder "
+        "that allocates without bound; 0 or unset: no cap. Not applied when pools run inside another process.",
+    )
+
     # -- webhooks (issue 5)
     webhook_retry_schedule: list[float] = Field(
         default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000],

@@ -4,17 +4,23 @@ Accepted encodings: NumPy `.npy` (`application/x-npy`) and TIFF/GeoTIFF (`image/
 first `(bands, height, width)` or bands last `(height, width, bands)`. Integer tiles are
 reflectance × `scale` (Sentinel-2 L2A stores × 10000); float tiles are reflectance already.
 Every problem raises `ItemProblem` with a specific code, so one bad tile never fails a run.
+
+Nothing a file declares is trusted with memory: a `.npy` must carry exactly the bytes its header
+declares, and a TIFF's pixels are decoded by `swath.tiff_reader`, each strip or tile to exactly
+the size its geometry needs, within a per-item budget derived from the model's input spec.
 """
 
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import tifffile
 
 from swath.errors import ItemErrorCode, ItemProblem
 from swath.registry import InputSpec
+from swath.tiff_reader import read_series
 
 NPY = "application/x-npy"
 TIFF = "image/tiff"
@@ -22,6 +28,13 @@ SUPPORTED_MEDIA_TYPES = (NPY, TIFF)
 _ALIASES = {"application/npy": NPY, "application/octet-stream": None, "image/tif": TIFF, "image/geotiff": TIFF}
 #: A decoded tile may be at most this many times its encoded size (decompression-bomb guard).
 _MAX_EXPANSION = 64
+#: The widest pixel type accepted (float64); with the spec's shape it sets the per-item budget.
+MAX_SAMPLE_BYTES = 8
+
+
+def decode_budget(spec: InputSpec) -> int:
+    """The most bytes one decoded tile of `spec` may take before conversion to float32."""
+    return len(spec.bands) * spec.height * spec.width * MAX_SAMPLE_BYTES
 
 
 def sniff(data: bytes) -> str | None:
@@ -66,15 +79,26 @@ def decode_tensor(data: bytes) -> np.ndarray:
 
 
 def _read_npy(data: bytes, spec: InputSpec) -> np.ndarray:
-    """The declared shape is checked first: a tiny header may declare an array of any size."""
+    """The declared shape, type and data length are checked first: a tiny header may declare an
+    array of any size, and numpy would allocate it before noticing the data is missing."""
     try:
         buffer = io.BytesIO(data)
         version = np.lib.format.read_magic(buffer)
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, _ = read_header(buffer)
+        shape, _, dtype = read_header(buffer)
     except Exception as err:  # numpy raises ValueError, EOFError, OSError … for malformed headers
         raise ItemProblem(ItemErrorCode.UNDECODABLE, f"not a readable .npy array: {err}") from None
     _check_shape(shape, spec)
+    if dtype.hasobject:
+        raise ItemProblem(ItemErrorCode.UNDECODABLE, "not a readable .npy array: object arrays are refused")
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > decode_budget(spec):
+        raise ItemProblem(ItemErrorCode.TOO_LARGE, f".npy declares {declared} bytes of {dtype} pixels")
+    carried = len(data) - buffer.tell()
+    if carried != declared:
+        raise ItemProblem(
+            ItemErrorCode.UNDECODABLE, f".npy header declares {declared} data bytes; the file carries {carried}"
+        )
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as err:  # numpy raises ValueError, EOFError, OSError … for malformed files
@@ -84,14 +108,22 @@ def _read_npy(data: bytes, spec: InputSpec) -> np.ndarray:
 def _read_tiff(data: bytes, spec: InputSpec, *, max_decoded: int) -> np.ndarray:
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            # Counting pages only walks the IFD chain; parsing thousands of tiny IFDs would not be cheap.
+            pages = len(tif.pages)
+            if pages > max(len(spec.bands), spec.height):
+                raise ItemProblem(
+                    ItemErrorCode.WRONG_SHAPE, f"tiff has {pages} pages; a tile has at most one per band or row"
+                )
             series = tif.series[0]
-            decoded = int(np.prod(series.shape)) * series.dtype.itemsize
+            decoded = math.prod(series.shape) * series.dtype.itemsize
             if decoded > max_decoded:
                 raise ItemProblem(
-                    ItemErrorCode.TOO_LARGE, f"tiff would decode to {decoded} bytes (compression ratio too high)"
+                    ItemErrorCode.TOO_LARGE, f"tiff declares {decoded} decoded bytes (compression ratio too high)"
                 )
             _check_shape(tuple(series.shape), spec)
-            return series.asarray()
+            if decoded > decode_budget(spec):
+                raise ItemProblem(ItemErrorCode.TOO_LARGE, f"tiff declares {decoded} bytes of {series.dtype} pixels")
+            return read_series(series, data, tif.byteorder)
     except ItemProblem:
         raise
     except Exception as err:  # tifffile raises many types for malformed files

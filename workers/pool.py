@@ -14,8 +14,16 @@ from swath.settings import Settings
 ActivityBuilder = Callable[[Settings, AsyncExitStack], Awaitable[list[object]]]
 
 
+#: Runs once in a pool's own process before anything else (never when pools run inside tests).
+ProcessSetup = Callable[[Settings], None]
+
+
 async def _no_activities(settings: Settings, stack: AsyncExitStack) -> list[object]:
     return []
+
+
+def _no_setup(settings: Settings) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,7 @@ class PoolSpec:
     #: The classes whose `@activity.defn` methods the pool registers (read by the guard test).
     activity_classes: tuple[type, ...] = ()
     build_activities: ActivityBuilder = _no_activities
+    prepare_process: ProcessSetup = _no_setup
     max_concurrent_activities: int = 16
     worker_options: dict[str, Any] = field(default_factory=dict)
 

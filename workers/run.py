@@ -25,6 +25,7 @@ async def run_pool(name: str, settings: Settings) -> None:
     """
     ensure_safe_to_start(settings)
     pool = load_pool(name)
+    pool.prepare_process(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

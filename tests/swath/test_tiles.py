@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import lzma
 import os
 import pickle
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -13,6 +16,7 @@ import tifffile
 from swath.errors import ItemErrorCode, ItemProblem
 from swath.registry import InputSpec
 from swath.tiles import NPY, TIFF, decode_tensor, decode_tile, encode_tensor, sniff
+from tests.tiff_forge import DEFLATE, LZMA, LZW, NONE, PACKBITS, forge_tiff, lzma_bomb, packbits, zlib_bomb
 
 SPEC = InputSpec(bands=("B02", "B03", "B04", "B05", "B08", "B11"), height=32, width=32, scale=10000)
 MAX = 4 * 1024 * 1024
@@ -270,3 +274,126 @@ def test_decode_tensor_refuses_pickles() -> None:
     array = np.empty((2,), dtype=object)
     with pytest.raises(ValueError):
         decode_tensor(npy_bytes(array, allow_pickle=True))
+
+
+# --- bounded decoding: what a TIFF declares versus what its strips hold -------------------------
+
+
+
+#: One strip that inflates far past the 32x32x6 uint16 (12 KiB per band) its page declares.
+BOMB_BYTES = 64 * 1024 * 1024
+COMPRESSORS = {DEFLATE: zlib.compress, LZMA: lzma.compress, NONE: bytes, PACKBITS: packbits}
+
+
+def bands_last_tile() -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(reflectance_tile(), 0, -1))
+
+
+def peak_bytes_decoding(data: bytes) -> tuple[ItemProblem | np.ndarray, int]:
+    """What `decode_tile` returns or raises for `data`, and the most memory it held meanwhile."""
+    tracemalloc.start()
+    try:
+        try:
+            result: ItemProblem | np.ndarray = decode_tile(data, TIFF, SPEC, max_bytes=MAX)
+        except ItemProblem as err:
+            result = err
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("bomb", [zlib_bomb, lzma_bomb], ids=["zlib", "lzma"])
+def test_a_strip_that_inflates_past_its_declared_geometry_is_too_large_and_never_inflated(bomb) -> None:
+    data = forge_tiff([bomb(BOMB_BYTES)], compression=DEFLATE if bomb is zlib_bomb else LZMA)
+    assert len(data) <= MAX
+    result, peak = peak_bytes_decoding(data)
+    assert isinstance(result, ItemProblem), "the bomb decoded"
+    assert result.code is ItemErrorCode.TOO_LARGE
+    # The tile declares 12 KiB of pixels per band; the decoder may hold a copy of the encoded
+    # strip and about the declared size, nowhere near the 64 MiB the strip inflates to.
+    assert peak < 2 * len(data) + 2 * 1024 * 1024, peak
+
+
+@pytest.mark.parametrize("compression", [DEFLATE, LZMA, NONE, PACKBITS])
+def test_forged_single_page_tiffs_decode_when_consistent(compression: int) -> None:
+    raw = bands_last_tile()
+    raw[:4] = 0  # some runs for PackBits
+    strips = [COMPRESSORS[compression](raw[rows : rows + 8].tobytes()) for rows in range(0, 32, 8)]
+    data = forge_tiff(strips, compression=compression, rows_per_strip=8)
+    out = decode_tile(data, TIFF, SPEC, max_bytes=MAX)
+    np.testing.assert_allclose(out, np.moveaxis(raw, -1, 0).astype(np.float32) / 10000, rtol=1e-6)
+
+
+def test_a_packbits_strip_that_repeats_past_its_geometry_is_too_large() -> None:
+    result, peak = peak_bytes_decoding(forge_tiff([b"\x81\x00" * 1_000_000], compression=PACKBITS))
+    assert isinstance(result, ItemProblem) and result.code is ItemErrorCode.TOO_LARGE
+    assert peak < 8 * 1024 * 1024, peak
+
+
+@pytest.mark.parametrize("compression", [DEFLATE, LZMA, PACKBITS])
+def test_a_strip_that_decodes_short_is_undecodable(compression: int) -> None:
+    short = COMPRESSORS[compression](bands_last_tile().tobytes()[:-2])
+    assert problem(forge_tiff([short], compression=compression), TIFF).code is ItemErrorCode.UNDECODABLE
+
+
+def test_more_strips_than_the_geometry_has_are_undecodable() -> None:
+    strip = zlib.compress(bands_last_tile().tobytes())
+    assert problem(forge_tiff([strip, strip]), TIFF).code is ItemErrorCode.UNDECODABLE
+
+
+def test_a_byte_count_past_the_end_of_the_file_is_undecodable() -> None:
+    strip = zlib.compress(bands_last_tile().tobytes())
+    data = forge_tiff([strip], byte_counts=[len(strip) + 10_000])
+    assert problem(data, TIFF).code is ItemErrorCode.UNDECODABLE
+
+
+def test_an_lzma_stream_asking_for_a_huge_dictionary_is_refused() -> None:
+    # A legacy .lzma header names the decoder's dictionary size; patch it to 1.5 GiB (no checksum covers it).
+    strip = bytearray(lzma.compress(bands_last_tile().tobytes(), format=lzma.FORMAT_ALONE))
+    strip[1:5] = (1536 * 1024 * 1024).to_bytes(4, "little")
+    assert problem(forge_tiff([bytes(strip)], compression=LZMA), TIFF).code is ItemErrorCode.TOO_LARGE
+
+
+def test_a_compression_without_a_bounded_decoder_is_refused() -> None:
+    err = problem(forge_tiff([b"\0" * 100], compression=LZW), TIFF)
+    assert err.code is ItemErrorCode.UNSUPPORTED_MEDIA_TYPE
+    assert "deflate" in err.message and "lzma" in err.message
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"compression": "zlib", "predictor": True},
+        {"compression": "lzma"},
+        {"compression": "zlib", "tile": (16, 16)},
+        {"compression": "zlib", "photometric": "minisblack", "planarconfig": "separate"},
+        {"compression": "zlib", "byteorder": ">"},
+        {"compression": "zlib", "rowsperstrip": 5},
+    ],
+    ids=["predictor", "lzma", "tiled", "planar", "big-endian", "odd-strips"],
+)
+def test_tifffile_layouts_still_decode(options: dict) -> None:
+    raw = reflectance_tile()
+    out = decode_tile(tiff_bytes(raw, **options), TIFF, SPEC, max_bytes=MAX)
+    np.testing.assert_allclose(out, raw.astype(np.float32) / 10000, rtol=1e-6)
+
+
+def test_single_page_bands_last_tiff_decodes() -> None:
+    raw = bands_last_tile()
+    out = decode_tile(tiff_bytes(raw, photometric="minisblack", planarconfig="contig"), TIFF, SPEC, max_bytes=MAX)
+    np.testing.assert_allclose(out, np.moveaxis(raw, -1, 0).astype(np.float32) / 10000, rtol=1e-6)
+
+
+# --- .npy: the header's declared size versus the bytes that follow ----------------------------
+
+
+def test_npy_with_trailing_bytes_is_undecodable() -> None:
+    data = npy_bytes(reflectance_tile()) + b"\0" * 1000
+    assert problem(data, NPY).code is ItemErrorCode.UNDECODABLE
+
+
+def test_npy_with_a_missing_byte_is_undecodable_before_loading() -> None:
+    data = npy_bytes(reflectance_tile())[:-1]
+    err = problem(data, NPY)
+    assert err.code is ItemErrorCode.UNDECODABLE
+    assert "declares" in err.message  # refused on the lengths, not by numpy failing half way

@@ -2,43 +2,46 @@
 
 from contextlib import AsyncExitStack
 
-import httpx
-
 from activities.ingest import IngestActivities
 from activities.runs import RunStoreActivities
 from swath.blobstore import LocalBlobStore
 from swath.db import connect
+from swath.memory_limit import limit_address_space
 from swath.queues import TaskQueue
 from swath.registry import ModelRegistry
 from swath.settings import Settings
 from swath.urlguard import UrlGuard
 from workers.pool import PoolSpec
 
-#: Fetching a tile must not hang a worker slot.
-FETCH_TIMEOUT_S = 30.0
-
 
 async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
-    """Ingest and bookkeeping activities over one DB pool, one HTTP client and the blob store."""
+    """Ingest and bookkeeping activities over one DB pool, one pinned HTTP client and the blob store."""
     db = await connect(settings.dsn)
     stack.push_async_callback(db.close)
-    http = await stack.enter_async_context(httpx.AsyncClient(timeout=FETCH_TIMEOUT_S))
-    guard = UrlGuard(allow_loopback=settings.loopback_allowed, allowlist=settings.url_allowlist)
-    return [
-        IngestActivities(
-            blobs=LocalBlobStore(settings.blob_root),
-            registry=ModelRegistry(settings.model_registry_dir),
-            http=http,
-            guard=guard,
-            max_item_bytes=settings.max_item_bytes,
-        ),
-        RunStoreActivities(db=db),
-    ]
+    guard = UrlGuard(
+        allow_loopback=settings.loopback_allowed,
+        allowlist=settings.url_allowlist,
+        resolve_timeout_s=settings.url_resolve_timeout_s,
+    )
+    ingest = IngestActivities(
+        blobs=LocalBlobStore(settings.blob_root),
+        registry=ModelRegistry(settings.model_registry_dir),
+        guard=guard,
+        max_item_bytes=settings.max_item_bytes,
+    )
+    stack.push_async_callback(ingest.aclose)
+    return [ingest, RunStoreActivities(db=db)]
+
+
+def prepare_process(settings: Settings) -> None:
+    """The last line against a decoder that allocates without bound: cap the address space."""
+    limit_address_space(settings.ingest_memory_limit_bytes)
 
 
 POOL = PoolSpec(
     queue=TaskQueue.INGEST,
     activity_classes=(IngestActivities, RunStoreActivities),
     build_activities=build,
+    prepare_process=prepare_process,
     max_concurrent_activities=16,
 )
