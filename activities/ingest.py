@@ -73,10 +73,19 @@ class IngestActivities:
         return IngestResult(staged=staged, errors=errors)
 
     async def _stage(self, run_id: str, item: InputRef, spec: InputSpec) -> StagedItem:
-        data = await self._fetch(item.uri)
+        data = await self._fetch(await self._full_uri(item))
         tensor = decode_tile(data, item.media_type, spec, max_bytes=self.max_item_bytes)
         ref = await self.blobs.put(f"staged/{run_id}/{item.id}.npy", encode_tensor(tensor))
         return StagedItem(id=item.id, tensor_ref=ref)
+
+    async def _full_uri(self, item: InputRef) -> str:
+        """The URI to fetch: a URL that carries a secret is kept out of the payload, in the blob store."""
+        if item.url_ref is None:
+            return item.uri
+        try:
+            return (await self.blobs.get(item.url_ref)).decode()
+        except (BlobNotFoundError, InvalidBlobRefError, UnicodeDecodeError):
+            raise ItemProblem(ItemErrorCode.NOT_FOUND, f"the URL of {item.uri} is no longer stored") from None
 
     async def _fetch(self, uri: str) -> bytes:
         if uri.startswith(SCHEME):
