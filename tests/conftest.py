@@ -85,6 +85,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory, db_dsn: str, temporal_env
         webhook_retry_schedule=[0, 0.3, 0.3, 0.3],
         webhook_disable_after_s=3,
         webhook_allow_loopback=True,
+        # Every test calls from 127.0.0.1, and some send bad credentials on purpose (and the fuzzer many).
+        auth_failure_limit="100000/minute",
+        # Failure metrics and readiness are read right after the state they show changes.
+        metrics_refresh_s=0.1,
+        readyz_cache_s=0,
     )
 
 
