@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -112,10 +113,11 @@ async def workers(settings: Settings, temporal_env: WorkflowEnvironment) -> Asyn
 
 
 @asynccontextmanager
-async def serve_api(settings: Settings) -> AsyncIterator[str]:
-    """Serve `create_app(settings)` with uvicorn on loopback; yields its base URL."""
+async def serve_api(settings: Settings, app: FastAPI | None = None) -> AsyncIterator[str]:
+    """Serve `app` (default: `create_app(settings)`) with uvicorn on loopback; yields its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+        uvicorn.Config(app or create_app(settings), host=settings.api_host, port=settings.api_port,
+                       log_level="warning")
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
