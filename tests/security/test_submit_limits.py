@@ -13,11 +13,17 @@ import asyncpg
 import httpx
 import numpy as np
 import pytest
+from temporalio.service import RPCError, RPCStatusCode
 
+from api.clients import Clients
 from api.problems import Problem
+from api.schemas import RunCreate
 from api.services import runs
+from swath.blobstore import LocalBlobStore
+from swath.db.keys import Principal
+from swath.registry import ModelRegistry
 from swath.settings import Settings
-from swath.urlguard import UrlRefusedError
+from swath.urlguard import UrlGuard, UrlRefusedError
 from tests.conftest import make_key
 from tests.runs_helpers import inline as npy_inline
 from tests.runs_helpers import npy_bytes
@@ -151,3 +157,28 @@ async def test_the_first_refused_url_in_submission_order_is_the_answer(settings:
     with pytest.raises(Problem) as refused:
         await runs._check_urls(clients, checked, None)
     assert "'bad1'" in refused.value.detail
+
+
+class UnreachableTemporal:
+    """Temporal as seen while it is down: every start fails like an unreachable frontend."""
+
+    async def start_workflow(self, *args, **kwargs):
+        raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+
+
+async def test_inputs_written_before_temporal_refused_the_run_are_removed(
+    settings: Settings, db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    blobs = LocalBlobStore(tmp_path)
+    clients = Clients(
+        settings=settings, db=db, temporal=UnreachableTemporal(), blobs=blobs,
+        registry=ModelRegistry(settings.model_registry_dir), guard=UrlGuard(allow_loopback=True),
+    )
+    principal = Principal(key_id=uuid.uuid4(), tenant=unique_tenant(), scopes=frozenset({"runs:write"}))
+    body = RunCreate.model_validate({"model": "crop-classifier", "inputs": [inline("a"), inline("b")]})
+    with pytest.raises(Problem) as refused:
+        await runs.create_run(clients, principal, body, uuid.uuid4().hex)
+    assert refused.value.status == 503
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    async with db.acquire() as conn:  # and the row rolled back with it
+        assert await conn.fetchval("SELECT count(*) FROM runs WHERE tenant = $1", principal.tenant) == 0
