@@ -62,7 +62,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     """Validate, store the run, start its workflow; replays of an idempotency key return the same run.
 
     Every input is checked before anything is written; inline inputs are then written under a key of
-    this request's own, and removed again unless this request is the one that started the run.
+    this request's own, and removed again unless this request created the run (or started its workflow).
     """
     settings = clients.settings
     request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
@@ -92,7 +92,9 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     # Concurrent requests with one key share the run id, so each writes under its own folder.
     folder = f"{tenant_prefix(principal.tenant)}inputs/{run_id}/{uuid4().hex}"
     written: list[str] = []
-    started = False
+    # The blobs stay with a run this request created, and with a workflow it started even if the row
+    # then failed to commit (that workflow reads them; the client's retry finds it).
+    keep = False
     try:
         refs = [await _input_ref(clients, folder, item, written) for item in checked]
         submitted = {
@@ -116,10 +118,10 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
             if row is not None:
                 if body.webhook:
                     await webhooks.store_run_webhook(conn, run_id=run_id, webhook=body.webhook)
-                started = await _start_workflow(clients, run_input)
+                keep = await _start_workflow(clients, run_input)
+        keep = row is not None
     finally:
-        # A workflow this request started reads these blobs, even if its row did not commit.
-        if not started:
+        if not keep:
             await _delete_blobs(clients, written)
     if row is None:  # a concurrent request with the same key won the race
         replayed = await _replay(clients, principal, idempotency_key or "", request_hash)
