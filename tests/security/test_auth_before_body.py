@@ -88,6 +88,8 @@ def client_from(address: str, base_url: str) -> httpx.AsyncClient:
 
 async def test_failed_authentications_are_limited_per_client_address(strict_api: str, db: asyncpg.Pool) -> None:
     good = bearer(await make_key(db, unique_tenant(), ["runs:read"]))
+    never_looked_up = unique_tenant()
+    fresh = bearer(await make_key(db, never_looked_up, ["runs:read"]))
     bogus = bearer("swk_0123456789ab_" + "B" * 43)
     async with client_from("127.0.0.1", strict_api) as attacker, client_from(OTHER_ADDRESS, strict_api) as other:
         assert (await attacker.get("/v1/runs", headers=good)).status_code == 200  # successes do not count
@@ -96,13 +98,16 @@ async def test_failed_authentications_are_limited_per_client_address(strict_api:
         refused = await attacker.get("/v1/runs", headers=bogus)
         # Past its budget the address is refused before any credential is looked at, valid or not.
         refused_valid = await attacker.get("/v1/runs", headers=good)
+        refused_fresh = await attacker.get("/v1/runs", headers=fresh)
         refused_body = await attacker.post("/v1/runs", headers=bogus, content=b"{}")
         other_good = await other.get("/v1/runs", headers=good)
         other_bogus = await other.get("/v1/runs", headers=bogus)
         open_paths = [(await attacker.get(p)).status_code for p in ("/healthz", "/metrics")]
 
     assert [r.status_code for r in failed] == [401] * FAILURE_LIMIT
-    for response in (refused, refused_valid, refused_body):
+    async with db.acquire() as conn:  # a looked-up key would carry a `last_used_at` now
+        assert await conn.fetchval("SELECT last_used_at FROM api_keys WHERE tenant = $1", never_looked_up) is None
+    for response in (refused, refused_valid, refused_fresh, refused_body):
         assert response.status_code == 429, response.text
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["type"] == "/problems/rate-limited"
