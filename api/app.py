@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from api import openapi, problems
+from api import openapi, problems, run_body
+from api.authentication import Authentication
 from api.clients import Clients
-from api.failure_metrics import FailureMetrics
+from api.failure_metrics import FailureMetrics, snapshot_query
 from api.limits import BodySizeLimit
-from api.ratelimit import RateLimiter
+from api.ratelimit import FailedAuthLimiter, RateLimiter
+from api.readiness import ReadinessProbe
 from api.routes import dead_letters, health, keys, metrics, runs, webhooks
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
 from swath.blobstore import LocalBlobStore
+from swath.breaker import BreakerPolicy
 from swath.db import connect
 from swath.registry import ModelRegistry
 from swath.settings import Settings
@@ -28,10 +34,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API; clients are connected when it starts serving and closed when it stops."""
     settings = settings or Settings()
     ensure_safe_to_start(settings)
+    failure_metrics = FailureMetrics(snapshot_query(BreakerPolicy.from_settings(settings)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = await connect(settings.dsn)
+        refresher: asyncio.Task[None] | None = None
         try:
             app.state.clients = Clients(
                 settings=settings,
@@ -42,8 +50,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 guard=UrlGuard(allow_loopback=settings.loopback_allowed, allowlist=settings.url_allowlist),
             )
             app.state.rate_limiter = RateLimiter.from_settings(settings)
+            app.state.auth_failures = FailedAuthLimiter.from_settings(settings)
+            refresher = asyncio.create_task(failure_metrics.refresh_forever(db, settings.metrics_refresh_s))
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
             await db.close()
 
     app = FastAPI(
@@ -53,11 +67,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.jwt_verifier = JwtVerifier.from_settings(settings)
+    app.state.readiness = ReadinessProbe(ttl_s=settings.readyz_cache_s)
+    app.state.failure_metrics = failure_metrics
     app.state.metrics_registry = CollectorRegistry()
-    app.state.metrics_registry.register(FailureMetrics(settings))
+    app.state.metrics_registry.register(failure_metrics)
     problems.install(app)
+    _document_raw_bodies(app)
     openapi.install(app)
+    # Outermost last: metrics see every answer; credentials are checked before any body is read.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(Authentication)
     app.add_middleware(metrics.RequestMetrics, registry=app.state.metrics_registry)
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -68,3 +87,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.endpoints)
     app.include_router(webhooks.deliveries)
     return app
+
+
+def _document_raw_bodies(app: FastAPI) -> None:
+    """Routes that parse their own body declare it in `openapi_extra`; add the schemas it refers to."""
+    generate = app.openapi
+
+    def openapi_with_bodies() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            run_body.document(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi_with_bodies

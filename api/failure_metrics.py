@@ -5,16 +5,18 @@
 - `swath_inference_breaker_open{model}` / `swath_inference_breaker_state{model,state}`: each model's
   breaker (1 for its current state).
 
-Collection is synchronous in `prometheus_client`, so the query runs on a short-lived connection in
-a helper thread; a scrape that cannot reach PostgreSQL simply leaves these metrics out.
+`/metrics` is unauthenticated and `prometheus_client` collects synchronously, so a scrape must
+never wait for PostgreSQL: a background task of the app refreshes a snapshot from the app's own
+pool every `metrics_refresh_s`, and the collector only reads that snapshot. Until the first
+refresh succeeds (or while PostgreSQL is away) a scrape shows the last snapshot, or nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 
 import asyncpg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -22,31 +24,67 @@ from prometheus_client.registry import Collector
 
 from swath.breaker import BreakerPolicy, BreakerState, BreakerStatus, list_statuses
 from swath.db import dead_letters
-from swath.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: A scrape waits at most this long for PostgreSQL.
-QUERY_TIMEOUT_S = 2.0
+#: One refresh gives up after this long (the next one tries again).
+REFRESH_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class FailureSnapshot:
+    """The values of one refresh."""
+
+    dead_lettered: tuple[tuple[str, int], ...]
+    breakers: tuple[BreakerStatus, ...]
+
+
+#: Reads a snapshot over one connection.
+SnapshotQuery = Callable[[asyncpg.Connection], Awaitable[FailureSnapshot]]
+
+
+def snapshot_query(policy: BreakerPolicy) -> SnapshotQuery:
+    """The queries behind the failure metrics."""
+
+    async def query(conn: asyncpg.Connection) -> FailureSnapshot:
+        counts = tuple((r["error_code"], r["n"]) for r in await dead_letters.count_by_error(conn))
+        return FailureSnapshot(dead_lettered=counts, breakers=tuple(await list_statuses(conn, policy=policy)))
+
+    return query
 
 
 class FailureMetrics(Collector):
-    """Dead-letter and breaker metrics for the API's `/metrics`."""
+    """Dead-letter and breaker metrics for the API's `/metrics`, served from the latest snapshot."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.dsn = settings.dsn
-        self.policy = BreakerPolicy.from_settings(settings)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="failure-metrics")
+    def __init__(self, query: SnapshotQuery) -> None:
+        self._query = query
+        self.snapshot: FailureSnapshot | None = None
+        #: Refreshes that completed, successful or not (for tests and debugging).
+        self.refreshes = 0
+
+    async def refresh(self, pool: asyncpg.Pool) -> None:
+        """Replace the snapshot with current values; on failure keep the old one."""
+        try:
+            async with asyncio.timeout(REFRESH_TIMEOUT_S), pool.acquire() as conn:
+                self.snapshot = await self._query(conn)
+        except Exception as err:  # the metrics must never take the API down
+            log.warning("failure metrics not refreshed: %s", type(err).__name__)
+        finally:
+            self.refreshes += 1
+
+    async def refresh_forever(self, pool: asyncpg.Pool, every_s: float) -> None:
+        """Refresh every `every_s` until cancelled (runs for the app's lifetime)."""
+        while True:
+            await self.refresh(pool)
+            await asyncio.sleep(every_s)
 
     def collect(self) -> Iterator[Metric]:
-        """Read the current values; nothing when PostgreSQL does not answer in time."""
-        try:
-            counts, breakers = self._thread.submit(asyncio.run, self._query()).result(timeout=QUERY_TIMEOUT_S * 2)
-        except Exception as err:  # a scrape must never fail because of these metrics
-            log.warning("failure metrics unavailable: %s", err)
+        """The snapshot as metric families; nothing before the first successful refresh."""
+        snapshot = self.snapshot
+        if snapshot is None:
             return
         dead = CounterMetricFamily("swath_runs_dead_lettered", "Runs dead-lettered, by error code.", labels=["code"])
-        for code, n in counts:
+        for code, n in snapshot.dead_lettered:
             dead.add_metric([code], n)
         yield dead
         is_open = GaugeMetricFamily(
@@ -56,17 +94,9 @@ class FailureMetrics(Collector):
             "swath_inference_breaker_state", "A model's breaker state (1 for the current one).",
             labels=["model", "state"],
         )
-        for b in breakers:
+        for b in snapshot.breakers:
             is_open.add_metric([b.model], int(b.state is BreakerState.OPEN))
             for s in BreakerState:
                 state.add_metric([b.model, s.value], int(b.state is s))
         yield is_open
         yield state
-
-    async def _query(self) -> tuple[list[tuple[str, int]], list[BreakerStatus]]:
-        conn = await asyncpg.connect(self.dsn, timeout=QUERY_TIMEOUT_S)
-        try:
-            counts = [(r["error_code"], r["n"]) for r in await dead_letters.count_by_error(conn)]
-            return counts, await list_statuses(conn, policy=self.policy)
-        finally:
-            await conn.close()

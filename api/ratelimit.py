@@ -1,4 +1,5 @@
-"""Rate limits per caller (an API key or a token subject) and per tenant, on the `limits` async API.
+"""Rate limits per caller (an API key or a token subject) and per tenant, on the `limits` async API,
+and the limit on failed authentications per client address.
 
 Memory storage counts per process; point `SWATH_RATE_LIMIT_STORAGE_URI` at Redis to share the
 counts between API replicas. Windows are moving windows: no burst of twice the limit at a boundary.
@@ -61,7 +62,8 @@ class RateLimiter:
 
     async def hit(self, principal: Principal) -> Verdict:
         """Count one request; the verdict is about the first limit exceeded, else the tightest one."""
-        checks = [(item, ("caller", principal.identity)) for item in self._per_key]
+        # A token subject is only unique within its tenant's identity provider: the tenant is part of the bucket.
+        checks = [(item, ("caller", principal.tenant, principal.identity)) for item in self._per_key]
         checks += [(item, ("tenant", principal.tenant)) for item in self._per_tenant]
         tightest: Verdict | None = None
         for item, ids in checks:
@@ -74,7 +76,46 @@ class RateLimiter:
         assert tightest is not None
         return tightest
 
-    async def _verdict(self, item: RateLimitItem, ids: tuple[str, str], allowed: bool) -> Verdict:
-        stats = await self._strategy.get_window_stats(item, *ids)
-        reset_s = max(1, math.ceil(stats.reset_time - time.time()))
-        return Verdict(allowed=allowed, limit=item.amount, remaining=max(0, stats.remaining), reset_s=reset_s)
+    async def _verdict(self, item: RateLimitItem, ids: tuple[str, ...], allowed: bool) -> Verdict:
+        return await _verdict(self._strategy, item, ids, allowed)
+
+
+class FailedAuthLimiter:
+    """Counts failed authentications per client address; an address past the limit is refused outright.
+
+    Checking credentials costs a database query (API keys) or a signature check (JWT), so an address
+    that keeps failing is answered 429 before its credentials are looked at, until its window has room.
+    """
+
+    def __init__(self, *, storage_uri: str, limit: str) -> None:
+        uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
+        self._strategy = MovingWindowRateLimiter(storage_from_string(uri))
+        self._limits = parse_many(limit)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FailedAuthLimiter | None:
+        """The limiter the settings describe, or `None` when rate limiting is off."""
+        if not settings.rate_limit_enabled:
+            return None
+        return cls(storage_uri=settings.rate_limit_storage_uri, limit=settings.auth_failure_limit)
+
+    async def refusal(self, address: str) -> Verdict | None:
+        """The refusing verdict while `address` has no failures left; `None` when it may try."""
+        for item in self._limits:
+            ids = ("auth-failures", address)
+            if not await self._strategy.test(item, *ids):
+                return await _verdict(self._strategy, item, ids, False)
+        return None
+
+    async def record_failure(self, address: str) -> None:
+        """Count one failed authentication from `address`."""
+        for item in self._limits:
+            await self._strategy.hit(item, "auth-failures", address)
+
+
+async def _verdict(
+    strategy: MovingWindowRateLimiter, item: RateLimitItem, ids: tuple[str, ...], allowed: bool
+) -> Verdict:
+    stats = await strategy.get_window_stats(item, *ids)
+    reset_s = max(1, math.ceil(stats.reset_time - time.time()))
+    return Verdict(allowed=allowed, limit=item.amount, remaining=max(0, stats.remaining), reset_s=reset_s)

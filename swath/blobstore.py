@@ -57,6 +57,10 @@ class BlobStore(Protocol):
         """Whether an object exists under the reference."""
         ...
 
+    async def delete(self, ref: str) -> None:
+        """Remove the object under a reference; nothing there is not an error."""
+        ...
+
 
 class LocalBlobStore:
     """Blobs as files under one root directory."""
@@ -93,3 +97,6 @@ class LocalBlobStore:
 
     async def exists(self, ref: str) -> bool:
         return await asyncio.to_thread(self._path(ref).is_file)
+
+    async def delete(self, ref: str) -> None:
+        await asyncio.to_thread(self._path(ref).unlink, missing_ok=True)

@@ -101,6 +101,27 @@ class Settings(BaseSettings):
         "that allocates without bound; 0 or unset: no cap. Not applied when pools run inside another process.",
     )
 
+    # -- the API edge: work done before authentication, probes and scrapes
+    auth_failure_limit: str = Field(
+        default="20/minute",
+        description="Failed authentications allowed per client address, `limits` notation; past it the address "
+        "gets 429 without its credentials being looked at (off with rate_limit_enabled=false).",
+    )
+    readyz_cache_s: float = Field(
+        default=2.0, ge=0, description="`/readyz` reuses one probe of PostgreSQL and Temporal for this long."
+    )
+    metrics_refresh_s: float = Field(
+        default=5.0, gt=0, description="How often the API reads its database-derived metrics; scrapes read the cache."
+    )
+    url_check_concurrency: int = Field(
+        default=16, ge=1, description="URLs of one submitted run checked (resolved) at the same time, at most."
+    )
+    jwt_platform_admin_claim: str | None = Field(
+        default=None,
+        description="A JWT is a platform admin (keys of every tenant) only when this claim is `true`; "
+        "unset: never (the `admin` scope of a token stays within its tenant).",
+    )
+
     # -- webhooks (issue 5)
     webhook_retry_schedule: list[float] = Field(
         default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000],

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -86,6 +87,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory, db_dsn: str, temporal_env
         webhook_retry_schedule=[0, 0.3, 0.3, 0.3],
         webhook_disable_after_s=3,
         webhook_allow_loopback=True,
+        # Every test calls from 127.0.0.1, and some send bad credentials on purpose (and the fuzzer many).
+        auth_failure_limit="100000/minute",
+        # Failure metrics and readiness are read right after the state they show changes.
+        metrics_refresh_s=0.1,
+        readyz_cache_s=0,
     )
 
 
@@ -108,10 +114,11 @@ async def workers(settings: Settings, temporal_env: WorkflowEnvironment) -> Asyn
 
 
 @asynccontextmanager
-async def serve_api(settings: Settings) -> AsyncIterator[str]:
-    """Serve `create_app(settings)` with uvicorn on loopback; yields its base URL."""
+async def serve_api(settings: Settings, app: FastAPI | None = None) -> AsyncIterator[str]:
+    """Serve `app` (default: `create_app(settings)`) with uvicorn on loopback; yields its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+        uvicorn.Config(app or create_app(settings), host=settings.api_host, port=settings.api_port,
+                       log_level="warning")
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

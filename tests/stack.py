@@ -85,5 +85,8 @@ def stack_env(data_dir: Path, **settings: str) -> dict[str, str]:
         "SWATH_TEMPORAL_UI_PORT": str(free_port()),
         "SWATH_PG_PORT": str(free_port()),
         "PYTHONPATH": str(REPO),
+        # Tests read failure metrics right after a breaker opens; scrapes only see the refreshed snapshot.
+        "SWATH_METRICS_REFRESH_S": "0.1",
+        "SWATH_READYZ_CACHE_S": "0",
         **{f"SWATH_{name.upper()}": value for name, value in settings.items()},
     }

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import ClientsDep
-from api.services.failures import breaker_detail
 
 router = APIRouter(tags=["health"])
 
@@ -20,25 +17,10 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "A dependency is down."}})
-async def readyz(clients: ClientsDep) -> JSONResponse:
-    """PostgreSQL and Temporal answer; `breakers` shows each model's inference breaker (detail only)."""
-    checks: dict[str, str] = {}
-    try:
-        async with clients.db.acquire(timeout=2) as conn:
-            await conn.fetchval("SELECT 1")
-        checks["postgres"] = "ok"
-    except Exception as err:  # any failure means not ready; say which
-        checks["postgres"] = f"error: {type(err).__name__}"
-    try:
-        await clients.temporal.service_client.check_health(timeout=timedelta(seconds=2))
-        checks["temporal"] = "ok"
-    except Exception as err:
-        checks["temporal"] = f"error: {type(err).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    body: dict[str, object] = {"status": "ok" if ready else "unavailable", "checks": checks}
-    if checks["postgres"] == "ok":
-        try:
-            body["breakers"] = await breaker_detail(clients)
-        except Exception as err:  # detail only: never what decides readiness
-            body["breakers"] = f"error: {type(err).__name__}"
-    return JSONResponse(body, status_code=200 if ready else 503)
+async def readyz(request: Request, clients: ClientsDep) -> JSONResponse:
+    """PostgreSQL and Temporal answer; `breakers` shows each model's inference breaker (detail only).
+
+    The probe is shared: calls within `SWATH_READYZ_CACHE_S` of one another get the same result.
+    """
+    result = await request.app.state.readiness.readiness(clients)
+    return JSONResponse(result.body, status_code=200 if result.ready else 503)

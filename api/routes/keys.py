@@ -1,4 +1,4 @@
-"""`/v1/keys`: create, list and revoke API keys (admin scope only)."""
+"""`/v1/keys`: create, list and revoke API keys (platform admins only: see `api.deps.Admin`)."""
 
 from __future__ import annotations
 

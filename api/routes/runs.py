@@ -10,7 +10,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from api.deps import ClientsDep, Reader, Writer
 from api.problems import MEDIA_TYPE
-from api.schemas import RunCreate, RunOut, RunPage, Status
+from api.run_body import REQUEST_BODY, parse_run_create
+from api.schemas import RunOut, RunPage, Status
 from api.services import runs
 from swath.status import RunStatus
 
@@ -18,14 +19,21 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 
 
-@router.post("", status_code=202, responses={409: PROBLEM, 413: PROBLEM, 422: PROBLEM, 503: PROBLEM})
+@router.post(
+    "", status_code=202, responses={409: PROBLEM, 413: PROBLEM, 422: PROBLEM, 503: PROBLEM}, openapi_extra=REQUEST_BODY
+)
 async def create_run(
-    body: RunCreate,
+    request: Request,
     clients: ClientsDep,
     principal: Writer,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> RunOut:
-    """Submit a run; the same `Idempotency-Key` with the same body returns the same run."""
+    """Submit a run (a `RunCreate` body); the same `Idempotency-Key` with the same body returns the same run.
+
+    More than `max_items_per_run` inputs is 413 `too-many-items`, decided while the body is parsed.
+    """
+    # The raw body: the item cap has to bite while parsing, before FastAPI would build every item.
+    body = parse_run_create(await request.body(), max_items=clients.settings.max_items_per_run)
     return await runs.create_run(clients, principal, body, idempotency_key)
 
 

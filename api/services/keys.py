@@ -1,4 +1,4 @@
-"""Creating, listing and revoking API keys (admin scope; keys of every tenant)."""
+"""Creating, listing and revoking API keys (platform admins only; keys of every tenant)."""
 
 from __future__ import annotations
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import json
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4, uuid5
 
@@ -16,7 +20,7 @@ from temporalio.service import RPCError
 
 from api.clients import Clients
 from api.problems import Problem, ProblemType
-from api.schemas import RunCreate, RunOut, RunPage
+from api.schemas import InputItem, RunCreate, RunOut, RunPage
 from api.services import webhooks
 from api.services import failures
 from api.services.run_view import to_run_out, workflow_id
@@ -28,10 +32,12 @@ from swath.db import runs as run_queries
 from swath.db.keys import Principal
 from swath.errors import ModelNotFoundError
 from swath.queues import TaskQueue
+from swath.settings import Settings
 from swath.status import RunStatus
 from swath.urlguard import UrlRefusedError
 from workflows.analysis_run import AnalysisRunWorkflow
 
+log = logging.getLogger(__name__)
 
 #: Namespace of the deterministic run ids derived from (tenant, Idempotency-Key).
 _IDEMPOTENT_RUNS = UUID("6f0b7c1e-2d4a-4c55-9a57-5f1f3e0d8a21")
@@ -42,8 +48,22 @@ def tenant_prefix(tenant: str) -> str:
     return f"tenants/{tenant}/"
 
 
+@dataclass(frozen=True)
+class _CheckedInput:
+    """An input that passed every check; `data` is inline bytes still to be written."""
+
+    id: str
+    media_type: str | None
+    uri: str | None = None
+    data: bytes | None = None
+
+
 async def create_run(clients: Clients, principal: Principal, body: RunCreate, idempotency_key: str | None) -> RunOut:
-    """Validate, store the run, start its workflow; replays of an idempotency key return the same run."""
+    """Validate, store the run, start its workflow; replays of an idempotency key return the same run.
+
+    Every input is checked before anything is written; inline inputs are then written under a key of
+    this request's own, and removed again unless this request created the run (or started its workflow).
+    """
     settings = clients.settings
     request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     if idempotency_key:
@@ -54,43 +74,55 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
         manifest = clients.registry.resolve(body.model)
     except ModelNotFoundError as err:
         raise Problem(422, ProblemType.UNKNOWN_MODEL, str(err)) from None
-    if len(body.inputs) > settings.max_items_per_run:
+    if len(body.inputs) > settings.max_items_per_run:  # API bodies are refused while parsing; redrives land here
         raise Problem(
             413, ProblemType.TOO_MANY_ITEMS, f"{len(body.inputs)} inputs; at most {settings.max_items_per_run} per run"
         )
     ids = [item.id for item in body.inputs]
     if len(set(ids)) != len(ids):
         raise Problem(422, ProblemType.VALIDATION, "input ids must be unique within a run")
-    if body.webhook:
-        await webhooks.check_url(clients, body.webhook.url)
+    checked = [_check_input(settings, principal, item) for item in body.inputs]
+    await _check_urls(clients, checked, body.webhook.url if body.webhook else None)
     deadline_s = failures.deadline_seconds(settings, body.deadline_seconds)
     await failures.ensure_breaker_closed(clients, manifest.info.ref)
 
     # Keyed runs get a deterministic id: if we crash after Temporal accepted the workflow but before
     # the row committed, the client's retry finds that same workflow instead of starting a second.
     run_id = uuid5(_IDEMPOTENT_RUNS, f"{principal.tenant}\n{idempotency_key}") if idempotency_key else uuid4()
-    refs = [await _input_ref(clients, principal, run_id, item) for item in body.inputs]
-    submitted = {
-        "model": body.model,
-        "inputs": [{"id": r.id, "uri": r.uri, "media_type": r.media_type} for r in refs],
-        "params": body.params,
-        "deadline_seconds": body.deadline_seconds,
-    }
-    run_input = AnalysisRunInput(
-        run_id=str(run_id), tenant=principal.tenant, model=manifest.info.ref, inputs=refs,
-        chunk_size=settings.inference_chunk_size, params=body.params,
-        fallback_model=failures.fallback_of(clients, manifest), deadline_seconds=deadline_s,
-    )
-    # The row commits only once Temporal accepted the workflow: no run is stored that will never run.
-    async with clients.db.acquire() as conn, conn.transaction():
-        row = await run_queries.insert_run(
-            conn, run_id=run_id, tenant=principal.tenant, model_ref=body.model, model_resolved=manifest.info.ref,
-            input=submitted, idempotency_key=idempotency_key, request_hash=request_hash, items_total=len(refs),
+    # Concurrent requests with one key share the run id, so each writes under its own folder.
+    folder = f"{tenant_prefix(principal.tenant)}inputs/{run_id}/{uuid4().hex}"
+    written: list[str] = []
+    # The blobs stay with a run this request created, and with a workflow it started even if the row
+    # then failed to commit (that workflow reads them; the client's retry finds it).
+    keep = False
+    try:
+        refs = [await _input_ref(clients, folder, item, written) for item in checked]
+        submitted = {
+            "model": body.model,
+            "inputs": [{"id": r.id, "uri": r.uri, "media_type": r.media_type} for r in refs],
+            "params": body.params,
+            "deadline_seconds": body.deadline_seconds,
+        }
+        run_input = AnalysisRunInput(
+            run_id=str(run_id), tenant=principal.tenant, model=manifest.info.ref, inputs=refs,
+            chunk_size=settings.inference_chunk_size, params=body.params,
+            fallback_model=failures.fallback_of(clients, manifest), deadline_seconds=deadline_s,
         )
-        if row is not None:
-            if body.webhook:
-                await webhooks.store_run_webhook(conn, run_id=run_id, webhook=body.webhook)
-            await _start_workflow(clients, run_input)
+        # The row commits only once Temporal accepted the workflow: no run is stored that will never run.
+        async with clients.db.acquire() as conn, conn.transaction():
+            row = await run_queries.insert_run(
+                conn, run_id=run_id, tenant=principal.tenant, model_ref=body.model,
+                model_resolved=manifest.info.ref, input=submitted, idempotency_key=idempotency_key,
+                request_hash=request_hash, items_total=len(refs),
+            )
+            if row is not None:
+                if body.webhook:
+                    await webhooks.store_run_webhook(conn, run_id=run_id, webhook=body.webhook)
+                keep = await _start_workflow(clients, run_input)
+        keep = row is not None
+    finally:
+        if not keep:
+            await _delete_blobs(clients, written)
     if row is None:  # a concurrent request with the same key won the race
         replayed = await _replay(clients, principal, idempotency_key or "", request_hash)
         assert replayed is not None
@@ -108,7 +140,8 @@ async def _replay(clients: Clients, principal: Principal, key: str, request_hash
     return await get_run(clients, principal, row["id"])
 
 
-async def _start_workflow(clients: Clients, run_input: AnalysisRunInput) -> None:
+async def _start_workflow(clients: Clients, run_input: AnalysisRunInput) -> bool:
+    """Start the run's workflow; `False` when an earlier attempt had already started it."""
     try:
         await clients.temporal.start_workflow(
             AnalysisRunWorkflow.run,
@@ -123,14 +156,14 @@ async def _start_workflow(clients: Clients, run_input: AnalysisRunInput) -> None
             static_summary=f"{run_input.model} · {len(run_input.inputs)} tiles · tenant {run_input.tenant}",
         )
     except WorkflowAlreadyStartedError:
-        pass
+        return False
     except RPCError as err:  # Temporal unreachable: the transaction rolls back, the client may retry
         raise Problem(503, ProblemType.UNAVAILABLE, "cannot reach Temporal; retry later", headers={"Retry-After": "5"}) from err
+    return True
 
 
-async def _input_ref(clients: Clients, principal: Principal, run_id: UUID, item) -> InputRef:
-    """Inline data goes to the blob store; URLs and blob refs are checked, never fetched here."""
-    settings = clients.settings
+def _check_input(settings: Settings, principal: Principal, item: InputItem) -> _CheckedInput:
+    """Decode and size inline data, check blob refs; URLs are checked together afterwards. Writes nothing."""
     if item.data is not None:
         try:
             data = base64.b64decode(item.data, validate=True)
@@ -141,8 +174,7 @@ async def _input_ref(clients: Clients, principal: Principal, run_id: UUID, item)
                 413, ProblemType.PAYLOAD_TOO_LARGE,
                 f"input {item.id!r} is {len(data)} bytes; the limit is {settings.max_item_bytes}",
             )
-        ref = await clients.blobs.put(f"{tenant_prefix(principal.tenant)}inputs/{run_id}/{item.id}", data)
-        return InputRef(id=item.id, uri=ref, media_type=item.media_type)
+        return _CheckedInput(id=item.id, media_type=item.media_type, data=data)
     uri = item.uri
     if uri.startswith(SCHEME):
         try:
@@ -151,12 +183,48 @@ async def _input_ref(clients: Clients, principal: Principal, run_id: UUID, item)
             raise Problem(422, ProblemType.VALIDATION, f"input {item.id!r}: {err}") from None
         if not allowed:
             raise Problem(422, ProblemType.VALIDATION, f"input {item.id!r}: blob {uri} is not in this tenant's store")
-        return InputRef(id=item.id, uri=uri, media_type=item.media_type)
-    try:
-        await clients.guard.check(uri)
-    except UrlRefusedError as err:
-        raise Problem(422, ProblemType.URL_REFUSED, f"input {item.id!r}: {err}") from None
-    return InputRef(id=item.id, uri=uri, media_type=item.media_type)
+    return _CheckedInput(id=item.id, media_type=item.media_type, uri=uri)
+
+
+async def _check_urls(clients: Clients, checked: list[_CheckedInput], webhook_url: str | None) -> None:
+    """The SSRF guard on every URL input and the webhook, concurrently but at most
+    `url_check_concurrency` at a time; the first refusal in submission order is the answer."""
+    limit = asyncio.Semaphore(clients.settings.url_check_concurrency)
+
+    async def input_url(item: _CheckedInput) -> None:
+        try:
+            await clients.guard.check(item.uri)
+        except UrlRefusedError as err:
+            raise Problem(422, ProblemType.URL_REFUSED, f"input {item.id!r}: {err}") from None
+
+    async def bounded(check: Awaitable[None]) -> None:
+        async with limit:
+            await check
+
+    checks = [input_url(item) for item in checked if item.uri is not None and not item.uri.startswith(SCHEME)]
+    if webhook_url is not None:
+        checks.append(webhooks.check_url(clients, webhook_url))
+    outcomes = await asyncio.gather(*(bounded(c) for c in checks), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+async def _input_ref(clients: Clients, folder: str, item: _CheckedInput, written: list[str]) -> InputRef:
+    """A checked input as the workflow gets it: inline data written to the blob store (noted in `written`)."""
+    if item.data is None:
+        return InputRef(id=item.id, uri=item.uri, media_type=item.media_type)
+    ref = await clients.blobs.put(f"{folder}/{item.id}", item.data)
+    written.append(ref)
+    return InputRef(id=item.id, uri=ref, media_type=item.media_type)
+
+
+async def _delete_blobs(clients: Clients, refs: list[str]) -> None:
+    for ref in refs:
+        try:
+            await clients.blobs.delete(ref)
+        except Exception:  # cleanup must not hide the error that caused it; the orphan is logged
+            log.exception("could not delete %s written by a refused request", ref)
 
 
 async def get_run(clients: Clients, principal: Principal, run_id: UUID) -> RunOut:

@@ -40,7 +40,7 @@ def configuration_errors(settings: Settings) -> list[str]:
             errors.append("HS256 needs SWATH_JWT_SECRET")
         if alg != "HS256" and (settings.jwt_public_key_file is None) == (settings.jwt_jwks_file is None):
             errors.append(f"{alg} needs exactly one of SWATH_JWT_PUBLIC_KEY_FILE or SWATH_JWT_JWKS_FILE")
-    for name in ("rate_limit_per_key", "rate_limit_per_tenant"):
+    for name in ("rate_limit_per_key", "rate_limit_per_tenant", "auth_failure_limit"):
         try:
             parse_many(getattr(settings, name))
         except ValueError:

@@ -35,6 +35,7 @@ class JwtVerifier:
         leeway_s: int,
         tenant_claim: str,
         scopes_claim: str,
+        platform_admin_claim: str | None = None,
     ) -> None:
         if (key is None) == (jwks is None):
             raise ValueError("give exactly one of `key` or `jwks`")
@@ -46,6 +47,7 @@ class JwtVerifier:
         self.leeway_s = leeway_s
         self.tenant_claim = tenant_claim
         self.scopes_claim = scopes_claim
+        self.platform_admin_claim = platform_admin_claim
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JwtVerifier | None:
@@ -67,6 +69,7 @@ class JwtVerifier:
             algorithm=settings.jwt_algorithm, key=key, jwks=jwks, issuer=settings.jwt_issuer,
             audience=settings.jwt_audience, leeway_s=settings.jwt_leeway_s,
             tenant_claim=settings.jwt_tenant_claim, scopes_claim=settings.jwt_scopes_claim,
+            platform_admin_claim=settings.jwt_platform_admin_claim,
         )
 
     def verify(self, token: str) -> Principal:
@@ -120,4 +123,9 @@ class JwtVerifier:
             tenant=tenant,
             scopes=frozenset(s for s in scopes if s in SCOPES),
             subject=str(claims["sub"]),
+            platform_admin=self._is_platform_admin(claims),
         )
+
+    def _is_platform_admin(self, claims: dict) -> bool:
+        # An IdP hands out scopes to tenant users; power over every tenant needs its own, explicit claim.
+        return self.platform_admin_claim is not None and claims.get(self.platform_admin_claim) is True

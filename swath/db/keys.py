@@ -16,7 +16,8 @@ from uuid import UUID, uuid4
 import asyncpg
 
 KEY_PREFIX = "swk_"
-#: Every scope a key or token can carry; `admin` implies the others and manages keys of all tenants.
+#: Every scope a key or token can carry; `admin` implies the others. An API key with `admin` is also a
+#: platform admin (keys of every tenant); a JWT only through its own claim (see `swath.auth.tokens`).
 SCOPES = ("runs:read", "runs:write", "admin")
 #: Tenants name blob-store folders and search attributes, so they are kept to a safe alphabet.
 TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -38,6 +39,8 @@ class Principal:
     scopes: frozenset[str]
     #: The JWT's `sub` claim; `None` for an API key.
     subject: str | None = None
+    #: May manage the keys of every tenant. Never derived from a scope an identity provider grants.
+    platform_admin: bool = False
 
     @property
     def identity(self) -> str:
@@ -94,7 +97,9 @@ async def authenticate(conn: asyncpg.Connection, *, key: str) -> Principal | Non
         return None
     if row["last_used_at"] is None or row["now"] - row["last_used_at"] >= LAST_USED_RESOLUTION:
         await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row["id"])
-    return Principal(key_id=row["id"], tenant=row["tenant"], scopes=frozenset(row["scopes"]))
+    scopes = frozenset(row["scopes"])
+    # Keys are minted by platform admins (CLI or API), so their `admin` scope is a platform grant.
+    return Principal(key_id=row["id"], tenant=row["tenant"], scopes=scopes, platform_admin="admin" in scopes)
 
 
 async def list_keys(conn: asyncpg.Connection, *, tenant: str | None = None) -> list[asyncpg.Record]:

@@ -21,6 +21,7 @@ from tests.conftest import make_key, serve_api
 JWT_SECRET = "test-only-hs256-secret-" + "x" * 24
 JWT_ISSUER = "https://issuer.test"
 JWT_AUDIENCE = "swath-tests"
+PLATFORM_ADMIN_CLAIM = "platform_admin"
 KEY_LIMIT = 5
 TENANT_LIMIT = 8
 MAX_REQUEST_BYTES = 64 * 1024
@@ -59,6 +60,7 @@ async def secure_api(settings: Settings, workers: None) -> AsyncIterator[SecureA
         jwt_secret=JWT_SECRET,
         jwt_issuer=JWT_ISSUER,
         jwt_audience=JWT_AUDIENCE,
+        jwt_platform_admin_claim=PLATFORM_ADMIN_CLAIM,
         rate_limit_per_key=f"{KEY_LIMIT}/minute",
         rate_limit_per_tenant=f"{TENANT_LIMIT}/minute",
         max_request_bytes=MAX_REQUEST_BYTES,
