@@ -27,7 +27,7 @@ from swath.db import connect
 from swath.registry import ModelRegistry
 from swath.settings import Settings
 from swath.temporal_client import connect_temporal
-from swath.urlguard import UrlGuard
+from swath.urlguard import input_guard
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 temporal=await connect_temporal(settings),
                 blobs=LocalBlobStore(settings.blob_root),
                 registry=ModelRegistry(settings.model_registry_dir),
-                guard=UrlGuard(allow_loopback=settings.loopback_allowed, allowlist=settings.url_allowlist),
+                guard=input_guard(settings),
             )
             app.state.rate_limiter = RateLimiter.from_settings(settings)
             app.state.auth_failures = FailedAuthLimiter.from_settings(settings)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from swath.settings import Settings
+
 ALLOWED_SCHEMES = ("http", "https")
 #: How long one name lookup may take unless the guard is told otherwise.
 DEFAULT_RESOLVE_TIMEOUT_S = 2.0
@@ -205,3 +207,21 @@ def _is_network(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def input_guard(settings: Settings) -> UrlGuard:
+    """The guard for input URLs, as the settings describe it (the API and the ingest pool)."""
+    return UrlGuard(
+        allow_loopback=settings.loopback_allowed,
+        allowlist=settings.url_allowlist,
+        resolve_timeout_s=settings.url_resolve_timeout_s,
+    )
+
+
+def webhook_guard(settings: Settings) -> UrlGuard:
+    """The guard for webhook destinations, as the settings describe it (the API and the notify pool)."""
+    return UrlGuard(
+        allow_loopback=settings.webhook_loopback_allowed,
+        allowlist=settings.url_allowlist,
+        resolve_timeout_s=settings.url_resolve_timeout_s,
+    )

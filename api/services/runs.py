@@ -32,6 +32,7 @@ from swath.db import runs as run_queries
 from swath.db.keys import Principal
 from swath.errors import ModelNotFoundError
 from swath.queues import TaskQueue
+from swath.redact import redact_url
 from swath.settings import Settings
 from swath.status import RunStatus
 from swath.urlguard import UrlRefusedError
@@ -211,9 +212,15 @@ async def _check_urls(clients: Clients, checked: list[_CheckedInput], webhook_ur
 
 
 async def _input_ref(clients: Clients, folder: str, item: _CheckedInput, written: list[str]) -> InputRef:
-    """A checked input as the workflow gets it: inline data written to the blob store (noted in `written`)."""
+    """A checked input as the workflow gets it: inline data written to the blob store, and so is a
+    URL that carries a secret, the payload keeping only its redacted form (writes noted in `written`)."""
     if item.data is None:
-        return InputRef(id=item.id, uri=item.uri, media_type=item.media_type)
+        shown = redact_url(item.uri)
+        if shown == item.uri:
+            return InputRef(id=item.id, uri=item.uri, media_type=item.media_type)
+        sealed = await clients.blobs.put(f"{folder}/{item.id}.url", item.uri.encode())
+        written.append(sealed)
+        return InputRef(id=item.id, uri=shown, media_type=item.media_type, url_ref=sealed)
     ref = await clients.blobs.put(f"{folder}/{item.id}", item.data)
     written.append(ref)
     return InputRef(id=item.id, uri=ref, media_type=item.media_type)

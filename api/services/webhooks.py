@@ -26,7 +26,7 @@ from api.webhook_schemas import (
 )
 from swath.db import webhooks as wh
 from swath.db.keys import Principal
-from swath.urlguard import UrlGuard, UrlRefusedError
+from swath.urlguard import UrlRefusedError, webhook_guard
 from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
 from swath.webhooks.signing import generate_secret
 
@@ -34,7 +34,7 @@ from swath.webhooks.signing import generate_secret
 async def check_url(clients: Clients, url: str) -> None:
     """The SSRF guard for webhook destinations (422 when refused); checked again at every attempt."""
     settings = clients.settings
-    guard = UrlGuard(allow_loopback=settings.webhook_loopback_allowed, allowlist=settings.url_allowlist)
+    guard = webhook_guard(settings)
     try:
         await guard.check(url)
     except UrlRefusedError as err:

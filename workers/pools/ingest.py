@@ -10,7 +10,7 @@ from swath.memory_limit import limit_address_space
 from swath.queues import TaskQueue
 from swath.registry import ModelRegistry
 from swath.settings import Settings
-from swath.urlguard import UrlGuard
+from swath.urlguard import input_guard
 from workers.pool import PoolSpec
 
 
@@ -18,11 +18,7 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
     """Ingest and bookkeeping activities over one DB pool, one pinned HTTP client and the blob store."""
     db = await connect(settings.dsn)
     stack.push_async_callback(db.close)
-    guard = UrlGuard(
-        allow_loopback=settings.loopback_allowed,
-        allowlist=settings.url_allowlist,
-        resolve_timeout_s=settings.url_resolve_timeout_s,
-    )
+    guard = input_guard(settings)
     ingest = IngestActivities(
         blobs=LocalBlobStore(settings.blob_root),
         registry=ModelRegistry(settings.model_registry_dir),

@@ -9,7 +9,7 @@ from swath.db import connect
 from swath.queues import TaskQueue
 from swath.settings import Settings
 from swath.temporal_client import connect_temporal
-from swath.urlguard import UrlGuard
+from swath.urlguard import webhook_guard
 from swath.webhooks.dispatch import DeliveryPolicy
 from swath.webhooks.transport import webhook_http_client
 from workers.pool import PoolSpec
@@ -24,7 +24,7 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
         server, _ = start_http_server(settings.webhook_metrics_port, addr=settings.api_host)
         stack.callback(server.server_close)
         stack.callback(server.shutdown)
-    guard = UrlGuard(allow_loopback=settings.webhook_loopback_allowed, allowlist=settings.url_allowlist)
+    guard = webhook_guard(settings)
     http = await stack.enter_async_context(webhook_http_client(guard, timeout_s=settings.webhook_timeout_s))
     return [
         NotifyActivities(
