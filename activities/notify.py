@@ -22,6 +22,7 @@ from api.services.run_view import to_run_out
 from swath.contracts import RunEvent
 from swath.db import events, items, runs
 from swath.db import webhooks as wh
+from swath.redact import redact_text, redact_url
 from swath.settings import Settings
 from swath.status import RunStatus
 from swath.urlguard import UrlRefusedError
@@ -29,6 +30,7 @@ from swath.webhooks import metrics
 from swath.webhooks.contracts import AttemptOutcome, DeliverWebhookRequest, DeliverWebhookResult, FailWebhookRequest
 from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
 from swath.webhooks.events import RUN_DESTINATION, compact_run, message_id, webhook_body
+from swath.webhooks.failures import describe_failure, describe_status
 from swath.webhooks.signing import generate_secret, webhook_headers
 from swath.webhooks.transport import read_capped
 
@@ -93,7 +95,11 @@ class NotifyActivities:
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, req: DeliverWebhookRequest) -> DeliverWebhookResult:
-        """One attempt: sign, POST, log the attempt, and settle the message and its endpoint."""
+        """One attempt: sign, POST, log the attempt, and settle the message and its endpoint.
+
+        A tenant past its deliveries for this minute gets `DEFERRED` instead, before anything is
+        sent: no attempt is logged and its endpoint's failure streak is untouched.
+        """
         async with self.db.acquire() as conn:
             message = await wh.get_message(conn, message_id=req.message_id)
             if message is None:
@@ -101,8 +107,14 @@ class NotifyActivities:
             if message["status"] == "delivered":
                 return DeliverWebhookResult(AttemptOutcome.DELIVERED)
             target = await _target(conn, message)
-        if target is None:
-            return DeliverWebhookResult(AttemptOutcome.STOPPED, error="endpoint disabled or deleted")
+            if target is None:
+                return DeliverWebhookResult(AttemptOutcome.STOPPED, error="endpoint disabled or deleted")
+            wait = await wh.take_delivery_slot(
+                conn, tenant=message["tenant"], per_minute=self.policy.max_per_tenant_per_minute
+            )
+        if wait is not None:
+            metrics.DEFERRED.inc()
+            return DeliverWebhookResult(AttemptOutcome.DEFERRED, retry_after_s=wait)
         url, keys = target
         headers = webhook_headers(keys, msg_id=message["id"], timestamp=int(time.time()), body=message["body"])
         started_at = datetime.now(timezone.utc)
@@ -117,15 +129,16 @@ class NotifyActivities:
                     status = response.status_code
                     retry_after = _retry_after(response.headers.get("retry-after"))
                     excerpt = (await read_capped(response)).decode(errors="replace")[:EXCERPT_CHARS]
-        except UrlRefusedError as err:
-            error = f"refused before connecting: {err}"
-        except TimeoutError:
-            error = f"no response within {self.policy.timeout_s:g} s"
-        except httpx.HTTPError as err:
-            error = f"{type(err).__name__}: {err}".rstrip(": ")
+        except (UrlRefusedError, TimeoutError, httpx.HTTPError) as err:
+            # The tenant sees a fixed phrase; what went wrong, in detail, is for operators only.
+            error = describe_failure(err, timeout_s=self.policy.timeout_s)
+            activity.logger.warning(
+                "webhook %s attempt %d to %s: %s (%s: %s)", message["id"], req.attempt, redact_url(url), error,
+                type(err).__name__, redact_text(str(err)),
+            )
         latency = time.monotonic() - clock
         if status is not None and not 200 <= status < 300:
-            error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
+            error = describe_status(status)
         outcome = await self._settle(message, req, status, error, excerpt, started_at, latency)
         metrics.ATTEMPTS.labels(outcome.value).inc()
         metrics.LATENCY.observe(latency)
@@ -173,7 +186,9 @@ class NotifyActivities:
 async def _target(conn: asyncpg.Connection, message: asyncpg.Record) -> tuple[str, list[str]] | None:
     """Where to send a message and the secrets to sign it with; `None` if its endpoint is gone or disabled."""
     if message["destination"] == RUN_DESTINATION:
-        return message["url"], [await wh.tenant_secret(conn, tenant=message["tenant"], new_secret=generate_secret())]
+        return message["url"], await wh.tenant_signing_secrets(
+            conn, tenant=message["tenant"], new_secret=generate_secret()
+        )
     if message["endpoint_id"] is None:
         return None
     endpoint = await wh.get_endpoint(conn, tenant=message["tenant"], endpoint_id=message["endpoint_id"])

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from api import openapi, problems, run_body
+from api import allow, openapi, problems, run_body
 from api.authentication import Authentication
 from api.clients import Clients
 from api.failure_metrics import FailureMetrics, snapshot_query
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics_registry.register(failure_metrics)
     problems.install(app)
     _document_raw_bodies(app)
+    allow.install(app)
     openapi.install(app)
     # Outermost last: metrics see every answer; credentials are checked before any body is read.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

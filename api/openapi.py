@@ -4,6 +4,8 @@ Routes document their own problem statuses with an empty `application/problem+js
 fills in the `Problem` schema, replaces FastAPI's default 422 body (the API answers problem
 details instead), and adds what every operation of a kind can answer: 401/403/429 where a bearer
 token is required, 400 and 413 where a body is taken, 404 where a path names a resource.
+It also adds OpenAPI `links`, from the operations that create resources to the ones that take
+their ids, so clients (and schemathesis' stateful phase) can follow them.
 """
 
 from __future__ import annotations
@@ -44,12 +46,14 @@ _AUTHENTICATED = {
 
 
 def install(app: FastAPI) -> None:
-    """Make `app.openapi()` document problem responses."""
+    """Make `app.openapi()` document problem responses and links."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document_problems(generate())
+            schema = generate()
+            document_problems(schema)
+            document_links(schema)
         return app.openapi_schema
 
     app.openapi = openapi
@@ -75,6 +79,36 @@ def document_problems(schema: dict[str, Any]) -> None:
                 content = response.get("content", {})
                 if MEDIA_TYPE in content:
                     content[MEDIA_TYPE] = {"schema": PROBLEM_REF}
+
+
+def document_links(schema: dict[str, Any]) -> None:
+    """Link each `POST <collection>` answer's `id` to every operation on `<collection>/{param}…`
+    (rewrites `schema` in place). Lists get no links: an empty page has no id to follow."""
+    paths = schema.get("paths", {})
+    for collection, operations in paths.items():
+        targets = [
+            (path[len(collection) + 1:].split("/", 1)[0].strip("{}"), operation["operationId"])
+            for path, ops in paths.items()
+            if path.startswith(collection + "/{")
+            for operation in ops.values()
+        ]
+        operation = operations.get("post")
+        if operation is None or not targets:
+            continue
+        for status, response in operation.get("responses", {}).items():
+            if status.startswith("2") and _has_id(schema, response):
+                response["links"] = {
+                    target: {"operationId": target, "parameters": {param: "$response.body#/id"}}
+                    for param, target in targets
+                }
+
+
+def _has_id(schema: dict[str, Any], response: dict[str, Any]) -> bool:
+    """Whether the response's JSON body has an `id` member."""
+    node = response.get("content", {}).get("application/json", {}).get("schema")
+    while node is not None and "$ref" in node:
+        node = schema["components"]["schemas"].get(node["$ref"].rsplit("/", 1)[1])
+    return node is not None and "id" in node.get("properties", {})
 
 
 def _problem(description: str, headers: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,8 @@ class ProblemType(StrEnum):
     RATE_LIMITED = "rate-limited"
     REQUEST_TOO_LARGE = "request-too-large"
     DELIVERY_IN_PROGRESS = "webhook-delivery-in-progress"
+    TOO_MANY_ENDPOINTS = "too-many-webhook-endpoints"
+    DUPLICATE_ENDPOINT = "duplicate-webhook-endpoint"
     UNAVAILABLE = "service-unavailable"
     CIRCUIT_OPEN = "circuit-open"
     HTTP = "http-error"

@@ -145,6 +145,15 @@ class Settings(BaseSettings):
         default=None, description="Serve the notify pool's delivery metrics for Prometheus on this port (unset: off)."
     )
 
+    # -- webhook limits: fan-out per tenant and delivery rate on the notify pool
+    webhook_max_endpoints_per_tenant: int = Field(
+        default=20, ge=1, description="Webhook endpoints one tenant may register (409 beyond)."
+    )
+    webhook_max_deliveries_per_tenant_per_minute: int = Field(
+        default=600, ge=1,
+        description="Delivery attempts per tenant and minute across the notify pool; more wait for the next minute.",
+    )
+
     # -- failures (issue 4)
     run_deadline_default_s: int = Field(default=1800, ge=1, description="A run's deadline unless it asks for another.")
     run_deadline_max_s: int = Field(default=6 * 3600, ge=1, description="The longest deadline a run may ask for.")

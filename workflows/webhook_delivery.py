@@ -12,6 +12,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from swath.queues import TaskQueue
@@ -33,6 +34,12 @@ BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_i
 BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 #: A receiver's `Retry-After` is honoured up to this long.
 MAX_RETRY_AFTER_S = 24 * 3600.0
+#: What the tenant reads when an attempt did not finish (the cause is in the worker's log).
+ATTEMPT_TIMED_OUT = "attempt timed out in the worker"
+ATTEMPT_CRASHED = "attempt failed in the worker"
+#: A deferred attempt waits for its tenant's next minute plus up to this long, so a backlog
+#: draws on that minute's budget spread out rather than all at its first instant.
+DEFERRAL_SPREAD_S = 60.0
 
 
 @workflow.defn
@@ -49,6 +56,12 @@ class WebhookDeliveryWorkflow:
             if wait > 0:
                 await workflow.sleep(timedelta(seconds=wait), summary=f"back-off before attempt {attempt}")
             result = await self._attempt(req.message_id, attempt)
+            # Deferred is not a failure: the same attempt runs again once the tenant has budget.
+            # Histories from before deferrals never hold one, so they replay the same commands.
+            while result.outcome is AttemptOutcome.DEFERRED:
+                pause = (result.retry_after_s or 0.0) + workflow.random().uniform(0, DEFERRAL_SPREAD_S)
+                await workflow.sleep(timedelta(seconds=pause), summary=f"tenant budget: attempt {attempt} deferred")
+                result = await self._attempt(req.message_id, attempt)
             if result.outcome is AttemptOutcome.DELIVERED:
                 return WebhookDeliveryOutcome(req.message_id, "delivered", attempt)
             reason = result.error or "no response"
@@ -70,7 +83,11 @@ class WebhookDeliveryWorkflow:
                 summary=f"attempt {attempt}",
             )
         except ActivityError as err:  # the worker died or the database failed: a failed attempt
-            return DeliverWebhookResult(AttemptOutcome.RETRY, error=str(err.cause or err))
+            # The reason reaches the tenant (`last_error`): a fixed phrase, the cause is in the worker log.
+            timed_out = isinstance(err.cause, ActivityTimeoutError)
+            return DeliverWebhookResult(
+                AttemptOutcome.RETRY, error=ATTEMPT_TIMED_OUT if timed_out else ATTEMPT_CRASHED
+            )
 
     async def _fail(self, message_id: str, reason: str, attempts: int) -> WebhookDeliveryOutcome:
         await workflow.execute_activity(

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from api.deps import ClientsDep, Reader, Writer
+from api.pagination import CURSOR_PATTERN
 from api.problems import MEDIA_TYPE
 from api.schemas import DeadLetterOut, DeadLetterPage, RunOut
 from api.services import dead_letters
@@ -21,7 +22,7 @@ async def list_dead_letters(
     clients: ClientsDep,
     principal: Reader,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN)] = None,
 ) -> DeadLetterPage:
     """The caller's dead-lettered runs, newest first."""
     return await dead_letters.list_dead_letters(clients, principal, limit=limit, cursor=cursor)

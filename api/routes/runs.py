@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from api.deps import ClientsDep, Reader, Writer
+from api.pagination import CURSOR_PATTERN
 from api.problems import MEDIA_TYPE
 from api.run_body import REQUEST_BODY, parse_run_create
 from api.schemas import RunOut, RunPage, Status
@@ -43,7 +44,7 @@ async def list_runs(
     principal: Reader,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN)] = None,
 ) -> RunPage:
     """The caller's runs, newest first."""
     return await runs.list_runs(

@@ -39,7 +39,13 @@ async def default_secret(clients: ClientsDep, principal: Writer) -> SigningSecre
     return await webhooks.default_secret(clients, principal)
 
 
-@endpoints.post("", status_code=201, responses={422: PROBLEM})
+@router.post("/default/rotate-secret")
+async def rotate_default_secret(clients: ClientsDep, principal: Writer) -> RotatedSecret:
+    """A new default secret; the old one keeps signing (a second signature) for the grace period."""
+    return await webhooks.rotate_default_secret(clients, principal)
+
+
+@endpoints.post("", status_code=201, responses={409: PROBLEM, 422: PROBLEM})
 async def create_endpoint(body: EndpointCreate, clients: ClientsDep, principal: Writer) -> EndpointCreated:
     """Register an endpoint; its signing secret is in this answer only."""
     return await webhooks.create_endpoint(clients, principal, body)
@@ -57,7 +63,7 @@ async def get_endpoint(endpoint_id: UUID, clients: ClientsDep, principal: Reader
     return await webhooks.get_endpoint(clients, principal, endpoint_id)
 
 
-@endpoints.patch("/{endpoint_id}", responses={404: PROBLEM, 422: PROBLEM})
+@endpoints.patch("/{endpoint_id}", responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM})
 async def update_endpoint(
     endpoint_id: UUID, body: EndpointPatch, clients: ClientsDep, principal: Writer
 ) -> EndpointOut:

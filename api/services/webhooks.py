@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -26,9 +27,15 @@ from api.webhook_schemas import (
 )
 from swath.db import webhooks as wh
 from swath.db.keys import Principal
+from swath.redact import redact_text, redact_url
 from swath.urlguard import UrlRefusedError, webhook_guard
 from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
 from swath.webhooks.signing import generate_secret
+
+log = logging.getLogger(__name__)
+#: What a caller is told about a refused webhook URL: why exactly (which addresses a name resolves
+#: to, what the resolver said) describes the network the API runs in, so it goes to the log only.
+URL_REFUSED_DETAIL = "webhook URL refused: only http and https URLs of public addresses are allowed"
 
 
 async def check_url(clients: Clients, url: str) -> None:
@@ -38,7 +45,8 @@ async def check_url(clients: Clients, url: str) -> None:
     try:
         await guard.check(url)
     except UrlRefusedError as err:
-        raise Problem(422, ProblemType.URL_REFUSED, f"webhook URL refused: {err}") from None
+        log.info("webhook URL %s refused: %s", redact_url(url), redact_text(err.detail))
+        raise Problem(422, ProblemType.URL_REFUSED, URL_REFUSED_DETAIL) from None
 
 
 async def store_run_webhook(conn: asyncpg.Connection, *, run_id: UUID, webhook: RunWebhook) -> None:
@@ -52,14 +60,33 @@ async def default_secret(clients: Clients, principal: Principal) -> SigningSecre
         return SigningSecret(key=await wh.tenant_secret(conn, tenant=principal.tenant, new_secret=generate_secret()))
 
 
-async def create_endpoint(clients: Clients, principal: Principal, body: EndpointCreate) -> EndpointCreated:
-    """Register an endpoint; the answer holds its secret, the only time it is shown."""
-    await check_url(clients, body.url)
+async def rotate_default_secret(clients: Clients, principal: Principal) -> RotatedSecret:
+    """A new default secret; the old one keeps signing per-run webhooks for the grace period."""
+    grace = timedelta(seconds=clients.settings.webhook_secret_grace_s)
     async with clients.db.acquire() as conn:
-        row = await wh.insert_endpoint(
-            conn, endpoint_id=uuid4(), tenant=principal.tenant, url=body.url, events=list(dict.fromkeys(body.events)),
-            description=body.description, enabled=body.enabled, secret=generate_secret(),
-        )
+        row = await wh.rotate_tenant_secret(conn, tenant=principal.tenant, new_secret=generate_secret(), grace=grace)
+    return RotatedSecret(key=row["secret"], previous_secret_expires_at=row["previous_secret_expires_at"])
+
+
+async def create_endpoint(clients: Clients, principal: Principal, body: EndpointCreate) -> EndpointCreated:
+    """Register an endpoint (409 past the tenant's limit or for a URL it has already); the answer
+    holds its secret, the only time it is shown."""
+    await check_url(clients, body.url)
+    limit = clients.settings.webhook_max_endpoints_per_tenant
+    try:
+        async with clients.db.acquire() as conn:
+            row = await wh.insert_endpoint(
+                conn, endpoint_id=uuid4(), tenant=principal.tenant, url=body.url,
+                events=list(dict.fromkeys(body.events)), description=body.description, enabled=body.enabled,
+                secret=generate_secret(), max_endpoints=limit,
+            )
+    except wh.EndpointLimitError:
+        raise Problem(
+            409, ProblemType.TOO_MANY_ENDPOINTS,
+            f"this tenant has {limit} webhook endpoints, the most it may have; delete one first", limit=limit,
+        ) from None
+    except wh.DuplicateEndpointError as err:
+        raise _duplicate(err) from None
     return EndpointCreated(**_endpoint(row).model_dump(), secret=row["secret"])
 
 
@@ -88,8 +115,11 @@ async def update_endpoint(
         changes["events"] = list(dict.fromkeys(changes["events"]))
     if not changes:
         return await get_endpoint(clients, principal, endpoint_id)
-    async with clients.db.acquire() as conn:
-        row = await wh.update_endpoint(conn, tenant=principal.tenant, endpoint_id=endpoint_id, changes=changes)
+    try:
+        async with clients.db.acquire() as conn:
+            row = await wh.update_endpoint(conn, tenant=principal.tenant, endpoint_id=endpoint_id, changes=changes)
+    except wh.DuplicateEndpointError as err:
+        raise _duplicate(err) from None
     return _endpoint(_found(row, endpoint_id))
 
 
@@ -170,6 +200,15 @@ async def _resend(clients: Clients, message_id: str) -> bool:
         return started
 
 
+def _duplicate(err: wh.DuplicateEndpointError) -> Problem:
+    existing = str(err.endpoint_id) if err.endpoint_id else None
+    return Problem(
+        409, ProblemType.DUPLICATE_ENDPOINT,
+        f"webhook endpoint {existing} already delivers to this URL; change its events instead",
+        endpoint_id=existing,
+    )
+
+
 def _found(row: asyncpg.Record | None, endpoint_id: UUID) -> asyncpg.Record:
     if row is None:
         raise _not_found(endpoint_id)
@@ -192,7 +231,7 @@ def _endpoint(row: asyncpg.Record) -> EndpointOut:
 def _delivery(row: asyncpg.Record, attempts: list[asyncpg.Record] | None = None) -> DeliveryOut:
     return DeliveryOut(
         id=row["id"], run_id=str(row["run_id"]), endpoint_id=str(row["endpoint_id"]) if row["endpoint_id"] else None,
-        event_type=row["event_type"], url=row["url"], status=row["status"],
+        event_type=row["event_type"], url=redact_url(row["url"]), status=row["status"],
         attempt_count=row["attempt_count"] if "attempt_count" in row else len(attempts or []),
         last_error=row["last_error"], created_at=row["created_at"], delivered_at=row["delivered_at"],
         attempts=None if attempts is None else [

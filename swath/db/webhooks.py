@@ -9,6 +9,28 @@ from uuid import UUID
 
 import asyncpg
 
+from swath.webhooks.destinations import destination_key
+
+#: First key of the advisory lock that serialises one tenant's endpoint creations.
+_ENDPOINTS_LOCK = 0x5753_4850  # "WSHP"
+
+
+class EndpointLimitError(Exception):
+    """The tenant has as many endpoints as it may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} webhook endpoints per tenant")
+        self.limit = limit
+
+
+class DuplicateEndpointError(Exception):
+    """The tenant already has an endpoint for this destination."""
+
+    def __init__(self, endpoint_id: UUID | None) -> None:
+        super().__init__(f"an endpoint for this URL exists already: {endpoint_id}")
+        self.endpoint_id = endpoint_id
+
+
 # -- secrets and endpoints ----------------------------------------------------------------------
 
 
@@ -21,18 +43,64 @@ async def tenant_secret(conn: asyncpg.Connection, *, tenant: str, new_secret: st
     return await conn.fetchval("SELECT secret FROM webhook_tenant_secrets WHERE tenant = $1", tenant)
 
 
-async def insert_endpoint(
-    conn: asyncpg.Connection, *, endpoint_id: UUID, tenant: str, url: str, events: list[str], description: str,
-    enabled: bool, secret: str,
+async def rotate_tenant_secret(
+    conn: asyncpg.Connection, *, tenant: str, new_secret: str, grace: timedelta
 ) -> asyncpg.Record:
-    """A new endpoint."""
+    """Install a new default secret; the current one keeps signing for `grace`. A tenant that had
+    none gets `new_secret`, with nothing to keep (its `previous_secret_expires_at` is now)."""
     return await conn.fetchrow(
         """
-        INSERT INTO webhook_endpoints (id, tenant, url, events, description, enabled, secret)
-        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
+        INSERT INTO webhook_tenant_secrets AS s (tenant, secret, previous_secret_expires_at)
+        VALUES ($1, $2, now())
+        ON CONFLICT (tenant) DO UPDATE SET previous_secret = s.secret, previous_secret_expires_at = now() + $3,
+                                           secret = EXCLUDED.secret
+        RETURNING *
         """,
-        endpoint_id, tenant, url, events, description, enabled, secret,
+        tenant, new_secret, grace,
     )
+
+
+async def tenant_signing_secrets(conn: asyncpg.Connection, *, tenant: str, new_secret: str) -> list[str]:
+    """The tenant's default secret (stored as `new_secret` on first use), and the previous one
+    while its grace period lasts."""
+    await tenant_secret(conn, tenant=tenant, new_secret=new_secret)
+    row = await conn.fetchrow(
+        "SELECT secret, CASE WHEN previous_secret_expires_at > now() THEN previous_secret END AS previous"
+        " FROM webhook_tenant_secrets WHERE tenant = $1",
+        tenant,
+    )
+    return [s for s in (row["secret"], row["previous"]) if s]
+
+
+async def insert_endpoint(
+    conn: asyncpg.Connection, *, endpoint_id: UUID, tenant: str, url: str, events: list[str], description: str,
+    enabled: bool, secret: str, max_endpoints: int,
+) -> asyncpg.Record:
+    """A new endpoint; raises `EndpointLimitError` when the tenant has `max_endpoints` already and
+    `DuplicateEndpointError` when one of them has this destination.
+
+    Creations of one tenant take turns on an advisory lock, so concurrent requests cannot both
+    pass the count; the unique index on the destination key settles duplicates.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _ENDPOINTS_LOCK, tenant)
+        if await conn.fetchval("SELECT count(*) FROM webhook_endpoints WHERE tenant = $1", tenant) >= max_endpoints:
+            raise EndpointLimitError(max_endpoints)
+        key = destination_key(url)
+        row = await conn.fetchrow(
+            """
+            INSERT INTO webhook_endpoints (id, tenant, url, url_key, events, description, enabled, secret)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant, url_key) DO NOTHING RETURNING *
+            """,
+            endpoint_id, tenant, url, key, events, description, enabled, secret,
+        )
+        if row is None:
+            raise DuplicateEndpointError(await _endpoint_with_key(conn, tenant=tenant, key=key))
+        return row
+
+
+async def _endpoint_with_key(conn: asyncpg.Connection, *, tenant: str, key: str) -> UUID | None:
+    return await conn.fetchval("SELECT id FROM webhook_endpoints WHERE tenant = $1 AND url_key = $2", tenant, key)
 
 
 async def get_endpoint(conn: asyncpg.Connection, *, tenant: str, endpoint_id: UUID) -> asyncpg.Record | None:
@@ -56,17 +124,25 @@ async def subscribed_endpoints(conn: asyncpg.Connection, *, tenant: str, event_t
 async def update_endpoint(
     conn: asyncpg.Connection, *, tenant: str, endpoint_id: UUID, changes: dict[str, Any]
 ) -> asyncpg.Record | None:
-    """Change url, events, description and/or enabled; enabling clears the failure streak."""
+    """Change url, events, description and/or enabled; enabling clears the failure streak.
+    Raises `DuplicateEndpointError` when another endpoint of the tenant has the new destination."""
     allowed = {"url", "events", "description", "enabled"}
     assert set(changes) <= allowed, set(changes) - allowed
+    if "url" in changes:
+        changes = {**changes, "url_key": destination_key(changes["url"])}
     sets = [f"{name} = ${n}" for n, name in enumerate(changes, start=3)]
     if changes.get("enabled"):
         sets += ["failing_since = NULL", "disabled_reason = NULL", "disabled_at = NULL"]
-    return await conn.fetchrow(
-        f"UPDATE webhook_endpoints SET {', '.join(sets + ['updated_at = now()'])}"
-        " WHERE id = $1 AND tenant = $2 RETURNING *",
-        endpoint_id, tenant, *changes.values(),
-    )
+    try:
+        return await conn.fetchrow(
+            f"UPDATE webhook_endpoints SET {', '.join(sets + ['updated_at = now()'])}"
+            " WHERE id = $1 AND tenant = $2 RETURNING *",
+            endpoint_id, tenant, *changes.values(),
+        )
+    except asyncpg.UniqueViolationError:
+        raise DuplicateEndpointError(
+            await _endpoint_with_key(conn, tenant=tenant, key=changes["url_key"])
+        ) from None
 
 
 async def delete_endpoint(conn: asyncpg.Connection, *, tenant: str, endpoint_id: UUID) -> bool:
@@ -258,3 +334,32 @@ async def list_attempts(conn: asyncpg.Connection, *, message_id: str) -> list[as
 async def set_run_webhook(conn: asyncpg.Connection, *, run_id: UUID, webhook: dict[str, Any]) -> None:
     """Keep a run's own webhook (`{"url", "events"}`) on its row."""
     await conn.execute("UPDATE runs SET webhook = $2 WHERE id = $1", run_id, webhook)
+
+
+# -- the per-tenant delivery budget --------------------------------------------------------------
+
+
+async def take_delivery_slot(conn: asyncpg.Connection, *, tenant: str, per_minute: int) -> float | None:
+    """Count one delivery attempt against the tenant's budget for the current minute; `None` when
+    it fits, else the seconds until the next minute's budget starts.
+
+    One row per tenant in PostgreSQL, so every notify replica draws on the same budget; the
+    conditional upsert makes taking a slot atomic.
+    """
+    used = await conn.fetchval(
+        """
+        INSERT INTO webhook_tenant_budget AS b (tenant, window_start, used)
+        VALUES ($1, date_trunc('minute', now()), 1)
+        ON CONFLICT (tenant) DO UPDATE
+            SET used = CASE WHEN b.window_start = EXCLUDED.window_start THEN b.used + 1 ELSE 1 END,
+                window_start = EXCLUDED.window_start
+            WHERE b.window_start <> EXCLUDED.window_start OR b.used < $2
+        RETURNING used
+        """,
+        tenant, per_minute,
+    )
+    if used is not None:
+        return None
+    return await conn.fetchval(
+        "SELECT extract(epoch FROM date_trunc('minute', now()) + interval '1 minute' - now())::float8"
+    )

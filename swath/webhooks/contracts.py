@@ -14,6 +14,9 @@ class AttemptOutcome(StrEnum):
     RETRY = "retry"
     #: No further attempt makes sense: 410 Gone, or the endpoint was disabled or deleted.
     STOPPED = "stopped"
+    #: Not attempted: the tenant used its deliveries for this minute; try the same attempt again
+    #: after `retry_after_s`.
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ class DeliveryPolicy:
     disable_after_s: float
     #: A 2xx within this long is a delivery.
     timeout_s: float = 15.0
+    #: Delivery attempts per tenant and minute, across every notify replica.
+    max_per_tenant_per_minute: int = 600
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryPolicy:
@@ -33,6 +35,7 @@ class DeliveryPolicy:
             jitter=settings.webhook_retry_jitter,
             disable_after_s=settings.webhook_disable_after_s,
             timeout_s=settings.webhook_timeout_s,
+            max_per_tenant_per_minute=settings.webhook_max_deliveries_per_tenant_per_minute,
         )
 
 

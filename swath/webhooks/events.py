@@ -7,6 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from swath.redact import redact_text, redact_url
+
 #: Every event a webhook may subscribe to; the default subscription is all of them.
 EVENT_TYPES = ("run.completed", "run.failed", "run.canceled", "run.dead_lettered")
 #: `destination` of a per-run webhook (registered endpoints use their id).
@@ -22,8 +24,12 @@ def message_id(run_id: str, event_type: str, destination: str) -> str:
 
 def compact_run(run: dict[str, Any], *, max_items: int) -> dict[str, Any]:
     """The run as `GET /v1/runs/{id}` shows it, with long lists replaced by counts and a link,
-    so a webhook body stays small."""
-    data = dict(run)
+    so a webhook body stays small, and with no secret of a customer URL in it.
+
+    A webhook body leaves the platform and is stored at the receiver, so input URIs go out
+    redacted (userinfo and query values) and so does any URL quoted in an error message.
+    """
+    data = _redacted(run)
     inputs = data["input"]["inputs"]
     if len(inputs) > max_items:
         data["input"] = {**data["input"], "inputs": None, "inputs_count": len(inputs)}
@@ -33,6 +39,19 @@ def compact_run(run: dict[str, Any], *, max_items: int) -> dict[str, Any]:
             **result, "items": None, "items_count": len(result["items"]), "items_url": data["urls"]["self"],
         }
     return data
+
+
+def _redacted(value: Any, key: str | None = None) -> Any:
+    """`value` with every `uri` redacted as a URL and every `message` as a text, at any depth."""
+    if isinstance(value, dict):
+        return {k: _redacted(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    if isinstance(value, str) and key == "uri":
+        return redact_url(value)
+    if isinstance(value, str) and key == "message":
+        return redact_text(value)
+    return value
 
 
 def webhook_body(event_type: str, occurred_at: datetime, data: dict[str, Any]) -> str:

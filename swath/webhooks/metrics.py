@@ -9,3 +9,6 @@ LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
 )
 ENDPOINTS_DISABLED = Counter("swath_webhook_endpoints_disabled", "Endpoints disabled automatically.", ["reason"])
+DEFERRED = Counter(
+    "swath_webhook_attempts_deferred", "Attempts put off because their tenant used its deliveries for the minute."
+)
