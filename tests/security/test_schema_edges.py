@@ -15,8 +15,9 @@ import pytest
 
 from api.pagination import CURSOR_PATTERN
 from api.webhook_schemas import WEBHOOK_URL_PATTERN
-from tests.conftest import make_key
-from tests.security.conftest import bearer, unique_tenant
+from swath.settings import Settings
+from tests.conftest import make_key, serve_api
+from tests.security.conftest import bearer, derived_settings, unique_tenant
 
 PROBLEM = "application/problem+json"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -31,6 +32,15 @@ async def tenant(api_url: str, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncCli
     key = await make_key(db, unique_tenant(), ["runs:read", "runs:write"])
     async with httpx.AsyncClient(base_url=api_url, headers=bearer(key), timeout=30) as http:
         yield http
+
+
+@pytest.fixture(scope="module")
+async def unlimited(settings: Settings, workers: None, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an API with rate limits off: these tests send every method to every path at once."""
+    key = await make_key(db, unique_tenant(), ["runs:read", "runs:write"])
+    async with serve_api(derived_settings(settings, rate_limit_enabled=False)) as url:
+        async with httpx.AsyncClient(base_url=url, headers=bearer(key), timeout=30) as http:
+            yield http
 
 
 async def openapi(client: httpx.AsyncClient) -> dict:
@@ -85,7 +95,8 @@ async def test_text_postgresql_cannot_store_is_a_422(tenant: httpx.AsyncClient) 
     assert patched.json()["type"] == "/problems/validation-error"
 
 
-async def test_every_405_names_every_method_of_its_path(client: httpx.AsyncClient) -> None:
+async def test_every_405_names_every_method_of_its_path(unlimited: httpx.AsyncClient) -> None:
+    client = unlimited
     paths = (await openapi(client))["paths"]
     checked = 0
     for template, operations in paths.items():
@@ -100,7 +111,8 @@ async def test_every_405_names_every_method_of_its_path(client: httpx.AsyncClien
     assert checked > len(paths)
 
 
-async def test_parameters_refused_by_the_server_are_refused_by_the_schema(client: httpx.AsyncClient) -> None:
+async def test_parameters_refused_by_the_server_are_refused_by_the_schema(unlimited: httpx.AsyncClient) -> None:
+    client = unlimited
     schema = await openapi(client)
     for path in ("/v1/runs", "/v1/dead-letters"):
         (cursor,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "cursor"]
