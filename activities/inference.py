@@ -3,32 +3,36 @@
 The only activity module that imports torch; the `inference` pool is the only process that
 loads it. Weights are sha256-verified and read from safetensors (never unpickled). Every attempt's
 outcome feeds the shared circuit breaker; injected faults (dev mode only) apply before the model runs.
+
+Asked to `store_results`, the activity stores the chunk's predictions and progress itself, after
+the breaker has counted the model's success: a database that is briefly away is waited for in
+place (the forward pass is not redone), and never counts against the model.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+from uuid import UUID
 
+import asyncpg
 import numpy as np
 import torch
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating, heartbeating_until_done
+
 from swath.blobstore import BlobStore
 from swath.breaker import InferenceBreaker
 from swath.contracts import InferenceRequest, InferenceResult, ModelInfo, Prediction
+from swath.db import items, runs
+from swath.db.retrying import with_write_retries
 from swath.errors import ErrorType, ModelNotFoundError
 from swath.faults import Fault, FaultInjector
 from swath.nets.loader import WeightsChecksumError, load_model
 from swath.registry import ModelManifest, ModelRegistry
+from swath.temporal.activities import RUN_INFERENCE_CHUNK
 from swath.tiles import decode_tensor
-
-#: How often a long forward pass reports liveness (the workflow's heartbeat timeout is larger).
-HEARTBEAT_EVERY_S = 2.0
-
-T = TypeVar("T")
 
 
 def pick_device(setting: str) -> str:
@@ -68,14 +72,17 @@ class InferenceActivities:
         models: ModelCache,
         breaker: InferenceBreaker | None = None,
         faults: FaultInjector | None = None,
+        db: asyncpg.Pool | None = None,
     ) -> None:
+        """`db` is needed for requests that ask to `store_results`."""
+        self.db = db
         self.blobs = blobs
         self.registry = registry
         self.models = models
         self.breaker = breaker
         self.faults = faults
 
-    @activity.defn(name="run_inference_chunk")
+    @RUN_INFERENCE_CHUNK.implementation
     async def run_inference_chunk(self, req: InferenceRequest) -> InferenceResult:
         """One forward pass over the chunk; heartbeats while it runs so cancellation reaches it.
 
@@ -98,7 +105,23 @@ class InferenceActivities:
             await self._record(manifest.info, ok=False)
             raise
         await self._record(manifest.info, ok=True)
-        return result
+        if not req.store_results:
+            return result
+        async with heartbeating():
+            await with_write_retries(lambda: self._store(req, result), what=f"results of run {req.run_id}")
+        return InferenceResult(predictions=[], model=result.model, stored=len(result.predictions))
+
+    async def _store(self, req: InferenceRequest, result: InferenceResult) -> None:
+        """The chunk's predictions and the progress they make, in one transaction (idempotent)."""
+        assert self.db is not None, "storing results needs a database pool"
+        run_id = UUID(req.run_id)
+        positions = {item.id: item.position for item in req.items}
+        async with self.db.acquire() as conn, conn.transaction():
+            await items.insert_predictions(
+                conn, run_id=run_id, predictions=result.predictions, model=result.model, positions=positions,
+                fallback_used=req.fallback_used,
+            )
+            await runs.refresh_progress(conn, run_id=run_id)
 
     async def _record(self, model: ModelInfo, *, ok: bool) -> None:
         if self.breaker:
@@ -114,7 +137,7 @@ class InferenceActivities:
             ) from None
         tiles = await asyncio.gather(*(self.blobs.get(item.tensor_ref) for item in req.items))
         batch = np.stack([decode_tensor(t) for t in tiles])
-        probabilities = await _heartbeating(asyncio.to_thread(_forward, model, batch, self.models.device))
+        probabilities = await heartbeating_until_done(asyncio.to_thread(_forward, model, batch, self.models.device))
         confidence, index = probabilities.max(axis=1), probabilities.argmax(axis=1)
         predictions = [
             Prediction(id=item.id, label=manifest.labels[i], confidence=round(float(c), 4))
@@ -132,22 +155,10 @@ class InferenceActivities:
             )
         if fault is Fault.HANG:
             activity.logger.warning("injected hang of %s: waiting for cancellation", model.ref)
-            await _heartbeating(asyncio.Event().wait())
+            await heartbeating_until_done(asyncio.Event().wait())
 
 
 def _forward(model: torch.nn.Module, batch: np.ndarray, device: str) -> np.ndarray:
     with torch.inference_mode():
         logits = model(torch.from_numpy(batch).to(device))
         return torch.softmax(logits, dim=1).cpu().numpy()
-
-
-async def _heartbeating(work: Awaitable[T]) -> T:
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            activity.heartbeat()
-            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_S)
-            if done:
-                return task.result()
-    finally:
-        task.cancel()

@@ -1,8 +1,7 @@
-"""Notification: record each run lifecycle event once, and deliver it as signed webhooks.
+"""Notification: deliver webhook messages, one attempt per `deliver_webhook`.
 
-`record_run_event` turns an event into one webhook message per destination (the run's own
-webhook, and the tenant's endpoints subscribed to the event) and starts one durable
-`WebhookDeliveryWorkflow` per message; `deliver_webhook` is one attempt of one message.
+Messages are created when a run's event is recorded (`swath.webhooks.outbox`, called as the run
+finishes); each is delivered by its own durable `WebhookDeliveryWorkflow`, whose attempts run here.
 """
 
 from __future__ import annotations
@@ -16,20 +15,15 @@ from uuid import UUID
 import asyncpg
 import httpx
 from temporalio import activity
-from temporalio.client import Client
 
-from api.services.run_view import to_run_out
-from swath.contracts import RunEvent
-from swath.db import events, items, runs
 from swath.db import webhooks as wh
 from swath.redact import redact_text, redact_url
-from swath.settings import Settings
-from swath.status import RunStatus
+from swath.temporal.activities import DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE
 from swath.urlguard import UrlRefusedError
 from swath.webhooks import metrics
 from swath.webhooks.contracts import AttemptOutcome, DeliverWebhookRequest, DeliverWebhookResult, FailWebhookRequest
-from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
-from swath.webhooks.events import RUN_DESTINATION, compact_run, message_id, webhook_body
+from swath.webhooks.dispatch import DeliveryPolicy
+from swath.webhooks.events import RUN_DESTINATION
 from swath.webhooks.failures import describe_failure, describe_status
 from swath.webhooks.signing import generate_secret, webhook_headers
 from swath.webhooks.transport import read_capped
@@ -41,59 +35,13 @@ EXCERPT_CHARS = 1024
 class NotifyActivities:
     """Runs on the `notify` pool, so slow subscribers never hold up ingest or inference."""
 
-    def __init__(
-        self, *, db: asyncpg.Pool, temporal: Client, http: httpx.AsyncClient, policy: DeliveryPolicy,
-        settings: Settings,
-    ) -> None:
-        """`http` must be the pinned webhook client (`swath.webhooks.transport.webhook_http_client`);
-        `settings` gives the run representation its links."""
+    def __init__(self, *, db: asyncpg.Pool, http: httpx.AsyncClient, policy: DeliveryPolicy) -> None:
+        """`http` must be the pinned webhook client (`swath.webhooks.transport.webhook_http_client`)."""
         self.db = db
-        self.temporal = temporal
         self.http = http
         self.policy = policy
-        self.settings = settings
 
-    @activity.defn(name="record_run_event")
-    async def record_run_event(self, event: RunEvent) -> bool:
-        """Record the event and start its webhook deliveries; `False` if a retry finds it already
-        recorded. Messages have deterministic ids, so a retry neither duplicates nor re-sends."""
-        run_id = UUID(event.run_id)
-        async with self.db.acquire() as conn:
-            recorded = await events.record_event(conn, run_id=run_id, tenant=event.tenant, type=event.type)
-            await self._create_messages(conn, event)
-            pending = await wh.pending_messages(conn, run_id=run_id, event_type=event.type)
-        started = [m for m in pending if await start_delivery(self.temporal, self.policy, m)]
-        activity.logger.info(
-            "run %s: %s (%s); %d webhook deliveries started",
-            event.run_id, event.type, "new" if recorded else "already recorded", len(started),
-        )
-        return recorded
-
-    async def _create_messages(self, conn: asyncpg.Connection, event: RunEvent) -> None:
-        run_id = UUID(event.run_id)
-        run = await runs.get_run(conn, tenant=event.tenant, run_id=run_id)
-        if run is None:
-            return
-        destinations: list[tuple[str, UUID | None, str]] = []
-        if run["webhook"] and event.type in run["webhook"]["events"]:
-            destinations.append((RUN_DESTINATION, None, run["webhook"]["url"]))
-        for endpoint in await wh.subscribed_endpoints(conn, tenant=event.tenant, event_type=event.type):
-            destinations.append((str(endpoint["id"]), endpoint["id"], endpoint["url"]))
-        if not destinations:
-            return
-        done = await items.list_items(conn, run_id=run_id) if run["status"] == RunStatus.COMPLETE else None
-        shown = to_run_out(run, done, self.settings).model_dump(mode="json")
-        data = compact_run(shown, max_items=self.settings.webhook_max_inline_items)
-        body = webhook_body(event.type, run["finished_at"] or datetime.now(timezone.utc), data)
-        async with conn.transaction():
-            for destination, endpoint_id, url in destinations:
-                await wh.insert_message(
-                    conn, message_id=message_id(event.run_id, event.type, destination), tenant=event.tenant,
-                    run_id=run_id, event_type=event.type, destination=destination, endpoint_id=endpoint_id,
-                    url=url, body=body,
-                )
-
-    @activity.defn(name="deliver_webhook")
+    @DELIVER_WEBHOOK.implementation
     async def deliver_webhook(self, req: DeliverWebhookRequest) -> DeliverWebhookResult:
         """One attempt: sign, POST, log the attempt, and settle the message and its endpoint.
 
@@ -172,7 +120,7 @@ class NotifyActivities:
             )
         return outcome
 
-    @activity.defn(name="fail_webhook_message")
+    @FAIL_WEBHOOK_MESSAGE.implementation
     async def fail_webhook_message(self, req: FailWebhookRequest) -> bool:
         """Mark a message failed; `False` if it had already settled."""
         async with self.db.acquire() as conn:

@@ -1,4 +1,9 @@
-"""Run bookkeeping in PostgreSQL: status, item rows and progress, each write idempotent."""
+"""Finishing a run: its terminal status, its dead letter and its events, in one idempotent step.
+
+Runs on the `bookkeeping` pool, a light process of its own, so finishing never waits behind
+another run's ingest. Every write is idempotent: a retry finds the run finished, the dead letter
+stored and the events recorded, and only starts deliveries still pending.
+"""
 
 from __future__ import annotations
 
@@ -7,72 +12,53 @@ from uuid import UUID
 
 import asyncpg
 from temporalio import activity
+from temporalio.client import Client
 
-from swath.contracts import (
-    DeadLetterRequest,
-    FinishRunRequest,
-    MarkProcessingRequest,
-    StoreItemErrorsRequest,
-    StoreResultsRequest,
-)
-from swath.db import dead_letters, items, runs
+from swath.contracts import FinishRunRequest, FinishRunResult
+from swath.db import dead_letters, runs
+from swath.settings import Settings
 from swath.status import RunStatus
+from swath.temporal.activities import FINISH_RUN
+from swath.webhooks.dispatch import DeliveryPolicy
+from swath.webhooks.outbox import record_run_event
 
 
-class RunStoreActivities:
-    """Writes a run's state; runs on the `ingest` pool, which holds the database pool."""
+class RunBookkeepingActivities:
+    """The run writes the workflow itself makes (ingest and inference record their own)."""
 
-    def __init__(self, *, db: asyncpg.Pool) -> None:
+    def __init__(self, *, db: asyncpg.Pool, temporal: Client, policy: DeliveryPolicy, settings: Settings) -> None:
+        """`temporal` starts webhook deliveries; `settings` gives the run representation its links."""
         self.db = db
+        self.temporal = temporal
+        self.policy = policy
+        self.settings = settings
 
-    @activity.defn(name="mark_run_processing")
-    async def mark_run_processing(self, req: MarkProcessingRequest) -> None:
-        """queued → processing."""
-        async with self.db.acquire() as conn:
-            await runs.mark_processing(conn, run_id=UUID(req.run_id), items_total=req.items_total)
-
-    @activity.defn(name="store_item_errors")
-    async def store_item_errors(self, req: StoreItemErrorsRequest) -> None:
-        """Persist items that ingest rejected, and count them as done."""
+    @FINISH_RUN.implementation
+    async def finish_run(self, req: FinishRunRequest) -> FinishRunResult:
+        """Dead-letter (if asked), record the terminal status, then each event and its deliveries."""
         run_id = UUID(req.run_id)
         async with self.db.acquire() as conn, conn.transaction():
-            await items.insert_item_errors(conn, run_id=run_id, errors=req.errors, positions=req.positions)
-            await runs.refresh_progress(conn, run_id=run_id)
-
-    @activity.defn(name="store_chunk_results")
-    async def store_chunk_results(self, req: StoreResultsRequest) -> None:
-        """Persist one chunk's predictions and the progress they make, in one transaction."""
-        run_id = UUID(req.run_id)
-        async with self.db.acquire() as conn, conn.transaction():
-            await items.insert_predictions(
-                conn, run_id=run_id, predictions=req.predictions, model=req.model, positions=req.positions,
-                fallback_used=req.fallback_used,
-            )
-            await runs.refresh_progress(conn, run_id=run_id)
-
-    @activity.defn(name="finish_run")
-    async def finish_run(self, req: FinishRunRequest) -> bool:
-        """Record the terminal status; `False` when the run had already ended."""
-        async with self.db.acquire() as conn:
-            return await runs.finish_run(
-                conn,
-                run_id=UUID(req.run_id),
-                status=RunStatus(req.status),
+            if req.dead_letter is not None:
+                letter = req.dead_letter
+                await dead_letters.insert_dead_letter(
+                    conn, run_id=run_id, tenant=letter.tenant, request=asdict(letter.request),
+                    failed_step=letter.failed_step, error_code=letter.error.code, error_message=letter.error.message,
+                    attempts=letter.attempts,
+                )
+            finished = await runs.finish_run(
+                conn, run_id=run_id, status=RunStatus(req.status),
                 error=asdict(req.error) if req.error else None,
                 result_model=asdict(req.model) if req.model else None,
             )
-
-    @activity.defn(name="dead_letter_run")
-    async def dead_letter_run(self, req: DeadLetterRequest) -> bool:
-        """Store the run for redrive; `False` if a retry finds it already stored."""
-        async with self.db.acquire() as conn:
-            return await dead_letters.insert_dead_letter(
-                conn,
-                run_id=UUID(req.run_id),
-                tenant=req.tenant,
-                request=asdict(req.request),
-                failed_step=req.failed_step,
-                error_code=req.error.code,
-                error_message=req.error.message,
-                attempts=req.attempts,
+        started = 0
+        for event in req.events:
+            _, n = await record_run_event(
+                self.db, self.temporal, self.policy, self.settings,
+                run_id=req.run_id, tenant=req.tenant, event_type=event,
             )
+            started += n
+        activity.logger.info(
+            "run %s %s (%s); events %s; %d webhook deliveries started",
+            req.run_id, req.status, "now" if finished else "already", ",".join(req.events) or "none", started,
+        )
+        return FinishRunResult(finished=finished, deliveries_started=started)

@@ -26,7 +26,7 @@ from swath.breaker import BreakerPolicy
 from swath.db import connect
 from swath.registry import ModelRegistry
 from swath.settings import Settings
-from swath.temporal_client import connect_temporal
+from swath.temporal.client import connect_temporal
 from swath.urlguard import input_guard
 
 

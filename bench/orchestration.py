@@ -19,7 +19,7 @@ from bench.raw_pipeline import QUEUE as RAW_QUEUE
 from bench.raw_pipeline import RawPipeline
 from bench.raw_pipeline import worker as raw_worker
 from bench.report import median_seconds, row
-from swath import search_attributes
+from swath.temporal import search_attributes
 from swath.contracts import (
     AnalysisRunInput,
     InferenceRequest,
@@ -32,7 +32,7 @@ from swath.contracts import (
     StagedItem,
 )
 from swath.embedded.temporal import find_temporal_cli
-from swath.queues import TaskQueue
+from swath.temporal.queues import TaskQueue
 from workflows.analysis_run import AnalysisRunWorkflow
 
 MODEL = ModelInfo("bench", "1", "0" * 64)

@@ -52,6 +52,8 @@ class StagedItem:
 
     id: str
     tensor_ref: str
+    #: The item's place in the submission, so results list in the order they were sent.
+    position: int = 0
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class IngestRequest:
     run_id: str
     model: str
     inputs: list[InputRef]
+    #: Also record the run as processing and store its item errors (one round trip for all three).
+    record: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,10 @@ class InferenceRequest:
     chunk_count: int = 1
     #: A fallback is waiting: refuse fast with `circuit_open` while this model's breaker is open.
     refuse_if_breaker_open: bool = False
+    #: Store the predictions and the progress they make here, and return none of them.
+    store_results: bool = False
+    #: The model is the primary's declared fallback (recorded with each stored prediction).
+    fallback_used: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,8 @@ class InferenceResult:
 
     predictions: list[Prediction]
     model: ModelInfo
+    #: Predictions stored by the activity itself (`store_results`).
+    stored: int = 0
 
 
 @dataclass(frozen=True)
@@ -162,6 +172,8 @@ class StoreResultsRequest:
     run_id: str
     predictions: list[Prediction]
     model: ModelInfo
+    #: Predictions stored by the activity itself (`store_results`).
+    stored: int = 0
     positions: dict[str, int] = field(default_factory=dict)
     #: The predictions came from the primary model's declared fallback.
     fallback_used: bool = False
@@ -169,12 +181,25 @@ class StoreResultsRequest:
 
 @dataclass(frozen=True)
 class FinishRunRequest:
-    """Move a run to its terminal status (idempotent)."""
+    """Move a run to its terminal status, dead-letter it and record its events, in one step (idempotent)."""
 
     run_id: str
     status: str
     error: RunError | None = None
     model: ModelInfo | None = None
+    tenant: str = ""
+    #: Lifecycle events to record (and deliver as webhooks), e.g. `run.failed`, `run.dead_lettered`.
+    events: list[str] = field(default_factory=list)
+    #: Store the run for redrive first.
+    dead_letter: DeadLetterRequest | None = None
+
+
+@dataclass(frozen=True)
+class FinishRunResult:
+    """What finishing found: whether this call ended the run, and the webhook deliveries it started."""
+
+    finished: bool
+    deliveries_started: int = 0
 
 
 @dataclass(frozen=True)

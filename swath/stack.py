@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from swath import search_attributes
+from swath.temporal import search_attributes
 from swath.auth.checks import ensure_safe_to_start
 from swath.db import connect, migrate
 from swath.db.keys import authenticate, create_key
@@ -25,7 +25,7 @@ from swath.embedded.ports import ensure_port_free
 from swath.embedded.postgres import EmbeddedPostgres
 from swath.embedded.supervisor import ChildSpec, Supervisor
 from swath.embedded.temporal import TemporalDevServer
-from swath.queues import TaskQueue
+from swath.temporal.queues import TaskQueue
 from swath.settings import Mode, Settings
 
 log = logging.getLogger("swath.stack")

@@ -18,14 +18,14 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
-from swath import search_attributes
+from swath.temporal import search_attributes
 from swath.db import connect, migrate
 from swath.db.keys import create_key
 from swath.db.pool import ensure_database
 from swath.embedded.ports import free_port
 from swath.embedded.postgres import EmbeddedPostgres
 from swath.embedded.temporal import find_temporal_cli
-from swath.queues import TaskQueue
+from swath.temporal.queues import TaskQueue
 from swath.settings import Mode, Settings
 from workers.pool import activity_methods
 from workers.pools import load_pool

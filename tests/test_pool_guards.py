@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 import os
-import re
 import subprocess
 import sys
+import typing
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
 
-from swath.queues import TaskQueue
+from activities.legacy import V1_ACTIVITIES
+from swath.temporal.activities import ACTIVITIES, WORKFLOWS, definition_of
+from swath.temporal.queues import TaskQueue
 from workers.pools import load_pool
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_SOURCE = REPO_ROOT / "workflows" / "analysis_run.py"
-WEBHOOK_WORKFLOW_SOURCE = REPO_ROOT / "workflows" / "webhook_delivery.py"
 
 
 def activity_names(cls: type) -> list[str]:
@@ -48,14 +49,18 @@ LIGHT_MODULES = [
     "api.app",
     "workers.pools",
     "workers.pools.orchestration",
+    "workers.pools.bookkeeping",
     "workers.pools.ingest",
     "workers.pools.notify",
     "workflows.analysis_run",
+    "workflows.legacy.analysis_run_v1",
     "workflows.webhook_delivery",
     "activities",
     "activities.ingest",
     "activities.runs",
+    "activities.legacy",
     "activities.notify",
+    "swath.temporal.activities",
     "swath.tiles",
     "swath.registry",
 ]
@@ -69,7 +74,7 @@ def test_light_modules_never_import_torch() -> None:
         "    leaked = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
         "    assert not leaked, f'importing {name} imported torch'\n"
         "from workers.pools import load_pool\n"
-        "for q in ('orchestration', 'ingest', 'notify'):\n"
+        "for q in ('orchestration', 'bookkeeping', 'ingest', 'notify'):\n"
         "    load_pool(q)\n"
         "assert 'torch' not in sys.modules, 'load_pool imported torch'\n"
         "print('ok')\n"
@@ -92,14 +97,46 @@ def test_each_light_module_alone_never_imports_torch(module: str) -> None:
     assert result.returncode == 0, f"importing {module} imported torch or failed:\n{result.stderr}"
 
 
-# --- (b) every activity and workflow registered exactly once -----------------------------------
+# --- (b) every definition implemented exactly once, on the queue it names ---------------------
 
 
-def test_every_activity_is_registered_exactly_once(pools: dict) -> None:
-    names = Counter(name for pool in pools.values() for cls in pool.activity_classes for name in activity_names(cls))
-    assert names, "no activities found"
-    duplicated = {name: n for name, n in names.items() if n != 1}
-    assert duplicated == {}
+def registrations(pools: dict) -> list[tuple[TaskQueue, str, object]]:
+    """(queue, activity name, implementation) for every activity every pool registers."""
+    return [
+        (queue, getattr(getattr(cls, attr), "__temporal_activity_definition").name, getattr(cls, attr))
+        for queue, pool in pools.items()
+        for cls in pool.activity_classes
+        for attr in dir(cls)
+        if hasattr(getattr(cls, attr), "__temporal_activity_definition")
+    ]
+
+
+def test_every_activity_definition_has_one_implementation_on_its_queue(pools: dict) -> None:
+    for defn in ACTIVITIES:
+        implementations = [(queue, fn) for queue, _, fn in registrations(pools) if definition_of(fn) is defn]
+        assert len(implementations) == 1, f"{defn.name}: {implementations}"
+        (queue, fn), = implementations
+        assert queue is defn.queue, f"{defn.name} is implemented on {queue}, defined for {defn.queue}"
+        hints = typing.get_type_hints(fn)
+        assert hints[list(inspect.signature(fn).parameters)[1]] is defn.arg_type, defn.name
+        assert hints["return"] is defn.result_type, defn.name
+
+
+def test_every_registered_activity_is_defined_or_serves_the_previous_workflow(pools: dict) -> None:
+    for queue, name, fn in registrations(pools):
+        defn = definition_of(fn)
+        if defn is None:
+            assert V1_ACTIVITIES.get(name) is queue, f"{name} on {queue} has no definition"
+
+
+def test_every_activity_the_previous_workflow_calls_is_still_served_on_its_queue(pools: dict) -> None:
+    served = {(queue, name) for queue, name, _ in registrations(pools)}
+    assert {(queue, name) for name, queue in V1_ACTIVITIES.items()} <= served
+
+
+def test_no_queue_registers_a_name_twice(pools: dict) -> None:
+    names = Counter((queue, name) for queue, name, _ in registrations(pools))
+    assert {k: n for k, n in names.items() if n != 1} == {}
 
 
 def test_every_activity_class_is_declared_by_one_pool(pools: dict) -> None:
@@ -110,9 +147,12 @@ def test_every_activity_class_is_declared_by_one_pool(pools: dict) -> None:
             assert activity_names(cls), f"{cls.__name__} declares no activities"
 
 
-def test_every_workflow_is_registered_exactly_once(pools: dict) -> None:
-    names = Counter(workflow_name(cls) for pool in pools.values() for cls in pool.workflows)
-    assert names == Counter({"AnalysisRunWorkflow": 1, "WebhookDeliveryWorkflow": 1})
+def test_every_workflow_definition_has_one_implementation_on_its_queue(pools: dict) -> None:
+    hosted = Counter((queue, workflow_name(cls)) for queue, pool in pools.items() for cls in pool.workflows)
+    for defn in WORKFLOWS:
+        assert hosted[(defn.queue, defn.name)] == 1, defn.name
+    # Besides them only the previous version of the run workflow, kept to finish its runs.
+    assert set(hosted) == {(d.queue, d.name) for d in WORKFLOWS} | {(TaskQueue.ORCHESTRATION, "AnalysisRunWorkflow")}
 
 
 def test_only_orchestration_hosts_workflows_and_it_has_no_activities(pools: dict) -> None:
@@ -130,76 +170,6 @@ def test_activity_helper_reads_the_same_definitions() -> None:
     async def probe() -> None: ...
 
     assert getattr(probe, "__temporal_activity_definition").name == "probe"
-
-
-# --- (c) every activity the workflow calls is registered on the queue it is called on -----------
-
-_QUEUE = re.compile(r"task_queue\s*=\s*TaskQueue\.(?P<queue>[A-Z_]+)")
-
-
-def called_activities() -> dict[str, TaskQueue]:
-    """Activity name → the queue the workflow sends it to (bookkeeping goes to `ingest`)."""
-    source = WORKFLOW_SOURCE.read_text()
-    bookkeeping = re.search(r"async def _bookkeeping\(.*?(?=\n\S|\Z)", source, re.S)
-    assert bookkeeping, "no _bookkeeping helper found"
-    bookkeeping_queue = _QUEUE.search(bookkeeping.group(0))
-    assert bookkeeping_queue
-    calls: dict[str, TaskQueue] = {}
-    for match in re.finditer(r"""(execute_activity|_bookkeeping)\(\s*"([A-Za-z_][A-Za-z0-9_]*)\"""", source):
-        kind, name = match.groups()
-        if kind == "_bookkeeping":
-            queue = bookkeeping_queue.group("queue")
-        else:
-            # The task_queue argument of this call: the first one after the name.
-            found = _QUEUE.search(source, match.end())
-            assert found, f"no task_queue for {name}"
-            queue = found.group("queue")
-        calls[name] = TaskQueue[queue]
-    return calls
-
-
-def webhook_workflow_calls() -> dict[str, TaskQueue]:
-    """Activity name → queue, for `WebhookDeliveryWorkflow` (every call names its queue)."""
-    source = WEBHOOK_WORKFLOW_SOURCE.read_text()
-    calls: dict[str, TaskQueue] = {}
-    for match in re.finditer(r"""execute_activity\(\s*"([A-Za-z_][A-Za-z0-9_]*)\"""", source):
-        found = _QUEUE.search(source, match.end())
-        assert found, f"no task_queue for {match.group(1)}"
-        calls[match.group(1)] = TaskQueue[found.group("queue")]
-    return calls
-
-
-def test_the_webhook_workflow_calls_the_activities_we_expect() -> None:
-    assert webhook_workflow_calls() == {"deliver_webhook": TaskQueue.NOTIFY, "fail_webhook_message": TaskQueue.NOTIFY}
-
-
-def test_the_workflow_calls_the_activities_we_expect() -> None:
-    assert set(called_activities()) == {
-        "mark_run_processing",
-        "ingest_inputs",
-        "store_item_errors",
-        "run_inference_chunk",
-        "store_chunk_results",
-        "finish_run",
-        "record_run_event",
-        "dead_letter_run",
-    }
-
-
-def test_every_called_activity_is_registered_on_its_queue(pools: dict) -> None:
-    registered = {
-        name: queue for queue, pool in pools.items() for cls in pool.activity_classes for name in activity_names(cls)
-    }
-    calls = {**called_activities(), **webhook_workflow_calls()}
-    missing = sorted(set(calls) - set(registered))
-    assert missing == [], f"the workflow calls activities no pool registers: {missing}"
-    wrong = {name: (queue.value, registered[name].value) for name, queue in calls.items() if registered[name] != queue}
-    assert wrong == {}, f"called on one queue, registered on another (called, registered): {wrong}"
-
-
-def test_every_registered_activity_is_called(pools: dict) -> None:
-    registered = {name for pool in pools.values() for cls in pool.activity_classes for name in activity_names(cls)}
-    assert registered == set(called_activities()) | set(webhook_workflow_calls())
 
 
 # --- (d) one pool per queue, in a module named after it ------------------------------------------

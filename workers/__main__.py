@@ -6,7 +6,7 @@ import sys
 
 from swath.auth.checks import InsecureSettingsError
 from swath.logs import configure_logging
-from swath.queues import TaskQueue
+from swath.temporal.queues import TaskQueue
 from swath.settings import Settings
 from workers.run import run_pool
 

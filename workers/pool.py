@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from swath.queues import TaskQueue
+from swath.temporal.queues import TaskQueue
 from swath.settings import Settings
 
 #: Builds a pool's activity objects with ready clients; closes them through the exit stack.

@@ -11,7 +11,7 @@ from temporalio.worker import Worker
 
 from swath.auth.checks import ensure_safe_to_start
 from swath.settings import Settings
-from swath.temporal_client import connect_temporal
+from swath.temporal.client import connect_temporal
 from workers.pool import activity_methods
 from workers.pools import load_pool
 

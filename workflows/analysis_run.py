@@ -1,12 +1,18 @@
-"""`AnalysisRunWorkflow`: ingest → inference in chunks → persist → finish → notify.
+"""`AnalysisRunWorkflow` (type `AnalysisRun`): ingest → inference in chunks → finish.
 
-Activities are called by name on their own pool's task queue, so this module imports only
-temporalio and the contracts. Retry policies and timeouts are named here, next to their use.
+Each step is one activity, called by reference (`swath.temporal.activities`) on its own pool's
+queue, and each records what it produced, so a one-chunk run costs what three activities cost:
+
+- `ingest_inputs` stages the inputs, records the run as processing and stores the item errors;
+- `run_inference_chunk` classifies a chunk and stores its predictions and progress;
+- `finish_run` records the terminal status, the dead letter (if any) and the run's events, whose
+  webhooks it starts.
 
 Failure semantics: typed non-retryable errors fail fast; a chunk whose primary model exhausts its
 retries (or whose breaker is open) runs on the model's fallback, and so does the rest of the run;
-a run that still fails is dead-lettered (unless its own request was at fault) before it is marked
+a run that still fails is dead-lettered (unless its own request was at fault) as it is marked
 `failed`; the run's deadline cancels whatever step is running and fails it as `deadline_exceeded`.
+Payloads are references and counts: no term of the history grows faster than the number of inputs.
 """
 
 from __future__ import annotations
@@ -15,12 +21,10 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from swath import search_attributes as sa
     from swath.contracts import (
         AnalysisRunInput,
         DeadLetterRequest,
@@ -29,38 +33,30 @@ with workflow.unsafe.imports_passed_through():
         InferenceResult,
         IngestRequest,
         IngestResult,
-        MarkProcessingRequest,
         ModelInfo,
         RunError,
-        RunEvent,
         RunOutcome,
         StagedItem,
-        StoreItemErrorsRequest,
-        StoreResultsRequest,
     )
-    from swath.errors import CALLER_ERRORS, NON_RETRYABLE, ErrorType
-    from swath.queues import TaskQueue
+    from swath.errors import CALLER_ERRORS, ErrorType
     from swath.status import EVENT_FOR_STATUS, RunStatus
+    from swath.temporal import search_attributes as sa
+    from swath.temporal.activities import (
+        ANALYSIS_RUN,
+        FINISH_RUN,
+        INGEST_INPUTS,
+        RUN_INFERENCE_CHUNK,
+        STEP_RETRY,
+        execute,
+    )
 
-#: Ingest and inference: 3 retries, backoff 1 s, 2 s, 4 s (DESIGN §3).
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_attempts=4,
-    non_retryable_error_types=[t.value for t in NON_RETRYABLE],
-)
-#: Bookkeeping writes are idempotent and must not be lost: retry until PostgreSQL is back.
-BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
-INGEST_TIMEOUT = timedelta(minutes=10)
-INFERENCE_TIMEOUT = timedelta(minutes=5)
-BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
-#: A killed worker is noticed within this long, and its activity retried elsewhere.
-HEARTBEAT_TIMEOUT = timedelta(seconds=20)
 #: Raised for every dead-lettered run, next to its `run.failed`.
 DEAD_LETTERED_EVENT = "run.dead_lettered"
+#: A cancelled step is waited for, so the run is marked canceled only once nothing runs for it.
+WAIT = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 
 
-@workflow.defn
+@workflow.defn(name=ANALYSIS_RUN.name)
 class AnalysisRunWorkflow:
     """One analysis run; workflow id `run-<run_id>`."""
 
@@ -109,60 +105,46 @@ class AnalysisRunWorkflow:
         return outcome
 
     async def _steps(self, req: AnalysisRunInput) -> tuple[ModelInfo, RunOutcome]:
-        positions = {item.id: n for n, item in enumerate(req.inputs)}
-        await self._set_status(RunStatus.PROCESSING)
-        await _bookkeeping("mark_run_processing", MarkProcessingRequest(req.run_id, len(req.inputs)))
+        self._set_status(RunStatus.PROCESSING)
         ingest = await self._ingest(req)
-        if ingest.errors:
-            await _bookkeeping("store_item_errors", StoreItemErrorsRequest(req.run_id, ingest.errors, positions))
         self._items_done = len(ingest.errors)
         if not ingest.staged:
             raise ApplicationError("no input could be ingested", type=ErrorType.NO_VALID_ITEMS, non_retryable=True)
-        model = await self._infer(req, ingest.staged, positions)
+        model = await self._infer(req, ingest.staged)
         return model, RunOutcome(req.run_id, RunStatus.COMPLETE, len(ingest.staged), len(ingest.errors))
 
     async def _ingest(self, req: AnalysisRunInput) -> IngestResult:
         self._phase = "ingest"
         try:
-            return await workflow.execute_activity(
-                "ingest_inputs",
-                IngestRequest(req.run_id, req.model, req.inputs),
-                result_type=IngestResult,
-                task_queue=TaskQueue.INGEST,
-                start_to_close_timeout=INGEST_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=STEP_RETRY,
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            return await execute(
+                INGEST_INPUTS,
+                IngestRequest(req.run_id, req.model, req.inputs, record=True),
+                # It heartbeats per item; only the run's deadline bounds it as a whole.
+                start_to_close_timeout=timedelta(seconds=req.deadline_seconds),
+                cancellation_type=WAIT,
                 summary=f"ingest {len(req.inputs)} tiles",
             )
         except ActivityError as err:
             self._attempts += _attempts(err)
             raise
 
-    async def _infer(self, req: AnalysisRunInput, staged: list[StagedItem], positions: dict[str, int]) -> ModelInfo:
+    async def _infer(self, req: AnalysisRunInput, staged: list[StagedItem]) -> ModelInfo:
         self._phase = "inference"
         chunks = [staged[i : i + req.chunk_size] for i in range(0, len(staged), req.chunk_size)]
         model: ModelInfo | None = None
         for n, chunk in enumerate(chunks, start=1):
-            result, fallback_used = await self._infer_chunk(req, chunk, n, len(chunks))
-            await _bookkeeping(
-                "store_chunk_results",
-                StoreResultsRequest(req.run_id, result.predictions, result.model, positions, fallback_used),
-                summary=f"store chunk {n}/{len(chunks)}",
-            )
+            result = await self._infer_chunk(req, chunk, n, len(chunks))
             self._items_done += len(chunk)
             model = result.model
         assert model is not None
         return model
 
-    async def _infer_chunk(
-        self, req: AnalysisRunInput, chunk: list[StagedItem], n: int, count: int
-    ) -> tuple[InferenceResult, bool]:
+    async def _infer_chunk(self, req: AnalysisRunInput, chunk: list[StagedItem], n: int, count: int) -> InferenceResult:
         """The chunk on the primary model, or on the fallback once the primary has given up."""
         fallback = req.fallback_model
         if not self._on_fallback:
             try:
-                return await self._inference(req, req.model, chunk, n, count, guarded=fallback is not None), False
+                return await self._inference(req, req.model, chunk, n, count, guarded=fallback is not None)
             except ActivityError as err:
                 self._attempts += _attempts(err)
                 if fallback is None or not _fallback_helps(err):
@@ -171,69 +153,46 @@ class AnalysisRunWorkflow:
                 self._on_fallback = True
         assert fallback is not None
         try:
-            return await self._inference(req, fallback, chunk, n, count, guarded=False), True
+            return await self._inference(req, fallback, chunk, n, count, guarded=False, is_fallback=True)
         except ActivityError as err:
             self._attempts += _attempts(err)
             raise
 
     async def _inference(
-        self, req: AnalysisRunInput, model: str, chunk: list[StagedItem], n: int, count: int, *, guarded: bool
+        self, req: AnalysisRunInput, model: str, chunk: list[StagedItem], n: int, count: int, *, guarded: bool,
+        is_fallback: bool = False,
     ) -> InferenceResult:
         """One chunk on one model; `guarded`: refused fast while that model's breaker is open."""
-        return await workflow.execute_activity(
-            "run_inference_chunk",
-            InferenceRequest(req.run_id, model, chunk, n, count, refuse_if_breaker_open=guarded),
-            result_type=InferenceResult,
-            task_queue=TaskQueue.INFERENCE,
-            start_to_close_timeout=INFERENCE_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=STEP_RETRY,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=f"inference chunk {n}/{count} on {model}",
+        request = InferenceRequest(
+            req.run_id, model, chunk, n, count, refuse_if_breaker_open=guarded, store_results=True,
+            fallback_used=is_fallback,
+        )
+        return await execute(
+            RUN_INFERENCE_CHUNK, request, cancellation_type=WAIT, summary=f"inference chunk {n}/{count} on {model}"
         )
 
     async def _fail(self, req: AnalysisRunInput, error: RunError) -> None:
-        """Dead-letter the run (unless the request itself was at fault), then mark it failed."""
-        dead_lettered = error.code not in CALLER_ERRORS
-        if dead_lettered:
-            request = DeadLetterRequest(req.run_id, req.tenant, req, self._phase, error, max(self._attempts, 1))
-            await _bookkeeping("dead_letter_run", request, summary=f"dead-letter: {error.code}")
-        await self._finish(req, RunStatus.FAILED, error=error)
-        if dead_lettered:
-            await _record_event(req, DEAD_LETTERED_EVENT)
+        """Mark the run failed and dead-letter it (unless the request itself was at fault)."""
+        dead_letter = None
+        if error.code not in CALLER_ERRORS:
+            dead_letter = DeadLetterRequest(req.run_id, req.tenant, req, self._phase, error, max(self._attempts, 1))
+        await self._finish(req, RunStatus.FAILED, error=error, dead_letter=dead_letter)
 
     async def _finish(
-        self, req: AnalysisRunInput, status: RunStatus, *, error: RunError | None = None, model: ModelInfo | None = None
+        self, req: AnalysisRunInput, status: RunStatus, *, error: RunError | None = None,
+        model: ModelInfo | None = None, dead_letter: DeadLetterRequest | None = None,
     ) -> None:
-        await self._set_status(status)
-        await _bookkeeping("finish_run", FinishRunRequest(req.run_id, status.value, error, model), summary=status.value)
-        await _record_event(req, EVENT_FOR_STATUS[status])
+        self._set_status(status)
+        events = [EVENT_FOR_STATUS[status]] + ([DEAD_LETTERED_EVENT] if dead_letter else [])
+        request = FinishRunRequest(
+            req.run_id, status.value, error, model, tenant=req.tenant, events=events, dead_letter=dead_letter
+        )
+        summary = status.value + (f": dead-lettered ({error.code})" if dead_letter and error else "")
+        await execute(FINISH_RUN, request, summary=summary)
 
-    async def _set_status(self, status: RunStatus) -> None:
+    def _set_status(self, status: RunStatus) -> None:
         self._phase = status.value
         workflow.upsert_search_attributes([sa.STATUS.value_set(status.value)])
-
-
-async def _record_event(req: AnalysisRunInput, event: str) -> None:
-    await workflow.execute_activity(
-        "record_run_event",
-        RunEvent(req.run_id, req.tenant, event),
-        task_queue=TaskQueue.NOTIFY,
-        start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-        retry_policy=BOOKKEEPING_RETRY,
-        summary=event,
-    )
-
-
-async def _bookkeeping(activity: str, arg: object, *, summary: str | None = None) -> object:
-    return await workflow.execute_activity(
-        activity,
-        arg,
-        task_queue=TaskQueue.INGEST,
-        start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-        retry_policy=BOOKKEEPING_RETRY,
-        summary=summary,
-    )
 
 
 def _run_error(err: BaseException) -> RunError:

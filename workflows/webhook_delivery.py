@@ -10,12 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from swath.queues import TaskQueue
+    from swath.temporal.activities import DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE, WEBHOOK_DELIVERY, execute
     from swath.webhooks.contracts import (
         AttemptOutcome,
         DeliverWebhookRequest,
@@ -25,13 +24,6 @@ with workflow.unsafe.imports_passed_through():
         WebhookDeliveryOutcome,
     )
 
-#: One activity execution is one attempt: the schedule, not Temporal, decides when to try again.
-ATTEMPT_RETRY = RetryPolicy(maximum_attempts=1)
-#: The 15 s HTTP timeout plus room for the database writes around it.
-ATTEMPT_TIMEOUT = timedelta(seconds=45)
-#: Recording the final status must not be lost: retry until PostgreSQL answers.
-BOOKKEEPING_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
-BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 #: A receiver's `Retry-After` is honoured up to this long.
 MAX_RETRY_AFTER_S = 24 * 3600.0
 #: What the tenant reads when an attempt did not finish (the cause is in the worker's log).
@@ -42,7 +34,7 @@ ATTEMPT_CRASHED = "attempt failed in the worker"
 DEFERRAL_SPREAD_S = 60.0
 
 
-@workflow.defn
+@workflow.defn(name=WEBHOOK_DELIVERY.name)
 class WebhookDeliveryWorkflow:
     """Deliver one message on the retry schedule until a 2xx, a stop, or the schedule runs out."""
 
@@ -73,13 +65,8 @@ class WebhookDeliveryWorkflow:
 
     async def _attempt(self, message_id: str, attempt: int) -> DeliverWebhookResult:
         try:
-            return await workflow.execute_activity(
-                "deliver_webhook",
-                DeliverWebhookRequest(message_id, workflow.info().run_id, attempt),
-                result_type=DeliverWebhookResult,
-                task_queue=TaskQueue.NOTIFY,
-                start_to_close_timeout=ATTEMPT_TIMEOUT,
-                retry_policy=ATTEMPT_RETRY,
+            return await execute(
+                DELIVER_WEBHOOK, DeliverWebhookRequest(message_id, workflow.info().run_id, attempt),
                 summary=f"attempt {attempt}",
             )
         except ActivityError as err:  # the worker died or the database failed: a failed attempt
@@ -90,11 +77,5 @@ class WebhookDeliveryWorkflow:
             )
 
     async def _fail(self, message_id: str, reason: str, attempts: int) -> WebhookDeliveryOutcome:
-        await workflow.execute_activity(
-            "fail_webhook_message",
-            FailWebhookRequest(message_id, reason),
-            task_queue=TaskQueue.NOTIFY,
-            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-            retry_policy=BOOKKEEPING_RETRY,
-        )
+        await execute(FAIL_WEBHOOK_MESSAGE, FailWebhookRequest(message_id, reason))
         return WebhookDeliveryOutcome(message_id, "failed", attempts)

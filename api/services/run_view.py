@@ -9,12 +9,8 @@ import asyncpg
 from api.schemas import ItemErrorOut, ItemOut, ModelOut, RunErrorOut, RunOut, RunResult, RunUrls, SubmittedRun
 from swath.redact import redact_url
 from swath.settings import Settings
+from swath.temporal.ids import run_workflow_id
 from swath.status import RunStatus
-
-
-def workflow_id(run_id: object) -> str:
-    """The Temporal workflow id of a run."""
-    return f"run-{run_id}"
 
 
 def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings: Settings) -> RunOut:
@@ -23,7 +19,7 @@ def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings
     total, done = row["items_total"], row["items_done"]
     status = RunStatus(row["status"])
     self_url = f"{settings.api_base_url}/v1/runs/{run_id}"
-    ui_url = settings.workflow_ui_url(workflow_id(run_id))
+    ui_url = settings.workflow_ui_url(run_workflow_id(run_id))
     return RunOut(
         id=run_id,
         status=status.value,

@@ -23,20 +23,20 @@ from api.problems import Problem, ProblemType
 from api.schemas import InputItem, RunCreate, RunOut, RunPage
 from api.services import webhooks
 from api.services import failures
-from api.services.run_view import to_run_out, workflow_id
-from swath import search_attributes as sa
+from api.services.run_view import to_run_out
+from swath.temporal import search_attributes as sa
 from swath.blobstore import InvalidBlobRefError, SCHEME, key_of
 from swath.contracts import AnalysisRunInput, InputRef
 from swath.db import items as item_queries
 from swath.db import runs as run_queries
 from swath.db.keys import Principal
 from swath.errors import ModelNotFoundError
-from swath.queues import TaskQueue
+from swath.temporal.ids import run_workflow_id
+from swath.temporal.activities import ANALYSIS_RUN
 from swath.redact import redact_url
 from swath.settings import Settings
 from swath.status import RunStatus
 from swath.urlguard import UrlRefusedError
-from workflows.analysis_run import AnalysisRunWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +144,10 @@ async def _replay(clients: Clients, principal: Principal, key: str, request_hash
 async def _start_workflow(clients: Clients, run_input: AnalysisRunInput) -> bool:
     """Start the run's workflow; `False` when an earlier attempt had already started it."""
     try:
-        await clients.temporal.start_workflow(
-            AnalysisRunWorkflow.run,
+        await ANALYSIS_RUN.start(
+            clients.temporal,
             run_input,
-            id=workflow_id(run_input.run_id),
-            task_queue=TaskQueue.ORCHESTRATION,
+            id=run_workflow_id(run_input.run_id),
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(sa.TENANT, run_input.tenant),
                 SearchAttributePair(sa.MODEL, run_input.model),
@@ -261,7 +260,7 @@ async def cancel_run(clients: Clients, principal: Principal, run_id: UUID) -> Ru
     run = await get_run(clients, principal, run_id)
     if RunStatus(run.status).terminal:
         raise Problem(409, ProblemType.RUN_ALREADY_FINISHED, f"run {run_id} is already {run.status}")
-    handle: WorkflowHandle = clients.temporal.get_workflow_handle(workflow_id(run_id))
+    handle: WorkflowHandle = clients.temporal.get_workflow_handle(run_workflow_id(run_id))
     await handle.cancel()
     return run
 

@@ -8,7 +8,8 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from swath.queues import TaskQueue
+from swath.temporal.ids import delivery_workflow_id
+from swath.temporal.activities import WEBHOOK_DELIVERY
 from swath.settings import Settings
 from swath.webhooks.contracts import WebhookDeliveryInput
 
@@ -39,11 +40,6 @@ class DeliveryPolicy:
         )
 
 
-def delivery_workflow_id(message_id: str) -> str:
-    """The Temporal workflow id of a message's delivery."""
-    return f"webhook-{message_id}"
-
-
 async def start_delivery(temporal: Client, policy: DeliveryPolicy, message_id: str, *, resend: bool = False) -> bool:
     """Start delivering; `False` if a delivery of this message is already running.
 
@@ -51,11 +47,10 @@ async def start_delivery(temporal: Client, policy: DeliveryPolicy, message_id: s
     deliver a message twice; a resend explicitly allows a new execution after a finished one.
     """
     try:
-        await temporal.start_workflow(
-            "WebhookDeliveryWorkflow",
+        await WEBHOOK_DELIVERY.start(
+            temporal,
             WebhookDeliveryInput(message_id, list(policy.schedule), policy.jitter),
             id=delivery_workflow_id(message_id),
-            task_queue=TaskQueue.ORCHESTRATION,
             id_reuse_policy=(
                 WorkflowIDReusePolicy.ALLOW_DUPLICATE if resend else WorkflowIDReusePolicy.REJECT_DUPLICATE
             ),

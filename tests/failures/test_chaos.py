@@ -17,6 +17,7 @@ import httpx
 from temporalio.client import Client
 
 from tests.stack import RunningStack
+from swath.temporal.activities import ANALYSIS_RUN
 from tests.failures.helpers import (
     TERMINAL,
     get_json,
@@ -121,6 +122,6 @@ async def test_killing_every_component_mid_run_loses_and_duplicates_nothing(stac
 
     # One workflow execution per run: nothing was started twice.
     temporal = await Client.connect(stack.temporal_address)
-    executions = [w.id async for w in temporal.list_workflows("WorkflowType = 'AnalysisRunWorkflow'")]
+    executions = [w.id async for w in temporal.list_workflows(f"WorkflowType = '{ANALYSIS_RUN.name}'")]
     assert sorted(w for w in executions if w[4:] in run_ids) == sorted(f"run-{run_id}" for run_id in run_ids)
     await record_history(temporal, run_ids[0], "survived-chaos")

@@ -16,7 +16,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from swath.settings import Settings
-from swath.webhooks.dispatch import delivery_workflow_id
+from swath.temporal.ids import delivery_workflow_id
 from tests.runs_helpers import history_text, sample_inputs, wait_until_done
 from tests.security.conftest import (
     JWT_AUDIENCE,

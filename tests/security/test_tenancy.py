@@ -10,7 +10,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from swath import search_attributes as sa
+from swath.temporal import search_attributes as sa
 from swath.db import dead_letters
 from swath.settings import Settings
 from tests.runs_helpers import sample_inputs, wait_until_done

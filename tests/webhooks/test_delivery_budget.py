@@ -22,7 +22,8 @@ from swath.db import webhooks as wh
 from swath.settings import Settings
 from swath.urlguard import UrlGuard
 from swath.webhooks.contracts import AttemptOutcome, DeliverWebhookRequest
-from swath.webhooks.dispatch import DeliveryPolicy, delivery_workflow_id, start_delivery
+from swath.temporal.ids import delivery_workflow_id
+from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
 from swath.webhooks.events import message_id
 from swath.webhooks.transport import webhook_http_client
 from tests.conftest import make_key

@@ -1,5 +1,8 @@
 """AnalysisRunWorkflow on a real dev server, activities replaced by name with recording fakes.
 
+Each fake is registered against the same definition as the real activity (`swath.temporal.activities`),
+on the queue that definition names.
+
 A module-scoped dev server of its own keeps these fakes off the queues the real workers poll.
 """
 
@@ -18,23 +21,19 @@ from temporalio.worker import Replayer, Worker
 
 from swath.contracts import (
     AnalysisRunInput,
-    DeadLetterRequest,
     FinishRunRequest,
+    FinishRunResult,
     InferenceRequest,
     InferenceResult,
     IngestRequest,
     IngestResult,
     InputRef,
     ItemError,
-    MarkProcessingRequest,
     ModelInfo,
-    Prediction,
-    RunEvent,
     StagedItem,
-    StoreItemErrorsRequest,
-    StoreResultsRequest,
 )
-from swath.queues import TaskQueue
+from swath.temporal.activities import ANALYSIS_RUN, FINISH_RUN, INGEST_INPUTS, RUN_INFERENCE_CHUNK
+from swath.temporal.queues import TaskQueue
 from tests.conftest import start_dev_server
 from workflows.analysis_run import AnalysisRunWorkflow
 
@@ -54,17 +53,20 @@ class Fakes:
     calls: list[tuple[str, object]] = field(default_factory=list)
 
     def activities(self) -> dict[TaskQueue, list]:
-        @activity.defn(name="ingest_inputs")
+        @INGEST_INPUTS.implementation
         async def ingest(req: IngestRequest) -> IngestResult:
             self.calls.append(("ingest_inputs", req))
             if self.ingest_error:
                 raise self.ingest_error
             return IngestResult(
-                staged=[StagedItem(i.id, f"blob://staged/{i.id}") for i in req.inputs if i.id not in self.bad_items],
+                staged=[
+                    StagedItem(i.id, f"blob://staged/{i.id}", n) for n, i in enumerate(req.inputs)
+                    if i.id not in self.bad_items
+                ],
                 errors=[ItemError(i.id, "undecodable", "junk") for i in req.inputs if i.id in self.bad_items],
             )
 
-        @activity.defn(name="run_inference_chunk")
+        @RUN_INFERENCE_CHUNK.implementation
         async def infer(req: InferenceRequest) -> InferenceResult:
             self.calls.append(("run_inference_chunk", req))
             if req.model in self.failing_models:
@@ -74,27 +76,14 @@ class Fakes:
                     activity.heartbeat()
                     await asyncio.sleep(0.1)
             model = MODEL if req.model == MODEL.ref else FALLBACK
-            return InferenceResult([Prediction(i.id, "wheat", 0.9) for i in req.items], model)
+            return InferenceResult([], model, stored=len(req.items))
 
-        def recorder(name: str, arg_type: type):
-            @activity.defn(name=name)
-            async def record(req: arg_type) -> None:  # type: ignore[valid-type]
-                self.calls.append((name, req))
+        @FINISH_RUN.implementation
+        async def finish(req: FinishRunRequest) -> FinishRunResult:
+            self.calls.append(("finish_run", req))
+            return FinishRunResult(finished=True)
 
-            return record
-
-        return {
-            TaskQueue.INGEST: [
-                ingest,
-                recorder("mark_run_processing", MarkProcessingRequest),
-                recorder("store_item_errors", StoreItemErrorsRequest),
-                recorder("store_chunk_results", StoreResultsRequest),
-                recorder("finish_run", FinishRunRequest),
-                recorder("dead_letter_run", DeadLetterRequest),
-            ],
-            TaskQueue.INFERENCE: [infer],
-            TaskQueue.NOTIFY: [recorder("record_run_event", RunEvent)],
-        }
+        return {TaskQueue.INGEST: [ingest], TaskQueue.INFERENCE: [infer], TaskQueue.BOOKKEEPING: [finish]}
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -117,9 +106,7 @@ async def run_with(env: WorkflowEnvironment, fakes: Fakes, run: AnalysisRunInput
     for w in workers:
         await w.__aenter__()
     try:
-        handle = await env.client.start_workflow(
-            AnalysisRunWorkflow.run, run, id=f"run-{run.run_id}", task_queue=TaskQueue.ORCHESTRATION
-        )
+        handle = await ANALYSIS_RUN.start(env.client, run, id=f"run-{run.run_id}")
         if then:
             await then(handle)
         return handle, await handle.result()
@@ -146,17 +133,16 @@ async def test_happy_path_runs_every_step_on_its_queue_in_order(env: WorkflowEnv
 
     assert outcome.status == "complete" and outcome.items_ok == 9 and outcome.items_failed == 1
     assert fakes.names() == [
-        "mark_run_processing", "ingest_inputs", "store_item_errors",
-        "run_inference_chunk", "store_chunk_results",
-        "run_inference_chunk", "store_chunk_results",
-        "run_inference_chunk", "store_chunk_results",
-        "finish_run", "record_run_event",
+        "ingest_inputs", "run_inference_chunk", "run_inference_chunk", "run_inference_chunk", "finish_run",
     ]  # fmt: skip
+    assert fakes.last("ingest_inputs").record, "ingest is asked to record processing and item errors"
     chunks = [arg for name, arg in fakes.calls if name == "run_inference_chunk"]
     assert [len(c.items) for c in chunks] == [4, 4, 1]
-    assert fakes.last("finish_run") == FinishRunRequest(run.run_id, "complete", None, MODEL)
-    assert fakes.last("record_run_event") == RunEvent(run.run_id, "acme", "run.completed")
-    assert fakes.last("store_item_errors").positions["tile-3"] == 3
+    assert all(c.store_results and not c.fallback_used for c in chunks)
+    assert [i.position for c in chunks for i in c.items] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    assert fakes.last("finish_run") == FinishRunRequest(
+        run.run_id, "complete", None, MODEL, tenant="acme", events=["run.completed"]
+    )
 
     # The history shows each step on its own pool's queue, with a readable summary.
     scheduled = [
@@ -167,7 +153,7 @@ async def test_happy_path_runs_every_step_on_its_queue_in_order(env: WorkflowEnv
     queues = {a.activity_type.name: a.task_queue.name for a in scheduled}
     assert queues["ingest_inputs"] == "ingest"
     assert queues["run_inference_chunk"] == "inference"
-    assert queues["record_run_event"] == "notify"
+    assert queues["finish_run"] == "bookkeeping"
 
     # The stored history replays deterministically against the current workflow code.
     history = await handle.fetch_history()
@@ -184,7 +170,7 @@ async def test_a_non_retryable_ingest_error_fails_the_run_fast(env: WorkflowEnvi
     assert fakes.names().count("ingest_inputs") == 1
     finish = fakes.last("finish_run")
     assert finish.status == "failed" and finish.error.code == "model_not_found"
-    assert fakes.last("record_run_event").type == "run.failed"
+    assert finish.events == ["run.failed"] and finish.dead_letter is None
 
 
 async def test_a_run_with_only_bad_items_fails_as_no_valid_items(env: WorkflowEnvironment) -> None:
@@ -207,8 +193,8 @@ async def test_cancel_reaches_a_running_chunk_and_records_canceled(env: Workflow
         await run_with(env, fakes, a_run(3), then=cancel_once_inference_runs)
     assert isinstance(failure.value.cause, CancelledError)
     assert fakes.last("finish_run").status == "canceled"
-    assert fakes.last("record_run_event").type == "run.canceled"
-    assert "store_chunk_results" not in fakes.names()
+    assert fakes.last("finish_run").events == ["run.canceled"]
+    assert fakes.names().count("run_inference_chunk") == 1
 
 
 BREAKER_OPEN = ApplicationError("breaker open", 1, type="circuit_open", non_retryable=True)
@@ -222,9 +208,10 @@ async def test_an_open_breaker_sends_this_and_every_later_chunk_to_the_fallback(
     assert outcome.status == "complete"
     tried = [(arg.model, arg.refuse_if_breaker_open) for n, arg in fakes.calls if n == "run_inference_chunk"]
     assert tried == [(MODEL.ref, True), (FALLBACK.ref, False), (FALLBACK.ref, False), (FALLBACK.ref, False)]
-    stored = [arg for n, arg in fakes.calls if n == "store_chunk_results"]
-    assert [(s.model, s.fallback_used) for s in stored] == [(FALLBACK, True)] * 3
-    assert "dead_letter_run" not in fakes.names()
+    stored = [arg for n, arg in fakes.calls if n == "run_inference_chunk"][1:]
+    assert [(s.model, s.fallback_used) for s in stored] == [(FALLBACK.ref, True)] * 3
+    assert fakes.last("finish_run").model == FALLBACK
+    assert fakes.last("finish_run").dead_letter is None
 
 
 async def test_failing_primary_and_fallback_dead_letter_the_run(env: WorkflowEnvironment) -> None:
@@ -234,21 +221,19 @@ async def test_failing_primary_and_fallback_dead_letter_the_run(env: WorkflowEnv
     with pytest.raises(WorkflowFailureError):
         await run_with(env, fakes, run)
 
-    letter = fakes.last("dead_letter_run")
+    finish = fakes.last("finish_run")
+    letter = finish.dead_letter  # stored in the same step that marks the run failed
     assert letter.request == run and letter.failed_step == "inference" and letter.attempts == 2
     assert letter.error.code == "weights_checksum_mismatch"
-    names = fakes.names()
-    assert names.index("dead_letter_run") < names.index("finish_run")  # stored before the run shows failed
-    assert fakes.last("finish_run").status == "failed"
-    events = [arg.type for n, arg in fakes.calls if n == "record_run_event"]
-    assert events == ["run.failed", "run.dead_lettered"]
+    assert finish.status == "failed"
+    assert finish.events == ["run.failed", "run.dead_lettered"]
 
 
 async def test_a_caller_error_is_not_dead_lettered(env: WorkflowEnvironment) -> None:
     fakes = Fakes(bad_items={"tile-0"})
     with pytest.raises(WorkflowFailureError):
         await run_with(env, fakes, a_run(1))
-    assert "dead_letter_run" not in fakes.names()
+    assert fakes.last("finish_run").dead_letter is None
 
 
 async def test_the_deadline_cancels_the_running_step_and_fails_the_run(env: WorkflowEnvironment) -> None:
@@ -258,5 +243,5 @@ async def test_the_deadline_cancels_the_running_step_and_fails_the_run(env: Work
     assert isinstance(failure.value.cause, ApplicationError)
     assert failure.value.cause.type == "deadline_exceeded"
     assert fakes.last("finish_run").error.code == "deadline_exceeded"
-    assert fakes.last("dead_letter_run").failed_step == "inference"
-    assert "store_chunk_results" not in fakes.names()
+    assert fakes.last("finish_run").dead_letter.failed_step == "inference"
+    assert fakes.names().count("run_inference_chunk") == 1

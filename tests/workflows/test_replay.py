@@ -3,7 +3,8 @@
 The histories come from the failure suite's real stack (`SWATH_RECORD_HISTORIES=1 pytest
 tests/failures`) and cover a complete run, a fallback, a dead-lettered failure, a redrive, a
 deadline and a cancel. A workflow change that breaks replay fails here, before it reaches
-workflows already running in production.
+workflows already running in production. `histories/v1/` holds runs of the previous version
+(type `AnalysisRunWorkflow`), which the orchestration pool still hosts to finish such runs.
 """
 
 from __future__ import annotations
@@ -14,17 +15,26 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workflows.analysis_run import AnalysisRunWorkflow
+from workers.pools import load_pool
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HERE = Path(__file__).parent / "histories"
+HISTORIES = sorted(HERE.glob("*.json"))
+V1_HISTORIES = sorted((HERE / "v1").glob("*.json"))
 
 
-def test_there_are_histories_to_replay() -> None:
-    assert len(HISTORIES) >= 5
+def test_there_are_histories_of_both_versions_to_replay() -> None:
+    assert len(HISTORIES) >= 5 and len(V1_HISTORIES) >= 5
+
+
+@pytest.mark.parametrize("path", HISTORIES + V1_HISTORIES, ids=[p.relative_to(HERE).stem for p in HISTORIES + V1_HISTORIES])
+async def test_a_stored_history_replays_on_the_orchestration_pool(path: Path) -> None:
+    """The pool's workflows, exactly as registered: each history finds its type among them."""
+    history = WorkflowHistory.from_json(f"run-{path.stem}", path.read_text())
+    replayer = Replayer(workflows=list(load_pool("orchestration").workflows))
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_a_stored_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(f"run-{path.stem}", path.read_text())
-    result = await Replayer(workflows=[AnalysisRunWorkflow]).replay_workflow(history, raise_on_replay_failure=True)
-    assert result.replay_failure is None
+def test_current_histories_are_of_the_current_workflow(path: Path) -> None:
+    assert '"workflowType":{"name":"AnalysisRun"}' in path.read_text().replace(" ", "")

@@ -1,11 +1,11 @@
-"""The four pools, one module each, so that loading one pool imports only what it needs
+"""The pools, one module each (named for its queue), so that loading one pool imports only what it needs
 (the orchestration pool never imports torch)."""
 
 from __future__ import annotations
 
 import importlib
 
-from swath.queues import TaskQueue
+from swath.temporal.queues import TaskQueue
 from workers.pool import PoolSpec
 
 

@@ -9,7 +9,7 @@ from swath.blobstore import LocalBlobStore
 from swath.breaker import BreakerPolicy, InferenceBreaker
 from swath.db import connect
 from swath.faults import FaultInjector
-from swath.queues import TaskQueue
+from swath.temporal.queues import TaskQueue
 from swath.registry import ModelRegistry
 from swath.settings import Settings
 from workers.pool import PoolSpec
@@ -28,7 +28,8 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
     breaker = InferenceBreaker(db, BreakerPolicy.from_settings(settings))
     return [
         InferenceActivities(
-            blobs=LocalBlobStore(settings.blob_root), registry=registry, models=models, breaker=breaker, faults=faults
+            blobs=LocalBlobStore(settings.blob_root), registry=registry, models=models, breaker=breaker, faults=faults,
+            db=db,
         )
     ]
 

@@ -1,13 +1,14 @@
-"""The `ingest` pool: fetch, decode and stage inputs; run bookkeeping in PostgreSQL."""
+"""The `ingest` pool: fetch, decode and stage inputs, recording what ingest finds in PostgreSQL
+(and the bookkeeping writes of runs of the previous workflow version)."""
 
 from contextlib import AsyncExitStack
 
 from activities.ingest import IngestActivities
-from activities.runs import RunStoreActivities
+from activities.legacy import LegacyRunStoreActivities
 from swath.blobstore import LocalBlobStore
 from swath.db import connect
 from swath.memory_limit import limit_address_space
-from swath.queues import TaskQueue
+from swath.temporal.queues import TaskQueue
 from swath.registry import ModelRegistry
 from swath.settings import Settings
 from swath.urlguard import input_guard
@@ -24,9 +25,10 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
         registry=ModelRegistry(settings.model_registry_dir),
         guard=guard,
         max_item_bytes=settings.max_item_bytes,
+        db=db,
     )
     stack.push_async_callback(ingest.aclose)
-    return [ingest, RunStoreActivities(db=db)]
+    return [ingest, LegacyRunStoreActivities(db=db)]
 
 
 def prepare_process(settings: Settings) -> None:
@@ -36,7 +38,7 @@ def prepare_process(settings: Settings) -> None:
 
 POOL = PoolSpec(
     queue=TaskQueue.INGEST,
-    activity_classes=(IngestActivities, RunStoreActivities),
+    activity_classes=(IngestActivities, LegacyRunStoreActivities),
     build_activities=build,
     prepare_process=prepare_process,
     max_concurrent_activities=16,

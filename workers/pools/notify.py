@@ -1,42 +1,58 @@
-"""The `notify` pool: lifecycle events and deliveries, so slow receivers never stall inference."""
+"""The `notify` pool: webhook delivery attempts, so slow receivers never stall anything else."""
 
 from contextlib import AsyncExitStack
 
 from prometheus_client import start_http_server
 
+from activities.legacy import LegacyEventActivities
 from activities.notify import NotifyActivities
 from swath.db import connect
-from swath.queues import TaskQueue
 from swath.settings import Settings
-from swath.temporal_client import connect_temporal
+from swath.temporal.activities import ATTEMPT_MARGIN, ATTEMPT_TIMEOUT
+from swath.temporal.client import connect_temporal
+from swath.temporal.queues import TaskQueue
 from swath.urlguard import webhook_guard
 from swath.webhooks.dispatch import DeliveryPolicy
 from swath.webhooks.transport import webhook_http_client
 from workers.pool import PoolSpec
 
 
+class AttemptTimeoutError(ValueError):
+    """The webhook HTTP timeout leaves an attempt no room for its database writes."""
+
+
+def check_attempt_timeout(settings: Settings) -> None:
+    """Refuse a `SWATH_WEBHOOK_TIMEOUT_S` the delivery workflow's attempt timeout cannot hold."""
+    longest = (ATTEMPT_TIMEOUT - ATTEMPT_MARGIN).total_seconds()
+    if settings.webhook_timeout_s > longest:
+        raise AttemptTimeoutError(
+            f"SWATH_WEBHOOK_TIMEOUT_S is {settings.webhook_timeout_s:g} s; an attempt allows at most {longest:g} s"
+        )
+
+
 async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
-    """Notification activities over one DB pool, a Temporal client (to start deliveries) and the
-    pinned webhook HTTP client."""
+    """Delivery activities over one DB pool and the pinned webhook HTTP client (and, for runs of
+    the previous workflow version, their event step with a Temporal client)."""
+    check_attempt_timeout(settings)
     db = await connect(settings.dsn)
     stack.push_async_callback(db.close)
     if settings.webhook_metrics_port:
         server, _ = start_http_server(settings.webhook_metrics_port, addr=settings.api_host)
         stack.callback(server.server_close)
         stack.callback(server.shutdown)
-    guard = webhook_guard(settings)
-    http = await stack.enter_async_context(webhook_http_client(guard, timeout_s=settings.webhook_timeout_s))
+    http = await stack.enter_async_context(
+        webhook_http_client(webhook_guard(settings), timeout_s=settings.webhook_timeout_s)
+    )
+    policy = DeliveryPolicy.from_settings(settings)
     return [
-        NotifyActivities(
-            db=db, temporal=await connect_temporal(settings), http=http,
-            policy=DeliveryPolicy.from_settings(settings), settings=settings,
-        )
+        NotifyActivities(db=db, http=http, policy=policy),
+        LegacyEventActivities(db=db, temporal=await connect_temporal(settings), policy=policy, settings=settings),
     ]
 
 
 POOL = PoolSpec(
     queue=TaskQueue.NOTIFY,
-    activity_classes=(NotifyActivities,),
+    activity_classes=(NotifyActivities, LegacyEventActivities),
     build_activities=build,
     max_concurrent_activities=32,
 )

@@ -1,8 +1,9 @@
 """The `orchestration` pool: workflows only, never blocked by I/O."""
 
-from swath.queues import TaskQueue
+from swath.temporal.queues import TaskQueue
 from workers.pool import PoolSpec
 from workflows.analysis_run import AnalysisRunWorkflow
+from workflows.legacy.analysis_run_v1 import AnalysisRunWorkflowV1
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
-POOL = PoolSpec(queue=TaskQueue.ORCHESTRATION, workflows=(AnalysisRunWorkflow, WebhookDeliveryWorkflow))
+POOL = PoolSpec(queue=TaskQueue.ORCHESTRATION, workflows=(AnalysisRunWorkflow, WebhookDeliveryWorkflow, AnalysisRunWorkflowV1))

@@ -1,0 +1,15 @@
+"""Workflow ids: a run is `run-<run id>`, a webhook message's delivery `webhook-<message id>`.
+
+Deterministic ids are what make starting a workflow idempotent: a retried start finds the one
+already running instead of starting a second.
+"""
+
+
+def run_workflow_id(run_id: object) -> str:
+    """The Temporal workflow id of a run."""
+    return f"run-{run_id}"
+
+
+def delivery_workflow_id(message_id: str) -> str:
+    """The Temporal workflow id of a message's delivery."""
+    return f"webhook-{message_id}"

@@ -1,0 +1,1 @@
+"""Workflow versions kept only to finish runs started before their replacements; frozen."""
