@@ -18,7 +18,7 @@ import httpx
 from temporalio import activity
 from temporalio.client import Client
 
-from api.services.run_view import to_run_out
+from swath.run_view import to_run_out
 from swath.contracts import RunEvent
 from swath.db import events, items, runs
 from swath.db import webhooks as wh

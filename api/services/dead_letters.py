@@ -11,11 +11,12 @@ import asyncpg
 
 from api.clients import Clients
 from api.problems import Problem, ProblemType
-from api.schemas import DeadLetterOut, DeadLetterPage, InputItem, RunCreate, RunErrorOut, RunOut
+from api.schemas import DeadLetterOut, DeadLetterPage, InputItem, RunCreate
 from api.services import runs
 from swath.blobstore import BlobNotFoundError
 from swath.db import dead_letters as queries
 from swath.db.keys import Principal
+from swath.run_view import RunErrorOut, RunOut
 
 
 def to_dead_letter_out(row: asyncpg.Record) -> DeadLetterOut:

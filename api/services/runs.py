@@ -20,10 +20,9 @@ from temporalio.service import RPCError
 
 from api.clients import Clients
 from api.problems import Problem, ProblemType
-from api.schemas import InputItem, RunCreate, RunOut, RunPage
+from api.schemas import InputItem, RunCreate, RunPage
 from api.services import webhooks
 from api.services import failures
-from api.services.run_view import to_run_out, workflow_id
 from swath import search_attributes as sa
 from swath.blobstore import InvalidBlobRefError, SCHEME, key_of
 from swath.contracts import AnalysisRunInput, InputRef
@@ -33,9 +32,11 @@ from swath.db.keys import Principal
 from swath.errors import ModelNotFoundError
 from swath.queues import TaskQueue
 from swath.redact import redact_url
+from swath.run_view import RunOut, to_run_out
 from swath.settings import Settings
 from swath.status import RunStatus
 from swath.urlguard import UrlRefusedError
+from swath.workflow_ids import workflow_id
 from workflows.analysis_run import AnalysisRunWorkflow
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,176 @@
+"""A run as the API and webhook bodies show it: the public models and the stored row → model mapping.
+
+It lives outside the HTTP package because the notify pool renders the same view into webhook
+bodies, and activities never import `api`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import asyncpg
+from pydantic import BaseModel, Field
+
+from swath.redact import redact_url
+from swath.settings import Settings
+from swath.status import RunStatus
+from swath.workflow_ids import workflow_id
+
+#: The public names of `RunStatus`, as the schema lists them.
+Status = Literal["queued", "processing", "complete", "failed", "canceled"]
+
+
+class SubmittedInput(BaseModel):
+    """An input as stored: inline data replaced by its blob reference."""
+
+    id: str
+    uri: str
+    media_type: str | None = None
+
+
+class SubmittedRun(BaseModel):
+    """The request as submitted."""
+
+    model: str
+    inputs: list[SubmittedInput]
+    params: dict[str, Any]
+    deadline_seconds: int | None = None
+
+
+class ModelOut(BaseModel):
+    """The exact model version that served a run."""
+
+    name: str
+    version: str
+    sha256: str
+
+
+class ItemErrorOut(BaseModel):
+    """Why one item has no prediction."""
+
+    code: str
+    message: str
+
+
+class ItemOut(BaseModel):
+    """One item's prediction, or its error."""
+
+    id: str
+    label: str | None = None
+    confidence: float | None = None
+    model_version: str | None = None
+    model_name: str | None = Field(default=None, description="The model that served this item.")
+    fallback_used: bool = Field(default=False, description="The primary model's fallback served this item.")
+    error: ItemErrorOut | None = None
+
+
+class RunResult(BaseModel):
+    """A complete run's results, in submission order."""
+
+    items: list[ItemOut]
+    model: ModelOut | None
+    fallback_used: bool = Field(default=False, description="Some items were served by the fallback model.")
+
+
+class RunErrorOut(BaseModel):
+    """Why a run failed."""
+
+    code: str
+    message: str
+
+
+class RunUrls(BaseModel):
+    """Where to go next."""
+
+    self: str
+    cancel: str
+    temporal_ui: str
+
+
+class RunOut(BaseModel):
+    """A run as the API shows it."""
+
+    id: str
+    status: Status
+    model: str = Field(description="The resolved `name@version`.")
+    input: SubmittedRun
+    items_total: int
+    items_done: int
+    items_failed: int
+    progress_percent: int
+    estimated_seconds_remaining: int | None
+    result: RunResult | None = None
+    error: RunErrorOut | None = None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    temporal_ui_url: str
+    urls: RunUrls
+    redrive_of: str | None = Field(default=None, description="The run whose dead letter this run redrives.")
+
+
+
+def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings: Settings) -> RunOut:
+    """Build the representation; `items` only for complete runs."""
+    run_id = str(row["id"])
+    total, done = row["items_total"], row["items_done"]
+    status = RunStatus(row["status"])
+    self_url = f"{settings.api_base_url}/v1/runs/{run_id}"
+    ui_url = settings.workflow_ui_url(workflow_id(run_id))
+    return RunOut(
+        id=run_id,
+        status=status.value,
+        model=row["model_resolved"],
+        input=_submitted(row["input"]),
+        items_total=total,
+        items_done=done,
+        items_failed=row["items_failed"],
+        progress_percent=100 if status is RunStatus.COMPLETE else (done * 100 // total if total else 0),
+        estimated_seconds_remaining=_eta(row, status),
+        result=_result(row, items) if status is RunStatus.COMPLETE and items is not None else None,
+        error=RunErrorOut(**row["error"]) if row["error"] else None,
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["finished_at"],
+        temporal_ui_url=ui_url,
+        urls=RunUrls(self=self_url, cancel=f"{self_url}/cancel", temporal_ui=ui_url),
+        redrive_of=str(row["redrive_of"]) if row.get("redrive_of") else None,
+    )
+
+
+def _submitted(stored: dict) -> SubmittedRun:
+    """The request as stored, with every input URL redacted (rows from before URLs were sealed
+    may still hold a secret; the run view is what API answers and webhook bodies show)."""
+    submitted = SubmittedRun.model_validate(stored)
+    for item in submitted.inputs:
+        item.uri = redact_url(item.uri)
+    return submitted
+
+
+def _eta(row: asyncpg.Record, status: RunStatus) -> int | None:
+    """Seconds left at the rate items have been finishing so far."""
+    if status.terminal:
+        return 0
+    done, total, started = row["items_done"], row["items_total"], row["started_at"]
+    if status is not RunStatus.PROCESSING or not started or not done:
+        return None
+    elapsed = (datetime.now(timezone.utc) - started).total_seconds()
+    return max(0, round(elapsed / done * (total - done)))
+
+
+def _result(row: asyncpg.Record, items: list[asyncpg.Record]) -> RunResult:
+    model = ModelOut(**row["result_model"]) if row["result_model"] else None
+    return RunResult(
+        items=[
+            ItemOut(id=i["item_id"], error=ItemErrorOut(code=i["error_code"], message=i["error_message"]))
+            if i["error_code"]
+            else ItemOut(
+                id=i["item_id"], label=i["label"], confidence=round(i["confidence"], 4), model_version=i["model_version"],
+                model_name=i["model_name"], fallback_used=i["fallback_used"],
+            )
+            for i in items
+        ],
+        model=model,
+        fallback_used=any(i["fallback_used"] for i in items),
+    )
