@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from swath.errors import CALLER_ERRORS, NON_RETRYABLE, ErrorType
     from swath.queues import TaskQueue
-    from swath.status import EVENT_FOR_STATUS, RunStatus
+    from swath.status import EVENT_FOR_STATUS, RunEventType, RunStatus
 
 #: Ingest and inference: 3 retries, backoff 1 s, 2 s, 4 s (DESIGN §3).
 STEP_RETRY = RetryPolicy(
@@ -57,7 +57,7 @@ BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 #: A killed worker is noticed within this long, and its activity retried elsewhere.
 HEARTBEAT_TIMEOUT = timedelta(seconds=20)
 #: Raised for every dead-lettered run, next to its `run.failed`.
-DEAD_LETTERED_EVENT = "run.dead_lettered"
+DEAD_LETTERED_EVENT = RunEventType.DEAD_LETTERED
 
 
 @workflow.defn
