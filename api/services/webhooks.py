@@ -46,7 +46,7 @@ async def check_url(clients: Clients, url: str) -> None:
         await guard.check(url)
     except UrlRefusedError as err:
         log.info("webhook URL %s refused: %s", redact_url(url), redact_text(err.detail))
-        raise Problem(422, ProblemType.URL_REFUSED, URL_REFUSED_DETAIL) from None
+        raise Problem(ProblemType.URL_REFUSED, URL_REFUSED_DETAIL) from None
 
 
 async def store_run_webhook(conn: asyncpg.Connection, *, run_id: UUID, webhook: RunWebhook) -> None:
@@ -82,7 +82,7 @@ async def create_endpoint(clients: Clients, principal: Principal, body: Endpoint
             )
     except wh.EndpointLimitError:
         raise Problem(
-            409, ProblemType.TOO_MANY_ENDPOINTS,
+            ProblemType.TOO_MANY_ENDPOINTS,
             f"this tenant has {limit} webhook endpoints, the most it may have; delete one first", limit=limit,
         ) from None
     except wh.DuplicateEndpointError as err:
@@ -168,7 +168,7 @@ async def get_delivery(clients: Clients, principal: Principal, message_id: str) 
     async with clients.db.acquire() as conn:
         row = await wh.get_message(conn, message_id=message_id, tenant=principal.tenant)
         if row is None:
-            raise Problem(404, ProblemType.NOT_FOUND, f"no webhook delivery {message_id}")
+            raise Problem(ProblemType.NOT_FOUND, f"no webhook delivery {message_id}")
         attempts = await wh.list_attempts(conn, message_id=message_id)
     return _delivery(row, attempts)
 
@@ -177,7 +177,7 @@ async def resend(clients: Clients, principal: Principal, message_id: str) -> Del
     """Deliver a message again, from the start of the schedule (409 while a delivery runs)."""
     await get_delivery(clients, principal, message_id)
     if not await _resend(clients, message_id):
-        raise Problem(409, ProblemType.DELIVERY_IN_PROGRESS, f"webhook {message_id} is being delivered right now")
+        raise Problem(ProblemType.DELIVERY_IN_PROGRESS, f"webhook {message_id} is being delivered right now")
     return await get_delivery(clients, principal, message_id)
 
 
@@ -193,7 +193,7 @@ async def _resend(clients: Clients, message_id: str) -> bool:
         except RPCError as err:
             await wh.set_status(conn, message_id=message_id, status=previous)
             raise Problem(
-                503, ProblemType.UNAVAILABLE, "cannot reach Temporal; retry later", headers={"Retry-After": "5"}
+                ProblemType.UNAVAILABLE, "cannot reach Temporal; retry later", headers={"Retry-After": "5"}
             ) from err
         if not started:  # the previous delivery's workflow is still closing: leave the message as it was
             await wh.set_status(conn, message_id=message_id, status=previous)
@@ -203,7 +203,7 @@ async def _resend(clients: Clients, message_id: str) -> bool:
 def _duplicate(err: wh.DuplicateEndpointError) -> Problem:
     existing = str(err.endpoint_id) if err.endpoint_id else None
     return Problem(
-        409, ProblemType.DUPLICATE_ENDPOINT,
+        ProblemType.DUPLICATE_ENDPOINT,
         f"webhook endpoint {existing} already delivers to this URL; change its events instead",
         endpoint_id=existing,
     )
@@ -216,7 +216,7 @@ def _found(row: asyncpg.Record | None, endpoint_id: UUID) -> asyncpg.Record:
 
 
 def _not_found(endpoint_id: UUID) -> Problem:
-    return Problem(404, ProblemType.NOT_FOUND, f"no webhook endpoint {endpoint_id}")
+    return Problem(ProblemType.NOT_FOUND, f"no webhook endpoint {endpoint_id}")
 
 
 def _endpoint(row: asyncpg.Record) -> EndpointOut:
