@@ -19,9 +19,9 @@ from temporalio.exceptions import ApplicationError
 from swath.blobstore import BlobStore
 from swath.breaker import InferenceBreaker
 from swath.contracts import InferenceRequest, InferenceResult, ModelInfo, Prediction
-from swath.errors import ErrorType, ModelNotFoundError
+from swath.errors import ErrorType, ModelNotFoundError, WeightsChecksumError
 from swath.faults import Fault, FaultInjector
-from swath.nets.loader import WeightsChecksumError, load_model
+from swath.nets.loader import load_model
 from swath.registry import ModelManifest, ModelRegistry
 from swath.tiles import decode_tensor
 

@@ -9,14 +9,22 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from swath.blobstore import BlobNotFoundError, BlobStore, InvalidBlobRefError, SCHEME
+from swath.blobstore import BlobStore, SCHEME
 from swath.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedItem
-from swath.errors import ErrorType, ItemErrorCode, ItemProblem, ModelNotFoundError
+from swath.errors import (
+    BlobNotFoundError,
+    ErrorType,
+    InvalidBlobRefError,
+    ItemErrorCode,
+    ItemProblem,
+    ModelNotFoundError,
+    UrlRefusedError,
+)
 from swath.pinned_http import pinned_client
 from swath.redact import redact_url
 from swath.registry import InputSpec, ModelRegistry
 from swath.tiles import decode_tile, encode_tensor
-from swath.urlguard import UrlGuard, UrlRefusedError
+from swath.urlguard import UrlGuard
 
 log = logging.getLogger(__name__)
 

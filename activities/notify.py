@@ -18,6 +18,7 @@ import httpx
 from temporalio import activity
 from temporalio.client import Client
 
+from swath.errors import UrlRefusedError
 from swath.run_view import to_run_out
 from swath.contracts import RunEvent
 from swath.db import events, items, runs
@@ -25,7 +26,6 @@ from swath.db import webhooks as wh
 from swath.redact import redact_text, redact_url
 from swath.settings import Settings
 from swath.status import RunStatus
-from swath.urlguard import UrlRefusedError
 from swath.webhooks import metrics
 from swath.webhooks.contracts import AttemptOutcome, DeliverWebhookRequest, DeliverWebhookResult, FailWebhookRequest
 from swath.webhooks.dispatch import DeliveryPolicy, start_delivery

@@ -18,8 +18,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import ProblemType, problem_response
 from api.ratelimit import FailedAuthLimiter, RateLimiter, Verdict
-from swath.auth.tokens import JwtVerifier, TokenRejected
+from swath.auth.tokens import JwtVerifier
 from swath.db.keys import Principal, authenticate, looks_like_key
+from swath.errors import AuthenticationFailed, TokenRejected
 
 #: Every path under this prefix needs credentials; everything else (health, metrics, docs) is open.
 PROTECTED_PREFIX = "/v1/"
@@ -27,10 +28,6 @@ PROTECTED_PREFIX = "/v1/"
 PRINCIPAL = "principal"
 #: A client without a known address (not over TCP) is counted under this one name.
 UNKNOWN_ADDRESS = "unknown"
-
-
-class AuthenticationFailed(Exception):
-    """The request has no acceptable credential; `str()` is safe to show the caller."""
 
 
 def bearer_token(headers: Headers) -> str | None:

@@ -13,9 +13,9 @@ from api.clients import Clients
 from api.problems import Problem, ProblemType
 from api.schemas import DeadLetterOut, DeadLetterPage, InputItem, RunCreate
 from api.services import runs
-from swath.blobstore import BlobNotFoundError
 from swath.db import dead_letters as queries
 from swath.db.keys import Principal
+from swath.errors import BlobNotFoundError
 from swath.run_view import RunErrorOut, RunOut
 
 

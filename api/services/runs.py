@@ -24,18 +24,17 @@ from api.schemas import InputItem, RunCreate, RunPage
 from api.services import webhooks
 from api.services import failures
 from swath import search_attributes as sa
-from swath.blobstore import InvalidBlobRefError, SCHEME, key_of
+from swath.blobstore import SCHEME, key_of
 from swath.contracts import AnalysisRunInput, InputRef
 from swath.db import items as item_queries
 from swath.db import runs as run_queries
 from swath.db.keys import Principal
-from swath.errors import ModelNotFoundError
+from swath.errors import InvalidBlobRefError, ModelNotFoundError, UrlRefusedError
 from swath.queues import TaskQueue
 from swath.redact import redact_url
 from swath.run_view import RunOut, to_run_out
 from swath.settings import Settings
 from swath.status import RunStatus
-from swath.urlguard import UrlRefusedError
 from swath.workflow_ids import workflow_id
 from workflows.analysis_run import AnalysisRunWorkflow
 

@@ -27,8 +27,9 @@ from api.webhook_schemas import (
 )
 from swath.db import webhooks as wh
 from swath.db.keys import Principal
+from swath.errors import DuplicateEndpointError, EndpointLimitError, UrlRefusedError
 from swath.redact import redact_text, redact_url
-from swath.urlguard import UrlRefusedError, webhook_guard
+from swath.urlguard import webhook_guard
 from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
 from swath.webhooks.signing import generate_secret
 
@@ -80,12 +81,12 @@ async def create_endpoint(clients: Clients, principal: Principal, body: Endpoint
                 events=list(dict.fromkeys(body.events)), description=body.description, enabled=body.enabled,
                 secret=generate_secret(), max_endpoints=limit,
             )
-    except wh.EndpointLimitError:
+    except EndpointLimitError:
         raise Problem(
             ProblemType.TOO_MANY_ENDPOINTS,
             f"this tenant has {limit} webhook endpoints, the most it may have; delete one first", limit=limit,
         ) from None
-    except wh.DuplicateEndpointError as err:
+    except DuplicateEndpointError as err:
         raise _duplicate(err) from None
     return EndpointCreated(**_endpoint(row).model_dump(), secret=row["secret"])
 
@@ -118,7 +119,7 @@ async def update_endpoint(
     try:
         async with clients.db.acquire() as conn:
             row = await wh.update_endpoint(conn, tenant=principal.tenant, endpoint_id=endpoint_id, changes=changes)
-    except wh.DuplicateEndpointError as err:
+    except DuplicateEndpointError as err:
         raise _duplicate(err) from None
     return _endpoint(_found(row, endpoint_id))
 
@@ -200,7 +201,7 @@ async def _resend(clients: Clients, message_id: str) -> bool:
         return started
 
 
-def _duplicate(err: wh.DuplicateEndpointError) -> Problem:
+def _duplicate(err: DuplicateEndpointError) -> Problem:
     existing = str(err.endpoint_id) if err.endpoint_id else None
     return Problem(
         ProblemType.DUPLICATE_ENDPOINT,

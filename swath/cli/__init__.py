@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from swath.auth.checks import InsecureSettingsError
 from swath.cli import dlq, keys, migrate, serve, up, webhooks, worker
+from swath.errors import InsecureSettingsError
 from swath.logs import configure_logging
 from swath.settings import Settings
 

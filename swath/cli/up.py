@@ -25,7 +25,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _up(settings: Settings, *, demo: bool) -> int:
     from swath.demo import run_sample
-    from swath.embedded.ports import PortInUseError
+    from swath.errors import PortInUseError
     from swath.stack import Stack
 
     stack = Stack(settings)
