@@ -1,4 +1,5 @@
-"""Request and response bodies of the public API."""
+"""Request bodies of the public API, and the responses only the API gives (pages, keys, dead
+letters); a run's own representation is `swath.run_view`, shared with webhook bodies."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ class RunPage(BaseModel):
     next_cursor: str | None
 
 
-# -- API keys (issue 6)
+# -- API keys
 Scope = Literal["runs:read", "runs:write", "admin"]
 
 
@@ -89,7 +90,7 @@ class KeyList(BaseModel):
     items: list[KeyOut]
 
 
-# -- dead letters (issue 4)
+# -- dead letters
 class DeadLetterOut(BaseModel):
     """A run that exhausted its retries, with what is needed to redrive it."""
 

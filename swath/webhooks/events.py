@@ -1,4 +1,5 @@
-"""Webhook event types, message ids and bodies."""
+"""Webhook message ids and bodies, and the event names a webhook may subscribe to (the values of
+`swath.status.RunEventType`)."""
 
 from __future__ import annotations
 
