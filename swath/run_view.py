@@ -17,8 +17,8 @@ from swath.settings import Settings
 from swath.status import RunStatus
 from swath.workflow_ids import workflow_id
 
-#: The public names of `RunStatus`, as the schema lists them.
-Status = Literal["queued", "processing", "complete", "failed", "canceled"]
+#: `RunStatus`'s values, inline in the schema as an enum of strings.
+Status = Literal[tuple(status.value for status in RunStatus)]
 
 
 class SubmittedInput(BaseModel):
