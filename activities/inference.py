@@ -27,9 +27,9 @@ from swath.breaker import InferenceBreaker
 from swath.contracts import InferenceRequest, InferenceResult, ModelInfo, Prediction
 from swath.db import items, runs
 from swath.db.retrying import with_write_retries
-from swath.errors import ErrorType, ModelNotFoundError
+from swath.errors import ErrorType, ModelNotFoundError, WeightsChecksumError
 from swath.faults import Fault, FaultInjector
-from swath.nets.loader import WeightsChecksumError, load_model
+from swath.nets.loader import load_model
 from swath.registry import ModelManifest, ModelRegistry
 from swath.temporal.activities import RUN_INFERENCE_CHUNK
 from swath.tiles import decode_tensor

@@ -19,18 +19,25 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
-
-from swath.blobstore import BlobNotFoundError, BlobStore, InvalidBlobRefError, SCHEME
+from swath.blobstore import SCHEME, BlobStore
 from swath.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedItem
 from swath.db import items, runs
 from swath.db.retrying import with_write_retries
-from swath.errors import ErrorType, ItemErrorCode, ItemProblem, ModelNotFoundError
+from swath.errors import (
+    BlobNotFoundError,
+    ErrorType,
+    InvalidBlobRefError,
+    ItemErrorCode,
+    ItemProblem,
+    ModelNotFoundError,
+    UrlRefusedError,
+)
 from swath.pinned_http import pinned_client
 from swath.redact import redact_url
 from swath.registry import InputSpec, ModelRegistry
 from swath.temporal.activities import INGEST_INPUTS
 from swath.tiles import decode_tile, encode_tensor
-from swath.urlguard import UrlGuard, UrlRefusedError
+from swath.urlguard import UrlGuard
 
 log = logging.getLogger(__name__)
 

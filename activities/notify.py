@@ -17,9 +17,9 @@ import httpx
 from temporalio import activity
 
 from swath.db import webhooks as wh
+from swath.errors import UrlRefusedError
 from swath.redact import redact_text, redact_url
 from swath.temporal.activities import DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE
-from swath.urlguard import UrlRefusedError
 from swath.webhooks import metrics
 from swath.webhooks.contracts import AttemptOutcome, DeliverWebhookRequest, DeliverWebhookResult, FailWebhookRequest
 from swath.webhooks.dispatch import DeliveryPolicy

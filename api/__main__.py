@@ -5,7 +5,7 @@ import sys
 import uvicorn
 
 from api.app import create_app
-from swath.auth.checks import InsecureSettingsError
+from swath.errors import InsecureSettingsError
 from swath.logs import configure_logging
 from swath.settings import Settings
 

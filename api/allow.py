@@ -8,6 +8,8 @@ included under a prefix answer for their own routes, so nesting needs no special
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,6 +37,6 @@ def install(app: FastAPI) -> None:
     async def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         allow = ", ".join(allowed_methods(app, request))
         return problem_response(
-            405, ProblemType.HTTP, f"{request.method} is not allowed here; use {allow}",
-            instance=request.url.path, headers={"Allow": allow},
+            ProblemType.HTTP, f"{request.method} is not allowed here; use {allow}",
+            status=HTTPStatus.METHOD_NOT_ALLOWED, instance=request.url.path, headers={"Allow": allow},
         )

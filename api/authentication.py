@@ -18,8 +18,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import ProblemType, problem_response
 from api.ratelimit import FailedAuthLimiter, RateLimiter, Verdict
-from swath.auth.tokens import JwtVerifier, TokenRejected
+from swath.auth.tokens import JwtVerifier
 from swath.db.keys import Principal, authenticate, looks_like_key
+from swath.errors import AuthenticationFailed, TokenRejected
 
 #: Every path under this prefix needs credentials; everything else (health, metrics, docs) is open.
 PROTECTED_PREFIX = "/v1/"
@@ -27,10 +28,6 @@ PROTECTED_PREFIX = "/v1/"
 PRINCIPAL = "principal"
 #: A client without a known address (not over TCP) is counted under this one name.
 UNKNOWN_ADDRESS = "unknown"
-
-
-class AuthenticationFailed(Exception):
-    """The request has no acceptable credential; `str()` is safe to show the caller."""
 
 
 def bearer_token(headers: Headers) -> str | None:
@@ -75,7 +72,7 @@ class Authentication:
         address = (scope.get("client") or (UNKNOWN_ADDRESS,))[0]
         failures: FailedAuthLimiter | None = state.auth_failures
         if failures is not None and (refusal := await failures.refusal(address)) is not None:
-            await self._refuse(scope, send, 429, ProblemType.RATE_LIMITED,
+            await self._refuse(scope, send, ProblemType.RATE_LIMITED,
                                "too many failed authentications from this address; retry later", refusal.headers())
             return
         try:
@@ -83,12 +80,12 @@ class Authentication:
         except AuthenticationFailed as err:
             if failures is not None:
                 await failures.record_failure(address)
-            await self._refuse(scope, send, 401, ProblemType.UNAUTHORIZED, str(err), {"WWW-Authenticate": "Bearer"})
+            await self._refuse(scope, send, ProblemType.UNAUTHORIZED, str(err), {"WWW-Authenticate": "Bearer"})
             return
         limiter: RateLimiter | None = state.rate_limiter
         verdict: Verdict | None = await limiter.hit(principal) if limiter is not None else None
         if verdict is not None and not verdict.allowed:
-            await self._refuse(scope, send, 429, ProblemType.RATE_LIMITED,
+            await self._refuse(scope, send, ProblemType.RATE_LIMITED,
                                f"rate limit of {verdict.limit} requests exceeded; retry later", verdict.headers())
             return
         scope.setdefault("state", {})[PRINCIPAL] = principal
@@ -106,11 +103,11 @@ class Authentication:
 
     @staticmethod
     async def _refuse(
-        scope: Scope, send: Send, status: int, kind: ProblemType, detail: str, headers: dict[str, str]
+        scope: Scope, send: Send, kind: ProblemType, detail: str, headers: dict[str, str]
     ) -> None:
         # The body (if any) is left unread; closing the connection keeps it from being parsed as a next request.
         response = problem_response(
-            status, kind, detail, instance=scope["path"], headers={**headers, "Connection": "close"}
+            kind, detail, instance=scope["path"], headers={**headers, "Connection": "close"}
         )
         await response(scope, _never_receive, send)
 

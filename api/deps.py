@@ -33,7 +33,7 @@ def _principal(
 ) -> Principal:
     principal = request.scope.get("state", {}).get(PRINCIPAL)
     if principal is None:  # a route outside the authenticated prefix asked for a caller
-        raise Problem(401, ProblemType.UNAUTHORIZED, "this operation needs credentials",
+        raise Problem(ProblemType.UNAUTHORIZED, "this operation needs credentials",
                       headers={"WWW-Authenticate": "Bearer"})
     return principal
 
@@ -43,7 +43,7 @@ def require(scope: str):
 
     async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         if scope not in principal.scopes and "admin" not in principal.scopes:
-            raise Problem(403, ProblemType.FORBIDDEN, f"these credentials lack the {scope!r} scope")
+            raise Problem(ProblemType.FORBIDDEN, f"these credentials lack the {scope!r} scope")
         return principal
 
     return check
@@ -51,7 +51,7 @@ def require(scope: str):
 
 async def _platform_admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     if not principal.platform_admin:
-        raise Problem(403, ProblemType.FORBIDDEN, "only a platform admin may manage API keys")
+        raise Problem(ProblemType.FORBIDDEN, "only a platform admin may manage API keys")
     return principal
 
 

@@ -7,11 +7,10 @@ are counted as they stream, so a chunked upload cannot get past the limit by not
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import MEDIA_TYPE, ProblemType
+from api.problems import MEDIA_TYPE, ProblemType, problem_body
 
 
 class BodyTooLarge(Exception):
@@ -63,14 +62,11 @@ class BodySizeLimit:
             await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = json.dumps({
-            "type": f"/problems/{ProblemType.REQUEST_TOO_LARGE.value}",
-            "title": HTTPStatus.REQUEST_ENTITY_TOO_LARGE.phrase,
-            "status": 413,
-            "detail": f"the request body is larger than the limit of {self.max_bytes} bytes",
-            "instance": scope["path"],
-        }).encode()
+        kind = ProblemType.REQUEST_TOO_LARGE
+        body = json.dumps(problem_body(
+            kind, f"the request body is larger than the limit of {self.max_bytes} bytes", instance=scope["path"]
+        )).encode()
         headers = [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
                    (b"connection", b"close")]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.start", "status": int(kind.status), "headers": headers})
         await send({"type": "http.response.body", "body": body})

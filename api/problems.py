@@ -15,44 +15,64 @@ MEDIA_TYPE = "application/problem+json"
 
 
 class ProblemType(StrEnum):
-    """The problem types the API can answer with; `type` is `/problems/<value>`."""
+    """The problem types the API can answer with; `type` is `/problems/<value>`, and each type is
+    answered with the one HTTP status it carries."""
 
-    VALIDATION = "validation-error"
-    UNKNOWN_MODEL = "unknown-model"
-    URL_REFUSED = "url-refused"
-    PAYLOAD_TOO_LARGE = "payload-too-large"
-    TOO_MANY_ITEMS = "too-many-items"
-    IDEMPOTENCY_CONFLICT = "idempotency-key-reused"
-    NOT_FOUND = "not-found"
-    RUN_ALREADY_FINISHED = "run-already-finished"
-    INPUTS_GONE = "inputs-gone"
-    UNAUTHORIZED = "unauthorized"
-    FORBIDDEN = "forbidden"
-    RATE_LIMITED = "rate-limited"
-    REQUEST_TOO_LARGE = "request-too-large"
-    DELIVERY_IN_PROGRESS = "webhook-delivery-in-progress"
-    TOO_MANY_ENDPOINTS = "too-many-webhook-endpoints"
-    DUPLICATE_ENDPOINT = "duplicate-webhook-endpoint"
-    UNAVAILABLE = "service-unavailable"
-    CIRCUIT_OPEN = "circuit-open"
-    HTTP = "http-error"
-    INTERNAL = "internal-error"
+    status: HTTPStatus
+
+    def __new__(cls, slug: str, status: HTTPStatus) -> ProblemType:
+        member = str.__new__(cls, slug)
+        member._value_ = slug
+        member.status = status
+        return member
+
+    VALIDATION = "validation-error", HTTPStatus.UNPROCESSABLE_ENTITY
+    UNKNOWN_MODEL = "unknown-model", HTTPStatus.UNPROCESSABLE_ENTITY
+    URL_REFUSED = "url-refused", HTTPStatus.UNPROCESSABLE_ENTITY
+    PAYLOAD_TOO_LARGE = "payload-too-large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    TOO_MANY_ITEMS = "too-many-items", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    IDEMPOTENCY_CONFLICT = "idempotency-key-reused", HTTPStatus.CONFLICT
+    NOT_FOUND = "not-found", HTTPStatus.NOT_FOUND
+    RUN_ALREADY_FINISHED = "run-already-finished", HTTPStatus.CONFLICT
+    INPUTS_GONE = "inputs-gone", HTTPStatus.CONFLICT
+    UNAUTHORIZED = "unauthorized", HTTPStatus.UNAUTHORIZED
+    FORBIDDEN = "forbidden", HTTPStatus.FORBIDDEN
+    RATE_LIMITED = "rate-limited", HTTPStatus.TOO_MANY_REQUESTS
+    REQUEST_TOO_LARGE = "request-too-large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    DELIVERY_IN_PROGRESS = "webhook-delivery-in-progress", HTTPStatus.CONFLICT
+    TOO_MANY_ENDPOINTS = "too-many-webhook-endpoints", HTTPStatus.CONFLICT
+    DUPLICATE_ENDPOINT = "duplicate-webhook-endpoint", HTTPStatus.CONFLICT
+    UNAVAILABLE = "service-unavailable", HTTPStatus.SERVICE_UNAVAILABLE
+    CIRCUIT_OPEN = "circuit-open", HTTPStatus.SERVICE_UNAVAILABLE
+    #: A protocol-level refusal (a body that is not UTF-8, a method not allowed, an HTTP error
+    #: the framework raised): the one type whose status is the refusal's own, 400 unless given.
+    HTTP = "http-error", HTTPStatus.BAD_REQUEST
+    INTERNAL = "internal-error", HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def status_of(type: ProblemType, status: int | None = None) -> int:
+    """The status a problem of `type` is answered with; only `ProblemType.HTTP` takes another."""
+    if status is None or status == type.status:
+        return int(type.status)
+    if type is not ProblemType.HTTP:
+        raise ValueError(f"{type.name} problems are always answered with {int(type.status)}, not {status}")
+    return int(status)
 
 
 class Problem(Exception):
-    """Raise from a route or dependency to answer with a problem document."""
+    """Raise from a route or dependency to answer with a problem document of `type`'s status."""
 
     def __init__(
         self,
-        status: int,
         type: ProblemType,
         detail: str,
         *,
+        status: int | None = None,
         headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
         super().__init__(detail)
-        self.status = status
+        self.status = status_of(type, status)
         self.type = type
         self.detail = detail
         self.headers = headers
@@ -60,15 +80,26 @@ class Problem(Exception):
 
 
 def problem_response(
-    status: int, type: ProblemType, detail: str, *, instance: str | None = None,
+    type: ProblemType, detail: str, *, status: int | None = None, instance: str | None = None,
     headers: dict[str, str] | None = None, **extensions: Any,
 ) -> JSONResponse:
     """A problem document as a response."""
-    body = {"type": f"/problems/{type.value}", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+    body = problem_body(type, detail, status=status, instance=instance, **extensions)
+    return JSONResponse(body, status_code=body["status"], headers=headers, media_type=MEDIA_TYPE)
+
+
+def problem_body(
+    type: ProblemType, detail: str, *, status: int | None = None, instance: str | None = None, **extensions: Any
+) -> dict[str, Any]:
+    """A problem document's members: `type`, `title`, `status`, `detail`, then `instance` and extensions."""
+    code = status_of(type, status)
+    body: dict[str, Any] = {
+        "type": f"/problems/{type.value}", "title": HTTPStatus(code).phrase, "status": code, "detail": detail,
+    }
     if instance:
         body["instance"] = instance
     body.update(extensions)
-    return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+    return body
 
 
 def install(app: FastAPI) -> None:
@@ -77,7 +108,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(
-            exc.status, exc.type, exc.detail, instance=request.url.path, headers=exc.headers, **exc.extensions
+            exc.type, exc.detail, status=exc.status, instance=request.url.path, headers=exc.headers, **exc.extensions
         )
 
     @app.exception_handler(RequestValidationError)
@@ -86,15 +117,16 @@ def install(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
         ]
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-        return problem_response(422, ProblemType.VALIDATION, detail, instance=request.url.path, errors=errors)
+        return problem_response(ProblemType.VALIDATION, detail, instance=request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = ProblemType.NOT_FOUND if exc.status_code == 404 else ProblemType.HTTP
+        kind = ProblemType.NOT_FOUND if exc.status_code == ProblemType.NOT_FOUND.status else ProblemType.HTTP
         return problem_response(
-            exc.status_code, kind, str(exc.detail), instance=request.url.path, headers=getattr(exc, "headers", None)
+            kind, str(exc.detail), status=exc.status_code, instance=request.url.path,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(500, ProblemType.INTERNAL, "internal error", instance=request.url.path)
+        return problem_response(ProblemType.INTERNAL, "internal error", instance=request.url.path)

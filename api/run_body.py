@@ -54,7 +54,7 @@ def parse_run_create(raw: bytes, *, max_items: int) -> RunCreate:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise Problem(400, ProblemType.HTTP, "the request body is not UTF-8") from None
+        raise Problem(ProblemType.HTTP, "the request body is not UTF-8") from None
     try:
         members = _object_with_bounded_inputs(text, max_items)
     except _Malformed as err:
@@ -127,7 +127,7 @@ def _bounded_array(text: str, idx: int, max_items: int) -> tuple[list[Any], int]
     while True:
         if len(items) == max_items:  # another element starts here: refuse before decoding it
             raise Problem(
-                413, ProblemType.TOO_MANY_ITEMS, f"more than {max_items} inputs; at most {max_items} per run"
+                ProblemType.TOO_MANY_ITEMS, f"more than {max_items} inputs; at most {max_items} per run"
             )
         item, idx = _value(text, idx)
         items.append(item)

@@ -1,4 +1,5 @@
-"""Request and response bodies of the public API."""
+"""Request bodies of the public API, and the responses only the API gives (pages, keys, dead
+letters); a run's own representation is `swath.run_view`, shared with webhook bodies."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.webhook_schemas import RunWebhook
 from swath.db.keys import SCOPES, TENANT_PATTERN
+from swath.run_view import RunErrorOut, RunOut
 
 ItemId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$", examples=["tile-1"])]
-Status = Literal["queued", "processing", "complete", "failed", "canceled"]
 
 
 class InputItem(BaseModel):
@@ -45,95 +46,6 @@ class RunCreate(BaseModel):
     webhook: RunWebhook | None = Field(default=None, description="Notify this URL when the run ends.")
 
 
-class SubmittedInput(BaseModel):
-    """An input as stored: inline data replaced by its blob reference."""
-
-    id: str
-    uri: str
-    media_type: str | None = None
-
-
-class SubmittedRun(BaseModel):
-    """The request as submitted."""
-
-    model: str
-    inputs: list[SubmittedInput]
-    params: dict[str, Any]
-    deadline_seconds: int | None = None
-
-
-class ModelOut(BaseModel):
-    """The exact model version that served a run."""
-
-    name: str
-    version: str
-    sha256: str
-
-
-class ItemErrorOut(BaseModel):
-    """Why one item has no prediction."""
-
-    code: str
-    message: str
-
-
-class ItemOut(BaseModel):
-    """One item's prediction, or its error."""
-
-    id: str
-    label: str | None = None
-    confidence: float | None = None
-    model_version: str | None = None
-    model_name: str | None = Field(default=None, description="The model that served this item.")
-    fallback_used: bool = Field(default=False, description="The primary model's fallback served this item.")
-    error: ItemErrorOut | None = None
-
-
-class RunResult(BaseModel):
-    """A complete run's results, in submission order."""
-
-    items: list[ItemOut]
-    model: ModelOut | None
-    fallback_used: bool = Field(default=False, description="Some items were served by the fallback model.")
-
-
-class RunErrorOut(BaseModel):
-    """Why a run failed."""
-
-    code: str
-    message: str
-
-
-class RunUrls(BaseModel):
-    """Where to go next."""
-
-    self: str
-    cancel: str
-    temporal_ui: str
-
-
-class RunOut(BaseModel):
-    """A run as the API shows it."""
-
-    id: str
-    status: Status
-    model: str = Field(description="The resolved `name@version`.")
-    input: SubmittedRun
-    items_total: int
-    items_done: int
-    items_failed: int
-    progress_percent: int
-    estimated_seconds_remaining: int | None
-    result: RunResult | None = None
-    error: RunErrorOut | None = None
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    temporal_ui_url: str
-    urls: RunUrls
-    redrive_of: str | None = Field(default=None, description="The run whose dead letter this run redrives.")
-
-
 class RunPage(BaseModel):
     """One page of runs, newest first."""
 
@@ -141,7 +53,7 @@ class RunPage(BaseModel):
     next_cursor: str | None
 
 
-# -- API keys (issue 6)
+# -- API keys
 Scope = Literal["runs:read", "runs:write", "admin"]
 
 
@@ -178,7 +90,7 @@ class KeyList(BaseModel):
     items: list[KeyOut]
 
 
-# -- dead letters (issue 4)
+# -- dead letters
 class DeadLetterOut(BaseModel):
     """A run that exhausted its retries, with what is needed to redrive it."""
 

@@ -10,7 +10,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from swath.webhooks.events import EVENT_TYPES
 
-WebhookEvent = Literal["run.completed", "run.failed", "run.canceled", "run.dead_lettered"]
+#: `RunEventType`'s values, inline in the schema as an enum of strings.
+WebhookEvent = Literal[EVENT_TYPES]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 # An absolute URI (RFC 3986) with a host, in ASCII: non-ASCII host names are where IDNA 2003 and
 # 2008 disagree on the name that is dialled, so a receiver gives its A-label (`xn--…`) instead.

@@ -13,16 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from swath.errors import BlobNotFoundError, InvalidBlobRefError
+
 SCHEME = "blob://"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")
-
-
-class BlobNotFoundError(LookupError):
-    """No object under that reference."""
-
-
-class InvalidBlobRefError(ValueError):
-    """The reference is not a well-formed `blob://` key."""
 
 
 def key_of(ref: str) -> str:

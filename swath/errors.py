@@ -1,6 +1,37 @@
-"""Error codes: the `type` of Temporal ApplicationErrors, run-level and item-level codes."""
+"""Every exception Swath defines, and the codes runs and items fail with.
+
+The tree (a caller that wants any Swath error catches `SwathError`; the builtin bases on the right
+are kept because callers catch those too):
+
+* SwathError
+  * ItemProblem                       - one input cannot be analysed; an item-level error, the run goes on
+  * ModelNotFoundError (LookupError)  - no such model, version or alias in the registry
+  * WeightsChecksumError (ValueError) - a weights file differs from its manifest's sha256
+  * UrlRefusedError (ValueError)      - a URL's scheme or destination is not allowed
+  * BlobError
+    * BlobNotFoundError (LookupError) - no object under a `blob://` reference
+    * InvalidBlobRefError (ValueError) - not a well-formed `blob://` reference
+  * CredentialsError                  - the caller's credential is not acceptable; `str()` is safe to show
+    * AuthenticationFailed            - no acceptable credential on a request
+    * TokenRejected                   - a JWT failed verification
+  * WebhookEndpointError              - a webhook endpoint cannot be registered as asked
+    * EndpointLimitError              - the tenant has as many endpoints as it may
+    * DuplicateEndpointError          - the tenant has an endpoint for this destination already
+  * StartupError (RuntimeError)       - a process refuses to start or cannot
+    * InsecureSettingsError           - the settings would make the service unsafe
+    * FaultInjectionRefusedError      - fault injection configured outside dev mode
+    * PortInUseError                  - a port Swath wants to listen on is taken
+    * ChildExitedError                - a supervised child exited before it was ready
+
+Failures that cross Temporal travel as `ApplicationError`s whose `type` is an `ErrorType`, and
+item errors as `ItemErrorCode`s; both are below. The HTTP package answers every refusal with an
+`api.problems.Problem` (raised in routes, never outside `api`), which is not part of this tree.
+"""
+
+from __future__ import annotations
 
 from enum import StrEnum
+from uuid import UUID
 
 
 class ErrorType(StrEnum):
@@ -43,7 +74,11 @@ class ItemErrorCode(StrEnum):
     NOT_FOUND = "not_found"
 
 
-class ItemProblem(Exception):
+class SwathError(Exception):
+    """The base of every exception Swath defines."""
+
+
+class ItemProblem(SwathError):
     """Raised while ingesting one item; becomes an item-level error, never a run failure."""
 
     def __init__(self, code: ItemErrorCode, message: str) -> None:
@@ -52,5 +87,85 @@ class ItemProblem(Exception):
         self.message = message
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(SwathError, LookupError):
     """The requested model, version or alias is not in the registry."""
+
+
+class WeightsChecksumError(SwathError, ValueError):
+    """The weights file's sha256 differs from the one recorded in its manifest."""
+
+
+class UrlRefusedError(SwathError, ValueError):
+    """The URL's scheme or destination is not allowed.
+
+    `str()` is fixed wording that never contains resolved addresses or resolver/connect errors;
+    `detail` has those, for server logs only.
+    """
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
+
+
+class BlobError(SwathError):
+    """A blob reference cannot be served."""
+
+
+class BlobNotFoundError(BlobError, LookupError):
+    """No object under that reference."""
+
+
+class InvalidBlobRefError(BlobError, ValueError):
+    """The reference is not a well-formed `blob://` key."""
+
+
+class CredentialsError(SwathError):
+    """The caller's credential is not acceptable; `str()` is safe to show the caller."""
+
+
+class AuthenticationFailed(CredentialsError):
+    """The request has no acceptable credential; `str()` is safe to show the caller."""
+
+
+class TokenRejected(CredentialsError):
+    """The token is not acceptable; `str()` is safe to show the caller."""
+
+
+class WebhookEndpointError(SwathError):
+    """A webhook endpoint cannot be registered or changed as asked."""
+
+
+class EndpointLimitError(WebhookEndpointError):
+    """The tenant has as many endpoints as it may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} webhook endpoints per tenant")
+        self.limit = limit
+
+
+class DuplicateEndpointError(WebhookEndpointError):
+    """The tenant already has an endpoint for this destination."""
+
+    def __init__(self, endpoint_id: UUID | None) -> None:
+        super().__init__(f"an endpoint for this URL exists already: {endpoint_id}")
+        self.endpoint_id = endpoint_id
+
+
+class StartupError(SwathError, RuntimeError):
+    """A process refuses to start, or cannot; the message says what to change."""
+
+
+class InsecureSettingsError(StartupError):
+    """The settings would make the service unsafe; the message lists what to fix."""
+
+
+class FaultInjectionRefusedError(StartupError):
+    """Fault injection was configured outside dev mode."""
+
+
+class PortInUseError(StartupError):
+    """A port Swath wants to listen on is taken by another process."""
+
+
+class ChildExitedError(StartupError):
+    """A child process exited before it became ready."""

@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from swath.contracts import ModelInfo
+from swath.errors import FaultInjectionRefusedError
 from swath.settings import Mode, Settings
 
 
@@ -31,10 +32,6 @@ class Fault(StrEnum):
     FAIL = "fail"
     HANG = "hang"
     OOM = "oom"
-
-
-class FaultInjectionRefusedError(RuntimeError):
-    """Fault injection was configured outside dev mode."""
 
 
 class FaultInjector:

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     )
     url_allowlist: list[str] = Field(default_factory=list, description="Hosts or CIDRs input URLs may reach.")
 
-    # -- security (issue 6)
+    # -- security
     jwt_algorithm: Literal["HS256", "RS256", "ES256"] | None = Field(
         default=None, description="Accept JWT bearer tokens signed with this algorithm (unset: API keys only)."
     )
@@ -122,7 +122,7 @@ class Settings(BaseSettings):
         "unset: never (the `admin` scope of a token stays within its tenant).",
     )
 
-    # -- webhooks (issue 5)
+    # -- webhooks
     webhook_retry_schedule: list[float] = Field(
         default=[0, 5, 300, 1800, 7200, 18000, 36000, 36000],
         description="Seconds before each delivery attempt (JSON list): now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.",
@@ -154,7 +154,7 @@ class Settings(BaseSettings):
         description="Delivery attempts per tenant and minute across the notify pool; more wait for the next minute.",
     )
 
-    # -- failures (issue 4)
+    # -- failures
     run_deadline_default_s: int = Field(default=1800, ge=1, description="A run's deadline unless it asks for another.")
     run_deadline_max_s: int = Field(default=6 * 3600, ge=1, description="The longest deadline a run may ask for.")
     breaker_min_attempts: int = Field(

@@ -20,9 +20,21 @@ class RunStatus(StrEnum):
 
 TERMINAL = frozenset({RunStatus.COMPLETE, RunStatus.FAILED, RunStatus.CANCELED})
 
+
+
+class RunEventType(StrEnum):
+    """What can happen to a run that a webhook hears of; the value is the body's `type`."""
+
+    COMPLETED = "run.completed"
+    FAILED = "run.failed"
+    CANCELED = "run.canceled"
+    #: Raised for every dead-lettered run, next to its `run.failed`.
+    DEAD_LETTERED = "run.dead_lettered"
+
+
 #: The event raised when a run reaches each terminal status.
 EVENT_FOR_STATUS = {
-    RunStatus.COMPLETE: "run.completed",
-    RunStatus.FAILED: "run.failed",
-    RunStatus.CANCELED: "run.canceled",
+    RunStatus.COMPLETE: RunEventType.COMPLETED,
+    RunStatus.FAILED: RunEventType.FAILED,
+    RunStatus.CANCELED: RunEventType.CANCELED,
 }

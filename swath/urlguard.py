@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from swath.errors import UrlRefusedError
 from swath.settings import Settings
 
 ALLOWED_SCHEMES = ("http", "https")
@@ -39,18 +40,6 @@ _NON_PUBLIC_V6 = (ipaddress.ip_network("64:ff9b:1::/48"),)  # local-use NAT64 (R
 
 #: Threads are started on demand, so creating the pool at import costs nothing.
 _RESOLVER_POOL = ThreadPoolExecutor(max_workers=RESOLVER_THREADS, thread_name_prefix="swath-resolve")
-
-
-class UrlRefusedError(ValueError):
-    """The URL's scheme or destination is not allowed.
-
-    `str()` is fixed wording that never contains resolved addresses or resolver/connect errors;
-    `detail` has those, for server logs only.
-    """
-
-    def __init__(self, message: str, detail: str | None = None) -> None:
-        super().__init__(message)
-        self.detail = detail or message
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, db_dsn: str, temporal_env
         api_port=free_port(),
         inference_chunk_size=8,
         allow_loopback_urls=True,
-        # Webhooks (issue 5): a compressed retry schedule and failure window, loopback receivers.
+        # Webhooks: a compressed retry schedule and failure window, loopback receivers.
         webhook_retry_schedule=[0, 0.3, 0.3, 0.3],
         webhook_disable_after_s=3,
         webhook_allow_loopback=True,

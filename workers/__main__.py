@@ -4,7 +4,7 @@ import argparse
 import asyncio
 import sys
 
-from swath.auth.checks import InsecureSettingsError
+from swath.errors import InsecureSettingsError
 from swath.logs import configure_logging
 from swath.temporal.queues import TaskQueue
 from swath.settings import Settings

@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
         StagedItem,
     )
     from swath.errors import CALLER_ERRORS, ErrorType
-    from swath.status import EVENT_FOR_STATUS, RunStatus
+    from swath.status import EVENT_FOR_STATUS, RunEventType, RunStatus
     from swath.temporal import search_attributes as sa
     from swath.temporal.activities import (
         ANALYSIS_RUN,
@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 #: Raised for every dead-lettered run, next to its `run.failed`.
-DEAD_LETTERED_EVENT = "run.dead_lettered"
+DEAD_LETTERED_EVENT = RunEventType.DEAD_LETTERED
 #: A cancelled step is waited for, so the run is marked canceled only once nothing runs for it.
 WAIT = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 

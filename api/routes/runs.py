@@ -12,8 +12,9 @@ from api.deps import ClientsDep, Reader, Writer
 from api.pagination import CURSOR_PATTERN
 from api.problems import MEDIA_TYPE
 from api.run_body import REQUEST_BODY, parse_run_create
-from api.schemas import RunOut, RunPage, Status
+from api.schemas import RunPage
 from api.services import runs
+from swath.run_view import RunOut, Status
 from swath.status import RunStatus
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])

@@ -11,11 +11,12 @@ import asyncpg
 
 from api.clients import Clients
 from api.problems import Problem, ProblemType
-from api.schemas import DeadLetterOut, DeadLetterPage, InputItem, RunCreate, RunErrorOut, RunOut
+from api.schemas import DeadLetterOut, DeadLetterPage, InputItem, RunCreate
 from api.services import runs
-from swath.blobstore import BlobNotFoundError
 from swath.db import dead_letters as queries
 from swath.db.keys import Principal
+from swath.errors import BlobNotFoundError
+from swath.run_view import RunErrorOut, RunOut
 
 
 def to_dead_letter_out(row: asyncpg.Record) -> DeadLetterOut:
@@ -51,7 +52,7 @@ async def get_dead_letter(clients: Clients, principal: Principal, dead_letter_id
     async with clients.db.acquire() as conn:
         row = await queries.get_dead_letter(conn, tenant=principal.tenant, dead_letter_id=dead_letter_id)
     if row is None:
-        raise Problem(404, ProblemType.NOT_FOUND, f"no dead letter {dead_letter_id}")
+        raise Problem(ProblemType.NOT_FOUND, f"no dead letter {dead_letter_id}")
     return to_dead_letter_out(row)
 
 
@@ -85,7 +86,7 @@ async def _full_uri(clients: Clients, item: dict) -> str:
         return (await clients.blobs.get(item["url_ref"])).decode()
     except BlobNotFoundError:
         raise Problem(
-            409, ProblemType.INPUTS_GONE, f"input {item['id']!r}: its URL is no longer stored; submit a new run"
+            ProblemType.INPUTS_GONE, f"input {item['id']!r}: its URL is no longer stored; submit a new run"
         ) from None
 
 
@@ -98,4 +99,4 @@ def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         failed_at, dead_letter_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
         return datetime.fromisoformat(failed_at), UUID(dead_letter_id)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise Problem(422, ProblemType.VALIDATION, "invalid cursor") from None
+        raise Problem(ProblemType.VALIDATION, "invalid cursor") from None

@@ -20,7 +20,7 @@ def deadline_seconds(settings: Settings, requested: int | None) -> float:
         return float(settings.run_deadline_default_s)
     if requested > settings.run_deadline_max_s:
         raise Problem(
-            422, ProblemType.VALIDATION,
+            ProblemType.VALIDATION,
             f"deadline_seconds: {requested} is longer than the maximum of {settings.run_deadline_max_s}",
         )
     return float(requested)
@@ -44,7 +44,7 @@ async def ensure_breaker_closed(clients: Clients, model: str) -> None:
         status = await get_status(conn, model=model, policy=BreakerPolicy.from_settings(clients.settings))
     if status.state is BreakerState.OPEN:
         raise Problem(
-            503, ProblemType.CIRCUIT_OPEN,
+            ProblemType.CIRCUIT_OPEN,
             f"inference of {model} is failing too often; new runs are refused for now",
             headers={"Retry-After": str(status.retry_after_s)},
             model=model, retry_after_s=status.retry_after_s,

@@ -40,5 +40,5 @@ async def revoke_key(clients: Clients, key_id: UUID) -> KeyOut:
     async with clients.db.acquire() as conn:
         row = await key_queries.revoke_key(conn, key_id=key_id)
     if row is None:
-        raise Problem(404, ProblemType.NOT_FOUND, f"no API key {key_id}")
+        raise Problem(ProblemType.NOT_FOUND, f"no API key {key_id}")
     return to_key_out(row)

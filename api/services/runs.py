@@ -20,23 +20,22 @@ from temporalio.service import RPCError
 
 from api.clients import Clients
 from api.problems import Problem, ProblemType
-from api.schemas import InputItem, RunCreate, RunOut, RunPage
+from api.schemas import InputItem, RunCreate, RunPage
 from api.services import webhooks
 from api.services import failures
-from api.services.run_view import to_run_out
-from swath.temporal import search_attributes as sa
-from swath.blobstore import InvalidBlobRefError, SCHEME, key_of
+from swath.blobstore import SCHEME, key_of
 from swath.contracts import AnalysisRunInput, InputRef
 from swath.db import items as item_queries
 from swath.db import runs as run_queries
 from swath.db.keys import Principal
-from swath.errors import ModelNotFoundError
-from swath.temporal.ids import run_workflow_id
+from swath.errors import InvalidBlobRefError, ModelNotFoundError, UrlRefusedError
+from swath.temporal import search_attributes as sa
 from swath.temporal.activities import ANALYSIS_RUN
+from swath.temporal.ids import run_workflow_id
 from swath.redact import redact_url
+from swath.run_view import RunOut, to_run_out
 from swath.settings import Settings
 from swath.status import RunStatus
-from swath.urlguard import UrlRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +73,14 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     try:
         manifest = clients.registry.resolve(body.model)
     except ModelNotFoundError as err:
-        raise Problem(422, ProblemType.UNKNOWN_MODEL, str(err)) from None
+        raise Problem(ProblemType.UNKNOWN_MODEL, str(err)) from None
     if len(body.inputs) > settings.max_items_per_run:  # API bodies are refused while parsing; redrives land here
         raise Problem(
-            413, ProblemType.TOO_MANY_ITEMS, f"{len(body.inputs)} inputs; at most {settings.max_items_per_run} per run"
+            ProblemType.TOO_MANY_ITEMS, f"{len(body.inputs)} inputs; at most {settings.max_items_per_run} per run"
         )
     ids = [item.id for item in body.inputs]
     if len(set(ids)) != len(ids):
-        raise Problem(422, ProblemType.VALIDATION, "input ids must be unique within a run")
+        raise Problem(ProblemType.VALIDATION, "input ids must be unique within a run")
     checked = [_check_input(settings, principal, item) for item in body.inputs]
     await _check_urls(clients, checked, body.webhook.url if body.webhook else None)
     deadline_s = failures.deadline_seconds(settings, body.deadline_seconds)
@@ -137,7 +136,7 @@ async def _replay(clients: Clients, principal: Principal, key: str, request_hash
     if row is None:
         return None
     if row["request_hash"] != request_hash:
-        raise Problem(409, ProblemType.IDEMPOTENCY_CONFLICT, "this Idempotency-Key was used with a different request")
+        raise Problem(ProblemType.IDEMPOTENCY_CONFLICT, "this Idempotency-Key was used with a different request")
     return await get_run(clients, principal, row["id"])
 
 
@@ -158,7 +157,7 @@ async def _start_workflow(clients: Clients, run_input: AnalysisRunInput) -> bool
     except WorkflowAlreadyStartedError:
         return False
     except RPCError as err:  # Temporal unreachable: the transaction rolls back, the client may retry
-        raise Problem(503, ProblemType.UNAVAILABLE, "cannot reach Temporal; retry later", headers={"Retry-After": "5"}) from err
+        raise Problem(ProblemType.UNAVAILABLE, "cannot reach Temporal; retry later", headers={"Retry-After": "5"}) from err
     return True
 
 
@@ -168,10 +167,10 @@ def _check_input(settings: Settings, principal: Principal, item: InputItem) -> _
         try:
             data = base64.b64decode(item.data, validate=True)
         except (binascii.Error, ValueError):
-            raise Problem(422, ProblemType.VALIDATION, f"input {item.id!r}: `data` is not valid base64") from None
+            raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: `data` is not valid base64") from None
         if len(data) > settings.max_item_bytes:
             raise Problem(
-                413, ProblemType.PAYLOAD_TOO_LARGE,
+                ProblemType.PAYLOAD_TOO_LARGE,
                 f"input {item.id!r} is {len(data)} bytes; the limit is {settings.max_item_bytes}",
             )
         return _CheckedInput(id=item.id, media_type=item.media_type, data=data)
@@ -180,9 +179,9 @@ def _check_input(settings: Settings, principal: Principal, item: InputItem) -> _
         try:
             allowed = key_of(uri).startswith(tenant_prefix(principal.tenant))
         except InvalidBlobRefError as err:
-            raise Problem(422, ProblemType.VALIDATION, f"input {item.id!r}: {err}") from None
+            raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: {err}") from None
         if not allowed:
-            raise Problem(422, ProblemType.VALIDATION, f"input {item.id!r}: blob {uri} is not in this tenant's store")
+            raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: blob {uri} is not in this tenant's store")
     return _CheckedInput(id=item.id, media_type=item.media_type, uri=uri)
 
 
@@ -195,7 +194,7 @@ async def _check_urls(clients: Clients, checked: list[_CheckedInput], webhook_ur
         try:
             await clients.guard.check(item.uri)
         except UrlRefusedError as err:
-            raise Problem(422, ProblemType.URL_REFUSED, f"input {item.id!r}: {err}") from None
+            raise Problem(ProblemType.URL_REFUSED, f"input {item.id!r}: {err}") from None
 
     async def bounded(check: Awaitable[None]) -> None:
         async with limit:
@@ -238,7 +237,7 @@ async def get_run(clients: Clients, principal: Principal, run_id: UUID) -> RunOu
     async with clients.db.acquire() as conn:
         row = await run_queries.get_run(conn, tenant=principal.tenant, run_id=run_id)
         if row is None:
-            raise Problem(404, ProblemType.NOT_FOUND, f"no run {run_id}")
+            raise Problem(ProblemType.NOT_FOUND, f"no run {run_id}")
         items = await item_queries.list_items(conn, run_id=run_id) if row["status"] == RunStatus.COMPLETE else None
     return to_run_out(row, items, clients.settings)
 
@@ -259,7 +258,7 @@ async def cancel_run(clients: Clients, principal: Principal, run_id: UUID) -> Ru
     """Ask the workflow to cancel; a finished run answers 409."""
     run = await get_run(clients, principal, run_id)
     if RunStatus(run.status).terminal:
-        raise Problem(409, ProblemType.RUN_ALREADY_FINISHED, f"run {run_id} is already {run.status}")
+        raise Problem(ProblemType.RUN_ALREADY_FINISHED, f"run {run_id} is already {run.status}")
     handle: WorkflowHandle = clients.temporal.get_workflow_handle(run_workflow_id(run_id))
     await handle.cancel()
     return run
@@ -274,4 +273,4 @@ def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         created, run_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
         return datetime.fromisoformat(created), UUID(run_id)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise Problem(422, ProblemType.VALIDATION, "invalid cursor") from None
+        raise Problem(ProblemType.VALIDATION, "invalid cursor") from None

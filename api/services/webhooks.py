@@ -27,8 +27,9 @@ from api.webhook_schemas import (
 )
 from swath.db import webhooks as wh
 from swath.db.keys import Principal
+from swath.errors import DuplicateEndpointError, EndpointLimitError, UrlRefusedError
 from swath.redact import redact_text, redact_url
-from swath.urlguard import UrlRefusedError, webhook_guard
+from swath.urlguard import webhook_guard
 from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
 from swath.webhooks.signing import generate_secret
 
@@ -46,7 +47,7 @@ async def check_url(clients: Clients, url: str) -> None:
         await guard.check(url)
     except UrlRefusedError as err:
         log.info("webhook URL %s refused: %s", redact_url(url), redact_text(err.detail))
-        raise Problem(422, ProblemType.URL_REFUSED, URL_REFUSED_DETAIL) from None
+        raise Problem(ProblemType.URL_REFUSED, URL_REFUSED_DETAIL) from None
 
 
 async def store_run_webhook(conn: asyncpg.Connection, *, run_id: UUID, webhook: RunWebhook) -> None:
@@ -80,12 +81,12 @@ async def create_endpoint(clients: Clients, principal: Principal, body: Endpoint
                 events=list(dict.fromkeys(body.events)), description=body.description, enabled=body.enabled,
                 secret=generate_secret(), max_endpoints=limit,
             )
-    except wh.EndpointLimitError:
+    except EndpointLimitError:
         raise Problem(
-            409, ProblemType.TOO_MANY_ENDPOINTS,
+            ProblemType.TOO_MANY_ENDPOINTS,
             f"this tenant has {limit} webhook endpoints, the most it may have; delete one first", limit=limit,
         ) from None
-    except wh.DuplicateEndpointError as err:
+    except DuplicateEndpointError as err:
         raise _duplicate(err) from None
     return EndpointCreated(**_endpoint(row).model_dump(), secret=row["secret"])
 
@@ -118,7 +119,7 @@ async def update_endpoint(
     try:
         async with clients.db.acquire() as conn:
             row = await wh.update_endpoint(conn, tenant=principal.tenant, endpoint_id=endpoint_id, changes=changes)
-    except wh.DuplicateEndpointError as err:
+    except DuplicateEndpointError as err:
         raise _duplicate(err) from None
     return _endpoint(_found(row, endpoint_id))
 
@@ -168,7 +169,7 @@ async def get_delivery(clients: Clients, principal: Principal, message_id: str) 
     async with clients.db.acquire() as conn:
         row = await wh.get_message(conn, message_id=message_id, tenant=principal.tenant)
         if row is None:
-            raise Problem(404, ProblemType.NOT_FOUND, f"no webhook delivery {message_id}")
+            raise Problem(ProblemType.NOT_FOUND, f"no webhook delivery {message_id}")
         attempts = await wh.list_attempts(conn, message_id=message_id)
     return _delivery(row, attempts)
 
@@ -177,7 +178,7 @@ async def resend(clients: Clients, principal: Principal, message_id: str) -> Del
     """Deliver a message again, from the start of the schedule (409 while a delivery runs)."""
     await get_delivery(clients, principal, message_id)
     if not await _resend(clients, message_id):
-        raise Problem(409, ProblemType.DELIVERY_IN_PROGRESS, f"webhook {message_id} is being delivered right now")
+        raise Problem(ProblemType.DELIVERY_IN_PROGRESS, f"webhook {message_id} is being delivered right now")
     return await get_delivery(clients, principal, message_id)
 
 
@@ -193,17 +194,17 @@ async def _resend(clients: Clients, message_id: str) -> bool:
         except RPCError as err:
             await wh.set_status(conn, message_id=message_id, status=previous)
             raise Problem(
-                503, ProblemType.UNAVAILABLE, "cannot reach Temporal; retry later", headers={"Retry-After": "5"}
+                ProblemType.UNAVAILABLE, "cannot reach Temporal; retry later", headers={"Retry-After": "5"}
             ) from err
         if not started:  # the previous delivery's workflow is still closing: leave the message as it was
             await wh.set_status(conn, message_id=message_id, status=previous)
         return started
 
 
-def _duplicate(err: wh.DuplicateEndpointError) -> Problem:
+def _duplicate(err: DuplicateEndpointError) -> Problem:
     existing = str(err.endpoint_id) if err.endpoint_id else None
     return Problem(
-        409, ProblemType.DUPLICATE_ENDPOINT,
+        ProblemType.DUPLICATE_ENDPOINT,
         f"webhook endpoint {existing} already delivers to this URL; change its events instead",
         endpoint_id=existing,
     )
@@ -216,7 +217,7 @@ def _found(row: asyncpg.Record | None, endpoint_id: UUID) -> asyncpg.Record:
 
 
 def _not_found(endpoint_id: UUID) -> Problem:
-    return Problem(404, ProblemType.NOT_FOUND, f"no webhook endpoint {endpoint_id}")
+    return Problem(ProblemType.NOT_FOUND, f"no webhook endpoint {endpoint_id}")
 
 
 def _endpoint(row: asyncpg.Record) -> EndpointOut:

@@ -1,1 +1,1 @@
-"""Authentication shared by API processes: JWT verification and the start-up checks on secrets."""
+"""Authentication: JWT verification for the API, and the start-up checks on secrets every process runs."""

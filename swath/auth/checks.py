@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from limits import parse_many
 
+from swath.errors import InsecureSettingsError
 from swath.settings import Mode, Settings
 
 log = logging.getLogger(__name__)
@@ -23,10 +24,6 @@ MIN_SECRET_BYTES = 32
 _CREDENTIAL_PARAMS = {"password", "passfile", "sslcert"}
 _CREDENTIAL_ENV = ("PGPASSWORD", "PGPASSFILE")
 _PLACEHOLDERS = {"secret", "changeme", "change-me", "changeit", "password", "dev", "test", "swath", "jwt-secret"}
-
-
-class InsecureSettingsError(RuntimeError):
-    """The settings would make the service unsafe; the message lists what to fix."""
 
 
 def configuration_errors(settings: Settings) -> list[str]:

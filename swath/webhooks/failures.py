@@ -11,7 +11,7 @@ import ssl
 
 import httpx
 
-from swath.urlguard import UrlRefusedError
+from swath.errors import UrlRefusedError
 
 REFUSED = "refused before connecting: the URL guard does not allow this destination"
 CONNECT_FAILED = "connection failed"

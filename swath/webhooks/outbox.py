@@ -13,7 +13,7 @@ from uuid import UUID
 import asyncpg
 from temporalio.client import Client
 
-from api.services.run_view import to_run_out
+from swath.run_view import to_run_out
 from swath.db import events, items, runs
 from swath.db import webhooks as wh
 from swath.settings import Settings

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from swath.contracts import ModelInfo
-from swath.faults import Fault, FaultInjectionRefusedError, FaultInjector
+from swath.errors import FaultInjectionRefusedError
+from swath.faults import Fault, FaultInjector
 from swath.settings import Mode, Settings
 from workers.pools import load_pool
 

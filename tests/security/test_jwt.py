@@ -16,7 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from swath.auth.tokens import JwtVerifier, TokenRejected
+from swath.auth.tokens import JwtVerifier
+from swath.errors import TokenRejected
 from tests.security.conftest import (
     JWT_AUDIENCE,
     JWT_ISSUER,

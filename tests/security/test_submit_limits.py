@@ -21,9 +21,10 @@ from api.schemas import RunCreate
 from api.services import runs
 from swath.blobstore import LocalBlobStore
 from swath.db.keys import Principal
+from swath.errors import UrlRefusedError
 from swath.registry import ModelRegistry
 from swath.settings import Settings
-from swath.urlguard import UrlGuard, UrlRefusedError
+from swath.urlguard import UrlGuard
 from tests.conftest import make_key
 from tests.runs_helpers import inline as npy_inline
 from tests.runs_helpers import npy_bytes

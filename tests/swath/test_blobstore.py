@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from swath.blobstore import BlobNotFoundError, InvalidBlobRefError, LocalBlobStore, key_of, ref_of
+from swath.blobstore import LocalBlobStore, key_of, ref_of
+from swath.errors import BlobNotFoundError, InvalidBlobRefError
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from swath.errors import UrlRefusedError
 from swath.pinned_http import PinnedTransport
-from swath.urlguard import UrlGuard, UrlRefusedError, url_target
+from swath.urlguard import UrlGuard, url_target
 
 REFUSED = [
     "http://127.0.0.1/",

@@ -11,7 +11,8 @@ import ipaddress
 import httpx
 import pytest
 
-from swath.urlguard import UrlGuard, UrlRefusedError
+from swath.errors import UrlRefusedError
+from swath.urlguard import UrlGuard
 from swath.webhooks.transport import PinnedTransport, read_capped, webhook_http_client
 from tests.webhooks.receiver import Receiver
 

@@ -1,4 +1,4 @@
--- Failure semantics (issue 4): fallback bookkeeping, dead letters, the shared inference breaker.
+-- Failure semantics: fallback bookkeeping, dead letters, the shared inference breaker.
 
 -- Which model served each item, and whether it was the declared fallback.
 ALTER TABLE run_items ADD COLUMN fallback_used boolean NOT NULL DEFAULT false;

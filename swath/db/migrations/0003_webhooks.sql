@@ -1,4 +1,4 @@
--- Webhooks (issue 5): per-run webhook config, signing secrets, endpoints, messages and attempts.
+-- Webhooks: per-run webhook config, signing secrets, endpoints, messages and attempts.
 
 ALTER TABLE runs ADD COLUMN webhook jsonb;  -- {"url", "events"} as submitted, or NULL
 

@@ -4,7 +4,8 @@ import socket
 
 import pytest
 
-from swath.embedded.ports import PortInUseError, ensure_port_free, free_port
+from swath.embedded.ports import ensure_port_free, free_port
+from swath.errors import PortInUseError
 
 
 def test_free_port_passes() -> None:

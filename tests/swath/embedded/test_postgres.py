@@ -15,8 +15,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from swath.embedded.ports import PortInUseError, free_port
+from swath.embedded.ports import free_port
 from swath.embedded.postgres import EmbeddedPostgres, default_run_as
+from swath.errors import PortInUseError
 
 
 def alive(pid: int) -> bool:

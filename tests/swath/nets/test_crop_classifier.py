@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from swath import samples, synthetic
-from swath.nets.loader import WeightsChecksumError, load_model, sha256_file
+from swath.errors import WeightsChecksumError
+from swath.nets.loader import load_model, sha256_file
 
 VERSION_DIR = Path(synthetic.__file__).parent / "registry_data" / "crop-classifier" / "1.0.0"
 

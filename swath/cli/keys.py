@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from uuid import UUID
 
 from swath.db import connect
@@ -10,7 +11,7 @@ from swath.db import keys as key_queries
 from swath.settings import Settings
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `keys` and its subcommands on the `swath` parser."""
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     actions = keys.add_subparsers(dest="keys_command", required=True)
@@ -24,10 +25,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--tenant")
     revoke = actions.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id", type=UUID)
+    return keys
 
 
-async def run(args: argparse.Namespace, settings: Settings, *, out=print) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     """Carry out one `keys` subcommand; returns the exit status."""
+    return asyncio.run(carry_out(args, settings))
+
+
+async def carry_out(args: argparse.Namespace, settings: Settings, *, out=print) -> int:
+    """Carry out one `keys` subcommand, writing its lines with `out`; returns the exit status."""
     db = await connect(settings.dsn, max_size=1)
     try:
         async with db.acquire() as conn:

@@ -6,12 +6,13 @@ The key comes from `--api-key`, else `SWATH_API_KEY`, else the dev key `swath up
 from __future__ import annotations
 
 import argparse
+import asyncio
 
-from swath.cli_api import api_key, call
+from swath.cli.api_calls import api_key, call
 from swath.settings import Settings
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `webhooks` and its subcommands."""
     hooks = sub.add_parser("webhooks", help="inspect, resend and recover webhook deliveries")
     hooks.add_argument("--api-key", help="API key (default: $SWATH_API_KEY, then the dev key)")
@@ -28,10 +29,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     recover.add_argument("--since", required=True, help="ISO 8601 time, e.g. 2026-01-01T00:00:00Z")
     actions.add_parser("endpoints", help="registered endpoints")
     actions.add_parser("secret", help="the secret that signs per-run webhooks")
+    return hooks
 
 
-async def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     """Call the API and print its JSON answer; exit status 1 when it refused, 2 when unreachable."""
+    return asyncio.run(_call(args, settings))
+
+
+async def _call(args: argparse.Namespace, settings: Settings) -> int:
     key = api_key(args, settings, "webhooks")
     command = args.webhooks_command
     label = f"webhooks {command}"

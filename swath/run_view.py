@@ -1,16 +1,114 @@
-"""A stored run (row + items) → its public representation."""
+"""A run as the API and webhook bodies show it: the public models and the stored row → model mapping.
+
+It lives outside the HTTP package because the notify pool renders the same view into webhook
+bodies, and activities never import `api`.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any, Literal
 
 import asyncpg
+from pydantic import BaseModel, Field
 
-from api.schemas import ItemErrorOut, ItemOut, ModelOut, RunErrorOut, RunOut, RunResult, RunUrls, SubmittedRun
 from swath.redact import redact_url
 from swath.settings import Settings
-from swath.temporal.ids import run_workflow_id
 from swath.status import RunStatus
+from swath.temporal.ids import run_workflow_id
+
+#: `RunStatus`'s values, inline in the schema as an enum of strings.
+Status = Literal[tuple(status.value for status in RunStatus)]
+
+
+class SubmittedInput(BaseModel):
+    """An input as stored: inline data replaced by its blob reference."""
+
+    id: str
+    uri: str
+    media_type: str | None = None
+
+
+class SubmittedRun(BaseModel):
+    """The request as submitted."""
+
+    model: str
+    inputs: list[SubmittedInput]
+    params: dict[str, Any]
+    deadline_seconds: int | None = None
+
+
+class ModelOut(BaseModel):
+    """The exact model version that served a run."""
+
+    name: str
+    version: str
+    sha256: str
+
+
+class ItemErrorOut(BaseModel):
+    """Why one item has no prediction."""
+
+    code: str
+    message: str
+
+
+class ItemOut(BaseModel):
+    """One item's prediction, or its error."""
+
+    id: str
+    label: str | None = None
+    confidence: float | None = None
+    model_version: str | None = None
+    model_name: str | None = Field(default=None, description="The model that served this item.")
+    fallback_used: bool = Field(default=False, description="The primary model's fallback served this item.")
+    error: ItemErrorOut | None = None
+
+
+class RunResult(BaseModel):
+    """A complete run's results, in submission order."""
+
+    items: list[ItemOut]
+    model: ModelOut | None
+    fallback_used: bool = Field(default=False, description="Some items were served by the fallback model.")
+
+
+class RunErrorOut(BaseModel):
+    """Why a run failed."""
+
+    code: str
+    message: str
+
+
+class RunUrls(BaseModel):
+    """Where to go next."""
+
+    self: str
+    cancel: str
+    temporal_ui: str
+
+
+class RunOut(BaseModel):
+    """A run as the API shows it."""
+
+    id: str
+    status: Status
+    model: str = Field(description="The resolved `name@version`.")
+    input: SubmittedRun
+    items_total: int
+    items_done: int
+    items_failed: int
+    progress_percent: int
+    estimated_seconds_remaining: int | None
+    result: RunResult | None = None
+    error: RunErrorOut | None = None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    temporal_ui_url: str
+    urls: RunUrls
+    redrive_of: str | None = Field(default=None, description="The run whose dead letter this run redrives.")
+
 
 
 def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings: Settings) -> RunOut:

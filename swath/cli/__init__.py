@@ -1,0 +1,41 @@
+"""The `swath` command: one module per command group, each with `add_parser` and `run`.
+
+`up` runs the embedded stack; `worker`, `api` and `migrate` run one part; `keys`, `dlq` and
+`webhooks` manage API keys, dead letters and webhook deliveries. This package is the only part
+of `swath` that may import `api` and `workers` (tests/test_layering.py holds it to that), and it
+imports them only inside the command that runs them, so `swath keys` never loads the pools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from swath.cli import dlq, keys, migrate, serve, up, webhooks, worker
+from swath.errors import InsecureSettingsError
+from swath.logs import configure_logging
+from swath.settings import Settings
+
+#: Every command group, in the order `swath --help` lists them.
+COMMANDS = (up, worker, serve, migrate, keys, dlq, webhooks)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `swath` argument parser; each parsed command carries its module's `run` as `args.run`."""
+    parser = argparse.ArgumentParser(prog="swath", description="Durable analysis runs on Temporal.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub).set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `swath` console script and of `python -m swath.cli`."""
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    settings = Settings()
+    try:
+        status = args.run(args, settings)
+    except InsecureSettingsError as err:
+        sys.exit(f"swath {args.command}: {err}")
+    sys.exit(status)

@@ -1,0 +1,5 @@
+"""`python -m swath.cli`: the `swath` command without the console script."""
+
+from swath.cli import main
+
+main()

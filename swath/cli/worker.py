@@ -1,0 +1,25 @@
+"""`swath worker POOL`: serve one worker pool in this process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from swath.temporal.queues import TaskQueue
+from swath.settings import Settings
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `worker`; the pools to choose from are the task queues, one pool each."""
+    worker = sub.add_parser("worker", help="run one worker pool")
+    worker.add_argument("pool", choices=[queue.value for queue in TaskQueue])
+    return worker
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the pool until SIGTERM or SIGINT."""
+    # Imported here: a pool's module loads its own dependencies (torch for inference).
+    from workers.run import run_pool
+
+    asyncio.run(run_pool(args.pool, settings))
+    return 0

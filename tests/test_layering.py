@@ -1,0 +1,147 @@
+"""The import layers, read from every module's syntax tree (no regex over source).
+
+- only the `swath` command (`swath.cli` and its modules) imports `api` or `workers`;
+- activities and workflows never import the HTTP package nor the web framework;
+- the rest of `swath` imports none of the top-level packages that build on it.
+
+Imports inside functions, `TYPE_CHECKING` blocks and `imports_passed_through()` count like any other.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from swath.temporal.queues import TaskQueue
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("swath", "workflows", "activities", "workers", "api")
+#: The package that alone may import the API and the pools: it is the one that runs them.
+CLI = "swath.cli"
+#: The web framework and server: only `api` uses them.
+WEB_FRAMEWORK = ("fastapi", "starlette", "uvicorn")
+
+
+@dataclass(frozen=True)
+class Import:
+    """One imported module, as named by the importing module."""
+
+    importer: str
+    imported: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.importer}:{self.line} imports {self.imported}"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _absolute(importer: str, is_package: bool, node: ast.ImportFrom) -> str:
+    """The absolute module a `from … import` names, resolving relative imports."""
+    if not node.level:
+        return node.module or ""
+    base = importer.split(".")
+    base = base if is_package else base[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def _imports_of(path: Path) -> list[Import]:
+    importer = _module_name(path)
+    found: list[Import] = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [Import(importer, alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append(Import(importer, _absolute(importer, path.name == "__init__.py", node), node.lineno))
+    return found
+
+
+def _every_import() -> list[Import]:
+    return [imp for package in PACKAGES for path in sorted((REPO / package).rglob("*.py")) for imp in _imports_of(path)]
+
+
+def _top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+IMPORTS = _every_import()
+
+
+def test_the_walk_sees_every_layer() -> None:
+    # A walk that found nothing would let every check below pass.
+    importers = {_top(imp.importer) for imp in IMPORTS}
+    assert importers == set(PACKAGES)
+    assert any(imp.importer == "activities.notify" and imp.imported == "swath.run_view" for imp in IMPORTS)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Modules under `importers` (less those under `exempt`) never import a module under `forbidden`."""
+
+    why: str
+    importers: tuple[str, ...]
+    forbidden: tuple[str, ...]
+    exempt: tuple[str, ...] = ()
+
+    def broken_by(self, imp: Import) -> bool:
+        """Whether this import breaks the rule."""
+        return (
+            any(_within(imp.importer, p) for p in self.importers)
+            and not any(_within(imp.importer, p) for p in self.exempt)
+            and any(_within(imp.imported, p) for p in self.forbidden)
+        )
+
+
+RULES = (
+    Rule("only the swath command runs the API", ("swath", "workflows", "activities", "workers"), ("api",), (CLI,)),
+    Rule("only the swath command runs the pools", ("swath", "workflows", "activities", "api"), ("workers",), (CLI,)),
+    Rule("activities and workflows never need HTTP serving", ("activities", "workflows"), ("api", *WEB_FRAMEWORK)),
+    Rule(
+        "the rest of swath is what the layers above build on", ("swath",),
+        ("api", "workers", "activities", "workflows", *WEB_FRAMEWORK), (CLI,),
+    ),
+    Rule(
+        "the API reaches workflows and pools only through Temporal (by their definitions)", ("api",),
+        ("activities", "workflows"),
+    ),
+)
+
+
+def test_no_module_imports_a_layer_it_must_not() -> None:
+    broken = [f"{imp} ({rule.why})" for rule in RULES for imp in IMPORTS if rule.broken_by(imp)]
+    assert not broken, "\n".join(broken)
+
+
+def test_the_cli_is_a_package_run_as_a_module() -> None:
+    assert (REPO / "swath" / "cli" / "__init__.py").is_file() and (REPO / "swath" / "cli" / "__main__.py").is_file()
+    assert not (REPO / "swath" / "cli.py").exists()
+    done = subprocess.run(
+        [sys.executable, "-m", "swath.cli", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "worker" in done.stdout and "webhooks" in done.stdout
+
+
+def test_swath_worker_offers_every_pool_and_only_those() -> None:
+    from swath.cli import build_parser
+
+    parser = build_parser()
+    for queue in TaskQueue:
+        assert parser.parse_args(["worker", queue.value]).pool == queue.value
+    with pytest.raises(SystemExit):
+        parser.parse_args(["worker", "no-such-pool"])
