@@ -22,6 +22,7 @@ are kept because callers catch those too):
     * FaultInjectionRefusedError      - fault injection configured outside dev mode
     * PortInUseError                  - a port Swath wants to listen on is taken
     * ChildExitedError                - a supervised child exited before it was ready
+    * TimeoutSettingsError            - timeouts that must agree do not (e.g. webhook HTTP vs attempt)
 
 Failures that cross Temporal travel as `ApplicationError`s whose `type` is an `ErrorType`, and
 item errors as `ItemErrorCode`s; both are below. The HTTP package answers every refusal with an
@@ -169,3 +170,7 @@ class PortInUseError(StartupError):
 
 class ChildExitedError(StartupError):
     """A child process exited before it became ready."""
+
+
+class TimeoutSettingsError(StartupError):
+    """Timeouts that must agree do not; the message names the setting and the bound."""

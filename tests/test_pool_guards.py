@@ -193,3 +193,26 @@ def test_load_pool_accepts_strings_and_refuses_unknown() -> None:
     assert load_pool("notify").queue is TaskQueue.NOTIFY
     with pytest.raises(ValueError):
         load_pool("gpu")
+
+
+# --- (e) values that must agree are checked when a pool starts -----------------------------------
+
+
+def test_the_notify_pool_refuses_a_webhook_timeout_its_attempts_cannot_hold() -> None:
+    from swath.errors import TimeoutSettingsError
+    from swath.settings import Settings
+    from swath.temporal.activities import ATTEMPT_MARGIN, ATTEMPT_TIMEOUT
+    from workers.pools.notify import check_attempt_timeout
+
+    longest = (ATTEMPT_TIMEOUT - ATTEMPT_MARGIN).total_seconds()
+    check_attempt_timeout(Settings(_env_file=None, webhook_timeout_s=longest))
+    with pytest.raises(TimeoutSettingsError, match="SWATH_WEBHOOK_TIMEOUT_S"):
+        check_attempt_timeout(Settings(_env_file=None, webhook_timeout_s=longest + 1))
+
+
+def test_heartbeats_come_well_inside_the_heartbeat_timeout() -> None:
+    from swath.temporal.activities import HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, INGEST_INPUTS, RUN_INFERENCE_CHUNK
+
+    for defn in (INGEST_INPUTS, RUN_INFERENCE_CHUNK):
+        assert defn.config["heartbeat_timeout"] == HEARTBEAT_TIMEOUT
+    assert HEARTBEAT_INTERVAL * 3 <= HEARTBEAT_TIMEOUT

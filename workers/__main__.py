@@ -4,7 +4,7 @@ import argparse
 import asyncio
 import sys
 
-from swath.errors import InsecureSettingsError
+from swath.errors import StartupError
 from swath.logs import configure_logging
 from swath.temporal.queues import TaskQueue
 from swath.settings import Settings
@@ -18,7 +18,7 @@ def main() -> None:
     configure_logging()
     try:
         asyncio.run(run_pool(args.pool, Settings()))
-    except InsecureSettingsError as err:
+    except StartupError as err:
         sys.exit(f"python -m workers: {err}")
 
 

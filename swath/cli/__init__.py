@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from swath.cli import dlq, keys, migrate, serve, up, webhooks, worker
-from swath.errors import InsecureSettingsError
+from swath.errors import StartupError
 from swath.logs import configure_logging
 from swath.settings import Settings
 
@@ -36,6 +36,6 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     try:
         status = args.run(args, settings)
-    except InsecureSettingsError as err:
+    except StartupError as err:
         sys.exit(f"swath {args.command}: {err}")
     sys.exit(status)

@@ -7,6 +7,7 @@ from prometheus_client import start_http_server
 from activities.legacy import LegacyEventActivities
 from activities.notify import NotifyActivities
 from swath.db import connect
+from swath.errors import TimeoutSettingsError
 from swath.settings import Settings
 from swath.temporal.activities import ATTEMPT_MARGIN, ATTEMPT_TIMEOUT
 from swath.temporal.client import connect_temporal
@@ -17,15 +18,11 @@ from swath.webhooks.transport import webhook_http_client
 from workers.pool import PoolSpec
 
 
-class AttemptTimeoutError(ValueError):
-    """The webhook HTTP timeout leaves an attempt no room for its database writes."""
-
-
 def check_attempt_timeout(settings: Settings) -> None:
     """Refuse a `SWATH_WEBHOOK_TIMEOUT_S` the delivery workflow's attempt timeout cannot hold."""
     longest = (ATTEMPT_TIMEOUT - ATTEMPT_MARGIN).total_seconds()
     if settings.webhook_timeout_s > longest:
-        raise AttemptTimeoutError(
+        raise TimeoutSettingsError(
             f"SWATH_WEBHOOK_TIMEOUT_S is {settings.webhook_timeout_s:g} s; an attempt allows at most {longest:g} s"
         )
 
