@@ -1,8 +1,9 @@
 """Orchestration overhead: `AnalysisRunWorkflow` against a raw three-activity Temporal pipeline.
 
-Both run on one local dev server in this process, with no-op activities, so the numbers are the
-cost of orchestration alone: Swath's workflow adds bookkeeping steps (status, progress, event)
-and search-attribute updates around the same ingest → inference → persist shape.
+Both run on one local dev server in this process, with no-op activities registered against the
+real definitions, so the numbers are the cost of orchestration alone: Swath's run is the same
+three steps (ingest → inference → finish) plus its search-attribute updates. It also prints how
+many activities a run of 1, 50 and 1000 tiles schedules.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import asyncio
 import time
 import uuid
 
-from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -19,54 +19,53 @@ from bench.raw_pipeline import QUEUE as RAW_QUEUE
 from bench.raw_pipeline import RawPipeline
 from bench.raw_pipeline import worker as raw_worker
 from bench.report import median_seconds, row
-from swath.temporal import search_attributes
 from swath.contracts import (
     AnalysisRunInput,
+    FinishRunRequest,
+    FinishRunResult,
     InferenceRequest,
     InferenceResult,
     IngestRequest,
     IngestResult,
     InputRef,
     ModelInfo,
-    Prediction,
     StagedItem,
 )
 from swath.embedded.temporal import find_temporal_cli
+from swath.temporal import search_attributes
+from swath.temporal.activities import ANALYSIS_RUN, FINISH_RUN, INGEST_INPUTS, RUN_INFERENCE_CHUNK
 from swath.temporal.queues import TaskQueue
 from workflows.analysis_run import AnalysisRunWorkflow
 
 MODEL = ModelInfo("bench", "1", "0" * 64)
+#: Tiles per chunk in the activity counts (the default `SWATH_INFERENCE_CHUNK_SIZE`).
+CHUNK = 16
 
 
-@activity.defn(name="ingest_inputs")
+@INGEST_INPUTS.implementation
 async def ingest(req: IngestRequest) -> IngestResult:
-    return IngestResult(staged=[StagedItem(i.id, i.uri) for i in req.inputs])
+    return IngestResult(staged=[StagedItem(i.id, i.uri, n) for n, i in enumerate(req.inputs)])
 
 
-@activity.defn(name="run_inference_chunk")
+@RUN_INFERENCE_CHUNK.implementation
 async def infer(req: InferenceRequest) -> InferenceResult:
-    return InferenceResult([Prediction(i.id, "wheat", 1.0) for i in req.items], MODEL)
+    return InferenceResult([], MODEL, stored=len(req.items))
 
 
-def _noop(name: str):
-    @activity.defn(name=name)
-    async def noop(arg: dict) -> None:
-        return None
-
-    return noop
+@FINISH_RUN.implementation
+async def finish(req: FinishRunRequest) -> FinishRunResult:
+    return FinishRunResult(finished=True)
 
 
-SWATH_ACTIVITIES = {
-    TaskQueue.INGEST: [ingest] + [_noop(n) for n in ("mark_run_processing", "store_item_errors", "store_chunk_results", "finish_run")],
-    TaskQueue.INFERENCE: [infer],
-    TaskQueue.NOTIFY: [_noop("record_run_event")],
-}
+SWATH_ACTIVITIES = {TaskQueue.INGEST: [ingest], TaskQueue.INFERENCE: [infer], TaskQueue.BOOKKEEPING: [finish]}
 
 
-def _run_input(tiles: int) -> AnalysisRunInput:
+def _run_input(tiles: int, chunk_size: int | None = None) -> AnalysisRunInput:
     run_id = str(uuid.uuid4())
     inputs = [InputRef(f"t{i}", f"blob://bench/{i}") for i in range(tiles)]
-    return AnalysisRunInput(run_id=run_id, tenant="bench", model="bench@1", inputs=inputs, chunk_size=tiles)
+    return AnalysisRunInput(
+        run_id=run_id, tenant="bench", model="bench@1", inputs=inputs, chunk_size=chunk_size or tiles
+    )
 
 
 async def main(*, runs: int = 40, repeats: int = 15) -> list[str]:
@@ -88,16 +87,21 @@ async def main(*, runs: int = 40, repeats: int = 15) -> list[str]:
         async def raw_once() -> None:
             await client.execute_workflow(RawPipeline.run, 1, id=f"raw-{uuid.uuid4()}", task_queue=RAW_QUEUE)
 
-        async def swath_once() -> None:
-            run = _run_input(4)
-            await client.execute_workflow(
-                AnalysisRunWorkflow.run, run, id=f"run-{run.run_id}", task_queue=TaskQueue.ORCHESTRATION
-            )
+        async def swath_once(tiles: int = 4, chunk_size: int | None = None):
+            run = _run_input(tiles, chunk_size)
+            handle = await ANALYSIS_RUN.start(client, run, id=f"run-{run.run_id}")
+            await handle.result()
+            return handle
+
+        async def activities_per_run(tiles: int) -> int:
+            history = await (await swath_once(tiles, CHUNK)).fetch_history()
+            return sum(e.HasField("activity_task_scheduled_event_attributes") for e in history.events)
 
         raw_latency = await median_seconds(raw_once, repeats=repeats)
         swath_latency = await median_seconds(swath_once, repeats=repeats)
         raw_rate = await _throughput(raw_once, runs)
         swath_rate = await _throughput(swath_once, runs)
+        counts = {tiles: await activities_per_run(tiles) for tiles in (1, 50, 1000)}
     finally:
         for w in reversed(workers):
             await w.__aexit__(None, None, None)
@@ -105,6 +109,7 @@ async def main(*, runs: int = 40, repeats: int = 15) -> list[str]:
     return [
         row("single run latency (median)", swath_latency * 1000, raw_latency * 1000, "ms", higher_is_better=False),
         row(f"throughput, {runs} concurrent runs", swath_rate, raw_rate, "runs/s", higher_is_better=True),
+        "activities per run (chunks of 16): " + ", ".join(f"{t} tiles → {n}" for t, n in counts.items()),
     ]
 
 

@@ -84,10 +84,10 @@ async def test_the_temporal_web_ui_shows_the_runs_history(stack: RunningStack) -
             await page.goto(run["temporal_ui_url"])
             chunks = -(-run["items_total"] // 16)
             for text in (
-                "AnalysisRunWorkflow",
+                "AnalysisRun",
                 f"ingest_inputs • ingest {run['items_total']} tiles",
                 f"run_inference_chunk • inference chunk {chunks}/{chunks} on {run['model']}",
-                "record_run_event • run.completed",
+                "finish_run • complete",
             ):
                 await page.get_by_text(text).first.wait_for(timeout=30_000)
             assert await page.get_by_text("Completed", exact=False).count() > 0

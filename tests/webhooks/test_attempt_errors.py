@@ -85,7 +85,7 @@ async def test_attempt_errors_are_fixed_phrases_with_the_detail_in_the_log(
 
     policy = dataclasses.replace(DeliveryPolicy.from_settings(settings), timeout_s=TIMEOUT_S)
     async with webhook_http_client(UrlGuard(allow_loopback=True), timeout_s=TIMEOUT_S) as http:
-        activities = NotifyActivities(db=db, temporal=temporal_env.client, http=http, policy=policy, settings=settings)
+        activities = NotifyActivities(db=db, http=http, policy=policy)
         for event, (_, wording) in cases.items():
             msg = message_id(run["id"], event, RUN_DESTINATION)
             result = await ActivityEnvironment().run(activities.deliver_webhook, DeliverWebhookRequest(msg, "t", 1))

@@ -90,7 +90,7 @@ async def test_a_flooding_tenant_is_deferred_while_another_is_delivered(
 
     policy = dataclasses.replace(DeliveryPolicy.from_settings(settings), max_per_tenant_per_minute=BUDGET)
     async with webhook_http_client(UrlGuard(allow_loopback=True), timeout_s=5) as http:
-        activities = NotifyActivities(db=db, temporal=temporal_env.client, http=http, policy=policy, settings=settings)
+        activities = NotifyActivities(db=db, http=http, policy=policy)
         env = ActivityEnvironment()
         await early_in_a_minute(db)
         flooded = await asyncio.gather(

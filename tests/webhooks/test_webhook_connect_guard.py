@@ -46,10 +46,7 @@ async def test_a_destination_refused_at_connect_time_is_never_contacted(
 
     strict = UrlGuard(allow_loopback=False)
     async with webhook_http_client(strict, timeout_s=5) as http:
-        activities = NotifyActivities(
-            db=db, temporal=temporal_env.client, http=http, policy=DeliveryPolicy.from_settings(settings),
-            settings=settings,
-        )
+        activities = NotifyActivities(db=db, http=http, policy=DeliveryPolicy.from_settings(settings))
         result = await ActivityEnvironment().run(activities.deliver_webhook, DeliverWebhookRequest(msg, "test", 1))
 
     assert result.outcome is AttemptOutcome.RETRY

@@ -245,3 +245,25 @@ async def test_the_deadline_cancels_the_running_step_and_fails_the_run(env: Work
     assert fakes.last("finish_run").error.code == "deadline_exceeded"
     assert fakes.last("finish_run").dead_letter.failed_step == "inference"
     assert fakes.names().count("run_inference_chunk") == 1
+
+
+#: The history of a run may hold at most this much per input (its reference in, its staged
+#: reference out, and the chunk that carries it): no term may grow faster than the inputs.
+HISTORY_BYTES_PER_TILE = 1024
+
+
+async def history_of(env: WorkflowEnvironment, tiles: int) -> tuple[int, int]:
+    """(bytes of the closed history as JSON, activities scheduled) of a complete run of `tiles`."""
+    handle, outcome = await run_with(env, Fakes(), a_run(tiles, chunk_size=16))
+    assert outcome.status == "complete" and outcome.items_ok == tiles
+    history = await handle.fetch_history()
+    scheduled = sum(e.HasField("activity_task_scheduled_event_attributes") for e in history.events)
+    return len(history.to_json().encode()), scheduled
+
+
+async def test_a_1000_tile_run_costs_65_activities_and_a_history_linear_in_its_tiles(env: WorkflowEnvironment) -> None:
+    small_bytes, small_steps = await history_of(env, 250)
+    big_bytes, big_steps = await history_of(env, 1000)
+    assert (small_steps, big_steps) == (2 + 250 // 16 + 1, 2 + 1000 // 16 + 1)  # ingest, chunks, finish
+    assert big_bytes <= 1000 * HISTORY_BYTES_PER_TILE, big_bytes
+    assert big_bytes <= 4.5 * small_bytes, (small_bytes, big_bytes)  # 4× the tiles: about 4× the history
