@@ -31,6 +31,11 @@ from workers.pool import activity_methods
 from workers.pools import load_pool
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `runs_last` go after all others (a stable sort keeps every other order)."""
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+
+
 async def start_dev_server() -> WorkflowEnvironment:
     """A local Temporal dev server with Swath's search attributes registered."""
     return await WorkflowEnvironment.start_local(

@@ -29,6 +29,10 @@ from tests.conftest import make_key, serve_api
 from tests.security.conftest import bearer, derived_settings
 from tests.security.fuzz_hooks import loopback_urls
 
+#: The fuzzers act as platform admins: they list every key and may revoke any of them, the keys other
+#: tests hold included. So they run after everything else.
+pytestmark = pytest.mark.runs_last
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES_PER_OPERATION = 8
 DEEP_EXAMPLES_PER_OPERATION = 100
