@@ -1,22 +1,28 @@
 """Outbound HTTP to customer URLs, pinned to the addresses the SSRF guard checked.
 
 Each request takes its host from `url_target` (the name exactly as httpx sends it), resolves it
-once, checks every address, and connects to the first one with the original `Host` header and
-TLS server name, so a DNS answer that changes between the check and the connection (DNS
-rebinding) cannot send it anywhere else. Redirects are never followed by the client (a caller
-that follows one checks the next hop through this same transport), and no proxy settings are
-taken from the environment. Used by the notify pool (webhooks) and the ingest pool (input URLs).
+once and checks every address; the connection pool's network backend then dials the first of
+those addresses whatever name it is asked for, so a DNS answer that changes between the check and
+the connection (DNS rebinding) cannot send it anywhere else. The URL keeps its name, so `Host`,
+the TLS server name and certificate check are the name's, and pooled connections are kept per
+name: a connection made for one host is never reused for another that shares its address.
+Redirects are never followed by the client (a caller that follows one checks the next hop
+through this same transport), and no proxy settings are taken from the environment. Used by the
+notify pool (webhooks) and the ingest pool (input URLs).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 
+import httpcore
 import httpx
 
 from swath.redact import RedactingFilter
-from swath.urlguard import UrlGuard, url_target
+from swath.errors import UrlRefusedError
+from swath.urlguard import IPAddress, UrlGuard, url_target
 
 #: The most of a response body `read_capped` reads by default; the rest is dropped unread.
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -36,20 +42,62 @@ def _redact_client_logs() -> None:
 _redact_client_logs()
 
 
+#: The checked addresses of the request being sent (connections are made inside its task).
+_CHECKED: ContextVar[list[IPAddress] | None] = ContextVar("checked_addresses", default=None)
+
+
+class _CheckedAddressBackend(httpcore.AsyncNetworkBackend):
+    """Dials the address the guard checked for the request at hand, never a lookup of its own."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = _CHECKED.get()
+        if not addresses:  # a connection outside a checked request is a bug, and must not be made
+            raise UrlRefusedError("the destination was not checked", f"unchecked connection to {host}:{port}")
+        return await self._inner.connect_tcp(
+            str(addresses[0]), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
+        raise UrlRefusedError("unix sockets are not allowed", f"unix socket {path}")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _checked_address_transport() -> httpx.AsyncHTTPTransport:
+    """httpx's transport over a connection pool that dials only checked addresses."""
+    transport = httpx.AsyncHTTPTransport(retries=0)
+    # httpx builds its pool without a way to pass a network backend; replace it with one that has.
+    assert isinstance(transport._pool, httpcore.AsyncConnectionPool)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=transport._pool._ssl_context, network_backend=_CheckedAddressBackend()
+    )
+    return transport
+
+
 class PinnedTransport(httpx.AsyncBaseTransport):
-    """Wraps a transport; raises `UrlRefusedError` before connecting to a refused address."""
+    """Wraps a transport; raises `UrlRefusedError` before connecting to a refused address.
+
+    `inner` replaces the real transport in unit tests (it then sees each request after its check).
+    """
 
     def __init__(self, guard: UrlGuard, inner: httpx.AsyncBaseTransport | None = None) -> None:
         self._guard = guard
-        self._inner = inner or httpx.AsyncHTTPTransport(retries=0)
+        self._inner = inner or _checked_address_transport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        target = url_target(request.url)
-        addresses = await self._guard.resolve_target(target)
-        request.url = request.url.copy_with(host=str(addresses[0]))
-        # `Host` was set from the original URL when the request was built; TLS checks the name too.
-        request.extensions = {**request.extensions, "sni_hostname": target.host}
-        return await self._inner.handle_async_request(request)
+        addresses = await self._guard.resolve_target(url_target(request.url))
+        token = _CHECKED.set(addresses)
+        try:
+            return await self._inner.handle_async_request(request)
+        finally:
+            _CHECKED.reset(token)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
