@@ -2,51 +2,38 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from swath.samples import load_labels, sample_dir
+from tests.loopback_http import QuietHandler, serving
 from tests.runs_helpers import wait_until_done
 
 TILE = (sample_dir() / "tiles" / "tile-01.npy").read_bytes()
 
 
-class TileServer(BaseHTTPRequestHandler):
+class TileServer(QuietHandler):
     """`/tile.npy` serves a sample tile; `/redirect-private` points at a private address."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         if self.path == "/tile.npy":
-            self._answer(200, TILE)
+            self.answer(200, TILE)
         elif self.path == "/redirect-private":
             self.send_response(302)
             self.send_header("Location", "http://10.0.0.1/tile.npy")
             self.end_headers()
         elif self.path == "/huge.npy":
-            self._answer(200, b"\x93NUMPY" + b"\0" * (5 * 1024 * 1024))
+            self.answer(200, b"\x93NUMPY" + b"\0" * (5 * 1024 * 1024))
         else:
-            self._answer(404, b"no such tile")
-
-    def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.answer(404, b"no such tile")
 
 
 @pytest.fixture(scope="module")
 def tile_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), TileServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(TileServer) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 async def test_url_inputs_are_fetched_and_bad_ones_become_item_errors(

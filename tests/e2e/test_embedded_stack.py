@@ -7,10 +7,8 @@ import os
 import shutil
 import signal
 import stat
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from temporalio.client import Client
@@ -18,6 +16,7 @@ from temporalio.client import Client
 from swath.embedded.ports import free_port
 from swath.samples import sample_dir
 from swath.settings import BUNDLED_REGISTRY
+from tests.loopback_http import QuietHandler, serving
 from tests.runs_helpers import accuracy, history_text, sample_inputs, wait_until_done
 from tests.stack import RunningStack, stack_env, start_stack, stop_stack
 from tests.webhooks.receiver import Receiver
@@ -100,7 +99,7 @@ async def test_the_dev_key_file_is_private(stack: RunningStack) -> None:
     assert stack.key().startswith("swk_")
 
 
-class SignedTileServer(BaseHTTPRequestHandler):
+class SignedTileServer(QuietHandler):
     """Serves a sample tile at `/tile.npy` whatever the query; remembers every request line."""
 
     tile = (sample_dir() / "tiles" / "tile-01.npy").read_bytes()
@@ -108,22 +107,16 @@ class SignedTileServer(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self.seen.append(f"{self.path} {self.headers.get('Authorization', '')}")
-        status, body = (200, self.tile) if self.path.split("?")[0] == "/tile.npy" else (404, b"no such tile")
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        if self.path.split("?")[0] == "/tile.npy":
+            self.answer(200, self.tile)
+        else:
+            self.answer(404, b"no such tile")
 
 
 @pytest.fixture
 def signed_tiles() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SignedTileServer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(SignedTileServer) as port:
+        yield f"127.0.0.1:{port}"
 
 
 async def test_no_url_secret_reaches_logs_errors_webhooks_or_temporal(stack: RunningStack, signed_tiles: str) -> None:

@@ -7,8 +7,6 @@ Name resolution is injected into the guard here (and only here), so no test need
 from __future__ import annotations
 
 import ipaddress
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from swath.errors import UrlRefusedError
 from swath.urlguard import UrlGuard
 from swath.webhooks.transport import PinnedTransport, read_capped, webhook_http_client
+from tests.loopback_http import QuietHandler, serving
 from tests.webhooks.receiver import Receiver
 
 REFUSED = [
@@ -83,7 +82,7 @@ async def test_response_bodies_are_read_up_to_a_cap() -> None:
         assert len(await read_capped(response, limit=1000)) == 1000
 
 
-class _KeepAliveServer(BaseHTTPRequestHandler):
+class _KeepAliveServer(QuietHandler):
     """Answers 200 over HTTP/1.1 keep-alive and remembers which connection (client port) each request came on."""
 
     protocol_version = "HTTP/1.1"
@@ -92,26 +91,16 @@ class _KeepAliveServer(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.seen.append((self.headers["Host"].split(":")[0], self.client_address[1]))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(200)
 
 
 async def test_a_connection_made_for_one_host_is_never_reused_for_another_on_the_same_address() -> None:
     """Connections are pooled per name, so TLS is always checked for the name a request is sent to."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveServer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
     guard = UrlGuard(allow_loopback=True, resolver=resolver({"localhost": "127.0.0.1"}))
-    try:
+    with serving(_KeepAliveServer) as port:
         async with webhook_http_client(guard, timeout_s=5) as http:
             for host in ("localhost", "localhost", "127.0.0.1", "127.0.0.1"):
                 assert (await http.post(f"http://{host}:{port}/hook", content=b"{}")).status_code == 200
-    finally:
-        server.shutdown()
     ports = {host: {p for h, p in _KeepAliveServer.seen if h == host} for host in ("localhost", "127.0.0.1")}
     assert all(len(p) == 1 for p in ports.values()), ports  # each name keeps its connection alive
     assert ports["localhost"] != ports["127.0.0.1"], "a connection was shared between two names"
