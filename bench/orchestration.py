@@ -2,22 +2,27 @@
 
 Both run on one local dev server in this process, with no-op activities registered against the
 real definitions, so the numbers are the cost of orchestration alone: Swath's run is the same
-three steps (ingest → inference → finish) plus its search-attribute updates. It also prints how
-many activities a run of 1, 50 and 1000 tiles schedules.
+three steps (ingest → inference → finish) plus its search-attribute updates. Throughput is
+compared with the raw pipeline on one task queue (eager activity dispatch) and on three (the
+topology Swath's separate pools have). It also prints how many activities a run of 1, 50 and 1000
+tiles schedules.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.raw_pipeline import QUEUE as RAW_QUEUE
-from bench.raw_pipeline import RawPipeline
-from bench.raw_pipeline import worker as raw_worker
+from bench.raw_pipeline import RawPipeline, RawPipelineOnPools
+from bench.raw_pipeline import workers as raw_workers
 from bench.report import median_seconds, row
 from swath.contracts import (
     AnalysisRunInput,
@@ -32,9 +37,12 @@ from swath.contracts import (
     StagedItem,
 )
 from swath.embedded.temporal import find_temporal_cli
+from swath.settings import Settings
 from swath.temporal import search_attributes
 from swath.temporal.activities import ANALYSIS_RUN, FINISH_RUN, INGEST_INPUTS, RUN_INFERENCE_CHUNK
+from swath.temporal.converter import DATA_CONVERTER
 from swath.temporal.queues import TaskQueue
+from workers.run import workflow_runner
 from workflows.analysis_run import AnalysisRunWorkflow
 
 MODEL = ModelInfo("bench", "1", "0" * 64)
@@ -68,17 +76,20 @@ def _run_input(tiles: int, chunk_size: int | None = None) -> AnalysisRunInput:
     )
 
 
-async def main(*, runs: int = 40, repeats: int = 15) -> list[str]:
+async def main(*, runs: int = 60, rounds: int = 5, repeats: int = 15) -> list[str]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal_cli(),
         search_attributes=search_attributes.ALL,
         dev_server_extra_args=["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"],
     )
     client = env.client
+    # Swath's side as its pools run it: its data converter, and the runner its settings choose.
+    swath = Client(client.service_client, namespace=client.namespace, data_converter=DATA_CONVERTER)
+    runner = workflow_runner(Settings())
     workers = [
-        raw_worker(client),
-        Worker(client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunWorkflow]),
-        *(Worker(client, task_queue=q, activities=a) for q, a in SWATH_ACTIVITIES.items()),
+        *raw_workers(client),
+        Worker(swath, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunWorkflow], workflow_runner=runner),
+        *(Worker(swath, task_queue=q, activities=a) for q, a in SWATH_ACTIVITIES.items()),
     ]
     try:
         for w in workers:
@@ -87,9 +98,12 @@ async def main(*, runs: int = 40, repeats: int = 15) -> list[str]:
         async def raw_once() -> None:
             await client.execute_workflow(RawPipeline.run, 1, id=f"raw-{uuid.uuid4()}", task_queue=RAW_QUEUE)
 
+        async def raw_on_pools_once() -> None:
+            await client.execute_workflow(RawPipelineOnPools.run, 1, id=f"raw-{uuid.uuid4()}", task_queue=RAW_QUEUE)
+
         async def swath_once(tiles: int = 4, chunk_size: int | None = None):
             run = _run_input(tiles, chunk_size)
-            handle = await ANALYSIS_RUN.start(client, run, id=f"run-{run.run_id}")
+            handle = await ANALYSIS_RUN.start(swath, run, id=f"run-{run.run_id}")
             await handle.result()
             return handle
 
@@ -99,21 +113,34 @@ async def main(*, runs: int = 40, repeats: int = 15) -> list[str]:
 
         raw_latency = await median_seconds(raw_once, repeats=repeats)
         swath_latency = await median_seconds(swath_once, repeats=repeats)
-        raw_rate = await _throughput(raw_once, runs)
-        swath_rate = await _throughput(swath_once, runs)
+        rates = await _throughputs({"raw": raw_once, "pools": raw_on_pools_once, "swath": swath_once}, runs, rounds)
         counts = {tiles: await activities_per_run(tiles) for tiles in (1, 50, 1000)}
     finally:
         for w in reversed(workers):
             await w.__aexit__(None, None, None)
         await env.shutdown()
+    label = f"throughput, {runs} concurrent runs"
     return [
         row("single run latency (median)", swath_latency * 1000, raw_latency * 1000, "ms", higher_is_better=False),
-        row(f"throughput, {runs} concurrent runs", swath_rate, raw_rate, "runs/s", higher_is_better=True),
+        row(label, rates["swath"], rates["raw"], "runs/s", higher_is_better=True),
+        row(f"{label} (baseline: 3 queues)", rates["swath"], rates["pools"], "runs/s", higher_is_better=True),
         "activities per run (chunks of 16): " + ", ".join(f"{t} tiles → {n}" for t, n in counts.items()),
     ]
 
 
-async def _throughput(once, runs: int) -> float:
+async def _throughputs(cases: dict[str, Callable[[], Awaitable[object]]], runs: int, rounds: int) -> dict[str, float]:
+    """Each case's median runs/s over `rounds` rounds, the cases taking turns within each round,
+    so a disturbance on the machine falls on all of them alike."""
+    for once in cases.values():
+        await _throughput(once, runs // 4)  # warm-up
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, once in cases.items():
+            samples[name].append(await _throughput(once, runs))
+    return {name: statistics.median(rates) for name, rates in samples.items()}
+
+
+async def _throughput(once: Callable[[], Awaitable[object]], runs: int) -> float:
     started = time.perf_counter()
     await asyncio.gather(*(once() for _ in range(runs)))
     return runs / (time.perf_counter() - started)

@@ -1,6 +1,11 @@
-"""The baseline every orchestration figure is measured against: three no-op activities in a row.
+"""The baselines every orchestration figure is measured against: three no-op activities in a row.
 
-`python -m bench.raw_pipeline ADDRESS` serves it as a worker process, the way Swath's pools run.
+`RawPipeline` runs them on the workflow's own task queue, where the SDK hands each activity
+straight back to the worker that scheduled it (eager dispatch). `RawPipelineOnPools` runs each on
+a task queue of its own, as Swath's separate pools require, so each is matched to a poller by the
+server: the same topology as a Swath run, and what Temporal itself costs for it.
+
+`python -m bench.raw_pipeline ADDRESS` serves both as a worker process, the way Swath's pools run.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 QUEUE = "bench-raw"
+#: One task queue per step, like Swath's ingest, inference and bookkeeping pools.
+STEP_QUEUES = ("bench-raw-ingest", "bench-raw-inference", "bench-raw-bookkeeping")
 TIMEOUT = timedelta(seconds=30)
 
 
@@ -35,18 +42,36 @@ class RawPipeline:
         return n
 
 
-def worker(client: Client) -> Worker:
-    """A worker for the pipeline and its activity."""
-    return Worker(client, task_queue=QUEUE, workflows=[RawPipeline], activities=[raw_step])
+@workflow.defn(sandboxed=False)
+class RawPipelineOnPools:
+    """The same three activities, each on its own task queue."""
+
+    @workflow.run
+    async def run(self, n: int) -> int:
+        for queue in STEP_QUEUES:
+            n = await workflow.execute_activity(raw_step, n, start_to_close_timeout=TIMEOUT, task_queue=queue)
+        return n
+
+
+def workers(client: Client) -> list[Worker]:
+    """Workers for both pipelines: the workflows and eager steps on `QUEUE`, one per step queue."""
+    return [
+        Worker(client, task_queue=QUEUE, workflows=[RawPipeline, RawPipelineOnPools], activities=[raw_step]),
+        *(Worker(client, task_queue=queue, activities=[raw_step]) for queue in STEP_QUEUES),
+    ]
 
 
 async def _serve(address: str) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    async with worker(await Client.connect(address)):
-        print("ready", flush=True)
-        await stop.wait()
+    running = workers(await Client.connect(address))
+    for w in running:
+        await w.__aenter__()
+    print("ready", flush=True)
+    await stop.wait()
+    for w in reversed(running):
+        await w.__aexit__(None, None, None)
 
 
 if __name__ == "__main__":

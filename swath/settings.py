@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     temporal_tls_cert: Path | None = Field(default=None, description="Client certificate for mTLS.")
     temporal_tls_key: Path | None = Field(default=None, description="Client private key for mTLS.")
     temporal_api_key: SecretStr | None = Field(default=None, description="API key (e.g. Temporal Cloud).")
+    workflow_sandbox: bool = Field(
+        default=False,
+        description="Run workflows in the SDK's sandbox (about 10 ms of CPU per run). The tests run them sandboxed "
+        "and replay recorded histories sandboxed, so determinism is checked there, not paid for per run.",
+    )
 
     database_url: str | None = Field(
         default=None, repr=False, description="PostgreSQL DSN; unset means the embedded server on pg_port."

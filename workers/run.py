@@ -7,7 +7,8 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from swath.auth.checks import ensure_safe_to_start
 from swath.settings import Settings
@@ -16,6 +17,11 @@ from workers.pool import activity_methods
 from workers.pools import load_pool
 
 log = logging.getLogger(__name__)
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """How a pool runs its workflows: unsandboxed unless `SWATH_WORKFLOW_SANDBOX` asks for the sandbox."""
+    return SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
 async def run_pool(name: str, settings: Settings) -> None:
@@ -39,6 +45,7 @@ async def run_pool(name: str, settings: Settings) -> None:
             workflows=list(pool.workflows),
             activities=activities,
             max_concurrent_activities=pool.max_concurrent_activities,
+            workflow_runner=workflow_runner(settings),
             **pool.worker_options,
         )
         log.info("pool %s polling %r with %d activities", name, pool.queue.value, len(activities))

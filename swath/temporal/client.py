@@ -9,6 +9,7 @@ import time
 from temporalio.client import Client, TLSConfig
 
 from swath.settings import Settings
+from swath.temporal.converter import DATA_CONVERTER
 
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ async def _connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
+        data_converter=DATA_CONVERTER,
         tls=tls,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
     )
