@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -187,6 +188,19 @@ class Settings(BaseSettings):
     breaker_window_size: int = Field(default=50, ge=1, description="How many recent attempts the window holds.")
     breaker_window_s: float = Field(default=300, gt=0, description="Attempts older than this leave the window.")
     breaker_cooldown_s: float = Field(default=30, gt=0, description="How long an open breaker waits to half-open.")
+    # -- blob lifecycle
+    lifecycle_interval_s: float = Field(
+        default=3600, ge=0, description="How often the blob purge runs (a Temporal Schedule); 0: no schedule."
+    )
+    lifecycle_retention_days: float = Field(
+        default=30, gt=0, description="A run's inputs and outputs are deleted this long after it ended."
+    )
+    lifecycle_tenant_retention_days: dict[str, float] = Field(
+        default_factory=dict, description="Retention per tenant in days (JSON object), instead of the default."
+    )
+    lifecycle_now: datetime | None = Field(
+        default=None, description="The clock blob purges compare against (dev mode only; tests move time with it)."
+    )
     fault_injection_file: Path | None = Field(
         default=None, description="JSON file of injected inference faults (dev mode only; see swath.faults)."
     )
@@ -220,6 +234,8 @@ class Settings(BaseSettings):
             raise ValueError("blob_access_key_id and blob_secret_access_key are set together or not at all")
         if self.blob_s3_config and not (self.blob_url or "").startswith("s3://"):
             raise ValueError("blob_endpoint, blob_region and blob keys apply to an s3:// blob_url only")
+        if self.lifecycle_now is not None and self.mode is not Mode.DEV:
+            raise ValueError("lifecycle_now moves the purge's clock: dev mode only")
         return self
 
     @cached_property

@@ -105,6 +105,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, db_dsn: str, temporal_env
         # Failure metrics and readiness are read right after the state they show changes.
         metrics_refresh_s=0.1,
         readyz_cache_s=0,
+        # Purges run when a test asks for one, never on a schedule under other tests' runs.
+        lifecycle_interval_s=0,
     )
 
 
