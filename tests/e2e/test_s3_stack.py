@@ -1,12 +1,15 @@
 """The embedded stack (`swath up`) with its blobs in S3 (moto on loopback): the API stores inputs,
-ingest stages them and inference reads them, all through the bucket and none on local disk."""
+ingest stages them and inference reads them, all through the bucket and none on local disk; the
+bookkeeping pool keeps the blob lifecycle's Schedule."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
+from temporalio.client import Client
 
+from swath.temporal.schedules import LIFECYCLE_SCHEDULE_ID
 from tests.moto_s3 import MotoS3
 from tests.runs_helpers import accuracy, sample_inputs, wait_until_done
 from tests.stack import RunningStack, stack_env, start_stack, stop_stack
@@ -40,3 +43,9 @@ async def test_a_run_completes_with_every_blob_in_s3(s3_stack: RunningStack, s3:
     assert len(staged) == 20, "ingest staged every tensor in the bucket (inference read them there)"
     local_blobs = s3_stack.data_dir / "blobs"
     assert not local_blobs.exists() or not any(p.is_file() for p in local_blobs.rglob("*"))
+
+
+async def test_the_stack_keeps_the_blob_lifecycle_schedule(s3_stack: RunningStack) -> None:
+    temporal = await Client.connect(s3_stack.temporal_address)
+    described = await temporal.get_schedule_handle(LIFECYCLE_SCHEDULE_ID).describe()
+    assert [spec.every.total_seconds() for spec in described.schedule.spec.intervals] == [3600]
