@@ -21,7 +21,7 @@ from api.readiness import ReadinessProbe
 from api.routes import dead_letters, health, keys, metrics, runs, webhooks
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
-from swath.blobstore import LocalBlobStore
+from swath.blobstore import open_blob_store
 from swath.breaker import BreakerPolicy
 from swath.db import connect
 from swath.registry import ModelRegistry
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 db=db,
                 temporal=await connect_temporal(settings),
-                blobs=LocalBlobStore(settings.blob_root),
+                blobs=open_blob_store(settings),
                 registry=ModelRegistry(settings.model_registry_dir),
                 guard=input_guard(settings),
             )

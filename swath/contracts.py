@@ -224,3 +224,19 @@ class DeadLetterRequest:
     error: RunError
     #: Activity attempts the failing step made, fallback included.
     attempts: int = 1
+
+
+@dataclass(frozen=True)
+class PurgeBlobsRequest:
+    """One pass of the blob lifecycle: at most `limit` runs of each kind of purge."""
+
+    limit: int = 500
+
+
+@dataclass(frozen=True)
+class PurgeBlobsResult:
+    """What one pass purged: runs whose staged tensors went, runs past retention, blobs deleted."""
+
+    staged_runs: int = 0
+    expired_runs: int = 0
+    blobs_deleted: int = 0

@@ -11,6 +11,7 @@ are kept because callers catch those too):
   * BlobError
     * BlobNotFoundError (LookupError) - no object under a `blob://` reference
     * InvalidBlobRefError (ValueError) - not a well-formed `blob://` reference
+    * BlobRangeError (ValueError)     - a ranged read outside the blob
   * CredentialsError                  - the caller's credential is not acceptable; `str()` is safe to show
     * AuthenticationFailed            - no acceptable credential on a request
     * TokenRejected                   - a JWT failed verification
@@ -118,6 +119,10 @@ class BlobNotFoundError(BlobError, LookupError):
 
 class InvalidBlobRefError(BlobError, ValueError):
     """The reference is not a well-formed `blob://` key."""
+
+
+class BlobRangeError(BlobError, ValueError):
+    """A ranged read starts at or past the blob's end, or asks for no bytes."""
 
 
 class CredentialsError(SwathError):

@@ -108,6 +108,9 @@ class RunOut(BaseModel):
     temporal_ui_url: str
     urls: RunUrls
     redrive_of: str | None = Field(default=None, description="The run whose dead letter this run redrives.")
+    outputs_purged_at: datetime | None = Field(
+        default=None, description="When the run's inputs and outputs were deleted, its retention having ended."
+    )
 
 
 
@@ -136,6 +139,7 @@ def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings
         temporal_ui_url=ui_url,
         urls=RunUrls(self=self_url, cancel=f"{self_url}/cancel", temporal_ui=ui_url),
         redrive_of=str(row["redrive_of"]) if row.get("redrive_of") else None,
+        outputs_purged_at=row.get("outputs_purged_at"),
     )
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_REGISTRY = Path(__file__).parent / "registry_data"
+#: What `blob_url` may name: S3 (and S3-compatible stores), Google Cloud Storage, Azure Blob Storage.
+BLOB_URL_SCHEMES = ("s3://", "gs://", "az://", "abfs://", "abfss://")
 
 
 class Mode(StrEnum):
@@ -25,7 +28,8 @@ class Mode(StrEnum):
 class Settings(BaseSettings):
     """One place for every tunable; embedded defaults run the whole stack on one machine."""
 
-    model_config = SettingsConfigDict(env_prefix="SWATH_", env_file=".env", extra="ignore")
+    # Errors never echo the input: a cross-field check would print every setting, secrets included.
+    model_config = SettingsConfigDict(env_prefix="SWATH_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     mode: Mode = Mode.PRODUCTION
     data_dir: Path = Path("data")
@@ -62,6 +66,24 @@ class Settings(BaseSettings):
     pg_run_as: str | None = Field(default=None, description="Unix user for embedded PostgreSQL when run as root.")
 
     blob_dir: Path | None = Field(default=None, description="Local blob store root (default: data_dir/blobs).")
+    blob_url: str | None = Field(
+        default=None,
+        description="Object store for blobs: `s3://bucket/prefix` (also `gs://…`, `az://…`); unset: the local "
+        "directory blob_dir. A `blob://<key>` is the object `<prefix>/<key>`.",
+    )
+    blob_endpoint: str | None = Field(
+        default=None, description="S3-compatible endpoint URL (MinIO, Ceph, R2, moto); unset: AWS's for the region."
+    )
+    blob_region: str | None = Field(default=None, description="S3 region (unset: AWS_REGION or AWS_DEFAULT_REGION).")
+    blob_access_key_id: str | None = Field(
+        default=None, description="S3 access key id; unset: the standard AWS credential chain."
+    )
+    blob_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret access key, with the id.")
+    blob_allow_http: bool = Field(default=False, description="Let the object store be reached over plain HTTP.")
+    blob_part_size: int = Field(
+        default=8 * 1024 * 1024, ge=5 * 1024 * 1024,
+        description="Bytes per multipart upload part: larger blobs and every streamed write go up in parts.",
+    )
     model_registry_dir: Path = BUNDLED_REGISTRY
 
     inference_chunk_size: int = Field(default=16, ge=1, le=1024)
@@ -171,6 +193,19 @@ class Settings(BaseSettings):
     breaker_window_size: int = Field(default=50, ge=1, description="How many recent attempts the window holds.")
     breaker_window_s: float = Field(default=300, gt=0, description="Attempts older than this leave the window.")
     breaker_cooldown_s: float = Field(default=30, gt=0, description="How long an open breaker waits to half-open.")
+    # -- blob lifecycle
+    lifecycle_interval_s: float = Field(
+        default=3600, ge=0, description="How often the blob purge runs (a Temporal Schedule); 0: no schedule."
+    )
+    lifecycle_retention_days: float = Field(
+        default=30, gt=0, description="A run's inputs and outputs are deleted this long after it ended."
+    )
+    lifecycle_tenant_retention_days: dict[str, float] = Field(
+        default_factory=dict, description="Retention per tenant in days (JSON object), instead of the default."
+    )
+    lifecycle_now: datetime | None = Field(
+        default=None, description="The clock blob purges compare against (dev mode only; tests move time with it)."
+    )
     fault_injection_file: Path | None = Field(
         default=None, description="JSON file of injected inference faults (dev mode only; see swath.faults)."
     )
@@ -184,6 +219,29 @@ class Settings(BaseSettings):
     def blob_root(self) -> Path:
         """Root directory of the local blob store."""
         return (self.blob_dir or self.data_dir / "blobs").resolve()
+
+    @property
+    def blob_s3_config(self) -> dict[str, str]:
+        """The S3 options that are set, as obstore names them (empty: the AWS chain decides)."""
+        options = {
+            "endpoint": self.blob_endpoint,
+            "region": self.blob_region,
+            "access_key_id": self.blob_access_key_id,
+            "secret_access_key": self.blob_secret_access_key and self.blob_secret_access_key.get_secret_value(),
+        }
+        return {name: value for name, value in options.items() if value is not None}
+
+    @model_validator(mode="after")
+    def _blob_settings_agree(self) -> Settings:
+        if self.blob_url is not None and not self.blob_url.startswith(BLOB_URL_SCHEMES):
+            raise ValueError(f"blob_url must start with one of {', '.join(BLOB_URL_SCHEMES)}")
+        if (self.blob_access_key_id is None) != (self.blob_secret_access_key is None):
+            raise ValueError("blob_access_key_id and blob_secret_access_key are set together or not at all")
+        if self.blob_s3_config and not (self.blob_url or "").startswith("s3://"):
+            raise ValueError("blob_endpoint, blob_region and blob keys apply to an s3:// blob_url only")
+        if self.lifecycle_now is not None and self.mode is not Mode.DEV:
+            raise ValueError("lifecycle_now moves the purge's clock: dev mode only")
+        return self
 
     @cached_property
     def api_base_url(self) -> str:

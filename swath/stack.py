@@ -59,6 +59,7 @@ class Stack:
         env["SWATH_BLOB_DIR"] = str(self.settings.blob_root)
         env["SWATH_DATABASE_URL"] = self.settings.dsn
         env["SWATH_MODE"] = self.settings.mode.value
+        env.update(blob_env(self.settings))
         return env
 
     def check_ports(self) -> None:
@@ -129,6 +130,22 @@ class Stack:
     async def stop(self) -> None:
         """Stop every child, API first, PostgreSQL last."""
         await self.supervisor.stop()
+
+
+def blob_env(settings: Settings) -> dict[str, str]:
+    """The object store settings as `SWATH_*` variables, so every child opens the same store."""
+    if settings.blob_url is None:
+        return {}
+    values = {
+        "blob_url": settings.blob_url,
+        "blob_endpoint": settings.blob_endpoint,
+        "blob_region": settings.blob_region,
+        "blob_access_key_id": settings.blob_access_key_id,
+        "blob_secret_access_key": settings.blob_secret_access_key and settings.blob_secret_access_key.get_secret_value(),
+        "blob_allow_http": str(settings.blob_allow_http).lower(),
+        "blob_part_size": str(settings.blob_part_size),
+    }
+    return {f"SWATH_{name.upper()}": value for name, value in values.items() if value is not None}
 
 
 async def ensure_dev_key(db, path: Path) -> str:

@@ -6,7 +6,7 @@ Everything here is session-scoped so the suite pays for each server once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
@@ -27,6 +27,7 @@ from swath.embedded.postgres import EmbeddedPostgres
 from swath.embedded.temporal import find_temporal_cli
 from swath.temporal.queues import TaskQueue
 from swath.settings import Mode, Settings
+from tests.moto_s3 import MotoS3, moto_s3
 from workers.pool import activity_methods
 from workers.pools import load_pool
 
@@ -78,6 +79,13 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
+def s3() -> Iterator[MotoS3]:
+    """moto's S3 server on loopback, with one bucket; each user takes its own prefix."""
+    with moto_s3() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory, db_dsn: str, temporal_env: WorkflowEnvironment) -> Settings:
     data = tmp_path_factory.mktemp("data")
     return Settings(
@@ -97,6 +105,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, db_dsn: str, temporal_env
         # Failure metrics and readiness are read right after the state they show changes.
         metrics_refresh_s=0.1,
         readyz_cache_s=0,
+        # Purges run when a test asks for one, never on a schedule under other tests' runs.
+        lifecycle_interval_s=0,
     )
 
 

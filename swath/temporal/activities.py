@@ -29,6 +29,8 @@ from swath.contracts import (
     FinishRunResult,
     InferenceRequest,
     InferenceResult,
+    PurgeBlobsRequest,
+    PurgeBlobsResult,
     IngestRequest,
     IngestResult,
     RunOutcome,
@@ -132,6 +134,14 @@ FINISH_RUN: ActivityDef[FinishRunRequest, FinishRunResult] = ActivityDef(
     workflow.ActivityConfig(start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY),
 )
 
+# -- the blob lifecycle ------------------------------------------------------------------------
+
+PURGE_BLOBS: ActivityDef[PurgeBlobsRequest, PurgeBlobsResult] = ActivityDef(
+    "purge_blobs", PurgeBlobsRequest, PurgeBlobsResult, TaskQueue.BOOKKEEPING,
+    # Deletes are idempotent: a retried pass finds what is left and marks it.
+    workflow.ActivityConfig(start_to_close_timeout=timedelta(minutes=10), retry_policy=BOOKKEEPING_RETRY),
+)
+
 # -- a webhook message --------------------------------------------------------------------------
 
 DELIVER_WEBHOOK: ActivityDef[DeliverWebhookRequest, DeliverWebhookResult] = ActivityDef(
@@ -144,7 +154,7 @@ FAIL_WEBHOOK_MESSAGE: ActivityDef[FailWebhookRequest, bool] = ActivityDef(
 )
 
 ACTIVITIES: tuple[ActivityDef[Any, Any], ...] = (
-    INGEST_INPUTS, RUN_INFERENCE_CHUNK, FINISH_RUN, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE,
+    INGEST_INPUTS, RUN_INFERENCE_CHUNK, FINISH_RUN, PURGE_BLOBS, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE,
 )
 
 # -- workflows ----------------------------------------------------------------------------------
@@ -154,4 +164,8 @@ WEBHOOK_DELIVERY: WorkflowDef[WebhookDeliveryInput, WebhookDeliveryOutcome] = Wo
     "WebhookDeliveryWorkflow", WebhookDeliveryInput, WebhookDeliveryOutcome
 )
 
-WORKFLOWS: tuple[WorkflowDef[Any, Any], ...] = (ANALYSIS_RUN, WEBHOOK_DELIVERY)
+BLOB_LIFECYCLE: WorkflowDef[PurgeBlobsRequest, PurgeBlobsResult] = WorkflowDef(
+    "BlobLifecycleWorkflow", PurgeBlobsRequest, PurgeBlobsResult
+)
+
+WORKFLOWS: tuple[WorkflowDef[Any, Any], ...] = (ANALYSIS_RUN, WEBHOOK_DELIVERY, BLOB_LIFECYCLE)

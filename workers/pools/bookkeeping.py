@@ -1,32 +1,42 @@
 """The `bookkeeping` pool: the run writes workflows make themselves (finishing a run, its dead
-letter and events), in a light process of their own so they never wait behind ingest."""
+letter and events) and the blob purge, in a light process of their own so they never wait
+behind ingest. Starting it keeps the blob lifecycle's Schedule as the settings say."""
 
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
+from activities.lifecycle import BlobLifecycleActivities
 from activities.runs import RunBookkeepingActivities
+from swath.blobstore import open_blob_store
 from swath.db import connect
+from swath.lifecycle import RetentionPolicy
 from swath.settings import Settings
 from swath.temporal.client import connect_temporal
 from swath.temporal.queues import TaskQueue
+from swath.temporal.schedules import ensure_lifecycle_schedule
 from swath.webhooks.dispatch import DeliveryPolicy
 from workers.pool import PoolSpec
 
 
 async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
-    """Bookkeeping over one DB pool and a Temporal client (finishing starts webhook deliveries)."""
+    """Bookkeeping over one DB pool and a Temporal client (finishing starts webhook deliveries);
+    the purge over the same pool and the blob store."""
     db = await connect(settings.dsn)
     stack.push_async_callback(db.close)
+    temporal = await connect_temporal(settings)
+    if settings.lifecycle_interval_s > 0:
+        await ensure_lifecycle_schedule(temporal, timedelta(seconds=settings.lifecycle_interval_s))
     return [
         RunBookkeepingActivities(
-            db=db, temporal=await connect_temporal(settings), policy=DeliveryPolicy.from_settings(settings),
-            settings=settings,
-        )
+            db=db, temporal=temporal, policy=DeliveryPolicy.from_settings(settings), settings=settings,
+        ),
+        BlobLifecycleActivities(db=db, blobs=open_blob_store(settings), policy=RetentionPolicy.from_settings(settings)),
     ]
 
 
 POOL = PoolSpec(
     queue=TaskQueue.BOOKKEEPING,
-    activity_classes=(RunBookkeepingActivities,),
+    activity_classes=(RunBookkeepingActivities, BlobLifecycleActivities),
     build_activities=build,
     max_concurrent_activities=64,
 )

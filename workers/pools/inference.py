@@ -5,7 +5,7 @@ from contextlib import AsyncExitStack
 import torch
 
 from activities.inference import InferenceActivities, ModelCache, pick_device
-from swath.blobstore import LocalBlobStore
+from swath.blobstore import open_blob_store
 from swath.breaker import BreakerPolicy, InferenceBreaker
 from swath.db import connect
 from swath.faults import FaultInjector
@@ -28,7 +28,7 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
     breaker = InferenceBreaker(db, BreakerPolicy.from_settings(settings))
     return [
         InferenceActivities(
-            blobs=LocalBlobStore(settings.blob_root), registry=registry, models=models, breaker=breaker, faults=faults,
+            blobs=open_blob_store(settings), registry=registry, models=models, breaker=breaker, faults=faults,
             db=db,
         )
     ]

@@ -5,7 +5,7 @@ from contextlib import AsyncExitStack
 
 from activities.ingest import IngestActivities
 from activities.legacy import LegacyRunStoreActivities
-from swath.blobstore import LocalBlobStore
+from swath.blobstore import open_blob_store
 from swath.db import connect
 from swath.memory_limit import limit_address_space
 from swath.temporal.queues import TaskQueue
@@ -21,7 +21,7 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
     stack.push_async_callback(db.close)
     guard = input_guard(settings)
     ingest = IngestActivities(
-        blobs=LocalBlobStore(settings.blob_root),
+        blobs=open_blob_store(settings),
         registry=ModelRegistry(settings.model_registry_dir),
         guard=guard,
         max_item_bytes=settings.max_item_bytes,

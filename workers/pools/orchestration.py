@@ -3,7 +3,11 @@
 from swath.temporal.queues import TaskQueue
 from workers.pool import PoolSpec
 from workflows.analysis_run import AnalysisRunWorkflow
+from workflows.blob_lifecycle import BlobLifecycleWorkflow
 from workflows.legacy.analysis_run_v1 import AnalysisRunWorkflowV1
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
-POOL = PoolSpec(queue=TaskQueue.ORCHESTRATION, workflows=(AnalysisRunWorkflow, WebhookDeliveryWorkflow, AnalysisRunWorkflowV1))
+POOL = PoolSpec(
+    queue=TaskQueue.ORCHESTRATION,
+    workflows=(AnalysisRunWorkflow, WebhookDeliveryWorkflow, BlobLifecycleWorkflow, AnalysisRunWorkflowV1),
+)

@@ -1,0 +1,26 @@
+"""`open_blob_store`: the one place settings choose the blob store every process uses."""
+
+from __future__ import annotations
+
+from obstore.store import from_url
+
+from swath.blobstore.local import LocalBlobStore
+from swath.blobstore.object_store import ObjectBlobStore
+from swath.blobstore.store import BlobStore
+from swath.settings import Settings
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The local directory store, or the object store `SWATH_BLOB_URL` names.
+
+    S3 options left unset come from the standard AWS chain (environment, web identity, container
+    or instance credentials); GCS and Azure read their own environment.
+    """
+    if settings.blob_url is None:
+        return LocalBlobStore(settings.blob_root)
+    store = from_url(
+        settings.blob_url,
+        client_options={"allow_http": settings.blob_allow_http},
+        **settings.blob_s3_config,
+    )
+    return ObjectBlobStore(store, part_size=settings.blob_part_size)

@@ -1,0 +1,117 @@
+"""`ObjectBlobStore`: blobs as objects in an S3-compatible (or GCS, Azure) bucket, through obstore.
+
+A key is the object's path under the store's prefix: `blob://staged/r1/a.npy` in a store opened on
+`s3://bucket/swath` is the object `swath/staged/r1/a.npy`. Puts are atomic on every such store:
+bytes larger than one part, and every stream, go up as a multipart upload that becomes visible
+only when it completes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+
+import obstore
+from obstore.exceptions import GenericError, NotFoundError
+from obstore.store import ObjectStore
+
+from swath.blobstore.refs import checked_key, key_of, ref_of
+from swath.blobstore.store import STREAM_CHUNK_BYTES, BlobInfo
+from swath.errors import BlobNotFoundError, BlobRangeError, InvalidBlobRefError
+
+#: S3 refuses multipart parts under 5 MiB (except the last).
+MIN_PART_BYTES = 5 * 1024 * 1024
+DEFAULT_PART_BYTES = 8 * 1024 * 1024
+#: obstore reports a missing object as either of these.
+_MISSING = (FileNotFoundError, NotFoundError)
+
+
+class ObjectBlobStore:
+    """Blobs in an object store bucket; `part_size` is the size of each multipart upload part."""
+
+    def __init__(self, store: ObjectStore, *, part_size: int = DEFAULT_PART_BYTES) -> None:
+        if part_size < MIN_PART_BYTES:
+            raise ValueError(f"part_size must be at least {MIN_PART_BYTES} bytes")
+        self.store = store
+        self.part_size = part_size
+
+    async def put(self, key: str, data: bytes) -> str:
+        ref = ref_of(key)
+        await obstore.put_async(self.store, key, data, chunk_size=self.part_size)
+        return ref
+
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> str:
+        ref = ref_of(key)
+        await obstore.put_async(self.store, key, chunks, use_multipart=True, chunk_size=self.part_size)
+        return ref
+
+    async def get(self, ref: str) -> bytes:
+        key = key_of(ref)
+        try:
+            result = await obstore.get_async(self.store, key)
+            return bytes(await result.bytes_async())
+        except _MISSING:
+            raise BlobNotFoundError(ref) from None
+
+    async def open_stream(self, ref: str, chunk_size: int = STREAM_CHUNK_BYTES) -> AsyncIterator[bytes]:
+        key = key_of(ref)
+        try:
+            result = await obstore.get_async(self.store, key)
+        except _MISSING:
+            raise BlobNotFoundError(ref) from None
+        return _as_bytes(result.stream(min_chunk_size=chunk_size))
+
+    async def get_range(self, ref: str, start: int, length: int) -> bytes:
+        key = key_of(ref)
+        if length <= 0 or start < 0:
+            raise BlobRangeError(f"no bytes in range start={start} length={length}")
+        try:
+            return bytes(await obstore.get_range_async(self.store, key, start=start, length=length))
+        except _MISSING:
+            raise BlobNotFoundError(ref) from None
+        except GenericError:
+            # S3 answers 416 for a range past the end; only the object's size tells that apart.
+            if start >= await self.size(ref):
+                raise BlobRangeError(f"{ref} ends before offset {start}") from None
+            raise
+
+    async def size(self, ref: str) -> int:
+        key = key_of(ref)
+        try:
+            return (await obstore.head_async(self.store, key))["size"]
+        except _MISSING:
+            raise BlobNotFoundError(ref) from None
+
+    async def exists(self, ref: str) -> bool:
+        try:
+            await self.size(ref)
+        except BlobNotFoundError:
+            return False
+        return True
+
+    async def delete(self, ref: str) -> None:
+        key = key_of(ref)
+        try:
+            await obstore.delete_async(self.store, key)
+        except _MISSING:
+            pass  # GCS and Azure report a missing object; S3 does not
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[BlobInfo]:
+        async for batch in obstore.list(self.store, checked_key(prefix)):
+            for meta in batch:
+                try:
+                    ref = ref_of(meta["path"])
+                except InvalidBlobRefError:
+                    continue  # not written through a blob store (a shared bucket may hold anything)
+                yield BlobInfo(ref, meta["size"], meta["last_modified"])
+
+    async def delete_prefix(self, prefix: str) -> int:
+        deleted = 0
+        async for batch in obstore.list(self.store, checked_key(prefix)):
+            await obstore.delete_async(self.store, [meta["path"] for meta in batch])
+            deleted += len(batch)
+        return deleted
+
+
+async def _as_bytes(stream: AsyncIterator[object]) -> AsyncIterator[bytes]:
+    async for chunk in stream:
+        yield bytes(chunk)

@@ -1,0 +1,45 @@
+"""The blob lifecycle's policy: how long a tenant's inputs and outputs are kept, which blobs are a
+run's, and the clock purges read (settable in dev mode, so tests move time instead of waiting)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from swath.settings import Settings
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long each tenant's run blobs live after the run ended; `now` fixes the clock."""
+
+    default: timedelta = timedelta(days=30)
+    per_tenant: dict[str, timedelta] = field(default_factory=dict)
+    now: datetime | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetentionPolicy:
+        """The policy the settings describe."""
+        return cls(
+            default=timedelta(days=settings.lifecycle_retention_days),
+            per_tenant={t: timedelta(days=d) for t, d in settings.lifecycle_tenant_retention_days.items()},
+            now=settings.lifecycle_now,
+        )
+
+    def clock(self) -> datetime:
+        """The time purges compare against."""
+        return self.now or datetime.now(UTC)
+
+    def cutoffs(self, now: datetime) -> tuple[dict[str, datetime], datetime]:
+        """Per-tenant and default cutoffs: runs that ended before theirs are past retention."""
+        return {t: now - keep for t, keep in self.per_tenant.items()}, now - self.default
+
+
+def staged_prefix(run_id: object) -> str:
+    """Where ingest stages a run's tensors."""
+    return f"staged/{run_id}"
+
+
+def retained_prefixes(tenant: str, run_id: object) -> list[str]:
+    """A run's blobs that live until its tenant's retention ends: inputs, outputs (and staged)."""
+    return [f"tenants/{tenant}/inputs/{run_id}", f"tenants/{tenant}/outputs/{run_id}", staged_prefix(run_id)]

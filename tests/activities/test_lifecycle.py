@@ -1,0 +1,114 @@
+"""The blob purge against real PostgreSQL, on the local store and on S3 (moto): staged tensors go
+when their run ended, inputs and outputs when their tenant's retention did, and nothing else;
+every purge is recorded and shows in the run's view."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import asyncpg
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.lifecycle import BlobLifecycleActivities
+from swath.blobstore import BlobStore, open_blob_store
+from swath.contracts import PurgeBlobsRequest
+from swath.db import blob_purges, runs
+from swath.lifecycle import RetentionPolicy
+from swath.run_view import to_run_out
+from swath.settings import Mode, Settings
+from swath.status import RunStatus
+from tests.moto_s3 import MotoS3
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "local":
+        return open_blob_store(Settings(blob_dir=tmp_path / "blobs"))
+    s3: MotoS3 = request.getfixturevalue("s3")
+    return open_blob_store(Settings(**s3.settings()))
+
+
+async def a_run(db: asyncpg.Pool, blobs: BlobStore, tenant: str, ended_ago: timedelta | None) -> UUID:
+    """A run with two inputs, two staged tensors and an output, ended `ended_ago` before `NOW`
+    (still processing when `None`)."""
+    run_id = uuid.uuid4()
+    async with db.acquire() as conn:
+        await runs.insert_run(
+            conn, run_id=run_id, tenant=tenant, model_ref="m", model_resolved="m@1",
+            input={"model": "m", "inputs": [], "params": {}}, idempotency_key=None, request_hash="h", items_total=2,
+        )  # fmt: skip
+        await runs.mark_processing(conn, run_id=run_id, items_total=2)
+        if ended_ago is not None:
+            await runs.finish_run(conn, run_id=run_id, status=RunStatus.COMPLETE, error=None, result_model=None)
+            await conn.execute("UPDATE runs SET finished_at = $2 WHERE id = $1", run_id, NOW - ended_ago)
+    for n in range(2):
+        await blobs.put(f"tenants/{tenant}/inputs/{run_id}/req/item-{n}", b"input")
+        await blobs.put(f"staged/{run_id}/item-{n}.npy", b"tensor")
+    await blobs.put(f"tenants/{tenant}/outputs/{run_id}/map.tif", b"map")
+    return run_id
+
+
+async def keys(blobs: BlobStore, *prefixes: str) -> list[str]:
+    return sorted([info.ref for prefix in prefixes async for info in blobs.list_prefix(prefix)])
+
+
+async def test_the_purge_deletes_exactly_what_is_past_its_period(db: asyncpg.Pool, store: BlobStore) -> None:
+    tenant, brief = f"keeps-{uuid.uuid4().hex[:8]}", f"brief-{uuid.uuid4().hex[:8]}"
+    expired = await a_run(db, store, tenant, timedelta(days=30, hours=1))
+    recent = await a_run(db, store, tenant, timedelta(days=29))
+    brief_expired = await a_run(db, store, brief, timedelta(days=2))
+    brief_recent = await a_run(db, store, brief, timedelta(hours=12))
+    running = await a_run(db, store, tenant, None)
+    policy = RetentionPolicy(default=timedelta(days=30), per_tenant={brief: timedelta(days=1)}, now=NOW)
+    purge = BlobLifecycleActivities(db=db, blobs=store, policy=policy)
+
+    result = await ActivityEnvironment().run(purge.purge_blobs, PurgeBlobsRequest())
+
+    assert result.expired_runs >= 2 and result.staged_runs >= 4
+    for run_id, owner in [(expired, tenant), (brief_expired, brief)]:
+        assert await keys(store, f"tenants/{owner}/inputs/{run_id}", f"tenants/{owner}/outputs/{run_id}") == []
+    for run_id, owner in [(recent, tenant), (brief_recent, brief), (running, tenant)]:
+        assert len(await keys(store, f"tenants/{owner}/inputs/{run_id}")) == 2, "inputs within retention stay"
+        assert len(await keys(store, f"tenants/{owner}/outputs/{run_id}")) == 1, "outputs within retention stay"
+    for run_id in (expired, recent, brief_expired, brief_recent):
+        assert await keys(store, f"staged/{run_id}") == [], "an ended run's staged tensors go"
+    assert len(await keys(store, f"staged/{running}")) == 2, "a running run keeps its staged tensors"
+
+    async with db.acquire() as conn:
+        recorded = await blob_purges.purges_of(conn, run_id=expired)
+        rows = {r: await conn.fetchrow("SELECT * FROM runs WHERE id = $1", r) for r in (expired, recent, running)}
+    assert [(p["reason"], p["prefix"], p["blobs"]) for p in recorded] == [
+        ("staged", f"staged/{expired}", 2),
+        ("retention", f"tenants/{tenant}/inputs/{expired}", 2),
+        ("retention", f"tenants/{tenant}/outputs/{expired}", 1),
+        ("retention", f"staged/{expired}", 0),
+    ]
+    assert {p["purged_at"] for p in recorded} == {NOW}
+    view = Settings(mode=Mode.DEV)
+    assert to_run_out(rows[expired], None, view).outputs_purged_at == NOW
+    assert to_run_out(rows[recent], None, view).outputs_purged_at is None
+    assert rows[running]["staged_purged_at"] is None
+
+    await ActivityEnvironment().run(purge.purge_blobs, PurgeBlobsRequest())
+    async with db.acquire() as conn:
+        assert len(await blob_purges.purges_of(conn, run_id=expired)) == 4, "a purged run is not purged twice"
+
+
+def test_the_policy_reads_retention_and_the_clock_from_settings() -> None:
+    settings = Settings(
+        mode=Mode.DEV, lifecycle_retention_days=7, lifecycle_tenant_retention_days={"acme": 1.5}, lifecycle_now=NOW
+    )
+    policy = RetentionPolicy.from_settings(settings)
+    assert policy.clock() == NOW
+    assert policy.cutoffs(NOW) == ({"acme": NOW - timedelta(hours=36)}, NOW - timedelta(days=7))
+
+
+def test_moving_the_purge_clock_is_refused_outside_dev_mode() -> None:
+    with pytest.raises(ValueError):
+        Settings(mode=Mode.PRODUCTION, lifecycle_now=NOW)
