@@ -75,7 +75,7 @@ Call with (list $ gpuEnabled).
 
 {{/*
 Where a credential lives: the user's existing Secret, or the chart's own Secret under a fixed key.
-Call with (list $ section inlineField chartKey) and get a secretKeyRef body.
+Call with (list $ section chartKey) and get a secretKeyRef body.
 */}}
 {{- define "swath.secretKeyRef" -}}
 {{- $root := index . 0 -}}
@@ -85,7 +85,7 @@ name: {{ $section.existingSecret }}
 key: {{ $section.existingSecretKey }}
 {{- else -}}
 name: {{ include "swath.fullname" $root }}
-key: {{ index . 3 }}
+key: {{ index . 2 }}
 {{- end }}
 {{- end }}
 
@@ -100,7 +100,7 @@ key: {{ index . 3 }}
 {{- if not (include "swath.hasCredential" (list .Values.database "url")) }}
 {{- fail "database.url or database.existingSecret is required: Swath needs a PostgreSQL DSN with credentials" }}
 {{- end }}
-{{- include "swath.secretKeyRef" (list . .Values.database "url" "database-url") }}
+{{- include "swath.secretKeyRef" (list . .Values.database "database-url") }}
 {{- end }}
 
 {{/* Whether the Temporal connection uses TLS: explicitly, or implied by an API key. */}}
@@ -138,13 +138,13 @@ JWT secret. They come from Secrets (never the ConfigMap) so `kubectl describe` n
 - name: SWATH_TEMPORAL_API_KEY
   valueFrom:
     secretKeyRef:
-      {{- include "swath.secretKeyRef" (list . .Values.temporal.apiKey "value" "temporal-api-key") | nindent 6 }}
+      {{- include "swath.secretKeyRef" (list . .Values.temporal.apiKey "temporal-api-key") | nindent 6 }}
 {{- end }}
 {{- if include "swath.hasCredential" (list .Values.auth.jwt "secret") }}
 - name: SWATH_JWT_SECRET
   valueFrom:
     secretKeyRef:
-      {{- include "swath.secretKeyRef" (list . .Values.auth.jwt "secret" "jwt-secret") | nindent 6 }}
+      {{- include "swath.secretKeyRef" (list . .Values.auth.jwt "jwt-secret") | nindent 6 }}
 {{- end }}
 {{- end }}
 
