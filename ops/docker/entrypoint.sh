@@ -1,0 +1,20 @@
+#!/bin/sh
+# One image, three roles: the chart and the compose file pick one with the container's args.
+set -eu
+
+usage() {
+  echo "usage: entrypoint.sh api | migrate | worker POOL" >&2
+  exit 64
+}
+
+[ $# -ge 1 ] || usage
+role=$1
+shift
+case "$role" in
+  api) exec python -m api ;;
+  migrate) exec swath migrate ;;
+  worker)
+    [ $# -eq 1 ] || usage
+    exec python -m workers --pool "$1" ;;
+  *) usage ;;
+esac

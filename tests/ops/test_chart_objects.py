@@ -1,0 +1,236 @@
+"""What the rendered objects promise: GPUs, hook order, non-root, probes, requests, queues, flows."""
+
+from __future__ import annotations
+
+import pytest
+
+from swath.temporal.queues import TaskQueue
+from tests.ops.chart_render import Release, load_values
+
+HOOK = "helm.sh/hook"
+WEIGHT = "helm.sh/hook-weight"
+
+
+def containers(obj: dict) -> list[dict]:
+    return obj["spec"]["template"]["spec"]["containers"]
+
+
+def pod_workloads(release: Release) -> list[dict]:
+    return release.of_kind("Deployment") + release.of_kind("Job")
+
+
+def pool_deployments(release: Release) -> dict[str, dict]:
+    """Pool Deployments by the pool (task queue) their container serves."""
+    pools = {}
+    for deployment in release.of_kind("Deployment"):
+        args = containers(deployment)[0]["args"]
+        if args[0] == "worker":
+            pools[args[1]] = deployment
+    return pools
+
+
+@pytest.fixture(scope="module")
+def gpu(render) -> Release:
+    return render(load_values("gpu-keda-values.yaml"))
+
+
+def test_there_is_one_deployment_per_pool_and_one_for_the_api(ci_release: Release) -> None:
+    assert set(pool_deployments(ci_release)) == {queue.value for queue in TaskQueue}
+    assert len(ci_release.of_kind("Deployment")) == len(TaskQueue) + 1
+
+
+def test_the_inference_pool_requests_a_gpu_on_gpu_nodes(gpu: Release) -> None:
+    inference = pool_deployments(gpu)["inference"]
+    assert "inference" in inference["metadata"]["name"]
+    (container,) = containers(inference)
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert container["image"].endswith("-cuda")
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SWATH_INFERENCE_DEVICE"] == "cuda"
+    pod = inference["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+
+
+def test_no_other_pool_holds_a_gpu(gpu: Release) -> None:
+    for name, deployment in pool_deployments(gpu).items():
+        if name != "inference":
+            assert "nvidia.com/gpu" not in str(containers(deployment)[0]["resources"]), name
+
+
+def test_a_cpu_only_cluster_runs_inference_on_cpu(render) -> None:
+    inference = pool_deployments(render(load_values("minimal-values.yaml")))["inference"]
+    (container,) = containers(inference)
+    assert "nvidia.com/gpu" not in container["resources"].get("limits", {})
+    assert {"name": "SWATH_INFERENCE_DEVICE", "value": "cpu"} in container["env"]
+    assert "nodeSelector" not in inference["spec"]["template"]["spec"]
+
+
+def test_the_migration_job_is_a_hook_that_runs_before_the_deployments(ci_release: Release) -> None:
+    (job,) = ci_release.of_kind("Job")
+    annotations = job["metadata"]["annotations"]
+    assert set(annotations[HOOK].split(",")) == {"pre-install", "pre-upgrade"}
+    assert containers(job)[0]["args"] == ["migrate"]
+    # Helm applies ordinary objects only after every pre-install/pre-upgrade hook has succeeded:
+    # the Deployments must not be hooks themselves, or they could start alongside the Job.
+    for deployment in ci_release.of_kind("Deployment"):
+        assert HOOK not in deployment["metadata"].get("annotations", {})
+    # Whatever the Job needs that is itself a hook comes first (a lower weight).
+    for obj in (r.obj for r in ci_release.objects):
+        hook = obj["metadata"].get("annotations", {}).get(HOOK)
+        if hook and obj is not job:
+            assert int(obj["metadata"]["annotations"][WEIGHT]) < int(annotations[WEIGHT])
+            assert obj["kind"] == "Secret"
+
+
+def test_the_migration_job_reads_the_dsn_from_a_secret_that_exists_before_it(ci_release: Release) -> None:
+    (job,) = ci_release.of_kind("Job")
+    env = {e["name"]: e for e in containers(job)[0]["env"]}
+    name = env["SWATH_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"]
+    secrets = {s["metadata"]["name"]: s for s in ci_release.of_kind("Secret")}
+    # A Secret of the chart's own must be a hook too, or it would not exist yet at pre-install;
+    # any other name is a Secret the user manages.
+    if name in secrets:
+        assert HOOK in secrets[name]["metadata"].get("annotations", {})
+
+
+def test_no_container_runs_as_root_or_writes_its_root_filesystem(ci_release: Release) -> None:
+    for workload in pod_workloads(ci_release):
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert pod["automountServiceAccountToken"] is False
+        for container in containers(workload):
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"]
+            assert context.get("runAsUser", 1) != 0
+            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+
+def test_every_deployment_has_probes_and_resource_requests(ci_release: Release) -> None:
+    for deployment in ci_release.of_kind("Deployment"):
+        for container in containers(deployment):
+            name = deployment["metadata"]["name"]
+            assert container["livenessProbe"]["httpGet"]["path"] in {"/healthz", "/livez"}, name
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
+    for job in ci_release.of_kind("Job"):
+        assert {"cpu", "memory"} <= set(containers(job)[0]["resources"]["requests"])
+
+
+def test_pools_probe_the_pool_http_port(ci_release: Release) -> None:
+    for deployment in pool_deployments(ci_release).values():
+        (container,) = containers(deployment)
+        assert container["ports"] == [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}]
+        assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
+
+
+def test_keda_scales_each_pool_on_its_own_task_queue(gpu: Release) -> None:
+    scaled = {s["spec"]["scaleTargetRef"]["name"]: s for s in gpu.of_kind("ScaledObject")}
+    for queue, deployment in pool_deployments(gpu).items():
+        so = scaled[deployment["metadata"]["name"]]
+        (trigger,) = so["spec"]["triggers"]
+        assert trigger["metadata"]["taskQueue"] == TaskQueue(queue).value
+        assert trigger["metadata"]["queueTypes"] == ("workflow" if queue == "orchestration" else "activity")
+        assert trigger["metadata"]["namespace"] == "swath"
+        # KEDA owns a scaled Deployment's replica count.
+        assert "replicas" not in deployment["spec"]
+    inference = scaled[pool_deployments(gpu)["inference"]["metadata"]["name"]]
+    assert inference["spec"]["minReplicaCount"] == 0
+    assert inference["spec"]["triggers"][0]["metadata"]["targetQueueSize"] == "2"
+    assert inference["spec"]["triggers"][0]["metadata"]["activationTargetQueueSize"] == "1"
+
+
+def test_without_keda_pools_have_fixed_replicas(render) -> None:
+    release = render(load_values("minimal-values.yaml"))
+    assert release.of_kind("ScaledObject") == []
+    for deployment in pool_deployments(release).values():
+        assert deployment["spec"]["replicas"] >= 1
+
+
+def egress_ports(release: Release, component: str) -> set[int | str]:
+    (policy,) = [
+        p for p in release.of_kind("NetworkPolicy")
+        if p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component") == component
+    ]
+    return {port["port"] for rule in policy["spec"].get("egress", []) for port in rule["ports"]}
+
+
+def test_network_policy_denies_by_default_and_allows_each_components_flows(ci_release: Release) -> None:
+    deny = [p for p in ci_release.of_kind("NetworkPolicy") if p["metadata"]["name"].endswith("-default-deny")]
+    (deny,) = deny
+    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
+    dns, temporal, postgres = 53, 7233, 5432
+    assert egress_ports(ci_release, "orchestration") == {dns, temporal}
+    assert egress_ports(ci_release, "bookkeeping") == {dns, temporal, postgres}
+    assert egress_ports(ci_release, "migrate") == {dns, postgres}
+    for component in ("api", "inference", "ingest", "notify"):
+        assert {dns, temporal, postgres} <= egress_ports(ci_release, component)
+    # Webhooks (notify) and input URLs (ingest) reach the internet; nothing else does.
+    for component in ("notify", "ingest"):
+        assert 443 in egress_ports(ci_release, component)
+
+
+def test_internet_egress_excludes_private_and_metadata_addresses(ci_release: Release) -> None:
+    (notify,) = [p for p in ci_release.of_kind("NetworkPolicy") if p["metadata"]["name"].endswith("-notify")]
+    blocks = [peer["ipBlock"] for rule in notify["spec"]["egress"] for peer in rule.get("to", []) if "ipBlock" in peer]
+    (block,) = blocks
+    assert block["cidr"] == "0.0.0.0/0"
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(block["except"])
+
+
+def test_existing_secrets_mean_the_chart_creates_none(render) -> None:
+    release = render(load_values("external-secrets-values.yaml"))
+    assert release.of_kind("Secret") == []
+    for workload in pod_workloads(release):
+        for env in containers(workload)[0]["env"]:
+            if "valueFrom" in env:
+                assert env["valueFrom"]["secretKeyRef"]["name"] == "swath-credentials"
+
+
+def test_mtls_files_are_mounted_from_the_secret_and_named_in_settings(render) -> None:
+    release = render(load_values("temporal-cloud-mtls-values.yaml"))
+    config = release.get("ConfigMap", "swath")["data"]
+    assert config["SWATH_TEMPORAL_TLS"] == "true"
+    assert config["SWATH_TEMPORAL_TLS_CERT"] == "/etc/swath/temporal-tls/tls.crt"
+    assert config["SWATH_TEMPORAL_TLS_KEY"] == "/etc/swath/temporal-tls/tls.key"
+    assert "SWATH_TEMPORAL_TLS_CA" not in config  # Temporal Cloud: public roots
+    for deployment in release.of_kind("Deployment"):
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["temporal-tls"]["secret"]["secretName"] == "swath-temporal-mtls"
+        mounts = {m["name"]: m for m in containers(deployment)[0]["volumeMounts"]}
+        assert mounts["temporal-tls"] == {"name": "temporal-tls", "mountPath": "/etc/swath/temporal-tls", "readOnly": True}
+
+
+def test_the_api_key_comes_from_its_secret_and_implies_tls(render) -> None:
+    release = render(load_values("external-secrets-values.yaml"))
+    assert release.get("ConfigMap", "swath")["data"]["SWATH_TEMPORAL_TLS"] == "true"
+    for deployment in release.of_kind("Deployment"):
+        env = {e["name"]: e for e in containers(deployment)[0]["env"]}
+        assert env["SWATH_TEMPORAL_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+            "name": "swath-credentials", "key": "temporal-api-key",
+        }
+
+
+def test_the_api_is_served_autoscaled_and_optionally_exposed(render) -> None:
+    release = render(load_values("temporal-cloud-mtls-values.yaml"))
+    service = release.get("Service", "swath-api")
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    hpa = release.get("HorizontalPodAutoscaler", "swath-api")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "swath-api"
+    assert "replicas" not in release.get("Deployment", "swath-api")["spec"]
+    ingress = release.get("Ingress", "swath-api")
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "swath-api"
+
+
+def test_every_component_has_a_disruption_budget(ci_release: Release) -> None:
+    budgets = {p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for p in ci_release.of_kind("PodDisruptionBudget")}
+    assert budgets == {"api", *(queue.value for queue in TaskQueue)}
+
+
+def test_notes_say_how_to_reach_the_api(ci_release: Release) -> None:
+    assert "swath keys create" in ci_release.notes
+    assert "SwathTenant" in ci_release.notes
