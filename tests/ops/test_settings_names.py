@@ -1,8 +1,8 @@
 """Every SWATH_* variable the chart and the compose file set is a setting Swath reads.
 
 A misspelt name would be ignored silently (settings ignore unknown variables), so it is checked
-here. PENDING lists the names of settings being added on other branches (the per-pool HTTP server
-and the S3 blob store); take each off once it is in `Settings`.
+here. PENDING lists the names of settings being added on other branches (the per-pool HTTP server);
+take each off once it is in `Settings`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,7 @@ import yaml
 from swath.settings import Settings
 from tests.ops.chart_render import Release
 
-PENDING = {
-    "SWATH_POOL_HTTP_PORT",
-    "SWATH_BLOB_URL",
-    "SWATH_BLOB_S3_ENDPOINT",
-    "SWATH_BLOB_S3_REGION",
-    "SWATH_BLOB_S3_ACCESS_KEY_ID",
-    "SWATH_BLOB_S3_SECRET_ACCESS_KEY",
-}
+PENDING = {"SWATH_POOL_HTTP_PORT"}
 KNOWN = {f"SWATH_{name.upper()}" for name in Settings.model_fields}
 
 

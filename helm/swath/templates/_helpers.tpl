@@ -122,12 +122,12 @@ JWT secret. They come from Secrets (never the ConfigMap) so `kubectl describe` n
       {{- include "swath.databaseUrlRef" . | nindent 6 }}
 {{- with .Values.blob.s3 }}
 {{- if or .existingSecret .accessKeyId }}
-- name: SWATH_BLOB_S3_ACCESS_KEY_ID
+- name: SWATH_BLOB_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
       name: {{ default (include "swath.fullname" $) .existingSecret }}
       key: {{ .accessKeyIdKey }}
-- name: SWATH_BLOB_S3_SECRET_ACCESS_KEY
+- name: SWATH_BLOB_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
       name: {{ default (include "swath.fullname" $) .existingSecret }}
