@@ -1,9 +1,10 @@
 """End to end: one-tile runs through the API and the real pools as processes, against the raw
 three-activity pipeline run by a worker process on the same Temporal dev server.
 
-The embedded stack is the one `swath up` starts (PostgreSQL, Temporal, four pool processes, the
-API), with rate limits off. A run's latency is from `POST /v1/runs` until its workflow closes
-(status, results and event recorded); a raw run's from starting the workflow until it closes.
+The embedded stack is the one `swath up` starts (PostgreSQL, Temporal, a process per pool, the
+API), with rate limits off; the raw pipeline runs on one task queue and, as Swath's pools do, on
+three. A run's latency is from `POST /v1/runs` until its workflow closes (status, results and
+event recorded); a raw run's from starting the workflow until it closes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import httpx
 from temporalio.client import Client
 
 from bench.raw_pipeline import QUEUE as RAW_QUEUE
-from bench.raw_pipeline import RawPipeline
+from bench.raw_pipeline import RawPipeline, RawPipelineOnPools
 from bench.report import row
 from swath.embedded.ports import free_port
 from swath.samples import sample_dir
@@ -60,7 +61,13 @@ async def main(*, runs: int = 200, in_flight: int = 50) -> list[str]:
             async def raw_once() -> None:
                 await temporal.execute_workflow(RawPipeline.run, 1, id=f"raw-{uuid.uuid4()}", task_queue=RAW_QUEUE)
 
+            async def raw_on_pools_once() -> None:
+                await temporal.execute_workflow(
+                    RawPipelineOnPools.run, 1, id=f"raw-{uuid.uuid4()}", task_queue=RAW_QUEUE
+                )
+
             raw = await _measure(raw_once, runs=runs, in_flight=in_flight)
+            raw_on_pools = await _measure(raw_on_pools_once, runs=runs, in_flight=in_flight)
         finally:
             if raw_worker is not None:
                 raw_worker.terminate()
@@ -69,6 +76,7 @@ async def main(*, runs: int = 200, in_flight: int = 50) -> list[str]:
     label = f"{runs} one-tile runs, {in_flight} in flight"
     return [
         row(f"throughput, {label}", swath.rate, raw.rate, "runs/s", higher_is_better=True),
+        row("throughput (baseline: 3 queues)", swath.rate, raw_on_pools.rate, "runs/s", higher_is_better=True),
         row("latency p50", swath.p50 * 1000, raw.p50 * 1000, "ms", higher_is_better=False),
         row("latency p99", swath.p99 * 1000, raw.p99 * 1000, "ms", higher_is_better=False),
     ]

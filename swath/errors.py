@@ -23,6 +23,7 @@ are kept because callers catch those too):
     * FaultInjectionRefusedError      - fault injection configured outside dev mode
     * PortInUseError                  - a port Swath wants to listen on is taken
     * ChildExitedError                - a supervised child exited before it was ready
+    * TemporalSetupError              - the namespace is missing or lacks Swath's search attributes
     * TimeoutSettingsError            - timeouts that must agree do not (e.g. webhook HTTP vs attempt)
 
 Failures that cross Temporal travel as `ApplicationError`s whose `type` is an `ErrorType`, and
@@ -175,6 +176,10 @@ class PortInUseError(StartupError):
 
 class ChildExitedError(StartupError):
     """A child process exited before it became ready."""
+
+
+class TemporalSetupError(StartupError):
+    """The Temporal namespace is missing, or lacks Swath's search attributes."""
 
 
 class TimeoutSettingsError(StartupError):

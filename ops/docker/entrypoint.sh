@@ -1,9 +1,9 @@
 #!/bin/sh
-# One image, three roles: the chart and the compose file pick one with the container's args.
+# One image, four roles: the chart and the compose file pick one with the container's args.
 set -eu
 
 usage() {
-  echo "usage: entrypoint.sh api | migrate | worker POOL" >&2
+  echo "usage: entrypoint.sh api | migrate | temporal-setup | worker POOL" >&2
   exit 64
 }
 
@@ -13,6 +13,7 @@ shift
 case "$role" in
   api) exec python -m api ;;
   migrate) exec swath migrate ;;
+  temporal-setup) exec swath temporal setup ;;
   worker)
     [ $# -eq 1 ] || usage
     exec python -m workers --pool "$1" ;;

@@ -10,6 +10,7 @@ from temporalio.client import Client, TLSConfig
 
 from swath.settings import Settings
 from swath.temporal.converter import DATA_CONVERTER
+from swath.temporal.namespace import ensure_ready
 
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,17 @@ CONNECT_TIMEOUT_S = 60.0
 
 
 async def connect_temporal(settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S) -> Client:
-    """A client for the configured address and namespace, retrying while Temporal is unreachable."""
+    """A client for the configured address and namespace, retrying while Temporal is unreachable.
+
+    Refuses (`TemporalSetupError`) a namespace that is missing or lacks Swath's search attributes.
+    """
+    client = await connect_unchecked(settings, timeout=timeout)
+    await ensure_ready(client)
+    return client
+
+
+async def connect_unchecked(settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S) -> Client:
+    """A client like `connect_temporal`'s, for setting the namespace up: its readiness is not checked."""
     deadline = time.monotonic() + timeout
     delay = 0.25
     while True:

@@ -15,6 +15,11 @@ def containers(obj: dict) -> list[dict]:
     return obj["spec"]["template"]["spec"]["containers"]
 
 
+def all_containers(obj: dict) -> list[dict]:
+    """Init containers too."""
+    return obj["spec"]["template"]["spec"].get("initContainers", []) + containers(obj)
+
+
 def pod_workloads(release: Release) -> list[dict]:
     return release.of_kind("Deployment") + release.of_kind("Job")
 
@@ -66,6 +71,16 @@ def test_a_cpu_only_cluster_runs_inference_on_cpu(render) -> None:
     assert "nodeSelector" not in inference["spec"]["template"]["spec"]
 
 
+def test_the_orchestration_pool_sets_the_namespace_up_before_it_polls(render) -> None:
+    pools = pool_deployments(render(load_values("minimal-values.yaml")))
+    (setup,) = pools["orchestration"]["spec"]["template"]["spec"]["initContainers"]
+    assert setup["args"] == ["temporal-setup"]
+    assert setup["envFrom"] == containers(pools["orchestration"])[0]["envFrom"]
+    assert all("initContainers" not in d["spec"]["template"]["spec"] for n, d in pools.items() if n != "orchestration")
+    cloud = pool_deployments(render(load_values("temporal-cloud-mtls-values.yaml")))["orchestration"]
+    assert "initContainers" not in cloud["spec"]["template"]["spec"]
+
+
 def test_the_migration_job_is_a_hook_that_runs_before_the_deployments(ci_release: Release) -> None:
     (job,) = ci_release.of_kind("Job")
     annotations = job["metadata"]["annotations"]
@@ -100,7 +115,7 @@ def test_no_container_runs_as_root_or_writes_its_root_filesystem(ci_release: Rel
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] != 0
         assert pod["automountServiceAccountToken"] is False
-        for container in containers(workload):
+        for container in all_containers(workload):
             context = container["securityContext"]
             assert context["readOnlyRootFilesystem"] is True
             assert context["allowPrivilegeEscalation"] is False
@@ -233,4 +248,4 @@ def test_every_component_has_a_disruption_budget(ci_release: Release) -> None:
 
 def test_notes_say_how_to_reach_the_api(ci_release: Release) -> None:
     assert "swath keys create" in ci_release.notes
-    assert "SwathTenant" in ci_release.notes
+    assert "swath temporal setup" in ci_release.notes or "SwathTenant" in ci_release.notes

@@ -72,6 +72,7 @@ def entrypoint(fake_bin: Path, *args: str) -> subprocess.CompletedProcess[str]:
     [
         (["api"], "python -m api"),
         (["migrate"], "swath migrate"),
+        (["temporal-setup"], "swath temporal setup"),
         *[(["worker", queue.value], f"python -m workers --pool {queue.value}") for queue in TaskQueue],
     ],
 )
