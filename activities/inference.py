@@ -4,6 +4,11 @@ The only activity module that imports torch; the `inference` pool is the only pr
 loads it. Weights are sha256-verified and read from safetensors (never unpickled). Every attempt's
 outcome feeds the shared circuit breaker; injected faults (dev mode only) apply before the model runs.
 
+A chunk's tiles go through the model's `DynamicBatcher` (`activities.batcher`), shared by every
+run's chunks in this process, so one forward pass serves many runs; its batch sizes, queue waits
+and forward times are Prometheus metrics. An input whose forward pass fails fails its own chunk
+only: the batcher isolates it, and the other runs in its batch get their results.
+
 Asked to `store_results`, the activity stores the chunk's predictions and progress itself, after
 the breaker has counted the model's success: a database that is briefly away is waited for in
 place (the forward pass is not redone), and never counts against the model.
@@ -20,6 +25,9 @@ import torch
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from prometheus_client import Counter, Histogram
+
+from activities.batcher import BatchPolicy, BatchRecord, DynamicBatcher
 from activities.heartbeat import heartbeating, heartbeating_until_done
 
 from swath.blobstore import BlobStore
@@ -42,23 +50,54 @@ def pick_device(setting: str) -> str:
     return setting
 
 
-class ModelCache:
-    """Loaded models by `name@version`, each loaded (and verified) once per process."""
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+BATCH_SIZE = Histogram(
+    "swath_inference_batch_size", "Items per forward pass.", ["model"], buckets=BATCH_BUCKETS
+)
+QUEUE_WAIT = Histogram("swath_inference_queue_wait_seconds", "How long items waited for their batch.", ["model"])
+FORWARD = Histogram("swath_inference_forward_seconds", "Duration of one forward pass.", ["model"])
+ITEMS = Counter("swath_inference_items", "Items through the model.", ["model"])
 
-    def __init__(self, registry: ModelRegistry, *, device: str) -> None:
+
+class ModelCache:
+    """Loaded models and their batchers by `name@version`, each loaded (and verified) once per process."""
+
+    def __init__(self, registry: ModelRegistry, *, device: str, max_queued_items: int = 4096) -> None:
         self.registry = registry
         self.device = device
-        self._models: dict[str, torch.nn.Module] = {}
+        self.max_queued_items = max_queued_items
+        self._batchers: dict[str, DynamicBatcher[np.ndarray, np.ndarray]] = {}
         self._lock = asyncio.Lock()
 
-    async def get(self, manifest: ModelManifest) -> torch.nn.Module:
-        """The ready model for a manifest."""
+    async def get(self, manifest: ModelManifest) -> DynamicBatcher[np.ndarray, np.ndarray]:
+        """The batcher in front of the ready model for a manifest."""
         key = manifest.info.ref
         async with self._lock:
-            if key not in self._models:
+            if key not in self._batchers:
                 path = self.registry.weights_path(manifest)
-                self._models[key] = await asyncio.to_thread(load_model, manifest.raw, path, device=self.device)
-            return self._models[key]
+                model = await asyncio.to_thread(load_model, manifest.raw, path, device=self.device)
+                policy = BatchPolicy(
+                    max_batch_size=manifest.serving.max_batch_size,
+                    max_wait_s=manifest.serving.max_wait_ms / 1000,
+                    max_queued_items=self.max_queued_items,
+                )
+                device = self.device
+                self._batchers[key] = DynamicBatcher(
+                    lambda tiles: _forward(model, np.stack(tiles), device), policy, on_batch=_observer(key)
+                )
+            return self._batchers[key]
+
+
+def _observer(model: str):
+    """Records each forward pass of one model in the pool's metrics."""
+    def observe(record: BatchRecord) -> None:
+        BATCH_SIZE.labels(model).observe(record.size)
+        FORWARD.labels(model).observe(record.forward_s)
+        ITEMS.labels(model).inc(record.size)
+        wait = QUEUE_WAIT.labels(model)
+        for seconds in record.queue_waits_s:
+            wait.observe(seconds)
+    return observe
 
 
 class InferenceActivities:
@@ -130,14 +169,20 @@ class InferenceActivities:
     async def _classify(self, req: InferenceRequest, manifest: ModelManifest, attempt: int) -> InferenceResult:
         await self._inject_fault(manifest.info, attempt)
         try:
-            model = await self.models.get(manifest)
+            batcher = await self.models.get(manifest)
         except WeightsChecksumError as err:
             raise ApplicationError(
                 str(err), attempt, type=ErrorType.WEIGHTS_CHECKSUM_MISMATCH, non_retryable=True
             ) from None
         tiles = await asyncio.gather(*(self.blobs.get(item.tensor_ref) for item in req.items))
-        batch = np.stack([decode_tensor(t) for t in tiles])
-        probabilities = await heartbeating_until_done(asyncio.to_thread(_forward, model, batch, self.models.device))
+        rows = await heartbeating_until_done(batcher.submit([decode_tensor(t) for t in tiles]))
+        failed = [(item.id, row) for item, row in zip(req.items, rows) if isinstance(row, Exception)]
+        if failed:
+            item_id, err = failed[0]
+            raise ApplicationError(
+                f"{manifest.info.ref} failed on item {item_id!r}: {err}", attempt, type=ErrorType.INFERENCE_FAILED
+            )
+        probabilities = np.stack(rows)
         confidence, index = probabilities.max(axis=1), probabilities.argmax(axis=1)
         predictions = [
             Prediction(id=item.id, label=manifest.labels[i], confidence=round(float(c), 4))

@@ -3,10 +3,12 @@
 The baseline calls the model on in-memory tensors. Swath's figure is the real activity (run in
 temporalio's ActivityEnvironment): staged tensors read from the blob store, decoded, batched,
 classified and turned into predictions. Same model, same tiles, same device, same batch size.
+It also measures the dynamic batcher alone, with many callers at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
 from pathlib import Path
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 from temporalio.testing import ActivityEnvironment
 
+from activities.batcher import BatchPolicy, DynamicBatcher
 from activities.inference import InferenceActivities, ModelCache, pick_device
 from bench.report import row
 from swath.blobstore import LocalBlobStore
@@ -60,7 +63,49 @@ async def main(*, tiles: int = 512, batch: int = 64, repeats: int = 5) -> list[s
         plain_s = _best(plain, repeats)
         swath_s = min([await _timed(swath) for _ in range(repeats)])
     return [
-        row(f"tiles/s, batch {batch}, {device}", tiles / swath_s, tiles / plain_s, "tiles/s", higher_is_better=True)
+        row(f"tiles/s, batch {batch}, {device}", tiles / swath_s, tiles / plain_s, "tiles/s", higher_is_better=True),
+        *await _batcher_rows(model, reflectance, device, manifest.serving.max_batch_size, repeats),
+    ]
+
+
+async def _batcher_rows(model, reflectance: np.ndarray, device: str, batch: int, repeats: int,
+                        submitters: int = 64, per_submitter: int = 16) -> list[str]:
+    """The batcher alone: 64 callers of 16 tiles at once, against plain PyTorch over the same tiles
+    in memory at the batcher's batch size, and against serving one caller at a time."""
+    count = submitters * per_submitter
+    tiles = [reflectance[i % len(reflectance)] for i in range(count)]
+    stacked = np.stack(tiles)
+
+    def forward(chunk: list[np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            return torch.softmax(model(torch.from_numpy(np.stack(chunk)).to(device)), dim=1).cpu().numpy()
+
+    def plain() -> None:
+        with torch.inference_mode():
+            for i in range(0, count, batch):
+                torch.softmax(model(torch.from_numpy(stacked[i : i + batch]).to(device)), dim=1).cpu().numpy()
+
+    batcher = DynamicBatcher(forward, BatchPolicy(max_batch_size=batch, max_wait_s=0.005, max_queued_items=count))
+    parts = [tiles[i : i + per_submitter] for i in range(0, count, per_submitter)]
+
+    async def together() -> None:
+        await asyncio.gather(*(batcher.submit(part) for part in parts))
+
+    async def one_at_a_time() -> None:
+        for part in parts:
+            await asyncio.to_thread(forward, part)
+
+    await together()
+    plain_s = _best(plain, repeats)
+    together_s = min([await _timed(together) for _ in range(repeats)])
+    alone_s = min([await _timed(one_at_a_time) for _ in range(repeats)])
+    await batcher.close()
+    label = f"batcher, {submitters}×{per_submitter} tiles"
+    return [
+        row(f"{label} (baseline: plain, batch {batch})", count / together_s, count / plain_s, "tiles/s",
+            higher_is_better=True),
+        row(f"{label} (baseline: one caller at a time)", count / together_s, count / alone_s, "tiles/s",
+            higher_is_better=True),
     ]
 
 

@@ -29,6 +29,15 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class ServingSpec:
+    """How the inference pool batches a model's items across runs (manifest `serving`)."""
+
+    max_batch_size: int = 64
+    #: How long the oldest waiting item may wait for more to fill its batch.
+    max_wait_ms: float = 5.0
+
+
+@dataclass(frozen=True)
 class ModelManifest:
     """One registered model version."""
 
@@ -43,6 +52,7 @@ class ModelManifest:
     architecture_params: dict[str, Any] = field(default_factory=dict)
     fallback: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    serving: ServingSpec = ServingSpec()
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -68,6 +78,7 @@ class ModelManifest:
             architecture_params=data.get("architecture_params", {}),
             fallback=data.get("fallback"),
             metrics=data.get("metrics", {}),
+            serving=ServingSpec(**data.get("serving", {})),
             raw=data,
         )
 

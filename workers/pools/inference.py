@@ -2,7 +2,7 @@
 
 from contextlib import AsyncExitStack
 
-import torch
+from prometheus_client import start_http_server
 
 from activities.inference import InferenceActivities, ModelCache, pick_device
 from swath.blobstore import open_blob_store
@@ -22,7 +22,13 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
     """
     faults = FaultInjector.from_settings(settings)
     registry = ModelRegistry(settings.model_registry_dir)
-    models = ModelCache(registry, device=pick_device(settings.inference_device))
+    models = ModelCache(
+        registry, device=pick_device(settings.inference_device), max_queued_items=settings.inference_max_queued_items
+    )
+    if settings.inference_metrics_port:
+        server, _ = start_http_server(settings.inference_metrics_port, addr=settings.api_host)
+        stack.callback(server.server_close)
+        stack.callback(server.shutdown)
     db = await connect(settings.dsn, min_size=0, max_size=4)  # inference must not need PostgreSQL to start
     stack.push_async_callback(db.close)
     breaker = InferenceBreaker(db, BreakerPolicy.from_settings(settings))
@@ -38,6 +44,7 @@ POOL = PoolSpec(
     queue=TaskQueue.INFERENCE,
     activity_classes=(InferenceActivities,),
     build_activities=build,
-    # On CPU one forward pass already uses every core; a GPU overlaps a few chunks' I/O and compute.
-    max_concurrent_activities=4 if torch.cuda.is_available() else 1,
+    # Chunks of many runs wait in one batcher per model, whose forward passes run one at a time:
+    # the more chunks in flight, the fuller each batch.
+    max_concurrent_activities=32,
 )
