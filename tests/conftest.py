@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -18,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from swath.blobstore import BlobStore, open_blob_store
 from swath.temporal import search_attributes
 from swath.db import connect, migrate
 from swath.db.keys import create_key
@@ -83,6 +85,15 @@ def s3() -> Iterator[MotoS3]:
     """moto's S3 server on loopback, with one bucket; each user takes its own prefix."""
     with moto_s3() as server:
         yield server
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    """An empty blob store of each kind: a local directory, and a prefix of moto's bucket."""
+    if request.param == "local":
+        return open_blob_store(Settings(blob_dir=tmp_path / "blobs"))
+    s3: MotoS3 = request.getfixturevalue("s3")
+    return open_blob_store(Settings(**s3.settings()))
 
 
 @pytest.fixture(scope="session")

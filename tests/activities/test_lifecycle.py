@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from uuid import UUID
 
 import asyncpg
@@ -14,24 +13,15 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.lifecycle import BlobLifecycleActivities
-from swath.blobstore import BlobStore, open_blob_store
+from swath.blobstore import BlobStore
 from swath.contracts import PurgeBlobsRequest
 from swath.db import blob_purges, runs
 from swath.lifecycle import RetentionPolicy
 from swath.run_view import to_run_out
 from swath.settings import Mode, Settings
 from swath.status import RunStatus
-from tests.moto_s3 import MotoS3
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    if request.param == "local":
-        return open_blob_store(Settings(blob_dir=tmp_path / "blobs"))
-    s3: MotoS3 = request.getfixturevalue("s3")
-    return open_blob_store(Settings(**s3.settings()))
 
 
 async def a_run(db: asyncpg.Pool, blobs: BlobStore, tenant: str, ended_ago: timedelta | None) -> UUID:

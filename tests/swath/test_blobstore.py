@@ -21,14 +21,6 @@ from tests.moto_s3 import MotoS3
 LARGE = 2 * MIN_PART_BYTES + 12345
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    if request.param == "local":
-        return open_blob_store(Settings(blob_dir=tmp_path / "blobs"))
-    s3: MotoS3 = request.getfixturevalue("s3")
-    return open_blob_store(Settings(**s3.settings()))
-
-
 async def chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
