@@ -88,6 +88,10 @@ class Settings(BaseSettings):
 
     inference_chunk_size: int = Field(default=16, ge=1, le=1024)
     inference_device: str = Field(default="auto", description="`auto`, `cpu`, `cuda` or `cuda:N`.")
+    pool_http_port: int | None = Field(
+        default=None, description="Each pool serves /livez, /readyz and /metrics on this port (unset: off)."
+    )
+    pool_http_host: str = Field(default="127.0.0.1", description="Where the pools' HTTP port listens.")
     inference_max_queued_items: int = Field(
         default=4096, ge=1, description="Items that may wait in one model's batcher; more callers wait for room."
     )

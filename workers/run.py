@@ -13,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from swath.auth.checks import ensure_safe_to_start
 from swath.settings import Settings
 from swath.temporal.client import connect_temporal
+from workers.health import PoolHealth
 from workers.pool import activity_methods
 from workers.pools import load_pool
 
@@ -37,6 +38,11 @@ async def run_pool(name: str, settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
+        health = None
+        if settings.pool_http_port is not None:
+            health = PoolHealth(settings.pool_http_host, settings.pool_http_port)
+            health.start()
+            stack.callback(health.stop)
         client = await connect_temporal(settings)
         activities = [fn for obj in await pool.build_activities(settings, stack) for fn in activity_methods(obj)]
         worker = Worker(
@@ -50,5 +56,7 @@ async def run_pool(name: str, settings: Settings) -> None:
         )
         log.info("pool %s polling %r with %d activities", name, pool.queue.value, len(activities))
         async with worker:
+            if health:
+                health.ready.set()
             await stop.wait()
         log.info("pool %s stopped", name)

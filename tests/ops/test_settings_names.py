@@ -1,8 +1,7 @@
 """Every SWATH_* variable the chart and the compose file set is a setting Swath reads.
 
 A misspelt name would be ignored silently (settings ignore unknown variables), so it is checked
-here. PENDING lists the names of settings being added on other branches (the per-pool HTTP server);
-take each off once it is in `Settings`.
+here.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import yaml
 from swath.settings import Settings
 from tests.ops.chart_render import Release
 
-PENDING = {"SWATH_POOL_HTTP_PORT"}
 KNOWN = {f"SWATH_{name.upper()}" for name in Settings.model_fields}
 
 
@@ -27,11 +25,11 @@ def chart_names(release: Release) -> set[str]:
 
 
 def test_the_chart_sets_only_settings_swath_reads(ci_release: Release) -> None:
-    assert chart_names(ci_release) - KNOWN - PENDING == set()
+    assert chart_names(ci_release) - KNOWN == set()
 
 
 def test_the_compose_file_sets_only_settings_swath_reads() -> None:
     compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "ops" / "compose.yaml").read_text())
     names = {name for name in compose["x-swath-env"] if name.startswith("SWATH_")}
-    assert names - KNOWN - PENDING == set()
+    assert names - KNOWN == set()
 
