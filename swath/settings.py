@@ -95,9 +95,6 @@ class Settings(BaseSettings):
     inference_max_queued_items: int = Field(
         default=4096, ge=1, description="Items that may wait in one model's batcher; more callers wait for room."
     )
-    inference_metrics_port: int | None = Field(
-        default=None, description="Serve the inference pool's batching metrics for Prometheus on this port (unset: off)."
-    )
     max_items_per_run: int = Field(default=1000, ge=1)
     max_item_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     allow_loopback_urls: bool | None = Field(

@@ -2,7 +2,6 @@
 
 from contextlib import AsyncExitStack
 
-from prometheus_client import start_http_server
 
 from activities.inference import InferenceActivities, ModelCache, pick_device
 from swath.blobstore import open_blob_store
@@ -25,10 +24,6 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
     models = ModelCache(
         registry, device=pick_device(settings.inference_device), max_queued_items=settings.inference_max_queued_items
     )
-    if settings.inference_metrics_port:
-        server, _ = start_http_server(settings.inference_metrics_port, addr=settings.api_host)
-        stack.callback(server.server_close)
-        stack.callback(server.shutdown)
     db = await connect(settings.dsn, min_size=0, max_size=4)  # inference must not need PostgreSQL to start
     stack.push_async_callback(db.close)
     breaker = InferenceBreaker(db, BreakerPolicy.from_settings(settings))
