@@ -1,5 +1,10 @@
 """Ingest: fetch every input, decode and validate it, stage a float32 tensor in the blob store.
 
+Scene inputs are not fetched whole: a scene already in the blob store is opened where it lies, an
+`https://` scene is first streamed into the blob store (through the same guarded client, up to the
+scene size cap), and ingest only checks it (a raster, not truncated, the model's bands present)
+and plans its blocks; the scene's own workflow reads the blocks (`activities.scenes`).
+
 Inputs are fetched concurrently, at most `fetch_concurrency` at a time, each bounded by its own
 fetch timeout, while the activity heartbeats; so one slow URL delays only itself and never times
 out the whole step. Asked to `record`, ingest also marks the run processing and stores the item
@@ -10,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import zlib
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
@@ -19,9 +26,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
+from activities.scenes import SceneFiles, open_scene
 from swath.blobstore import SCHEME, BlobStore
-from swath.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedItem
-from swath.db import items, runs
+from swath.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedItem, StagedScene
+from swath.db import items, runs, scenes
 from swath.db.retrying import with_write_retries
 from swath.errors import (
     BlobNotFoundError,
@@ -34,7 +42,7 @@ from swath.errors import (
 )
 from swath.pinned_http import pinned_client
 from swath.redact import redact_url
-from swath.registry import InputSpec, ModelRegistry
+from swath.registry import InputSpec, ModelManifest, ModelRegistry
 from swath.temporal.activities import INGEST_INPUTS
 from swath.tiles import decode_tile, encode_tensor
 from swath.urlguard import UrlGuard
@@ -69,9 +77,13 @@ class IngestActivities:
         db: asyncpg.Pool | None = None,
         fetch_timeout_s: float = FETCH_TIMEOUT_S,
         fetch_concurrency: int = FETCH_CONCURRENCY,
+        scene_files: SceneFiles | None = None,
+        max_scene_bytes: int = 8 * 1024**3,
     ) -> None:
-        """`db` is needed for requests that ask to `record`."""
+        """`db` is needed for requests that ask to `record`; `scene_files` for scene inputs."""
         self.blobs = blobs
+        self.scene_files = scene_files or SceneFiles(blobs, Path(tempfile.gettempdir()) / "swath-scenes")
+        self.max_scene_bytes = max_scene_bytes
         self.registry = registry
         self.guard = guard
         self.max_item_bytes = max_item_bytes
@@ -87,7 +99,7 @@ class IngestActivities:
     async def ingest_inputs(self, req: IngestRequest) -> IngestResult:
         """Stage each input as `staged/<run>/<item>.npy`; rewriting a key on retry is harmless."""
         try:
-            spec = self.registry.resolve(req.model).input
+            manifest = self.registry.resolve(req.model)
         except ModelNotFoundError as err:
             raise ApplicationError(str(err), type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
         run_id = UUID(req.run_id)
@@ -97,11 +109,13 @@ class IngestActivities:
             gate = asyncio.Semaphore(self.fetch_concurrency)
             done = 0
 
-            async def stage(position: int, item: InputRef) -> StagedItem | ItemError:
+            async def stage(position: int, item: InputRef) -> StagedItem | StagedScene | ItemError:
                 nonlocal done
                 async with gate:
                     try:
-                        return await self._stage(req.run_id, position, item, spec)
+                        if item.kind == "scene":
+                            return await self._stage_scene(req, position, item, manifest)
+                        return await self._stage(req.run_id, position, item, manifest.input)
                     except ItemProblem as problem:
                         return ItemError(id=item.id, code=problem.code, message=problem.message)
                     finally:
@@ -110,11 +124,15 @@ class IngestActivities:
 
             outcomes = await asyncio.gather(*(stage(n, item) for n, item in enumerate(req.inputs)))
             staged = [o for o in outcomes if isinstance(o, StagedItem)]
+            staged_scenes = [o for o in outcomes if isinstance(o, StagedScene)]
             errors = [o for o in outcomes if isinstance(o, ItemError)]
             if req.record and errors:
                 positions = {item.id: n for n, item in enumerate(req.inputs)}
                 await self._write(req, lambda c: _store_item_errors(c, run_id, errors, positions))
-        return IngestResult(staged=staged, errors=errors)
+            if req.record and staged_scenes:
+                windows = sum(s.windows for s in staged_scenes)
+                await self._write(req, lambda c: scenes.add_windows_total(c, run_id=run_id, windows=windows))
+        return IngestResult(staged=staged, errors=errors, scenes=staged_scenes)
 
     async def _write(self, req: IngestRequest, write) -> None:
         assert self.db is not None, "recording needs a database pool"
@@ -130,6 +148,41 @@ class IngestActivities:
         tensor = decode_tile(data, item.media_type, spec, max_bytes=self.max_item_bytes)
         ref = await self.blobs.put(f"staged/{run_id}/{item.id}.npy", encode_tensor(tensor))
         return StagedItem(id=item.id, tensor_ref=ref, position=position)
+
+    async def _stage_scene(
+        self, req: IngestRequest, position: int, item: InputRef, manifest: ModelManifest
+    ) -> StagedScene:
+        """Check a scene and plan its blocks; an `https://` scene is streamed into the blob store first."""
+        uri = await self._full_uri(item)
+        if uri.startswith(SCHEME):
+            ref = uri
+        else:
+            key = f"staged/{req.run_id}/scenes/{position}/source"
+            ref = await self._with_url(uri, lambda response: self._copy_capped(response, key))
+        return await open_scene(
+            self.scene_files, ref=ref, item_id=item.id, position=position, manifest=manifest,
+            max_bytes=self.max_scene_bytes, block_size=req.scene_block_size,
+        )
+
+    async def _copy_capped(self, response: httpx.Response, key: str) -> str:
+        """Stream an undecoded body into the blob store, refused past the scene size cap."""
+        limit = self.max_scene_bytes
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise ItemProblem(ItemErrorCode.UNSUPPORTED_MEDIA_TYPE, "scenes must be sent without Content-Encoding")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ItemProblem(ItemErrorCode.TOO_LARGE, f"the scene is larger than the limit of {limit} bytes")
+
+        async def capped():
+            size = 0
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > limit:
+                    raise ItemProblem(ItemErrorCode.TOO_LARGE, f"the scene is larger than the limit of {limit} bytes")
+                yield chunk
+
+        return await self.blobs.put_stream(key, capped())
 
     async def _full_uri(self, item: InputRef) -> str:
         """The URI to fetch: a URL that carries a secret is kept out of the payload, in the blob store."""
@@ -151,8 +204,11 @@ class IngestActivities:
         return await self._fetch_url(uri)
 
     async def _fetch_url(self, url: str) -> bytes:
-        """GET through the pinned client, each redirect hop checked again, the body read up to
-        the size cap.
+        """GET through the pinned client, the body read up to the size cap."""
+        return await self._with_url(url, self._read_capped)
+
+    async def _with_url(self, url: str, consume):
+        """GET through the pinned client, each redirect hop checked again, and `consume` the answer.
 
         A network error becomes an item error rather than an activity retry: re-running the whole
         ingest for one unreachable host would only delay every other item of the run. Messages
@@ -169,7 +225,7 @@ class IngestActivities:
                         raise ItemProblem(
                             ItemErrorCode.FETCH_FAILED, f"GET {shown} answered HTTP {response.status_code}"
                         )
-                    return await self._read_capped(response)
+                    return await consume(response)
             except UrlRefusedError as err:
                 log.info("refused input URL %s: %s", shown, err.detail)
                 raise ItemProblem(ItemErrorCode.URL_REFUSED, f"GET {shown} refused: {err}") from None

@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from swath.contracts import FinishRunRequest, FinishRunResult
-from swath.db import dead_letters, runs
+from swath.db import dead_letters, items, runs
 from swath.settings import Settings
 from swath.status import RunStatus
 from swath.temporal.activities import FINISH_RUN
@@ -38,6 +38,11 @@ class RunBookkeepingActivities:
         """Dead-letter (if asked), record the terminal status, then each event and its deliveries."""
         run_id = UUID(req.run_id)
         async with self.db.acquire() as conn, conn.transaction():
+            if req.item_errors:
+                await items.insert_item_errors(
+                    conn, run_id=run_id, errors=req.item_errors, positions=req.item_positions
+                )
+                await runs.refresh_progress(conn, run_id=run_id)
             if req.dead_letter is not None:
                 letter = req.dead_letter
                 await dead_letters.insert_dead_letter(

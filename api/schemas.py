@@ -24,6 +24,11 @@ class InputItem(BaseModel):
     data: str | None = Field(default=None, description="Base64 of the encoded tile (npy or tiff).")
     uri: str | None = Field(default=None, max_length=2048, examples=["https://example.com/tiles/7.npy"])
     media_type: str | None = Field(default=None, max_length=100, examples=["application/x-npy"])
+    kind: Literal["tile", "scene"] | None = Field(
+        default=None,
+        description="`tile`: one model input, one label. `scene`: a GeoTIFF/COG of any size, mapped window by "
+        "window into a map (by `uri` only). Default: `scene` for segmentation models, `tile` otherwise.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> InputItem:

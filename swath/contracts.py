@@ -21,6 +21,8 @@ class InputRef:
     #: Where the full URL is kept when it carries a secret (userinfo or a query): a blob in the
     #: tenant's space, so histories, logs and errors only ever hold the redacted `uri`.
     url_ref: str | None = None
+    #: `tile` (one model input, one label) or `scene` (a raster of any size, mapped window by window).
+    kind: str = "tile"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,10 @@ class AnalysisRunInput:
     fallback_model: str | None = None
     #: The run fails with `deadline_exceeded` if it has not finished this long after it started.
     deadline_seconds: float = 1800.0
+    #: Scenes are read, mapped and written in square blocks of this many pixels…
+    scene_block_size: int = 2048
+    #: …with at most this many blocks of one scene in flight at a time.
+    scene_block_concurrency: int = 2
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,8 @@ class IngestRequest:
     inputs: list[InputRef]
     #: Also record the run as processing and store its item errors (one round trip for all three).
     record: bool = False
+    #: The block size scenes are planned with (rounded down to a multiple of the model's window).
+    scene_block_size: int = 2048
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,8 @@ class IngestResult:
 
     staged: list[StagedItem]
     errors: list[ItemError] = field(default_factory=list)
+    #: Scene inputs, opened and checked; their blocks are staged by the scene's own workflow.
+    scenes: list[StagedScene] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -192,6 +202,10 @@ class FinishRunRequest:
     events: list[str] = field(default_factory=list)
     #: Store the run for redrive first.
     dead_letter: DeadLetterRequest | None = None
+    #: Items that failed after ingest (a scene whose map could not be made), stored with the status.
+    item_errors: list[ItemError] = field(default_factory=list)
+    #: Their places in the submission.
+    item_positions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -240,3 +254,116 @@ class PurgeBlobsResult:
     staged_runs: int = 0
     expired_runs: int = 0
     blobs_deleted: int = 0
+
+
+# -- scenes -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StagedScene:
+    """A raster input, opened and checked at ingest: where it lies and the grid it is mapped on."""
+
+    id: str
+    position: int
+    #: `blob://…` of the scene file (an `https://` input is copied into the blob store first).
+    ref: str
+    width: int
+    height: int
+    #: `EPSG:<code>` or WKT.
+    crs: str
+    #: Affine a, b, c, d, e, f of the scene's pixel grid.
+    transform: list[float]
+    #: 1-based band indexes of the model's bands, in the model's order.
+    band_indexes: list[int]
+    nodata: float | None = None
+    #: The scene is read, mapped and written in blocks of this many pixels square (a multiple of
+    #: the model's window), each read with `halo` extra pixels around it so windows overlap.
+    block_size: int = 2048
+    halo: int = 0
+    blocks: int = 1
+    #: Model windows the scene covers, for progress.
+    windows: int = 0
+
+
+@dataclass(frozen=True)
+class SceneMapInput:
+    """Start argument of `SceneMapWorkflow`: one scene of a run, from block `first_block` on.
+
+    A scene with more blocks than one history should hold continues as new with the totals so far.
+    """
+
+    run_id: str
+    tenant: str
+    model: str
+    scene: StagedScene
+    concurrency: int = 2
+    first_block: int = 0
+    #: Per-class pixel counts and areas of the blocks before `first_block`.
+    pixels: list[int] = field(default_factory=list)
+    area_m2: list[float] = field(default_factory=list)
+    #: Write a confidence raster next to the class map.
+    confidence: bool = False
+
+
+@dataclass(frozen=True)
+class SceneBlockRequest:
+    """Read one block of a scene (with its halo) and stage its pixels as one blob."""
+
+    run_id: str
+    scene: StagedScene
+    block: int
+
+
+@dataclass(frozen=True)
+class StagedBlock:
+    """One block's pixels in the blob store, or `None` when the block holds no valid pixel."""
+
+    block: int
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class MapBlockRequest:
+    """Map one staged block with a model and store its classes (and confidence) as one blob."""
+
+    run_id: str
+    model: str
+    scene: StagedScene
+    block: int
+    #: The staged pixels; `None` for a block with no valid pixel (counted, not mapped).
+    pixels_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """One mapped block: per-class pixels and areas, and the exact model."""
+
+    block: int
+    model: ModelInfo
+    #: `None` when the block held no valid pixel.
+    map_ref: str | None = None
+    pixels: list[int] = field(default_factory=list)
+    area_m2: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AssembleMapRequest:
+    """Write the scene's map (a COG) from its mapped blocks, store it as an output, record it."""
+
+    run_id: str
+    tenant: str
+    model: str
+    scene: StagedScene
+    pixels: list[int]
+    area_m2: list[float]
+    model_info: ModelInfo | None = None
+    confidence: bool = False
+
+
+@dataclass(frozen=True)
+class SceneMapResult:
+    """A scene's map as recorded: its output name and class table stay in PostgreSQL."""
+
+    input_id: str
+    name: str
+    model: ModelInfo | None = None

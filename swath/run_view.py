@@ -27,6 +27,7 @@ class SubmittedInput(BaseModel):
     id: str
     uri: str
     media_type: str | None = None
+    kind: str = "tile"
 
 
 class SubmittedRun(BaseModel):
@@ -65,12 +66,36 @@ class ItemOut(BaseModel):
     error: ItemErrorOut | None = None
 
 
+class ClassStat(BaseModel):
+    """How much of a map one class covers."""
+
+    label: str
+    pixels: int
+    fraction: float = Field(description="Of the map's classified (not nodata) pixels.")
+    area_ha: float = Field(description="On the ground, from the scene's CRS (geographic CRSs on the ellipsoid).")
+
+
+class MapOut(BaseModel):
+    """The map of one scene input: a COG in the scene's CRS and grid, and its class table."""
+
+    input_id: str
+    name: str
+    download_url: str
+    crs: str
+    width: int
+    height: int
+    transform: list[float] = Field(description="Affine a, b, c, d, e, f of the map's (and the scene's) pixel grid.")
+    class_stats: list[ClassStat]
+    confidence_url: str | None = Field(default=None, description="The confidence raster, when the run asked for one.")
+
+
 class RunResult(BaseModel):
     """A complete run's results, in submission order."""
 
     items: list[ItemOut]
     model: ModelOut | None
     fallback_used: bool = Field(default=False, description="Some items were served by the fallback model.")
+    maps: list[MapOut] = Field(default_factory=list, description="One per scene input that was mapped.")
 
 
 class RunErrorOut(BaseModel):
@@ -98,6 +123,8 @@ class RunOut(BaseModel):
     items_total: int
     items_done: int
     items_failed: int
+    windows_total: int = Field(default=0, description="Model windows the run's scenes cover.")
+    windows_done: int = Field(default=0, description="Of those, windows mapped so far.")
     progress_percent: int
     estimated_seconds_remaining: int | None
     result: RunResult | None = None
@@ -114,10 +141,13 @@ class RunOut(BaseModel):
 
 
 
-def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings: Settings) -> RunOut:
-    """Build the representation; `items` only for complete runs."""
+def to_run_out(
+    row: asyncpg.Record, items: list[asyncpg.Record] | None, settings: Settings,
+    maps: list[asyncpg.Record] | None = None,
+) -> RunOut:
+    """Build the representation; `items` (and `maps`) only for complete runs."""
     run_id = str(row["id"])
-    total, done = row["items_total"], row["items_done"]
+    total, done = _progress_units(row)
     status = RunStatus(row["status"])
     self_url = f"{settings.api_base_url}/v1/runs/{run_id}"
     ui_url = settings.workflow_ui_url(run_workflow_id(run_id))
@@ -129,9 +159,11 @@ def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings
         items_total=total,
         items_done=done,
         items_failed=row["items_failed"],
+        windows_total=row.get("windows_total") or 0,
+        windows_done=row.get("windows_done") or 0,
         progress_percent=100 if status is RunStatus.COMPLETE else (done * 100 // total if total else 0),
         estimated_seconds_remaining=_eta(row, status),
-        result=_result(row, items) if status is RunStatus.COMPLETE and items is not None else None,
+        result=_result(row, items, maps or [], run_id) if status is RunStatus.COMPLETE and items is not None else None,
         error=RunErrorOut(**row["error"]) if row["error"] else None,
         created_at=row["created_at"],
         started_at=row["started_at"],
@@ -152,29 +184,48 @@ def _submitted(stored: dict) -> SubmittedRun:
     return submitted
 
 
+def _progress_units(row: asyncpg.Record) -> tuple[int, int]:
+    """(total, done) in the run's unit of work: model windows when it maps scenes, else items."""
+    if row.get("windows_total"):
+        return row["windows_total"], row["windows_done"]
+    return row["items_total"], row["items_done"]
+
+
 def _eta(row: asyncpg.Record, status: RunStatus) -> int | None:
-    """Seconds left at the rate items have been finishing so far."""
+    """Seconds left at the rate items (or, for scenes, windows) have been finishing so far."""
     if status.terminal:
         return 0
-    done, total, started = row["items_done"], row["items_total"], row["started_at"]
+    (total, done), started = _progress_units(row), row["started_at"]
     if status is not RunStatus.PROCESSING or not started or not done:
         return None
     elapsed = (datetime.now(timezone.utc) - started).total_seconds()
     return max(0, round(elapsed / done * (total - done)))
 
 
-def _result(row: asyncpg.Record, items: list[asyncpg.Record]) -> RunResult:
+def _result(row: asyncpg.Record, items: list[asyncpg.Record], maps: list[asyncpg.Record], run_id: str) -> RunResult:
     model = ModelOut(**row["result_model"]) if row["result_model"] else None
     return RunResult(
         items=[
             ItemOut(id=i["item_id"], error=ItemErrorOut(code=i["error_code"], message=i["error_message"]))
             if i["error_code"]
             else ItemOut(
-                id=i["item_id"], label=i["label"], confidence=round(i["confidence"], 4), model_version=i["model_version"],
-                model_name=i["model_name"], fallback_used=i["fallback_used"],
+                id=i["item_id"], label=i["label"],
+                confidence=round(i["confidence"], 4) if i["confidence"] is not None else None,
+                model_version=i["model_version"], model_name=i["model_name"], fallback_used=i["fallback_used"],
             )
             for i in items
         ],
         model=model,
         fallback_used=any(i["fallback_used"] for i in items),
+        maps=[_map(m, run_id) for m in maps],
+    )
+
+
+def _map(row: asyncpg.Record, run_id: str) -> MapOut:
+    outputs = f"/v1/runs/{run_id}/outputs"
+    return MapOut(
+        input_id=row["input_id"], name=row["name"], download_url=f"{outputs}/{row['name']}", crs=row["crs"],
+        width=row["width"], height=row["height"], transform=list(row["transform"]),
+        class_stats=[ClassStat(**stat) for stat in row["class_stats"]],
+        confidence_url=f"{outputs}/{row['confidence_name']}" if row["confidence_name"] else None,
     )

@@ -96,6 +96,19 @@ class Settings(BaseSettings):
         default=4096, ge=1, description="Items that may wait in one model's batcher; more callers wait for room."
     )
     max_items_per_run: int = Field(default=1000, ge=1)
+    # -- scenes
+    scene_max_bytes: int = Field(default=8 * 1024**3, ge=1, description="Largest scene file a run may map.")
+    scene_block_size: int = Field(
+        default=2048, ge=256, le=8192,
+        description="Scenes are read, mapped and written in blocks of this many pixels square.",
+    )
+    scene_block_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Blocks of one scene in flight at a time (bounds the pools' memory)."
+    )
+    scene_cache_dir: Path | None = Field(
+        default=None,
+        description="Where ingest keeps local copies of scenes held in an object store (default: data_dir/scene-cache).",
+    )
     max_item_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     allow_loopback_urls: bool | None = Field(
         default=None, description="Let input URLs reach loopback addresses (default: on in dev mode only)."
@@ -249,6 +262,11 @@ class Settings(BaseSettings):
         if self.lifecycle_now is not None and self.mode is not Mode.DEV:
             raise ValueError("lifecycle_now moves the purge's clock: dev mode only")
         return self
+
+    @property
+    def scene_cache_root(self) -> Path:
+        """Local copies of object-store scenes, for GDAL to read."""
+        return (self.scene_cache_dir or self.data_dir / "scene-cache").resolve()
 
     @cached_property
     def api_base_url(self) -> str:

@@ -5,6 +5,9 @@ queue, and each records what it produced, so a one-chunk run costs what three ac
 
 - `ingest_inputs` stages the inputs, records the run as processing and stores the item errors;
 - `run_inference_chunk` classifies a chunk and stores its predictions and progress;
+- each scene input is mapped by a child `SceneMapWorkflow` (block by block; see
+  `workflows.scene_map`), at the same time as the tiles' chunks; a scene that cannot be mapped is
+  an item error of the run, not its failure;
 - `finish_run` records the terminal status, the dead letter (if any) and the run's events, whose
   webhooks it starts.
 
@@ -21,7 +24,13 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    RetryState,
+    is_cancelled_exception,
+)
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -33,10 +42,13 @@ with workflow.unsafe.imports_passed_through():
         InferenceResult,
         IngestRequest,
         IngestResult,
+        ItemError,
         ModelInfo,
         RunError,
         RunOutcome,
+        SceneMapInput,
         StagedItem,
+        StagedScene,
     )
     from swath.errors import CALLER_ERRORS, ErrorType
     from swath.status import EVENT_FOR_STATUS, RunEventType, RunStatus
@@ -46,9 +58,12 @@ with workflow.unsafe.imports_passed_through():
         FINISH_RUN,
         INGEST_INPUTS,
         RUN_INFERENCE_CHUNK,
+        SCENE_MAP,
         STEP_RETRY,
         execute,
+        execute_child,
     )
+    from swath.temporal.ids import scene_workflow_id
 
 #: Raised for every dead-lettered run, next to its `run.failed`.
 DEAD_LETTERED_EVENT = RunEventType.DEAD_LETTERED
@@ -68,6 +83,9 @@ class AnalysisRunWorkflow:
         self._attempts = 0
         #: The primary model gave up: the rest of the run goes to its fallback.
         self._on_fallback = False
+        #: Scenes whose map could not be made, recorded when the run finishes.
+        self._scene_errors: list[ItemError] = []
+        self._scene_positions: dict[str, int] = {}
 
     @workflow.query
     def progress(self) -> dict[str, int | str]:
@@ -108,35 +126,59 @@ class AnalysisRunWorkflow:
         self._set_status(RunStatus.PROCESSING)
         ingest = await self._ingest(req)
         self._items_done = len(ingest.errors)
-        if not ingest.staged:
+        if not ingest.staged and not ingest.scenes:
             raise ApplicationError("no input could be ingested", type=ErrorType.NO_VALID_ITEMS, non_retryable=True)
-        model = await self._infer(req, ingest.staged)
-        return model, RunOutcome(req.run_id, RunStatus.COMPLETE, len(ingest.staged), len(ingest.errors))
+        self._phase = "inference"
+        tiles_model, scenes_model = await asyncio.gather(
+            self._infer(req, ingest.staged), self._map_scenes(req, ingest.scenes)
+        )
+        model = tiles_model or scenes_model
+        if model is None:
+            raise ApplicationError("no scene could be mapped", type=ErrorType.NO_VALID_ITEMS, non_retryable=True)
+        ok = len(ingest.staged) + len(ingest.scenes) - len(self._scene_errors)
+        return model, RunOutcome(req.run_id, RunStatus.COMPLETE, ok, len(ingest.errors) + len(self._scene_errors))
 
     async def _ingest(self, req: AnalysisRunInput) -> IngestResult:
         self._phase = "ingest"
         try:
             return await execute(
                 INGEST_INPUTS,
-                IngestRequest(req.run_id, req.model, req.inputs, record=True),
+                IngestRequest(req.run_id, req.model, req.inputs, record=True, scene_block_size=req.scene_block_size),
                 # It heartbeats per item; only the run's deadline bounds it as a whole.
                 start_to_close_timeout=timedelta(seconds=req.deadline_seconds),
                 cancellation_type=WAIT,
-                summary=f"ingest {len(req.inputs)} tiles",
+                summary=f"ingest {len(req.inputs)} inputs",
             )
         except ActivityError as err:
             self._attempts += _attempts(err)
             raise
 
-    async def _infer(self, req: AnalysisRunInput, staged: list[StagedItem]) -> ModelInfo:
-        self._phase = "inference"
+    async def _infer(self, req: AnalysisRunInput, staged: list[StagedItem]) -> ModelInfo | None:
         chunks = [staged[i : i + req.chunk_size] for i in range(0, len(staged), req.chunk_size)]
         model: ModelInfo | None = None
         for n, chunk in enumerate(chunks, start=1):
             result = await self._infer_chunk(req, chunk, n, len(chunks))
             self._items_done += len(chunk)
             model = result.model
-        assert model is not None
+        return model
+
+    async def _map_scenes(self, req: AnalysisRunInput, scenes: list[StagedScene]) -> ModelInfo | None:
+        """Every scene's map, one at a time (each keeps `scene_block_concurrency` blocks in flight)."""
+        model: ModelInfo | None = None
+        for scene in scenes:
+            child = SceneMapInput(
+                req.run_id, req.tenant, req.model, scene, req.scene_block_concurrency,
+                confidence=bool(req.params.get("confidence", False)),
+            )
+            try:
+                result = await execute_child(SCENE_MAP, child, id=scene_workflow_id(req.run_id, scene.position))
+            except ChildWorkflowError as err:
+                error = _run_error(err)
+                self._scene_errors.append(ItemError(scene.id, error.code, error.message))
+                self._scene_positions[scene.id] = scene.position
+            else:
+                model = result.model or model
+            self._items_done += 1
         return model
 
     async def _infer_chunk(self, req: AnalysisRunInput, chunk: list[StagedItem], n: int, count: int) -> InferenceResult:
@@ -185,7 +227,8 @@ class AnalysisRunWorkflow:
         self._set_status(status)
         events = [EVENT_FOR_STATUS[status]] + ([DEAD_LETTERED_EVENT] if dead_letter else [])
         request = FinishRunRequest(
-            req.run_id, status.value, error, model, tenant=req.tenant, events=events, dead_letter=dead_letter
+            req.run_id, status.value, error, model, tenant=req.tenant, events=events, dead_letter=dead_letter,
+            item_errors=self._scene_errors, item_positions=self._scene_positions,
         )
         summary = status.value + (f": dead-lettered ({error.code})" if dead_letter and error else "")
         await execute(FINISH_RUN, request, summary=summary)
@@ -198,7 +241,7 @@ class AnalysisRunWorkflow:
 def _run_error(err: BaseException) -> RunError:
     """The innermost ApplicationError's type and message, as the run's error."""
     cause: BaseException | None = err
-    while isinstance(cause, ActivityError):
+    while isinstance(cause, (ActivityError, ChildWorkflowError)):
         cause = cause.cause
     if isinstance(cause, ApplicationError) and cause.type:
         return RunError(code=cause.type, message=cause.message)

@@ -26,6 +26,7 @@ from api.services import failures
 from swath.blobstore import SCHEME, key_of
 from swath.contracts import AnalysisRunInput, InputRef
 from swath.db import items as item_queries
+from swath.db import scenes as scene_queries
 from swath.db import runs as run_queries
 from swath.db.keys import Principal
 from swath.errors import InvalidBlobRefError, ModelNotFoundError, UrlRefusedError
@@ -56,6 +57,7 @@ class _CheckedInput:
     media_type: str | None
     uri: str | None = None
     data: bytes | None = None
+    kind: str = "tile"
 
 
 async def create_run(clients: Clients, principal: Principal, body: RunCreate, idempotency_key: str | None) -> RunOut:
@@ -81,7 +83,10 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     ids = [item.id for item in body.inputs]
     if len(set(ids)) != len(ids):
         raise Problem(ProblemType.VALIDATION, "input ids must be unique within a run")
-    checked = [_check_input(settings, principal, item) for item in body.inputs]
+    default_kind = "scene" if manifest.task == "segmentation" else "tile"
+    checked = [_check_input(settings, principal, item, item.kind or default_kind) for item in body.inputs]
+    if manifest.task == "segmentation" and any(item.kind == "tile" for item in checked):
+        raise Problem(ProblemType.VALIDATION, f"{manifest.info.ref} maps scenes; it takes no `tile` inputs")
     await _check_urls(clients, checked, body.webhook.url if body.webhook else None)
     deadline_s = failures.deadline_seconds(settings, body.deadline_seconds)
     await failures.ensure_breaker_closed(clients, manifest.info.ref)
@@ -99,7 +104,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
         refs = [await _input_ref(clients, folder, item, written) for item in checked]
         submitted = {
             "model": body.model,
-            "inputs": [{"id": r.id, "uri": r.uri, "media_type": r.media_type} for r in refs],
+            "inputs": [{"id": r.id, "uri": r.uri, "media_type": r.media_type, "kind": r.kind} for r in refs],
             "params": body.params,
             "deadline_seconds": body.deadline_seconds,
         }
@@ -107,6 +112,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
             run_id=str(run_id), tenant=principal.tenant, model=manifest.info.ref, inputs=refs,
             chunk_size=settings.inference_chunk_size, params=body.params,
             fallback_model=failures.fallback_of(clients, manifest), deadline_seconds=deadline_s,
+            scene_block_size=settings.scene_block_size, scene_block_concurrency=settings.scene_block_concurrency,
         )
         # The row commits only once Temporal accepted the workflow: no run is stored that will never run.
         async with clients.db.acquire() as conn, conn.transaction():
@@ -152,7 +158,7 @@ async def _start_workflow(clients: Clients, run_input: AnalysisRunInput) -> bool
                 SearchAttributePair(sa.MODEL, run_input.model),
                 SearchAttributePair(sa.STATUS, RunStatus.QUEUED.value),
             ]),
-            static_summary=f"{run_input.model} · {len(run_input.inputs)} tiles · tenant {run_input.tenant}",
+            static_summary=f"{run_input.model} · {_inputs_summary(run_input)} · tenant {run_input.tenant}",
         )
     except WorkflowAlreadyStartedError:
         return False
@@ -161,8 +167,21 @@ async def _start_workflow(clients: Clients, run_input: AnalysisRunInput) -> bool
     return True
 
 
-def _check_input(settings: Settings, principal: Principal, item: InputItem) -> _CheckedInput:
+def _inputs_summary(run_input: AnalysisRunInput) -> str:
+    """`50 tiles`, `1 scene`, `3 tiles, 1 scene`: what the Temporal UI shows of a run's inputs."""
+    scenes = sum(1 for i in run_input.inputs if i.kind == "scene")
+    tiles = len(run_input.inputs) - scenes
+    parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((tiles, "tile"), (scenes, "scene")) if n]
+    return ", ".join(parts)
+
+
+def _check_input(settings: Settings, principal: Principal, item: InputItem, kind: str) -> _CheckedInput:
     """Decode and size inline data, check blob refs; URLs are checked together afterwards. Writes nothing."""
+    if kind == "scene" and item.data is not None:
+        raise Problem(
+            ProblemType.VALIDATION,
+            f"input {item.id!r}: a scene is sent by `uri` (upload it with PUT /v1/blobs/{{name}}), not inline",
+        )
     if item.data is not None:
         try:
             data = base64.b64decode(item.data, validate=True)
@@ -182,7 +201,7 @@ def _check_input(settings: Settings, principal: Principal, item: InputItem) -> _
             raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: {err}") from None
         if not allowed:
             raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: blob {uri} is not in this tenant's store")
-    return _CheckedInput(id=item.id, media_type=item.media_type, uri=uri)
+    return _CheckedInput(id=item.id, media_type=item.media_type, uri=uri, kind=kind)
 
 
 async def _check_urls(clients: Clients, checked: list[_CheckedInput], webhook_url: str | None) -> None:
@@ -215,10 +234,10 @@ async def _input_ref(clients: Clients, folder: str, item: _CheckedInput, written
     if item.data is None:
         shown = redact_url(item.uri)
         if shown == item.uri:
-            return InputRef(id=item.id, uri=item.uri, media_type=item.media_type)
+            return InputRef(id=item.id, uri=item.uri, media_type=item.media_type, kind=item.kind)
         sealed = await clients.blobs.put(f"{folder}/{item.id}.url", item.uri.encode())
         written.append(sealed)
-        return InputRef(id=item.id, uri=shown, media_type=item.media_type, url_ref=sealed)
+        return InputRef(id=item.id, uri=shown, media_type=item.media_type, url_ref=sealed, kind=item.kind)
     ref = await clients.blobs.put(f"{folder}/{item.id}", item.data)
     written.append(ref)
     return InputRef(id=item.id, uri=ref, media_type=item.media_type)
@@ -238,8 +257,10 @@ async def get_run(clients: Clients, principal: Principal, run_id: UUID) -> RunOu
         row = await run_queries.get_run(conn, tenant=principal.tenant, run_id=run_id)
         if row is None:
             raise Problem(ProblemType.NOT_FOUND, f"no run {run_id}")
-        items = await item_queries.list_items(conn, run_id=run_id) if row["status"] == RunStatus.COMPLETE else None
-    return to_run_out(row, items, clients.settings)
+        complete = row["status"] == RunStatus.COMPLETE
+        items = await item_queries.list_items(conn, run_id=run_id) if complete else None
+        maps = await scene_queries.list_maps(conn, run_id=run_id) if complete else None
+    return to_run_out(row, items, clients.settings, maps)
 
 
 async def list_runs(

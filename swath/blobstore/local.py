@@ -31,6 +31,10 @@ class LocalBlobStore:
     def _path(self, ref: str) -> Path:
         return self.root / key_of(ref)
 
+    def local_path(self, ref: str) -> Path:
+        """The file that holds `ref` (it may not exist), for readers that need a path, like GDAL."""
+        return self._path(ref)
+
     async def put(self, key: str, data: bytes) -> str:
         ref = ref_of(key)
         await asyncio.to_thread(self._write, self._path(ref), [data])

@@ -25,6 +25,13 @@ from temporalio.common import RetryPolicy
 
 from swath.contracts import (
     AnalysisRunInput,
+    AssembleMapRequest,
+    BlockResult,
+    MapBlockRequest,
+    SceneBlockRequest,
+    SceneMapInput,
+    SceneMapResult,
+    StagedBlock,
     FinishRunRequest,
     FinishRunResult,
     InferenceRequest,
@@ -104,6 +111,13 @@ class WorkflowDef(Generic[In, Out]):
         )
 
 
+async def execute_child(defn: WorkflowDef[In, Out], arg: In, *, id: str, **options: Any) -> Out:
+    """From workflow code: run a child workflow on its queue and wait for its result."""
+    return await workflow.execute_child_workflow(
+        defn.name, arg, id=id, task_queue=defn.queue, result_type=defn.result_type, **options
+    )
+
+
 async def execute(defn: ActivityDef[In, Out], arg: In, **options: Any) -> Out:
     """From workflow code: run the activity on its queue with its config (`options` add to it, e.g. `summary`)."""
     return await workflow.execute_activity(
@@ -134,6 +148,29 @@ FINISH_RUN: ActivityDef[FinishRunRequest, FinishRunResult] = ActivityDef(
     workflow.ActivityConfig(start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY),
 )
 
+# -- a scene ------------------------------------------------------------------------------------
+
+#: Reading a block and writing its pixels: seconds; a slow object store gets a few minutes.
+INGEST_SCENE_BLOCK: ActivityDef[SceneBlockRequest, StagedBlock] = ActivityDef(
+    "ingest_scene_block", SceneBlockRequest, StagedBlock, TaskQueue.INGEST,
+    workflow.ActivityConfig(
+        start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=STEP_RETRY
+    ),
+)
+MAP_SCENE_BLOCK: ActivityDef[MapBlockRequest, BlockResult] = ActivityDef(
+    "map_scene_block", MapBlockRequest, BlockResult, TaskQueue.INFERENCE,
+    workflow.ActivityConfig(
+        start_to_close_timeout=timedelta(minutes=15), heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=STEP_RETRY
+    ),
+)
+#: Assembling a COG of a whole scene from its blocks reads and writes the map once, with overviews.
+ASSEMBLE_SCENE_MAP: ActivityDef[AssembleMapRequest, SceneMapResult] = ActivityDef(
+    "assemble_scene_map", AssembleMapRequest, SceneMapResult, TaskQueue.INGEST,
+    workflow.ActivityConfig(
+        start_to_close_timeout=timedelta(minutes=30), heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=STEP_RETRY
+    ),
+)
+
 # -- the blob lifecycle ------------------------------------------------------------------------
 
 PURGE_BLOBS: ActivityDef[PurgeBlobsRequest, PurgeBlobsResult] = ActivityDef(
@@ -154,12 +191,15 @@ FAIL_WEBHOOK_MESSAGE: ActivityDef[FailWebhookRequest, bool] = ActivityDef(
 )
 
 ACTIVITIES: tuple[ActivityDef[Any, Any], ...] = (
-    INGEST_INPUTS, RUN_INFERENCE_CHUNK, FINISH_RUN, PURGE_BLOBS, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE,
+    INGEST_INPUTS, RUN_INFERENCE_CHUNK, FINISH_RUN, INGEST_SCENE_BLOCK, MAP_SCENE_BLOCK, ASSEMBLE_SCENE_MAP,
+    PURGE_BLOBS, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE,
 )
 
 # -- workflows ----------------------------------------------------------------------------------
 
 ANALYSIS_RUN: WorkflowDef[AnalysisRunInput, RunOutcome] = WorkflowDef("AnalysisRun", AnalysisRunInput, RunOutcome)
+#: A child of `AnalysisRun` per scene input, workflow id `run-<run_id>-scene-<position>`.
+SCENE_MAP: WorkflowDef[SceneMapInput, SceneMapResult] = WorkflowDef("SceneMap", SceneMapInput, SceneMapResult)
 WEBHOOK_DELIVERY: WorkflowDef[WebhookDeliveryInput, WebhookDeliveryOutcome] = WorkflowDef(
     "WebhookDeliveryWorkflow", WebhookDeliveryInput, WebhookDeliveryOutcome
 )
@@ -168,4 +208,4 @@ BLOB_LIFECYCLE: WorkflowDef[PurgeBlobsRequest, PurgeBlobsResult] = WorkflowDef(
     "BlobLifecycleWorkflow", PurgeBlobsRequest, PurgeBlobsResult
 )
 
-WORKFLOWS: tuple[WorkflowDef[Any, Any], ...] = (ANALYSIS_RUN, WEBHOOK_DELIVERY, BLOB_LIFECYCLE)
+WORKFLOWS: tuple[WorkflowDef[Any, Any], ...] = (ANALYSIS_RUN, SCENE_MAP, WEBHOOK_DELIVERY, BLOB_LIFECYCLE)

@@ -13,3 +13,8 @@ def run_workflow_id(run_id: object) -> str:
 def delivery_workflow_id(message_id: str) -> str:
     """The Temporal workflow id of a message's delivery."""
     return f"webhook-{message_id}"
+
+
+def scene_workflow_id(run_id: object, position: int) -> str:
+    """The Temporal workflow id of the map of a run's scene input at `position`."""
+    return f"run-{run_id}-scene-{position}"

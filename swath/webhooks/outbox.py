@@ -14,7 +14,7 @@ import asyncpg
 from temporalio.client import Client
 
 from swath.run_view import to_run_out
-from swath.db import events, items, runs
+from swath.db import events, items, runs, scenes
 from swath.db import webhooks as wh
 from swath.settings import Settings
 from swath.status import RunStatus
@@ -49,8 +49,10 @@ async def _create_messages(
         destinations.append((str(endpoint["id"]), endpoint["id"], endpoint["url"]))
     if not destinations:
         return
-    done = await items.list_items(conn, run_id=run_id) if run["status"] == RunStatus.COMPLETE else None
-    shown = to_run_out(run, done, settings).model_dump(mode="json")
+    complete = run["status"] == RunStatus.COMPLETE
+    done = await items.list_items(conn, run_id=run_id) if complete else None
+    maps = await scenes.list_maps(conn, run_id=run_id) if complete else None
+    shown = to_run_out(run, done, settings, maps).model_dump(mode="json")
     data = compact_run(shown, max_items=settings.webhook_max_inline_items)
     body = webhook_body(event_type, run["finished_at"] or datetime.now(timezone.utc), data)
     async with conn.transaction():

@@ -4,6 +4,7 @@ from contextlib import AsyncExitStack
 
 
 from activities.inference import InferenceActivities, ModelCache, pick_device
+from activities.scene_mapping import SceneMappingActivities
 from swath.blobstore import open_blob_store
 from swath.breaker import BreakerPolicy, InferenceBreaker
 from swath.db import connect
@@ -27,17 +28,16 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
     db = await connect(settings.dsn, min_size=0, max_size=4)  # inference must not need PostgreSQL to start
     stack.push_async_callback(db.close)
     breaker = InferenceBreaker(db, BreakerPolicy.from_settings(settings))
+    blobs = open_blob_store(settings)
     return [
-        InferenceActivities(
-            blobs=open_blob_store(settings), registry=registry, models=models, breaker=breaker, faults=faults,
-            db=db,
-        )
+        InferenceActivities(blobs=blobs, registry=registry, models=models, breaker=breaker, faults=faults, db=db),
+        SceneMappingActivities(blobs=blobs, registry=registry, models=models, breaker=breaker, db=db),
     ]
 
 
 POOL = PoolSpec(
     queue=TaskQueue.INFERENCE,
-    activity_classes=(InferenceActivities,),
+    activity_classes=(InferenceActivities, SceneMappingActivities),
     build_activities=build,
     # Chunks of many runs wait in one batcher per model, whose forward passes run one at a time:
     # the more chunks in flight, the fuller each batch.

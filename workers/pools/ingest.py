@@ -1,10 +1,12 @@
-"""The `ingest` pool: fetch, decode and stage inputs, recording what ingest finds in PostgreSQL
-(and the bookkeeping writes of runs of the previous workflow version)."""
+"""The `ingest` pool: fetch, decode and stage inputs, read scene blocks and assemble scene maps,
+recording what it finds in PostgreSQL (and the bookkeeping writes of runs of the previous workflow
+version)."""
 
 from contextlib import AsyncExitStack
 
 from activities.ingest import IngestActivities
 from activities.legacy import LegacyRunStoreActivities
+from activities.scenes import SceneActivities, SceneFiles
 from swath.blobstore import open_blob_store
 from swath.db import connect
 from swath.memory_limit import limit_address_space
@@ -20,15 +22,23 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
     db = await connect(settings.dsn)
     stack.push_async_callback(db.close)
     guard = input_guard(settings)
+    blobs = open_blob_store(settings)
+    registry = ModelRegistry(settings.model_registry_dir)
+    files = SceneFiles(blobs, settings.scene_cache_root)
     ingest = IngestActivities(
-        blobs=open_blob_store(settings),
-        registry=ModelRegistry(settings.model_registry_dir),
+        blobs=blobs,
+        registry=registry,
         guard=guard,
         max_item_bytes=settings.max_item_bytes,
         db=db,
+        scene_files=files,
+        max_scene_bytes=settings.scene_max_bytes,
     )
     stack.push_async_callback(ingest.aclose)
-    return [ingest, LegacyRunStoreActivities(db=db)]
+    scenes = SceneActivities(
+        blobs=blobs, registry=registry, files=files, db=db, scratch_dir=settings.scene_cache_root / "maps"
+    )
+    return [ingest, scenes, LegacyRunStoreActivities(db=db)]
 
 
 def prepare_process(settings: Settings) -> None:
@@ -38,7 +48,7 @@ def prepare_process(settings: Settings) -> None:
 
 POOL = PoolSpec(
     queue=TaskQueue.INGEST,
-    activity_classes=(IngestActivities, LegacyRunStoreActivities),
+    activity_classes=(IngestActivities, SceneActivities, LegacyRunStoreActivities),
     build_activities=build,
     prepare_process=prepare_process,
     max_concurrent_activities=16,

@@ -5,9 +5,12 @@ from workers.pool import PoolSpec
 from workflows.analysis_run import AnalysisRunWorkflow
 from workflows.blob_lifecycle import BlobLifecycleWorkflow
 from workflows.legacy.analysis_run_v1 import AnalysisRunWorkflowV1
+from workflows.scene_map import SceneMapWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 POOL = PoolSpec(
     queue=TaskQueue.ORCHESTRATION,
-    workflows=(AnalysisRunWorkflow, WebhookDeliveryWorkflow, BlobLifecycleWorkflow, AnalysisRunWorkflowV1),
+    workflows=(
+        AnalysisRunWorkflow, SceneMapWorkflow, WebhookDeliveryWorkflow, BlobLifecycleWorkflow, AnalysisRunWorkflowV1,
+    ),
 )

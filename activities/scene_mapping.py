@@ -1,0 +1,114 @@
+"""Mapping one block of a scene on the inference pool: windows through the model's batcher.
+
+A block's windows go through the same `DynamicBatcher` as every run's tiles, a batch at a time,
+so blocks of several scenes and chunks of tile runs share forward passes. The block's classes and
+confidence are stored as one blob, its windows are counted once in the run's progress, and what
+returns to the workflow is constant-size: per-class pixels and areas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.heartbeat import heartbeating, heartbeating_until_done
+from activities.inference import ModelCache
+from swath.blobstore import BlobStore
+from swath.breaker import InferenceBreaker
+from swath.contracts import BlockResult, MapBlockRequest, ModelInfo
+from swath.db import scenes
+from swath.db.retrying import with_write_retries
+from swath.errors import ErrorType, ModelNotFoundError, WeightsChecksumError
+from swath.registry import ModelManifest, ModelRegistry
+from swath.scenes import areas, grid, mapping, raster
+from swath.scenes.blocks import decode_arrays, encode_arrays, map_block_key, windows_in
+from swath.temporal.activities import MAP_SCENE_BLOCK
+
+
+class SceneMappingActivities:
+    """Maps staged scene blocks with registered models."""
+
+    def __init__(
+        self,
+        *,
+        blobs: BlobStore,
+        registry: ModelRegistry,
+        models: ModelCache,
+        db: asyncpg.Pool,
+        breaker: InferenceBreaker | None = None,
+    ) -> None:
+        self.blobs = blobs
+        self.registry = registry
+        self.models = models
+        self.db = db
+        self.breaker = breaker
+
+    @MAP_SCENE_BLOCK.implementation
+    async def map_scene_block(self, req: MapBlockRequest) -> BlockResult:
+        """Map the block, store its classes, count its windows; a block with no valid pixel is only counted."""
+        attempt = activity.info().attempt
+        try:
+            manifest = self.registry.resolve(req.model)
+        except ModelNotFoundError as err:
+            raise ApplicationError(str(err), attempt, type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
+        scene = req.scene
+        window = grid.block_at(scene.width, scene.height, scene.block_size, req.block)
+        result = BlockResult(req.block, manifest.info)
+        if req.pixels_ref is not None:
+            try:
+                result = await self._map(req, manifest, window, attempt)
+            except Exception:
+                await self._record(manifest.info, ok=False)
+                raise
+            await self._record(manifest.info, ok=True)
+        windows = windows_in(window.height, window.width, manifest.input.width)
+        async with heartbeating():
+            await with_write_retries(lambda: self._count(req, windows), what=f"progress of run {req.run_id}")
+        return result
+
+    async def _map(
+        self, req: MapBlockRequest, manifest: ModelManifest, window: grid.Window, attempt: int
+    ) -> BlockResult:
+        scene = req.scene
+        try:
+            batcher = await self.models.get(manifest)
+        except WeightsChecksumError as err:
+            raise ApplicationError(
+                str(err), attempt, type=ErrorType.WEIGHTS_CHECKSUM_MISMATCH, non_retryable=True
+            ) from None
+        staged = decode_arrays(await self.blobs.get(req.pixels_ref))
+        block = raster.BlockPixels(pixels=staged["pixels"], valid=staged["valid"], halo=scene.halo)
+        mapper = mapping.BlockMapper(
+            block, window=manifest.input.width, overlap=scene.halo, num_classes=len(manifest.labels),
+            task=manifest.task, scale=manifest.input.scale,
+        )
+        for ids, x in mapper.batches(manifest.serving.max_batch_size):
+            rows = await heartbeating_until_done(batcher.submit(list(x)))
+            failed = [row for row in rows if isinstance(row, Exception)]
+            if failed:
+                raise ApplicationError(
+                    f"{manifest.info.ref} failed on block {req.block} of {scene.id}: {failed[0]}", attempt,
+                    type=ErrorType.INFERENCE_FAILED,
+                )
+            mapper.add(ids, np.stack(rows))
+        mapped = await asyncio.to_thread(mapper.result)
+        row_areas = areas.row_pixel_areas_m2(scene.crs, scene.transform, window.row, window.height, window.width)
+        pixels, area = areas.class_counts(mapped.classes, row_areas, len(manifest.labels))
+        data = await asyncio.to_thread(encode_arrays, classes=mapped.classes, confidence=mapped.confidence)
+        ref = await self.blobs.put(map_block_key(req.run_id, scene.position, req.block), data)
+        return BlockResult(req.block, manifest.info, ref, [int(p) for p in pixels], [float(a) for a in area])
+
+    async def _count(self, req: MapBlockRequest, windows: int) -> None:
+        async with self.db.acquire() as conn, conn.transaction():
+            await scenes.record_block(
+                conn, run_id=UUID(req.run_id), input_id=req.scene.id, block=req.block, windows=windows
+            )
+
+    async def _record(self, model: ModelInfo, *, ok: bool) -> None:
+        if self.breaker:
+            await self.breaker.record(model.ref, ok=ok)
