@@ -92,8 +92,9 @@ class AnalysisRunInput:
     deadline_seconds: float = 1800.0
     #: Scenes are read, mapped and written in square blocks of this many pixels…
     scene_block_size: int = 2048
-    #: …with at most this many blocks of one scene in flight at a time.
+    #: …with at most this many blocks of one scene in flight at a time, and this many per history.
     scene_block_concurrency: int = 2
+    scene_blocks_per_history: int = 256
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,8 @@ class SceneMapInput:
     area_m2: list[float] = field(default_factory=list)
     #: Write a confidence raster next to the class map.
     confidence: bool = False
+    #: Blocks one history runs before the workflow continues as new.
+    blocks_per_history: int = 256
 
 
 @dataclass(frozen=True)

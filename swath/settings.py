@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     scene_block_concurrency: int = Field(
         default=2, ge=1, le=64, description="Blocks of one scene in flight at a time (bounds the pools' memory)."
     )
+    scene_blocks_per_history: int = Field(
+        default=256, ge=4, le=1000,
+        description="Blocks a scene's workflow maps before continuing as new (about 14 history events each).",
+    )
     scene_cache_dir: Path | None = Field(
         default=None,
         description="Where ingest keeps local copies of scenes held in an object store (default: data_dir/scene-cache).",

@@ -118,6 +118,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory, db_dsn: str, temporal_env
         readyz_cache_s=0,
         # Purges run when a test asks for one, never on a schedule under other tests' runs.
         lifecycle_interval_s=0,
+        # Scenes: several blocks in a test-sized scene, and a size cap a test can exceed cheaply.
+        scene_block_size=1024,
+        scene_max_bytes=64 * 1024 * 1024,
     )
 
 

@@ -169,6 +169,7 @@ class AnalysisRunWorkflow:
             child = SceneMapInput(
                 req.run_id, req.tenant, req.model, scene, req.scene_block_concurrency,
                 confidence=bool(req.params.get("confidence", False)),
+                blocks_per_history=req.scene_blocks_per_history,
             )
             try:
                 result = await execute_child(SCENE_MAP, child, id=scene_workflow_id(req.run_id, scene.position))

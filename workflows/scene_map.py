@@ -8,7 +8,7 @@ and a scene's memory stays a few blocks whatever its size. `assemble_scene_map` 
 COG and records it as the run's output.
 
 The history holds a constant-size payload per block (references and per-class counts), so it
-grows with the number of blocks, never with pixels or windows; past `BLOCKS_PER_HISTORY` blocks
+grows with the number of blocks, never with pixels or windows; past `blocks_per_history` blocks
 the workflow continues as new with its totals. A killed pool costs only the blocks in flight:
 finished blocks are in the history and are never mapped again.
 """
@@ -37,10 +37,6 @@ with workflow.unsafe.imports_passed_through():
         execute,
     )
 
-#: Blocks one history runs before continuing as new: about 14 events each, so well under 5,000.
-BLOCKS_PER_HISTORY = 256
-
-
 @workflow.defn(name=SCENE_MAP.name)
 class SceneMapWorkflow:
     """The map of one scene; workflow id `run-<run_id>-scene-<position>`."""
@@ -58,7 +54,7 @@ class SceneMapWorkflow:
     async def run(self, req: SceneMapInput) -> SceneMapResult:
         scene = req.scene
         self._blocks_total, self._blocks_done = scene.blocks, req.first_block
-        last = min(scene.blocks, req.first_block + BLOCKS_PER_HISTORY)
+        last = min(scene.blocks, req.first_block + max(1, req.blocks_per_history))
         gate = asyncio.Semaphore(max(1, req.concurrency))
 
         async def one(block: int) -> BlockResult:
@@ -76,7 +72,8 @@ class SceneMapWorkflow:
         if last < scene.blocks:
             workflow.continue_as_new(
                 SceneMapInput(
-                    req.run_id, req.tenant, req.model, scene, req.concurrency, last, pixels, area, req.confidence
+                    req.run_id, req.tenant, req.model, scene, req.concurrency, last, pixels, area, req.confidence,
+                    req.blocks_per_history,
                 )
             )
         return await execute(

@@ -113,6 +113,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
             chunk_size=settings.inference_chunk_size, params=body.params,
             fallback_model=failures.fallback_of(clients, manifest), deadline_seconds=deadline_s,
             scene_block_size=settings.scene_block_size, scene_block_concurrency=settings.scene_block_concurrency,
+            scene_blocks_per_history=settings.scene_blocks_per_history,
         )
         # The row commits only once Temporal accepted the workflow: no run is stored that will never run.
         async with clients.db.acquire() as conn, conn.transaction():
