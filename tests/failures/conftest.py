@@ -58,6 +58,9 @@ async def stack(
         inference_chunk_size="2",
         breaker_min_attempts=str(BREAKER_MIN_ATTEMPTS),
         breaker_cooldown_s=str(BREAKER_COOLDOWN_S),
+        # Scenes: many small blocks, one at a time, so a kill falls between finished blocks.
+        scene_block_size="256",
+        scene_block_concurrency="1",
     )
     env.pop("SWATH_MODE", None)
     running = await start_stack(data_dir, env)
