@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import timezone
 from pathlib import Path
 
 from temporalio.client import Client
@@ -56,7 +57,7 @@ async def test_a_killed_inference_pool_resumes_the_scene_from_its_last_finished_
         elif event.HasField("activity_task_completed_event_attributes"):
             attrs = event.activity_task_completed_event_attributes
             if attrs.scheduled_event_id in block_of:
-                finished_at[block_of[attrs.scheduled_event_id]] = event.event_time.ToDatetime().timestamp()
+                finished_at[block_of[attrs.scheduled_event_id]] = event.event_time.ToDatetime(tzinfo=timezone.utc).timestamp()
     blocks = sorted(block_of.values())
     assert blocks == list(range(len(blocks))) and len(blocks) == CELLS * CELLS * 32 * 32 // 256**2
     before = [b for b, t in finished_at.items() if t < killed_at]
