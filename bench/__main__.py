@@ -1,4 +1,4 @@
-"""`python -m bench [orchestration|end_to_end|inference]`: run benchmarks, print ratios against baselines."""
+"""`python -m bench [orchestration|end_to_end|inference|scene]`: run benchmarks, print ratios against baselines."""
 
 import asyncio
 import platform
@@ -6,10 +6,16 @@ import sys
 
 import torch
 
-from bench import end_to_end, inference, orchestration
+from bench import end_to_end, inference, orchestration, scene
 
-SUITES = {"orchestration": orchestration.main, "end_to_end": end_to_end.main, "inference": inference.main}
-BASELINES = {"orchestration": "raw Temporal", "end_to_end": "raw Temporal, worker process", "inference": "plain PyTorch"}
+SUITES = {
+    "orchestration": orchestration.main, "end_to_end": end_to_end.main, "inference": inference.main,
+    "scene": scene.main,
+}
+BASELINES = {
+    "orchestration": "raw Temporal", "end_to_end": "raw Temporal, worker process", "inference": "plain PyTorch",
+    "scene": "the plain script: rasterio + PyTorch, one process",
+}
 
 
 async def _main(names: list[str]) -> None:

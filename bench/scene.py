@@ -1,0 +1,83 @@
+"""Scenes: one generated scene mapped through the whole stack, against the plain script.
+
+The scene (default 8192×8192 px, 6 bands, uint16, deflate) is generated once; the plain script a
+scientist would write (`bench.plain_scene`: rasterio read, the same model in plain PyTorch at the
+same batch size, rasterio write, one process) maps it first, alone on the machine; then the
+embedded stack (`swath up`'s processes) maps it as a run, timed from `POST /v1/runs` until the
+run's workflow closed with its COG written and recorded. The upload is not timed: the plain
+script reads the same file from local disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+
+from bench.end_to_end import _stack_settings
+from bench.report import row
+from swath.scenes import synthetic
+from swath.stack import Stack
+
+MODELS = ("crop-classifier", "landcover-segmenter")
+
+
+async def main(*, size: int | None = None, models: tuple[str, ...] = MODELS) -> list[str]:
+    size = size or int(os.environ.get("SWATH_BENCH_SCENE_SIZE", "8192"))
+    with tempfile.TemporaryDirectory(prefix="swath-bench-scene-") as tmp:
+        scene = await asyncio.to_thread(synthetic.write_scene, Path(tmp) / "scene.tif",
+                                        synthetic.SceneSpec(size, size, seed=42))
+        megabytes = scene.stat().st_size / 1e6
+        plain = {model: await _plain(model, scene, Path(tmp) / f"plain-{model}.tif") for model in models}
+        settings = _stack_settings(Path(tmp) / "data")
+        stack = Stack(settings)
+        await stack.start()
+        try:
+            swath = await _swath(settings, scene, models)
+        finally:
+            await stack.stop()
+    lines = [f"scene {size}×{size} px, 6 bands, {megabytes:.0f} MB"]
+    for model in models:
+        (plain_s, windows), swath_s = plain[model], swath[model]
+        lines.append(row(f"{model}: windows/s", windows / swath_s, windows / plain_s, "windows/s", higher_is_better=True))
+        lines.append(row(f"{model}: MB/s", megabytes / swath_s, megabytes / plain_s, "MB/s", higher_is_better=True))
+    return lines
+
+
+async def _plain(model: str, scene: Path, out: Path) -> tuple[float, int]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.plain_scene", model, str(scene), str(out), stdout=asyncio.subprocess.PIPE
+    )
+    stdout, _ = await proc.communicate()
+    assert proc.returncode == 0, "the plain script failed"
+    seconds, windows = stdout.split()
+    return float(seconds), int(windows)
+
+
+async def _swath(settings, scene: Path, models: tuple[str, ...]) -> dict[str, float]:
+    key = settings.dev_api_key_file.read_text().strip()
+    temporal = await Client.connect(settings.temporal_address)
+    async with httpx.AsyncClient(base_url=settings.api_base_url, headers={"Authorization": f"Bearer {key}"},
+                                 timeout=600) as api:
+        with open(scene, "rb") as f:
+            uploaded = await api.put("/v1/blobs/bench-scene.tif", content=f)
+        uploaded.raise_for_status()
+        uri = uploaded.json()["uri"]
+        seconds = {}
+        for model in models:
+            started = time.perf_counter()
+            response = await api.post("/v1/runs", json={
+                "model": model, "inputs": [{"id": "scene", "uri": uri, "kind": "scene"}],
+                "deadline_seconds": 3600,
+            })
+            response.raise_for_status()
+            outcome = await temporal.get_workflow_handle(f"run-{response.json()['id']}").result()
+            seconds[model] = time.perf_counter() - started
+            assert outcome["status"] == "complete" and outcome["items_ok"] == 1, outcome
+    return seconds
