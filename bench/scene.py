@@ -65,8 +65,14 @@ async def _swath(settings, scene: Path, models: tuple[str, ...]) -> dict[str, fl
     temporal = await Client.connect(settings.temporal_address)
     async with httpx.AsyncClient(base_url=settings.api_base_url, headers={"Authorization": f"Bearer {key}"},
                                  timeout=600) as api:
-        with open(scene, "rb") as f:
-            uploaded = await api.put("/v1/blobs/bench-scene.tif", content=f)
+        async def chunks():
+            with open(scene, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+
+        uploaded = await api.put(
+            "/v1/blobs/bench-scene.tif", content=chunks(), headers={"Content-Length": str(scene.stat().st_size)}
+        )
         uploaded.raise_for_status()
         uri = uploaded.json()["uri"]
         seconds = {}
