@@ -61,12 +61,15 @@ def _scratch_map(
     }
     with rasterio.open(path, "w", **profile) as dst:
         for window, values in blocks:
-            if values.shape != (window.height, window.width):
-                raise ValueError(f"a {window.height}x{window.width} block came with values of shape {values.shape}")
-            if min(window.row, window.col) < 0 or window.row + window.height > height or window.col + window.width > width:
+            if values.shape != (window.height, window.width) or values.dtype != np.uint8:
+                raise ValueError(
+                    f"a {window.height}x{window.width} block came with {values.dtype} values of shape {values.shape}"
+                )
+            inside = 0 <= window.row <= height - window.height and 0 <= window.col <= width - window.width
+            if not inside:
                 raise ValueError(f"block {window} lies outside the {width}x{height} map")
             target = RioWindow(window.col, window.row, window.width, window.height)
-            dst.write(values.astype(np.uint8, copy=False), 1, window=target)
+            dst.write(values, 1, window=target)
         yield dst
 
 

@@ -87,12 +87,13 @@ def test_a_confidence_map_is_a_valid_cog_without_a_color_table(tmp_path: Path) -
             src.colormap(1)
 
 
-def test_a_block_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("values", [np.zeros((10, 10), np.uint8), np.zeros((50, 50), np.int64)], ids=["shape", "dtype"])
+def test_a_block_of_the_wrong_shape_or_type_is_refused(tmp_path: Path, values: np.ndarray) -> None:
     window = blocks(100, 100, 50)[0]
-    with pytest.raises(ValueError, match="shape"):
-        write_map(tmp_path / "bad.tif", [(window, np.zeros((10, 10), np.uint8))], width=100, height=100,
+    with pytest.raises(ValueError, match="block"):
+        write_map(tmp_path / "bad.tif", [(window, values)], width=100, height=100,
                   crs=UTM[0], transform=tuple(UTM[1])[:6], labels=LABELS, colors=COLORS, scratch_dir=tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # no scratch file is left behind
 
 
 def test_a_plain_geotiff_is_not_a_valid_cog(tmp_path: Path) -> None:

@@ -112,7 +112,8 @@ def test_batches_scale_pixels_and_zero_invalid_ones() -> None:
     pixels = np.full((3, 10, 10), 500, dtype=np.uint16)
     valid = np.ones((10, 10), dtype=bool)
     valid[2, 3] = False
-    mapper = BlockMapper(BlockPixels(pixels, valid, 0), window=16, overlap=4, num_classes=3, task="segmentation", scale=1000)
+    block = BlockPixels(pixels, valid, 0)
+    mapper = BlockMapper(block, window=16, overlap=4, num_classes=3, task="segmentation", scale=1000)
     ((ids, x),) = list(mapper.batches(8))
     assert ids.tolist() == [0] and x.shape == (1, 3, 16, 16)  # a block smaller than the window is padded
     assert (x[0, :, :10, :10][:, valid] == 0.5).all() and (x[0, :, 2, 3] == 0).all()
