@@ -30,6 +30,9 @@ _GDAL_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
 #: Above this many blocks, `inspect_scene` skips checking each block's byte range against the file
 #: size (a microsecond per block) and relies on decoding the last blocks alone.
 _MAX_BLOCKS_CHECKED = 2_000_000
+#: The most bytes one of a scene's tiles or strips may decode to: GDAL decodes a whole block to read
+#: any pixel of it, so a scene stored as one huge compressed strip would be decoded whole per read.
+MAX_BLOCK_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -101,12 +104,21 @@ def _check_block_ranges(src: DatasetReader, file_size: int) -> None:
                     )
 
 
+def _check_block_bytes(src: DatasetReader) -> None:
+    block_height, block_width = src.block_shapes[0]
+    samples = src.count if src.interleaving != Interleaving.band else 1
+    decoded = block_height * block_width * samples * np.dtype(src.dtypes[0]).itemsize
+    if decoded > MAX_BLOCK_BYTES:
+        raise SceneTooLargeError(
+            f"the scene is stored in {block_width}x{block_height} blocks of {decoded} bytes each; "
+            f"the limit is {MAX_BLOCK_BYTES} (re-save it tiled, e.g. as a COG)"
+        )
+
+
 def _check_last_blocks(src: DatasetReader) -> None:
     """Decode the last block of every band: damage at the end of the data shows up there."""
-    block_height, block_width = src.block_shapes[0]
-    top = (math.ceil(src.height / block_height) - 1) * block_height
-    left = (math.ceil(src.width / block_width) - 1) * block_width
-    window = RioWindow(left, top, src.width - left, src.height - top)
+    # Reading its last pixel makes GDAL decode the whole block, without a block-sized array here.
+    window = RioWindow(src.width - 1, src.height - 1, 1, 1)
     try:
         src.read(window=window)
     except RasterioError as err:
@@ -119,7 +131,8 @@ def inspect_scene(
     """What the scene at `path` holds, after checking that it is whole and within the limits.
 
     Raises `SceneTooLargeError` when the file has more than `max_bytes` bytes (checked before it is
-    opened) or more than `max_pixels` pixels per band, `NotARasterError` when GDAL cannot open it as a
+    opened), more than `max_pixels` pixels per band, or tiles or strips that decode to more than
+    `MAX_BLOCK_BYTES`, `NotARasterError` when GDAL cannot open it as a
     GeoTIFF, and `TruncatedRasterError` when a block lies past the end of the file or the last block
     of a band cannot be decoded. A missing file raises `FileNotFoundError`.
     """
@@ -131,6 +144,7 @@ def inspect_scene(
             raise SceneTooLargeError(
                 f"scene is {src.width}x{src.height} pixels; the limit is {max_pixels} pixels"
             )
+        _check_block_bytes(src)
         _check_block_ranges(src, file_size)
         _check_last_blocks(src)
         return SceneInfo(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
+from rasterio.windows import Window as RioWindow
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
@@ -18,6 +20,7 @@ from swath.errors import (
     TruncatedRasterError,
 )
 from swath.scenes.grid import Window
+from swath.scenes import raster
 from swath.scenes.raster import band_indexes, inspect_scene, read_block
 from tests.swath.scenes.conftest import UTM, WGS84, WriteRaster
 
@@ -78,6 +81,40 @@ def test_a_tiled_geotiff_cut_at_half_its_bytes_is_truncated(
     assert caught.value.code == ItemErrorCode.TRUNCATED_RASTER
 
 
+def _block_bytes(path: Path, row: int, col: int) -> tuple[int, int]:
+    with rasterio.open(path) as src:
+        offset = src.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=1)
+        size = src.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=1)
+    return int(offset), int(size)
+
+
+def test_a_cut_tile_that_is_not_the_scene_s_last_is_caught(tmp_path: Path, bands: np.ndarray) -> None:
+    """Tiles written in reverse: the top-left tile ends the file, and the bottom-right one is intact."""
+    path = tmp_path / "reversed.tif"
+    data = bands[:, :128, :128]
+    profile = {"driver": "GTiff", "width": 128, "height": 128, "count": 4, "dtype": "uint16", "tiled": True,
+               "blockxsize": 64, "blockysize": 64, "compress": "deflate", "crs": UTM[0], "transform": UTM[1]}
+    with rasterio.Env(GDAL_CACHEMAX=0), rasterio.open(path, "w", **profile) as dst:
+        for row, col in [(1, 1), (1, 0), (0, 1), (0, 0)]:
+            tile = data[:, row * 64:row * 64 + 64, col * 64:col * 64 + 64]
+            dst.write(tile, window=RioWindow(col * 64, row * 64, 64, 64))
+    offset, size = _block_bytes(path, 0, 0)
+    assert offset + size == max(sum(_block_bytes(path, r, c)) for r in (0, 1) for c in (0, 1))
+    path.write_bytes(path.read_bytes()[: offset + size // 2])
+    with pytest.raises(TruncatedRasterError, match=r"block \(0, 0\)"):
+        inspect_scene(path)
+
+
+def test_a_corrupt_last_tile_is_caught(write_raster: WriteRaster, bands: np.ndarray) -> None:
+    path = write_raster(bands)
+    offset, size = _block_bytes(path, 2, 2)  # 150 x 170 in 64 px tiles: the bottom-right one
+    data = bytearray(path.read_bytes())
+    data[offset:offset + size] = np.random.default_rng(1).integers(0, 256, size, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    with pytest.raises(TruncatedRasterError, match="last block"):
+        inspect_scene(path)
+
+
 def test_a_vrt_is_refused_as_not_a_raster(write_raster: WriteRaster, bands: np.ndarray, tmp_path: Path) -> None:
     # A VRT could point GDAL at any file on the host; only GeoTIFFs are opened.
     target = write_raster(bands)
@@ -119,6 +156,15 @@ def test_a_scene_over_max_bytes_is_refused_before_it_is_opened(tmp_path: Path) -
 def test_a_scene_over_max_pixels_is_refused(write_raster: WriteRaster, bands: np.ndarray) -> None:
     with pytest.raises(SceneTooLargeError):
         inspect_scene(write_raster(bands), max_pixels=150 * 170 - 1)
+
+
+def test_a_scene_in_one_huge_strip_is_refused(write_raster: WriteRaster, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_raster(np.zeros((3, 100, 100), np.uint16), tiled=False)
+    with rasterio.open(path) as src:
+        rows_per_strip = src.block_shapes[0][0]
+    monkeypatch.setattr(raster, "MAX_BLOCK_BYTES", 100 * rows_per_strip * 3 * 2 - 1)
+    with pytest.raises(SceneTooLargeError, match="blocks"):
+        inspect_scene(path)
 
 
 def test_nodata_and_the_area_outside_the_scene_are_invalid(write_raster: WriteRaster, bands: np.ndarray) -> None:
