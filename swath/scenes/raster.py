@@ -105,6 +105,7 @@ def _check_block_ranges(src: DatasetReader, file_size: int) -> None:
 
 
 def _check_block_bytes(src: DatasetReader) -> None:
+    """One tile or strip must decode to at most `MAX_BLOCK_BYTES`."""
     block_height, block_width = src.block_shapes[0]
     samples = src.count if src.interleaving != Interleaving.band else 1
     decoded = block_height * block_width * samples * np.dtype(src.dtypes[0]).itemsize
@@ -132,9 +133,9 @@ def inspect_scene(
 
     Raises `SceneTooLargeError` when the file has more than `max_bytes` bytes (checked before it is
     opened), more than `max_pixels` pixels per band, or tiles or strips that decode to more than
-    `MAX_BLOCK_BYTES`, `NotARasterError` when GDAL cannot open it as a
-    GeoTIFF, and `TruncatedRasterError` when a block lies past the end of the file or the last block
-    of a band cannot be decoded. A missing file raises `FileNotFoundError`.
+    `MAX_BLOCK_BYTES`; `NotARasterError` when GDAL cannot open it as a GeoTIFF; and
+    `TruncatedRasterError` when a block lies past the end of the file or the last block of a band
+    cannot be decoded. A missing file raises `FileNotFoundError`.
     """
     file_size = os.stat(path).st_size
     if max_bytes is not None and file_size > max_bytes:

@@ -189,6 +189,19 @@ def test_nodata_and_the_area_outside_the_scene_are_invalid(write_raster: WriteRa
     assert not override.valid[0, 0] and override.valid[5, 7]
 
 
+def test_an_internal_mask_marks_pixels_invalid(tmp_path: Path, bands: np.ndarray) -> None:
+    path = tmp_path / "masked.tif"
+    mask = np.full(bands.shape[1:], 255, dtype=np.uint8)
+    mask[10:20, 30:40] = 0
+    profile = {"driver": "GTiff", "width": 170, "height": 150, "count": 4, "dtype": "uint16",
+               "crs": UTM[0], "transform": UTM[1], "tiled": True, "blockxsize": 64, "blockysize": 64}
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
+        dst.write(bands)
+        dst.write_mask(mask)
+    block = read_block(path, Window(0, 0, 64, 64), indexes=[1])
+    np.testing.assert_array_equal(block.valid, mask[:64, :64] > 0)
+
+
 def test_float_nan_pixels_are_invalid(write_raster: WriteRaster) -> None:
     data = np.ones((2, 20, 20), dtype=np.float32)
     data[0, 3, 4] = np.nan
