@@ -102,6 +102,8 @@ class BlockMapper:
             raise ValueError(f"need window > 0 and 0 <= overlap < window; got {window} and {overlap}")
         if not 1 <= num_classes < NO_CLASS:
             raise ValueError(f"num_classes must be 1 to {NO_CLASS - 1}, not {num_classes}")
+        if block.pixels.ndim != 3 or block.pixels.shape[1:] != block.valid.shape:
+            raise ValueError(f"pixels {block.pixels.shape} do not match the valid mask {block.valid.shape}")
         if task == "classification" and block.halo:
             raise ValueError("classification maps blocks read without a halo")
         if scale <= 0:

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 import rasterio
 
+from swath.scenes.areas import class_counts, class_stats, row_pixel_areas_m2
 from swath.scenes.cog import is_valid_cog, write_confidence, write_map
 from swath.scenes.grid import blocks
+from swath.scenes.mapping import BlockMapper
+from swath.scenes.raster import band_indexes, inspect_scene, read_block
 from tests.swath.scenes.conftest import UTM, WGS84
 
 #: Larger than one 512 px COG tile, so the COG has overviews.
@@ -102,3 +105,45 @@ def test_a_plain_geotiff_is_not_a_valid_cog(tmp_path: Path) -> None:
                        transform=UTM[1]) as dst:
         dst.write(np.zeros((1, 2000, 2000), np.uint8))
     assert not is_valid_cog(path)
+
+
+def test_a_scene_mapped_block_by_block_gives_its_map_and_class_areas(tmp_path: Path) -> None:
+    """The pieces as a run uses them: inspect, pick bands, read haloed blocks, map, write the COG, count."""
+    rng = np.random.default_rng(9)
+    height, width = 300, 340
+    order = np.argsort(rng.random((height, width, 3)), axis=2)
+    bands = np.moveaxis((order + 1) * 1000, 2, 0).astype(np.uint16)
+    bands[:, :, :20] = 0  # a nodata margin
+    scene = tmp_path / "scene.tif"
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 4, "dtype": "uint16", "nodata": 0,
+               "crs": UTM[0], "transform": UTM[1], "tiled": True, "blockxsize": 128, "blockysize": 128}
+    with rasterio.open(scene, "w", **profile) as dst:
+        dst.write(np.concatenate([bands[[2, 0, 1]], np.full((1, height, width), 7, np.uint16)]))
+        for index, name in enumerate(["red", "blue", "green", "qa"], start=1):
+            dst.set_band_description(index, name)
+
+    info = inspect_scene(scene)
+    indexes = band_indexes(info, ["blue", "green", "red"])
+    mapped = []
+    pixels, area = np.zeros(3, np.int64), np.zeros(3)
+    for window in blocks(info.width, info.height, 128):
+        block = read_block(scene, window, indexes=indexes, halo=8)
+        mapper = BlockMapper(block, window=32, overlap=8, num_classes=3, task="segmentation", scale=1000)
+        for ids, x in mapper.batches(8):
+            mapper.add(ids, x.copy())
+        result = mapper.result()
+        mapped.append((window, result.classes))
+        rows = row_pixel_areas_m2(info.crs, info.transform, window.row, window.height)
+        block_pixels, block_area = class_counts(result.classes, rows, 3)
+        pixels, area = pixels + block_pixels, area + block_area
+    dest = tmp_path / "out" / "map.tif"
+    dest.parent.mkdir()
+    write_map(dest, iter(mapped), width=info.width, height=info.height, crs=info.crs, transform=info.transform,
+              labels=LABELS, colors=COLORS, scratch_dir=tmp_path)
+
+    expected = np.where((bands != 0).all(axis=0), bands.argmax(axis=0), 255).astype(np.uint8)
+    with rasterio.open(dest) as src:
+        np.testing.assert_array_equal(src.read(1), expected)
+    assert pixels.tolist() == [int((expected == k).sum()) for k in range(3)]
+    stats = class_stats(LABELS, pixels, area)
+    assert sum(s["area_ha"] for s in stats) == pytest.approx(height * (width - 20) * 100 / 10_000)
