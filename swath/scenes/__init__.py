@@ -11,5 +11,6 @@
   (`row_pixel_areas_m2`, `class_counts`, `class_stats`).
 
 Nothing here imports torch, Temporal or the database; import the module you need (this package
-imports none of them, so `import swath.scenes.grid` stays free of GDAL).
+imports none of them, and `swath.scenes.grid`, which workflows may use to count blocks, imports
+neither GDAL nor numpy).
 """

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -34,3 +37,10 @@ def test_block_at_is_blocks_by_index() -> None:
         block_at(530, 410, 128, len(every))
     with pytest.raises(ValueError):
         block_count(0, 10, 5)
+
+
+def test_the_grid_imports_no_gdal() -> None:
+    """Workflow code counts blocks with it; it must not drag rasterio (or numpy) into the sandbox."""
+    code = "import sys, swath.scenes.grid; print(sorted({'rasterio', 'numpy', 'pyproj'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
