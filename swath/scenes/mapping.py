@@ -135,8 +135,8 @@ class BlockMapper:
 
     def _window_has_valid(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Whether each window holds a valid pixel, from one summed-area table."""
-        table = np.zeros((self._valid.shape[0] + 1, self._valid.shape[1] + 1), dtype=np.int64)
-        table[1:, 1:] = self._valid.cumsum(axis=0).cumsum(axis=1)
+        table = np.zeros((self._valid.shape[0] + 1, self._valid.shape[1] + 1), dtype=np.int32)
+        table[1:, 1:] = self._valid.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
         w = self._window
         count = table[rows + w, cols + w] - table[rows, cols + w] - table[rows + w, cols] + table[rows, cols]
         return count > 0
