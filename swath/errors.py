@@ -5,6 +5,11 @@ are kept because callers catch those too):
 
 * SwathError
   * ItemProblem                       - one input cannot be analysed; an item-level error, the run goes on
+    * SceneError                      - a scene (GeoTIFF/COG) cannot be read as asked; `code` says why
+      * NotARasterError               - the file is not a GeoTIFF that GDAL can open
+      * TruncatedRasterError          - the file opens but its pixel data is cut short
+      * SceneTooLargeError            - the file is larger than the limit
+      * MissingBandsError             - the bands the model needs are not all in the file
   * ModelNotFoundError (LookupError)  - no such model, version or alias in the registry
   * WeightsChecksumError (ValueError) - a weights file differs from its manifest's sha256
   * UrlRefusedError (ValueError)      - a URL's scheme or destination is not allowed
@@ -33,7 +38,9 @@ item errors as `ItemErrorCode`s; both are below. The HTTP package answers every 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
+from typing import ClassVar
 from uuid import UUID
 
 
@@ -75,6 +82,10 @@ class ItemErrorCode(StrEnum):
     FETCH_FAILED = "fetch_failed"
     URL_REFUSED = "url_refused"
     NOT_FOUND = "not_found"
+    NOT_A_RASTER = "not_a_raster"
+    TRUNCATED_RASTER = "truncated_raster"
+    SCENE_TOO_LARGE = "scene_too_large"
+    MISSING_BANDS = "missing_bands"
 
 
 class SwathError(Exception):
@@ -88,6 +99,44 @@ class ItemProblem(SwathError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class SceneError(ItemProblem):
+    """A scene cannot be read as asked; each subclass fixes its `code`."""
+
+    CODE: ClassVar[ItemErrorCode]
+
+    def __init__(self, message: str) -> None:
+        super().__init__(self.CODE, message)
+
+
+class NotARasterError(SceneError):
+    """The file is not a GeoTIFF (or COG) that GDAL can open, or it has no bands."""
+
+    CODE = ItemErrorCode.NOT_A_RASTER
+
+
+class TruncatedRasterError(SceneError):
+    """The file opens, but reading its pixels fails: the data is cut short or corrupt."""
+
+    CODE = ItemErrorCode.TRUNCATED_RASTER
+
+
+class SceneTooLargeError(SceneError):
+    """The file is larger than the limit; nothing of it was read."""
+
+    CODE = ItemErrorCode.SCENE_TOO_LARGE
+
+
+class MissingBandsError(SceneError):
+    """The scene lacks bands the model needs; `missing` names every one of them."""
+
+    CODE = ItemErrorCode.MISSING_BANDS
+
+    def __init__(self, missing: Sequence[str], available: Sequence[str]) -> None:
+        shown = ", ".join(available) if available else "none named"
+        super().__init__(f"scene lacks bands {', '.join(missing)} (it has: {shown})")
+        self.missing = tuple(missing)
 
 
 class ModelNotFoundError(SwathError, LookupError):
