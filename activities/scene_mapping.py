@@ -95,7 +95,7 @@ class SceneMappingActivities:
                     f"{manifest.info.ref} failed on block {req.block} of {scene.id}: {failed[0]}", attempt,
                     type=ErrorType.INFERENCE_FAILED,
                 )
-            mapper.add(ids, np.stack(rows))
+            mapper.add(ids, np.stack(rows), probabilities=True)
         mapped = await asyncio.to_thread(mapper.result)
         row_areas = areas.row_pixel_areas_m2(scene.crs, scene.transform, window.row, window.height, window.width)
         pixels, area = areas.class_counts(mapped.classes, row_areas, len(manifest.labels))

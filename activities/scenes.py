@@ -27,7 +27,7 @@ from swath.blobstore.local import LocalBlobStore
 from swath.contracts import AssembleMapRequest, SceneBlockRequest, SceneMapResult, StagedBlock, StagedScene
 from swath.db import outputs, runs, scenes
 from swath.db.retrying import with_write_retries
-from swath.errors import BlobNotFoundError, ItemErrorCode, ItemProblem
+from swath.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, TruncatedRasterError
 from swath.registry import ModelManifest, ModelRegistry
 from swath.scenes import areas, cog, grid, raster
 from swath.scenes.blocks import decode_arrays, encode_arrays, map_block_key, staged_block_key, windows_in
@@ -36,15 +36,6 @@ from swath.temporal.activities import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
 #: What a map is served as.
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 _COPY_CHUNK = 8 << 20
-
-#: The raster library's refusals, as item error codes.
-_RASTER_ERRORS: dict[type[Exception], ItemErrorCode] = {
-    raster.NotARasterError: ItemErrorCode.NOT_A_RASTER,
-    raster.TruncatedRasterError: ItemErrorCode.TRUNCATED_RASTER,
-    raster.SceneTooLargeError: ItemErrorCode.TOO_LARGE,
-    raster.MissingBandsError: ItemErrorCode.MISSING_BANDS,
-}
-
 
 class SceneFiles:
     """Local paths of scene blobs: a local store's own files, others copied once into `cache_dir`."""
@@ -96,13 +87,11 @@ async def open_scene(
     except BlobNotFoundError:
         raise ItemProblem(ItemErrorCode.NOT_FOUND, f"no blob at {ref}") from None
     if size > max_bytes:
-        raise ItemProblem(ItemErrorCode.TOO_LARGE, f"the scene is {size} bytes, over the limit of {max_bytes}")
+        raise ItemProblem(ItemErrorCode.SCENE_TOO_LARGE, f"the scene is {size} bytes, over the limit of {max_bytes}")
     path = await files.path(ref)
-    try:
-        info = await asyncio.to_thread(raster.inspect_scene, path, max_bytes=max_bytes)
-        indexes = raster.band_indexes(info, manifest.input.bands)
-    except tuple(_RASTER_ERRORS) as err:
-        raise ItemProblem(_RASTER_ERRORS[type(err)], str(err)) from None
+    # The raster library's refusals are `ItemProblem`s already, each with its own code.
+    info = await asyncio.to_thread(raster.inspect_scene, path, max_bytes=max_bytes)
+    indexes = raster.band_indexes(info, manifest.input.bands)
     window = manifest.input.width
     block_size = max(window, block_size // window * window)
     return StagedScene(
@@ -137,8 +126,8 @@ class SceneActivities:
                 block = await asyncio.to_thread(
                     raster.read_block, path, window, indexes=scene.band_indexes, halo=scene.halo, nodata=scene.nodata
                 )
-            except raster.TruncatedRasterError as err:
-                raise ApplicationError(str(err), type=ItemErrorCode.TRUNCATED_RASTER, non_retryable=True) from None
+            except TruncatedRasterError as err:
+                raise ApplicationError(str(err), type=err.code, non_retryable=True) from None
             if not block.valid.any():
                 return StagedBlock(req.block)
             data = await asyncio.to_thread(encode_arrays, pixels=block.pixels, valid=block.valid)

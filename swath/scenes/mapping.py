@@ -158,8 +158,10 @@ class BlockMapper:
             x *= valid_windows[rows, cols][:, None]
             yield ids, x
 
-    def add(self, ids: np.ndarray, outputs: np.ndarray) -> None:
-        """Take the model's logits for windows `ids` (as yielded by `batches`)."""
+    def add(self, ids: np.ndarray, outputs: np.ndarray, *, probabilities: bool = False) -> None:
+        """Take the model's logits for windows `ids` (as yielded by `batches`), or its class
+        probabilities when `probabilities` (softmax already applied, as the inference pool's
+        forward pass returns them)."""
         ids = np.asarray(ids, dtype=np.int64)
         outputs = np.asarray(outputs, dtype=np.float32)
         w, k = self._window, self._classes
@@ -171,12 +173,12 @@ class BlockMapper:
         self._received[ids] = True
         rows, cols = self._rows[ids], self._cols[ids]
         if self._task == "classification":
-            probability = _softmax(outputs.copy(), axis=1)
+            probability = outputs if probabilities else _softmax(outputs.copy(), axis=1)
             best = probability.argmax(axis=1)
             self._window_class[rows // w, cols // w] = best
             self._window_confidence[rows // w, cols // w] = _percent(probability.max(axis=1))
             return
-        weighted = _softmax(outputs.copy(), axis=1)
+        weighted = outputs.copy() if probabilities else _softmax(outputs.copy(), axis=1)
         weighted *= self._taper
         # Windows in one batch overlap each other, so one fancy-indexed add would drop repeated
         # pixels; each window's add is a single slice operation over K x window x window values.

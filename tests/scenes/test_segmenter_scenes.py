@@ -148,5 +148,5 @@ async def test_a_scene_over_the_size_cap_is_an_item_error(
 
     assert run["status"] == "complete", run
     errors = {i["id"]: i["error"] for i in run["result"]["items"] if i.get("error")}
-    assert errors["big"]["code"] == "too_large"
+    assert errors["big"]["code"] == "scene_too_large"
     assert [m["input_id"] for m in run["result"]["maps"]] == ["good"]
