@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any, Literal
+from urllib.parse import quote
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -88,6 +89,16 @@ class RunUrls(BaseModel):
     temporal_ui: str
 
 
+class OutputOut(BaseModel):
+    """One blob a run produced (a map, statistics), and where to download it."""
+
+    name: str
+    download_url: str = Field(description="`/v1/runs/{id}/outputs/{name}`: streamed, with `ETag` and `Range`.")
+    size: int
+    sha256: str
+    media_type: str
+
+
 class RunOut(BaseModel):
     """A run as the API shows it."""
 
@@ -111,11 +122,20 @@ class RunOut(BaseModel):
     outputs_purged_at: datetime | None = Field(
         default=None, description="When the run's inputs and outputs were deleted, its retention having ended."
     )
+    outputs: list[OutputOut] = Field(
+        default_factory=list,
+        description="What the run produced; filled where one run is returned, empty in lists of runs.",
+    )
 
 
-
-def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings: Settings) -> RunOut:
-    """Build the representation; `items` only for complete runs."""
+def to_run_out(
+    row: asyncpg.Record,
+    items: list[asyncpg.Record] | None,
+    settings: Settings,
+    outputs: list[asyncpg.Record] | None = None,
+) -> RunOut:
+    """Build the representation; `items` only for complete runs, `outputs` (`run_outputs` rows)
+    where one run is shown."""
     run_id = str(row["id"])
     total, done = row["items_total"], row["items_done"]
     status = RunStatus(row["status"])
@@ -140,6 +160,19 @@ def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings
         urls=RunUrls(self=self_url, cancel=f"{self_url}/cancel", temporal_ui=ui_url),
         redrive_of=str(row["redrive_of"]) if row.get("redrive_of") else None,
         outputs_purged_at=row.get("outputs_purged_at"),
+        outputs=[_output(run_id, o) for o in outputs or []],
+    )
+
+
+def output_path(run_id: object, name: str) -> str:
+    """Where the API serves one output of a run."""
+    return f"/v1/runs/{run_id}/outputs/{quote(name, safe='')}"
+
+
+def _output(run_id: str, row: asyncpg.Record) -> OutputOut:
+    return OutputOut(
+        name=row["name"], download_url=output_path(run_id, row["name"]), size=row["size"], sha256=row["sha256"],
+        media_type=row["media_type"],
     )
 
 

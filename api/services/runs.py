@@ -26,6 +26,7 @@ from api.services import failures
 from swath.blobstore import SCHEME, key_of
 from swath.contracts import AnalysisRunInput, InputRef
 from swath.db import items as item_queries
+from swath.db import outputs as output_queries
 from swath.db import runs as run_queries
 from swath.db.keys import Principal
 from swath.errors import InvalidBlobRefError, ModelNotFoundError, UrlRefusedError
@@ -239,7 +240,8 @@ async def get_run(clients: Clients, principal: Principal, run_id: UUID) -> RunOu
         if row is None:
             raise Problem(ProblemType.NOT_FOUND, f"no run {run_id}")
         items = await item_queries.list_items(conn, run_id=run_id) if row["status"] == RunStatus.COMPLETE else None
-    return to_run_out(row, items, clients.settings)
+        outputs = await output_queries.list_outputs(conn, run_id=run_id)
+    return to_run_out(row, items, clients.settings, outputs)
 
 
 async def list_runs(
