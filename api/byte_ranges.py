@@ -50,12 +50,11 @@ def requested_range(header: str | None, size: int) -> ByteRange | None:
             raise RangeNotSatisfiable(f"no last {suffix} bytes of {size}")
         return ByteRange(max(0, size - int(suffix)), size - 1)
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:  # invalid, not unsatisfiable: ignored like any other invalid range
+    if last and int(last) < start:  # invalid, not unsatisfiable: ignored like any other invalid range
         return None
     if start >= size:
         raise RangeNotSatisfiable(f"range starts at {start}; the representation has {size} bytes")
-    return ByteRange(start, min(end, size - 1))
+    return ByteRange(start, min(int(last), size - 1) if last else size - 1)
 
 
 def etag_matches(header: str | None, etag: str) -> bool:

@@ -9,26 +9,22 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 import pytest
 
-from swath.blobstore import BlobStore, open_blob_store
+from swath.blobstore import open_blob_store
 from swath.samples import sample_dir
 from swath.settings import Settings
-from tests.conftest import make_key, serve_api
-from tests.moto_s3 import BUCKET, MotoS3
-from tests.security.conftest import bearer, derived_settings, unique_tenant
+from tests.conftest import make_key
+from tests.blob_apis import SETTLE_S, BlobApi, blob_api
+from tests.moto_s3 import BUCKET
+from tests.security.conftest import bearer
 
 PROBLEM = "application/problem+json"
 TINY_CAP = 4096
-#: How long a server may take to notice a dropped connection and clean up after it.
-SETTLE_S = 30
 
 
 def unique_name(suffix: str = ".tif") -> str:
@@ -106,30 +102,6 @@ async def test_uploads_need_credentials_and_the_write_scope(api_url: str, db: as
     async with httpx.AsyncClient(base_url=api_url, headers=bearer(reader)) as http:
         forbidden = await http.put(f"/v1/blobs/{unique_name()}", content=b"x")
     assert forbidden.status_code == 403 and forbidden.headers["content-type"] == PROBLEM
-
-
-@dataclass(frozen=True)
-class BlobApi:
-    """An API of a test's own over one blob store kind, and a key of a tenant of its own."""
-
-    url: str
-    headers: dict[str, str]
-    store: BlobStore
-    settings: Settings
-    s3: MotoS3 | None
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=SETTLE_S)
-
-
-@asynccontextmanager
-async def blob_api(request: pytest.FixtureRequest, settings: Settings, db: asyncpg.Pool, **overrides) -> AsyncIterator[BlobApi]:
-    s3: MotoS3 | None = request.getfixturevalue("s3") if request.param == "s3" else None
-    blobs = s3.settings() if s3 else {"blob_dir": Path(settings.data_dir) / f"blobs-{uuid.uuid4().hex[:8]}"}
-    api_settings = derived_settings(settings, rate_limit_enabled=False, **blobs, **overrides)
-    key = await make_key(db, unique_tenant(), ["runs:write"])
-    async with serve_api(api_settings) as url:
-        yield BlobApi(url, bearer(key), open_blob_store(api_settings), api_settings, s3)
 
 
 @pytest.fixture(params=["local", "s3"])
