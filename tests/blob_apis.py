@@ -1,8 +1,9 @@
 """APIs of a test's own over each blob store kind (a local directory, a prefix of moto's S3),
-each with a key of a tenant of its own."""
+each with a key of a tenant of its own; runs and outputs recorded as the workflow records them."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from swath.blobstore import BlobStore, open_blob_store
+from swath.db import outputs, runs
 from swath.settings import Settings
 from tests.conftest import make_key, serve_api
 from tests.moto_s3 import MotoS3
@@ -51,3 +53,40 @@ async def blob_api(
     key = await make_key(db, tenant, list(scopes))
     async with serve_api(api_settings) as url:
         yield BlobApi(url, bearer(key), open_blob_store(api_settings), api_settings, s3, tenant)
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    """An output recorded for a run: where the API serves it, and its blob."""
+
+    run_id: uuid.UUID
+    name: str
+    ref: str
+
+    @property
+    def path(self) -> str:
+        return f"/v1/runs/{self.run_id}/outputs/{self.name}"
+
+
+async def insert_run(db: asyncpg.Pool, tenant: str) -> uuid.UUID:
+    """A queued run of `tenant`, as a row only (no workflow: these tests record its outputs)."""
+    run_id = uuid.uuid4()
+    async with db.acquire() as conn:
+        await runs.insert_run(
+            conn, run_id=run_id, tenant=tenant, model_ref="crop-classifier", model_resolved="crop-classifier@1.0.0",
+            input={"model": "crop-classifier", "inputs": [], "params": {}}, idempotency_key=None,
+            request_hash="-", items_total=0,
+        )
+    return run_id
+
+
+async def store_output(
+    db: asyncpg.Pool, store: BlobStore, tenant: str, run_id: uuid.UUID, name: str, data: bytes, media_type: str
+) -> StoredOutput:
+    """Write an output the way the workflow does: the blob first, then its record."""
+    ref = await store.put(f"tenants/{tenant}/outputs/{run_id}/{uuid.uuid4().hex}", data)
+    await outputs.record_output(
+        db, run_id=run_id, name=name, ref=ref, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        media_type=media_type,
+    )
+    return StoredOutput(run_id, name, ref)

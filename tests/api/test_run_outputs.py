@@ -8,57 +8,22 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 import httpx
 import pytest
 
-from swath.blobstore import BlobStore, open_blob_store
-from swath.db import blob_purges, outputs, runs
+from swath.blobstore import open_blob_store
+from swath.db import blob_purges, outputs
 from swath.settings import Settings
-from tests.blob_apis import BlobApi, blob_api
+from tests.blob_apis import BlobApi, StoredOutput, blob_api, insert_run, store_output
 
 PROBLEM = "application/problem+json"
 #: More than two stream chunks, so full and ranged bodies come in several pieces.
 SIZE = 2 * 1024 * 1024 + 12345
 DATA = os.urandom(SIZE)
 TIFF = "image/tiff; application=geotiff; profile=cloud-optimized"
-
-
-@dataclass(frozen=True)
-class StoredOutput:
-    run_id: uuid.UUID
-    name: str
-    ref: str
-
-    @property
-    def path(self) -> str:
-        return f"/v1/runs/{self.run_id}/outputs/{self.name}"
-
-
-async def insert_run(db: asyncpg.Pool, tenant: str) -> uuid.UUID:
-    run_id = uuid.uuid4()
-    async with db.acquire() as conn:
-        await runs.insert_run(
-            conn, run_id=run_id, tenant=tenant, model_ref="crop-classifier", model_resolved="crop-classifier@1.0.0",
-            input={"model": "crop-classifier", "inputs": [], "params": {}}, idempotency_key=None,
-            request_hash="-", items_total=0,
-        )
-    return run_id
-
-
-async def store_output(
-    db: asyncpg.Pool, store: BlobStore, tenant: str, run_id: uuid.UUID, name: str, data: bytes, media_type: str
-) -> StoredOutput:
-    """Write an output the way the workflow does: the blob first, then its record."""
-    ref = await store.put(f"tenants/{tenant}/outputs/{run_id}/{uuid.uuid4().hex}", data)
-    await outputs.record_output(
-        db, run_id=run_id, name=name, ref=ref, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-        media_type=media_type,
-    )
-    return StoredOutput(run_id, name, ref)
 
 
 @pytest.fixture
