@@ -18,14 +18,15 @@ from api.problems import Problem, ProblemType
 from api.schemas import BlobOut
 from swath.blobstore import STREAM_CHUNK_BYTES
 from swath.db.keys import Principal
+from swath.lifecycle import uploads_prefix
 
 #: What an upload may be named: one blob key segment (so never `.`-prefixed, never a path).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,254}$"
 
 
 def upload_key(tenant: str, name: str) -> str:
-    """Where a tenant's upload of `name` is stored."""
-    return f"tenants/{tenant}/uploads/{name}"
+    """Where a tenant's upload of `name` is stored (the lifecycle deletes it after the tenant's retention)."""
+    return f"{uploads_prefix(tenant)}/{name}"
 
 
 async def upload(clients: Clients, principal: Principal, name: str, body: AsyncIterable[bytes]) -> BlobOut:
