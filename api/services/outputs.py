@@ -8,6 +8,7 @@ SHA-256, so it is strong and the same on every API replica.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 from uuid import UUID
 
 from fastapi.responses import Response, StreamingResponse
@@ -51,7 +52,7 @@ async def download(
     headers = {
         "ETag": etag,
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f'attachment; filename="{_quoted(name)}"',
+        "Content-Disposition": _attachment(name),
     }
     if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
@@ -60,7 +61,9 @@ async def download(
     try:
         wanted = requested_range(range_header, size)
     except RangeNotSatisfiable as err:
-        raise Problem(ProblemType.RANGE_NOT_SATISFIABLE, str(err), headers={"Content-Range": f"bytes */{size}"}) from None
+        raise Problem(
+            ProblemType.RANGE_NOT_SATISFIABLE, str(err), headers={"Content-Range": f"bytes */{size}"}
+        ) from None
     ref = output["ref"]
     try:
         if wanted is None:
@@ -95,6 +98,10 @@ async def _ranged(blobs: BlobStore, ref: str, wanted: ByteRange) -> AsyncIterato
     return chunks()
 
 
-def _quoted(name: str) -> str:
-    """`name` safe inside a quoted `filename` (no quote, backslash or control character)."""
-    return "".join(c if c.isprintable() and c not in '"\\' else "_" for c in name)
+def _attachment(name: str) -> str:
+    """`Content-Disposition` naming the file (RFC 6266): a printable-ASCII `filename` any client
+    reads, and the exact name as `filename*` where that had to differ (headers are Latin-1 bytes)."""
+    plain = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name)
+    if plain == name:
+        return f'attachment; filename="{plain}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"

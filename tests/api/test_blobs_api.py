@@ -171,3 +171,12 @@ async def test_a_body_cut_short_leaves_no_blob_and_the_previous_upload_intact(pl
         await eventually(lambda: not temps(), "the unfinished upload was removed")
     assert await store.get(kept["uri"]) == b"the previous version"
     assert [info.ref async for info in store.list_prefix("tenants")] == [kept["uri"]]
+
+
+async def test_an_empty_file_uploads(plain_api: BlobApi) -> None:
+    async with plain_api.client() as http:
+        response = await http.put("/v1/blobs/empty.bin", content=b"")
+    assert response.status_code == 201, response.text
+    assert response.json()["size"] == 0
+    assert response.json()["sha256"] == hashlib.sha256(b"").hexdigest()
+    assert await plain_api.store.get(response.json()["uri"]) == b""

@@ -159,6 +159,19 @@ async def test_the_run_lists_its_outputs_and_lists_of_runs_stay_cheap(
     assert all(r["outputs"] == [] for r in listed)
 
 
+async def test_a_name_beyond_ascii_is_sent_as_filename_star(
+    client: httpx.AsyncClient, db: asyncpg.Pool, settings: Settings
+) -> None:
+    run_id = await insert_run(db, "acme")
+    await store_output(db, open_blob_store(settings), "acme", run_id, "carte-été \"1\".tif", b"m", TIFF)
+    run = (await client.get(f"/v1/runs/{run_id}")).json()
+    response = await client.get(run["outputs"][0]["download_url"])
+    assert response.status_code == 200 and response.content == b"m"
+    assert response.headers["content-disposition"] == (
+        "attachment; filename=\"carte-_t_ _1_.tif\"; filename*=UTF-8''carte-%C3%A9t%C3%A9%20%221%22.tif"
+    )
+
+
 async def test_recording_an_output_again_replaces_it(db: asyncpg.Pool) -> None:
     run_id = await insert_run(db, "acme")
     for size in (1, 2):
