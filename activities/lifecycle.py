@@ -1,4 +1,5 @@
-"""Purging blobs: staged tensors once their run ended, inputs and outputs past retention.
+"""Purging blobs: staged tensors once their run ended, inputs and outputs past retention, and
+uploads older than their tenant's retention.
 
 Runs on the `bookkeeping` pool. Blobs go first and the record after, so a pass cut short is
 redone by the next (deleting what is already gone deletes nothing) and never records a purge
@@ -16,7 +17,8 @@ from temporalio import activity
 from swath.blobstore import BlobStore
 from swath.contracts import PurgeBlobsRequest, PurgeBlobsResult
 from swath.db import blob_purges
-from swath.lifecycle import RetentionPolicy, retained_prefixes, staged_prefix
+from swath.errors import InvalidBlobRefError
+from swath.lifecycle import RetentionPolicy, retained_prefixes, staged_prefix, uploads_prefix
 from swath.temporal.activities import PURGE_BLOBS
 
 
@@ -30,7 +32,7 @@ class BlobLifecycleActivities:
 
     @PURGE_BLOBS.implementation
     async def purge_blobs(self, req: PurgeBlobsRequest) -> PurgeBlobsResult:
-        """One pass: staged tensors of ended runs, then every blob of runs past retention."""
+        """One pass: staged tensors of ended runs, every blob of runs past retention, old uploads."""
         now = self.policy.clock()
         cutoffs, default_cutoff = self.policy.cutoffs(now)
         async with self.db.acquire() as conn:
@@ -46,8 +48,35 @@ class BlobLifecycleActivities:
             deleted += await self._purge(
                 run["id"], run["tenant"], "retention", retained_prefixes(run["tenant"], run["id"]), now
             )
-        activity.logger.info("purged %d blobs: %d staged runs, %d past retention", deleted, len(staged), len(expired))
-        return PurgeBlobsResult(staged_runs=len(staged), expired_runs=len(expired), blobs_deleted=deleted)
+        async with self.db.acquire() as conn:
+            tenants = await blob_purges.known_tenants(conn)
+        uploads = await self.purge_uploads(tenants, now)
+        activity.logger.info(
+            "purged %d blobs: %d staged runs, %d past retention, %d uploads",
+            deleted + uploads, len(staged), len(expired), uploads,
+        )
+        return PurgeBlobsResult(
+            staged_runs=len(staged), expired_runs=len(expired), blobs_deleted=deleted + uploads,
+            uploads_deleted=uploads,
+        )
+
+    async def purge_uploads(self, tenants: list[str], now: datetime) -> int:
+        """Delete the uploads of `tenants` last written before their retention's cutoff; how many.
+
+        Uploads are not recorded in `blob_purges`, which logs purges of runs: an upload belongs to none.
+        """
+        deleted = 0
+        for tenant in tenants:
+            cutoff = self.policy.cutoff_of(tenant, now)
+            try:
+                found = [info async for info in self.blobs.list_prefix(uploads_prefix(tenant))]
+            except InvalidBlobRefError:  # a tenant name that cannot be a key segment never uploaded
+                continue
+            for info in found:
+                if info.last_modified < cutoff:
+                    await self.blobs.delete(info.ref)
+                    deleted += 1
+        return deleted
 
     async def _purge(self, run_id: UUID, tenant: str, reason: str, prefixes: list[str], now: datetime) -> int:
         counts = {prefix: await self.blobs.delete_prefix(prefix) for prefix in prefixes}

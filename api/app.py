@@ -18,7 +18,7 @@ from api.failure_metrics import FailureMetrics, snapshot_query
 from api.limits import BodySizeLimit
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
-from api.routes import dead_letters, health, keys, metrics, runs, webhooks
+from api.routes import blobs, dead_letters, health, keys, metrics, runs, webhooks
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
 from swath.blobstore import open_blob_store
@@ -76,12 +76,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     allow.install(app)
     openapi.install(app)
     # Outermost last: metrics see every answer; credentials are checked before any body is read.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_request_bytes, per_prefix={blobs.PREFIX: settings.upload_max_bytes}
+    )
     app.add_middleware(Authentication)
     app.add_middleware(metrics.RequestMetrics, registry=app.state.metrics_registry)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(runs.router)
+    app.include_router(blobs.router)
     app.include_router(keys.router)
     app.include_router(dead_letters.router)
     app.include_router(webhooks.router)

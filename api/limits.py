@@ -2,6 +2,7 @@
 
 A declared `Content-Length` over the limit is refused before anything is read; otherwise bytes
 are counted as they stream, so a chunked upload cannot get past the limit by not declaring it.
+Paths under a prefix of `per_prefix` (streamed uploads) have a limit of their own.
 """
 
 from __future__ import annotations
@@ -18,19 +19,26 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    """Answers `413 request-too-large` to requests whose body exceeds `max_bytes`."""
+    """Answers `413 request-too-large` to requests whose body exceeds `max_bytes`, or the limit
+    `per_prefix` gives the paths under one of its prefixes."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, per_prefix: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_prefix = per_prefix or {}
+
+    def limit_of(self, path: str) -> int:
+        """The body limit of a request to `path`."""
+        return next((limit for prefix, limit in self.per_prefix.items() if path.startswith(prefix)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_of(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._refuse(scope, send, max_bytes)
             return
         received = 0
         exceeded = False
@@ -41,7 +49,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     exceeded = True
                     raise BodyTooLarge()
             return message
@@ -59,12 +67,13 @@ class BodySizeLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, max_bytes)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, max_bytes: int) -> None:
         kind = ProblemType.REQUEST_TOO_LARGE
         body = json.dumps(problem_body(
-            kind, f"the request body is larger than the limit of {self.max_bytes} bytes", instance=scope["path"]
+            kind, f"the request body is larger than the limit of {max_bytes} bytes", instance=scope["path"]
         )).encode()
         headers = [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
                    (b"connection", b"close")]

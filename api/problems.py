@@ -35,6 +35,8 @@ class ProblemType(StrEnum):
     NOT_FOUND = "not-found", HTTPStatus.NOT_FOUND
     RUN_ALREADY_FINISHED = "run-already-finished", HTTPStatus.CONFLICT
     INPUTS_GONE = "inputs-gone", HTTPStatus.CONFLICT
+    OUTPUTS_GONE = "outputs-gone", HTTPStatus.GONE
+    RANGE_NOT_SATISFIABLE = "range-not-satisfiable", HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE
     UNAUTHORIZED = "unauthorized", HTTPStatus.UNAUTHORIZED
     FORBIDDEN = "forbidden", HTTPStatus.FORBIDDEN
     RATE_LIMITED = "rate-limited", HTTPStatus.TOO_MANY_REQUESTS

@@ -51,6 +51,14 @@ class RunCreate(BaseModel):
     webhook: RunWebhook | None = Field(default=None, description="Notify this URL when the run ends.")
 
 
+class BlobOut(BaseModel):
+    """`PUT /v1/blobs/{name}` answer: the stored file's reference, usable as a run input's `uri`."""
+
+    uri: str = Field(examples=["blob://tenants/acme/uploads/scene-1.tif"])
+    size: int = Field(description="Bytes stored.")
+    sha256: str = Field(description="Hex SHA-256 of the bytes stored.")
+
+
 class RunPage(BaseModel):
     """One page of runs, newest first."""
 

@@ -1,5 +1,6 @@
-"""The blob lifecycle's policy: how long a tenant's inputs and outputs are kept, which blobs are a
-run's, and the clock purges read (settable in dev mode, so tests move time instead of waiting)."""
+"""The blob lifecycle's policy: how long a tenant's inputs, outputs and uploads are kept, which
+blobs are a run's, and the clock purges read (settable in dev mode, so tests move time instead of
+waiting)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ class RetentionPolicy:
         """The time purges compare against."""
         return self.now or datetime.now(UTC)
 
+    def cutoff_of(self, tenant: str, now: datetime) -> datetime:
+        """What of `tenant` was written (or ended) before this is past retention."""
+        return now - self.per_tenant.get(tenant, self.default)
+
     def cutoffs(self, now: datetime) -> tuple[dict[str, datetime], datetime]:
         """Per-tenant and default cutoffs: runs that ended before theirs are past retention."""
         return {t: now - keep for t, keep in self.per_tenant.items()}, now - self.default
@@ -38,6 +43,12 @@ class RetentionPolicy:
 def staged_prefix(run_id: object) -> str:
     """Where ingest stages a run's tensors."""
     return f"staged/{run_id}"
+
+
+def uploads_prefix(tenant: str) -> str:
+    """Where a tenant's uploads (`PUT /v1/blobs/{name}`) live; they belong to no run, so they are
+    kept for the tenant's retention after they were last written."""
+    return f"tenants/{tenant}/uploads"
 
 
 def retained_prefixes(tenant: str, run_id: object) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any, Literal
+from urllib.parse import quote
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -113,6 +114,16 @@ class RunUrls(BaseModel):
     temporal_ui: str
 
 
+class OutputOut(BaseModel):
+    """One blob a run produced (a map, statistics), and where to download it."""
+
+    name: str
+    download_url: str = Field(description="`/v1/runs/{id}/outputs/{name}`: streamed, with `ETag` and `Range`.")
+    size: int
+    sha256: str
+    media_type: str
+
+
 class RunOut(BaseModel):
     """A run as the API shows it."""
 
@@ -138,14 +149,22 @@ class RunOut(BaseModel):
     outputs_purged_at: datetime | None = Field(
         default=None, description="When the run's inputs and outputs were deleted, its retention having ended."
     )
+    outputs: list[OutputOut] = Field(
+        default_factory=list,
+        description="What the run produced; filled where one run is returned, empty in lists of runs.",
+    )
 
 
 
 def to_run_out(
-    row: asyncpg.Record, items: list[asyncpg.Record] | None, settings: Settings,
+    row: asyncpg.Record,
+    items: list[asyncpg.Record] | None,
+    settings: Settings,
+    outputs: list[asyncpg.Record] | None = None,
     maps: list[asyncpg.Record] | None = None,
 ) -> RunOut:
-    """Build the representation; `items` (and `maps`) only for complete runs."""
+    """Build the representation; `items` and `maps` only for complete runs, `outputs`
+    (`run_outputs` rows) where one run is shown."""
     run_id = str(row["id"])
     total, done = _progress_units(row)
     status = RunStatus(row["status"])
@@ -156,8 +175,8 @@ def to_run_out(
         status=status.value,
         model=row["model_resolved"],
         input=_submitted(row["input"]),
-        items_total=total,
-        items_done=done,
+        items_total=row["items_total"],
+        items_done=row["items_done"],
         items_failed=row["items_failed"],
         windows_total=row.get("windows_total") or 0,
         windows_done=row.get("windows_done") or 0,
@@ -172,6 +191,19 @@ def to_run_out(
         urls=RunUrls(self=self_url, cancel=f"{self_url}/cancel", temporal_ui=ui_url),
         redrive_of=str(row["redrive_of"]) if row.get("redrive_of") else None,
         outputs_purged_at=row.get("outputs_purged_at"),
+        outputs=[_output(run_id, o) for o in outputs or []],
+    )
+
+
+def output_path(run_id: object, name: str) -> str:
+    """Where the API serves one output of a run."""
+    return f"/v1/runs/{run_id}/outputs/{quote(name, safe='')}"
+
+
+def _output(run_id: str, row: asyncpg.Record) -> OutputOut:
+    return OutputOut(
+        name=row["name"], download_url=output_path(run_id, row["name"]), size=row["size"], sha256=row["sha256"],
+        media_type=row["media_type"],
     )
 
 
@@ -222,10 +254,10 @@ def _result(row: asyncpg.Record, items: list[asyncpg.Record], maps: list[asyncpg
 
 
 def _map(row: asyncpg.Record, run_id: str) -> MapOut:
-    outputs = f"/v1/runs/{run_id}/outputs"
+    confidence = row["confidence_name"]
     return MapOut(
-        input_id=row["input_id"], name=row["name"], download_url=f"{outputs}/{row['name']}", crs=row["crs"],
+        input_id=row["input_id"], name=row["name"], download_url=output_path(run_id, row["name"]), crs=row["crs"],
         width=row["width"], height=row["height"], transform=list(row["transform"]),
         class_stats=[ClassStat(**stat) for stat in row["class_stats"]],
-        confidence_url=f"{outputs}/{row['confidence_name']}" if row["confidence_name"] else None,
+        confidence_url=output_path(run_id, confidence) if confidence else None,
     )

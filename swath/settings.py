@@ -140,6 +140,10 @@ class Settings(BaseSettings):
         default="memory://", description="`limits` storage: `memory://` (one process) or `redis://host:6379`."
     )
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="Largest request body (413).")
+    upload_max_bytes: int = Field(
+        default=8 * 1024**3, ge=1,
+        description="Largest file `PUT /v1/blobs/{name}` accepts (413); the body is streamed, never held.",
+    )
 
     # -- URL guard and ingest decoding limits
     url_resolve_timeout_s: float = Field(

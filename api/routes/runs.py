@@ -13,7 +13,7 @@ from api.pagination import CURSOR_PATTERN
 from api.problems import MEDIA_TYPE
 from api.run_body import REQUEST_BODY, parse_run_create
 from api.schemas import RunPage
-from api.services import runs
+from api.services import outputs, runs
 from swath.run_view import RunOut, Status
 from swath.status import RunStatus
 
@@ -73,3 +73,29 @@ async def get_run(
 async def cancel_run(run_id: UUID, clients: ClientsDep, principal: Writer) -> RunOut:
     """Cancel a queued or processing run; running activities learn of it at their next heartbeat."""
     return await runs.cancel_run(clients, principal, run_id)
+
+
+@router.get(
+    "/{run_id}/outputs/{name:path}",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The output, streamed."},
+        206: {"description": "The one byte range asked for (`Range: bytes=a-b`, `a-` or `-n`)."},
+        304: {"description": "Not modified (`If-None-Match`)."},
+        404: PROBLEM, 410: PROBLEM, 416: PROBLEM,
+    },
+)
+async def get_output(
+    run_id: UUID,
+    name: str,
+    clients: ClientsDep,
+    principal: Reader,
+    byte_range: Annotated[str | None, Header(alias="Range")] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+    if_range: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Download one output of a run. `ETag` is its SHA-256; one `Range` is answered 206, several
+    are ignored (200, the whole file); 410 once the run's retention ended and its outputs were deleted."""
+    return await outputs.download(
+        clients, principal, run_id, name, range_header=byte_range, if_none_match=if_none_match, if_range=if_range
+    )

@@ -26,6 +26,7 @@ from api.services import failures
 from swath.blobstore import SCHEME, key_of
 from swath.contracts import AnalysisRunInput, InputRef
 from swath.db import items as item_queries
+from swath.db import outputs as output_queries
 from swath.db import scenes as scene_queries
 from swath.db import runs as run_queries
 from swath.db.keys import Principal
@@ -261,7 +262,8 @@ async def get_run(clients: Clients, principal: Principal, run_id: UUID) -> RunOu
         complete = row["status"] == RunStatus.COMPLETE
         items = await item_queries.list_items(conn, run_id=run_id) if complete else None
         maps = await scene_queries.list_maps(conn, run_id=run_id) if complete else None
-    return to_run_out(row, items, clients.settings, maps)
+        outputs = await output_queries.list_outputs(conn, run_id=run_id)
+    return to_run_out(row, items, clients.settings, outputs, maps)
 
 
 async def list_runs(

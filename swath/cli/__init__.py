@@ -2,9 +2,10 @@
 
 `up` runs the embedded stack; `worker`, `api` and `migrate` run one part; `temporal setup`
 prepares an existing namespace; `keys`, `dlq` and `webhooks` manage API keys, dead letters and
-webhook deliveries. This package is the only part
-of `swath` that may import `api` and `workers` (tests/test_layering.py holds it to that), and it
-imports them only inside the command that runs them, so `swath keys` never loads the pools.
+webhook deliveries; `blobs put` uploads a file and `runs download` fetches a run's outputs.
+This package is the only part of `swath` that may import `api` and `workers`
+(tests/test_layering.py holds it to that), and it imports them only inside the command that runs
+them, so `swath keys` never loads the pools.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from swath.cli import dlq, keys, migrate, serve, temporal, up, webhooks, worker
+from swath.cli import blobs, dlq, keys, migrate, runs, serve, temporal, up, webhooks, worker
 from swath.errors import StartupError
 from swath.logs import configure_logging
 from swath.settings import Settings
 
 #: Every command group, in the order `swath --help` lists them.
-COMMANDS = (up, worker, serve, migrate, temporal, keys, dlq, webhooks)
+COMMANDS = (up, worker, serve, migrate, temporal, keys, dlq, webhooks, blobs, runs)
 
 
 def build_parser() -> argparse.ArgumentParser:

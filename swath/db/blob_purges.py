@@ -1,4 +1,5 @@
-"""Queries of the blob lifecycle: ended runs whose blobs are due, and the record of each purge."""
+"""Queries of the blob lifecycle: ended runs whose blobs are due, tenants whose uploads may be, and
+the record of each purge."""
 
 from __future__ import annotations
 
@@ -39,6 +40,12 @@ async def runs_ended_before(
         """,
         list(cutoffs), list(cutoffs.values()), default_cutoff, _TERMINAL, limit,
     )  # fmt: skip
+
+
+async def known_tenants(conn: asyncpg.Connection) -> list[str]:
+    """Every tenant that has run something or holds an API key (whose uploads the purge looks at)."""
+    rows = await conn.fetch("SELECT tenant FROM runs UNION SELECT tenant FROM api_keys ORDER BY tenant")
+    return [r["tenant"] for r in rows]
 
 
 async def record_purge(

@@ -16,6 +16,7 @@ from activities.lifecycle import BlobLifecycleActivities
 from swath.blobstore import BlobStore
 from swath.contracts import PurgeBlobsRequest
 from swath.db import blob_purges, runs
+from swath.db.keys import create_key
 from swath.lifecycle import RetentionPolicy
 from swath.run_view import to_run_out
 from swath.settings import Mode, Settings
@@ -102,3 +103,31 @@ def test_the_policy_reads_retention_and_the_clock_from_settings() -> None:
 def test_moving_the_purge_clock_is_refused_outside_dev_mode() -> None:
     with pytest.raises(ValueError):
         Settings(mode=Mode.PRODUCTION, lifecycle_now=NOW)
+
+
+async def test_uploads_go_once_older_than_their_tenants_retention(db: asyncpg.Pool, store: BlobStore) -> None:
+    keeps, brief = f"keeps-{uuid.uuid4().hex[:8]}", f"brief-{uuid.uuid4().hex[:8]}"
+    refs = {t: await store.put(f"tenants/{t}/uploads/scene.tif", b"scene") for t in (keeps, brief)}
+    run_input = await store.put(f"tenants/{brief}/inputs/{uuid.uuid4()}/req/item-0", b"input")
+    policy = RetentionPolicy(default=timedelta(days=30), per_tenant={brief: timedelta(days=1)})
+    purge = BlobLifecycleActivities(db=db, blobs=store, policy=policy)
+
+    assert await purge.purge_uploads([keeps, brief], datetime.now(UTC) + timedelta(hours=12)) == 0
+    assert await purge.purge_uploads([keeps, brief], datetime.now(UTC) + timedelta(days=2)) == 1
+
+    assert not await store.exists(refs[brief])
+    assert await store.exists(refs[keeps]), "within its tenant's retention"
+    assert await store.exists(run_input), "a run's inputs go with their run, not by age"
+
+
+async def test_the_purge_looks_at_the_uploads_of_every_tenant_with_runs_or_keys(db: asyncpg.Pool) -> None:
+    with_key, with_run = f"key-{uuid.uuid4().hex[:8]}", f"run-{uuid.uuid4().hex[:8]}"
+    async with db.acquire() as conn:
+        await create_key(conn, tenant=with_key, scopes=["runs:write"])
+        await runs.insert_run(
+            conn, run_id=uuid.uuid4(), tenant=with_run, model_ref="m", model_resolved="m@1",
+            input={"model": "m", "inputs": [], "params": {}}, idempotency_key=None, request_hash="h", items_total=0,
+        )  # fmt: skip
+        tenants = await blob_purges.known_tenants(conn)
+    assert {with_key, with_run} <= set(tenants)
+    assert len(tenants) == len(set(tenants))

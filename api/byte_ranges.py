@@ -1,0 +1,66 @@
+"""HTTP range requests (RFC 9110 §14) for downloads: which bytes a `Range` header asks for.
+
+One range is served as `206`; a header that is not a single valid `bytes=` range (several
+ranges, another unit, bad syntax) is ignored and the whole representation is served (`200`),
+which RFC 9110 allows and every client handles. A valid range that starts past the end is `416`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SINGLE = re.compile(r"^bytes=(?:(\d+)-(\d*)|-(\d+))$")
+
+
+class RangeNotSatisfiable(ValueError):
+    """The one range asked for holds no byte of the representation."""
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """Bytes `start` to `end`, both included."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        """How many bytes the range holds."""
+        return self.end - self.start + 1
+
+    def content_range(self, size: int) -> str:
+        """The `Content-Range` value of this range of a representation of `size` bytes."""
+        return f"bytes {self.start}-{self.end}/{size}"
+
+
+def requested_range(header: str | None, size: int) -> ByteRange | None:
+    """The range `header` asks for in a representation of `size` bytes; `None`: serve it all.
+
+    `RangeNotSatisfiable` when the range starts at or past the end (or asks for the last 0 bytes).
+    """
+    if header is None:
+        return None
+    match = _SINGLE.fullmatch(header.strip().replace(" ", ""))
+    if match is None:
+        return None
+    first, last, suffix = match.groups()
+    if suffix is not None:
+        if int(suffix) == 0 or size == 0:
+            raise RangeNotSatisfiable(f"no last {suffix} bytes of {size}")
+        return ByteRange(max(0, size - int(suffix)), size - 1)
+    start = int(first)
+    if last and int(last) < start:  # invalid, not unsatisfiable: ignored like any other invalid range
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable(f"range starts at {start}; the representation has {size} bytes")
+    return ByteRange(start, min(int(last), size - 1) if last else size - 1)
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an `If-None-Match` header names `etag` (weakly compared) or is `*`."""
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))

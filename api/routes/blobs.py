@@ -1,0 +1,41 @@
+"""`/v1/blobs`: streamed uploads of large inputs (scenes), referenced by runs as `blob://…`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+
+from api.deps import ClientsDep, Writer
+from api.problems import MEDIA_TYPE
+from api.schemas import BlobOut
+from api.services import blobs
+
+router = APIRouter(prefix="/v1/blobs", tags=["blobs"])
+#: Where uploads are routed; the body size limit of this prefix is `upload_max_bytes`.
+PREFIX = f"{router.prefix}/"
+PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
+RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The file's bytes, as they are (any `Content-Type`); streamed, never base64.",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.put(
+    "/{name}", status_code=201, responses={413: PROBLEM, 422: PROBLEM}, openapi_extra=RAW_BODY
+)
+async def put_blob(
+    name: Annotated[str, Path(pattern=blobs.NAME_PATTERN, description="1–255 of `A-Z a-z 0-9 . _ -`.")],
+    request: Request,
+    clients: ClientsDep,
+    principal: Writer,
+) -> BlobOut:
+    """Store the body as the tenant's upload `name` (replacing a previous one atomically).
+
+    Refer to it in a run as `{"id": …, "uri": <uri>}`. Bodies over `SWATH_UPLOAD_MAX_BYTES` are
+    413: at once when `Content-Length` says so, else as soon as the streamed bytes pass it.
+    """
+    return await blobs.upload(clients, principal, name, request.stream())
