@@ -52,7 +52,7 @@ async def _create_messages(
     complete = run["status"] == RunStatus.COMPLETE
     done = await items.list_items(conn, run_id=run_id) if complete else None
     maps = await scenes.list_maps(conn, run_id=run_id) if complete else None
-    shown = to_run_out(run, done, settings, maps).model_dump(mode="json")
+    shown = to_run_out(run, done, settings, maps=maps).model_dump(mode="json")
     data = compact_run(shown, max_items=settings.webhook_max_inline_items)
     body = webhook_body(event_type, run["finished_at"] or datetime.now(timezone.utc), data)
     async with conn.transaction():
