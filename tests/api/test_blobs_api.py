@@ -66,7 +66,7 @@ async def test_an_uploaded_tile_is_accepted_as_a_run_input(client: httpx.AsyncCl
         "model": "crop-classifier", "inputs": [{"id": "uploaded", "uri": uri, "media_type": "application/x-npy"}],
     })
     assert response.status_code == 202, response.text
-    assert response.json()["input"]["inputs"] == [{"id": "uploaded", "uri": uri, "media_type": "application/x-npy"}]
+    assert response.json()["input"]["inputs"] == [{"id": "uploaded", "uri": uri, "media_type": "application/x-npy", "kind": "tile"}]
 
 
 async def test_a_re_upload_replaces_the_blob(client: httpx.AsyncClient, settings: Settings) -> None:
