@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from swath import synthetic
 from swath.settings import Settings
+from tests.loopback_http import QuietHandler, serving
 from tests.scenes.scene_files import download, run_to_end, tile_mosaic, upload
 
 HISTORY_EVENTS_MAX = 5000
@@ -70,3 +71,28 @@ async def test_the_classifier_maps_a_tile_mosaic_cell_by_cell_across_many_bounde
         and e.activity_task_scheduled_event_attributes.activity_type.name == "map_scene_block"
     ]
     assert len(mapped) == 16, "each block is mapped once"
+
+
+async def test_a_scene_by_url_is_streamed_into_the_blob_store_through_the_guard_and_mapped(
+    client: httpx.AsyncClient, temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    labels = tile_mosaic(tmp_path / "remote.tif", cells=8, seed=6)
+    body = (tmp_path / "remote.tif").read_bytes()
+
+    class Scenes(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.answer(200, body) if self.path == "/remote.tif" else self.answer(404)
+
+    with serving(Scenes) as port:
+        run = await run_to_end(client, temporal_env, {"model": "crop-classifier", "inputs": [
+            {"id": "remote", "uri": f"http://127.0.0.1:{port}/remote.tif", "kind": "scene"},
+            {"id": "gone", "uri": f"http://127.0.0.1:{port}/missing.tif", "kind": "scene"},
+        ]})
+
+    assert run["status"] == "complete", run
+    errors = {i["id"]: i["error"] for i in run["result"]["items"] if i.get("error")}
+    assert errors["gone"]["code"] == "fetch_failed"
+    (scene_map,) = run["result"]["maps"]
+    with rasterio.open(await download(client, scene_map["download_url"], tmp_path / "map.tif")) as src:
+        cells = src.read(1)[::32, ::32]
+    assert (cells == labels).mean() >= 0.8
