@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
+from swath import metrics
 from swath.blobstore import SCHEME, BlobStore
 from swath.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedItem
 from swath.db import items, runs
@@ -101,8 +102,11 @@ class IngestActivities:
                 nonlocal done
                 async with gate:
                     try:
-                        return await self._stage(req.run_id, position, item, spec)
+                        staged = await self._stage(req.run_id, position, item, spec)
+                        metrics.INGEST_ITEMS.labels("staged").inc()
+                        return staged
                     except ItemProblem as problem:
+                        metrics.INGEST_ITEMS.labels(problem.code.value).inc()
                         return ItemError(id=item.id, code=problem.code, message=problem.message)
                     finally:
                         done += 1
@@ -127,6 +131,7 @@ class IngestActivities:
 
     async def _stage(self, run_id: str, position: int, item: InputRef, spec: InputSpec) -> StagedItem:
         data = await self._fetch(await self._full_uri(item))
+        metrics.INGEST_BYTES.inc(len(data))
         tensor = decode_tile(data, item.media_type, spec, max_bytes=self.max_item_bytes)
         ref = await self.blobs.put(f"staged/{run_id}/{item.id}.npy", encode_tensor(tensor))
         return StagedItem(id=item.id, tensor_ref=ref, position=position)

@@ -2,12 +2,14 @@
 
 from contextlib import AsyncExitStack
 
+import torch
 
 from activities.inference import InferenceActivities, ModelCache, pick_device
 from swath.blobstore import open_blob_store
 from swath.breaker import BreakerPolicy, InferenceBreaker
 from swath.db import connect
 from swath.faults import FaultInjector
+from swath.metrics import start_gpu_sampler
 from swath.temporal.queues import TaskQueue
 from swath.registry import ModelRegistry
 from swath.settings import Settings
@@ -27,6 +29,9 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
     db = await connect(settings.dsn, min_size=0, max_size=4)  # inference must not need PostgreSQL to start
     stack.push_async_callback(db.close)
     breaker = InferenceBreaker(db, BreakerPolicy.from_settings(settings))
+    sampler = start_gpu_sampler(torch.cuda)
+    if sampler is not None:
+        stack.callback(sampler.stop)
     return [
         InferenceActivities(
             blobs=open_blob_store(settings), registry=registry, models=models, breaker=breaker, faults=faults,
