@@ -57,7 +57,8 @@ class RunBookkeepingActivities:
         if outcome is not None:
             metrics.observe_finished_run(
                 status=outcome["status"], model=outcome["model_resolved"], duration_s=outcome["duration_s"],
-                items_done=outcome["items_done"], items_failed=outcome["items_failed"],
+                items_total=outcome["items_total"], items_done=outcome["items_done"],
+                items_failed=outcome["items_failed"],
             )
         if dead_lettered:
             metrics.count_dead_letter(req.dead_letter.error.code)

@@ -4,8 +4,10 @@ Every label is bounded: statuses and outcomes are enums, `model` is a registry v
 (`name@version`), error codes come from `ErrorType`. Nothing is labelled by run, tenant, workflow
 or URL, so a busy installation never grows a series per run.
 
-- `swath_runs_finished_total{status,model}`, `swath_run_duration_seconds{model,status}` (created →
-  finished) and `swath_run_items_total{outcome}`: the bookkeeping pool's finish step;
+- `swath_runs_finished_total{status,model}`, `swath_run_duration_seconds{model,status,size}` (created
+  → finished; `size` is the run's item count as a class, `le10` … `gt1000`, so the latency SLO can
+  hold runs of up to 100 tiles to their own bound) and `swath_run_items_total{outcome}`: the
+  bookkeeping pool's finish step;
 - `swath_dead_letters_total{error_code}`: the same step, when it stores a dead letter;
 - `swath_ingest_bytes_total`, `swath_ingest_items_total{outcome}`: the ingest pool;
 - `swath_gpu_memory_*_bytes{device}`, `swath_gpu_utilization_ratio{device}`: the inference pool,
@@ -29,12 +31,14 @@ log = logging.getLogger(__name__)
 
 #: Upper bounds of a run's duration, in seconds; 60 s is the latency SLO's threshold (ops/prometheus).
 RUN_DURATION_BUCKETS = (1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 6 * 3600)
-#: The latency SLO: a run finishes within this many seconds (a bucket bound above).
+#: The latency SLO: a run of at most 100 items finishes within this many seconds (a bucket bound above).
 RUN_LATENCY_SLO_S = 60
+#: `size` classes of `swath_run_duration_seconds`: the smallest bound a run's item count is within.
+RUN_SIZE_CLASSES = (10, 100, 1000)
 
 RUNS_FINISHED = Counter("swath_runs_finished", "Runs that reached a terminal status.", ["status", "model"])
 RUN_DURATION = Histogram(
-    "swath_run_duration_seconds", "Time from a run's creation to its terminal status.", ["model", "status"],
+    "swath_run_duration_seconds", "Time from a run's creation to its terminal status.", ["model", "status", "size"],
     buckets=RUN_DURATION_BUCKETS,
 )
 RUN_ITEMS = Counter("swath_run_items", "Items of finished runs, by outcome (done or failed).", ["outcome"])
@@ -120,11 +124,19 @@ def start_gpu_sampler(cuda: Any, *, every_s: float = GPU_SAMPLE_EVERY_S) -> GpuS
     return sampler
 
 
-def observe_finished_run(*, status: str, model: str, duration_s: float | None, items_done: int, items_failed: int):
+def size_class(items: int) -> str:
+    """A run's `size` label: `le10`, `le100`, `le1000` or `gt1000` items."""
+    bound = next((b for b in RUN_SIZE_CLASSES if items <= b), None)
+    return f"le{bound}" if bound is not None else f"gt{RUN_SIZE_CLASSES[-1]}"
+
+
+def observe_finished_run(
+    *, status: str, model: str, duration_s: float | None, items_total: int, items_done: int, items_failed: int
+) -> None:
     """Count one run that reached its terminal status now (call once per run: when `finish_run` won)."""
     RUNS_FINISHED.labels(status, model).inc()
     if duration_s is not None:
-        RUN_DURATION.labels(model, status).observe(duration_s)
+        RUN_DURATION.labels(model, status, size_class(items_total)).observe(duration_s)
     RUN_ITEMS.labels("done").inc(items_done)
     RUN_ITEMS.labels("failed").inc(items_failed)
 

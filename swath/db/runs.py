@@ -124,7 +124,7 @@ async def finished_run_outcome(conn: asyncpg.Connection, *, run_id: UUID) -> asy
     """What a finished run's metrics need: its status, model version, duration (s) and item counts."""
     return await conn.fetchrow(
         """
-        SELECT status, model_resolved, items_done, items_failed,
+        SELECT status, model_resolved, items_total, items_done, items_failed,
                extract(epoch FROM finished_at - created_at)::float8 AS duration_s
         FROM runs WHERE id = $1
         """,
