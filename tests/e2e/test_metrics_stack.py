@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from swath.embedded.ports import free_port
 from swath.embedded.prometheus import find_prometheus
 from swath.temporal.queues import TaskQueue
-from tests.ops.promql import dashboard_exprs, metric_names, recording_rule_names
+from tests.ops.promql import all_rules, dashboard_exprs, metric_names, recording_rule_names
 from tests.runs_helpers import inline, sample_inputs, wait_until_done
 from tests.stack import REPO, RunningStack, stack_env, start_stack, stop_stack
 from tests.webhooks.receiver import Receiver
@@ -190,12 +190,13 @@ async def test_no_gpu_series_on_a_cpu_only_machine(scrapes: dict[str, Scrape]) -
     assert not scrapes["inference"].families.get("swath_gpu_memory_allocated_bytes")
 
 
-async def test_every_dashboard_query_names_a_series_that_exists(scrapes: dict[str, Scrape]) -> None:
+async def test_every_dashboard_and_rule_query_names_a_series_that_exists(scrapes: dict[str, Scrape]) -> None:
     exposed = set().union(*(scrape.sample_names() for scrape in scrapes.values()))
     recorded = recording_rule_names()
-    for dashboard, title, expr in dashboard_exprs():
+    rules = [("rules.yml", rule.get("alert") or rule["record"], rule["expr"]) for rule in all_rules()]
+    for where, title, expr in [*dashboard_exprs(), *rules]:
         for name in metric_names(expr):
-            assert name in exposed or name in recorded, f"{dashboard} / {title}: {name} is not exposed ({expr})"
+            assert name in exposed or name in recorded, f"{where} / {title}: {name} is not exposed ({expr})"
 
 
 async def test_the_stacks_prometheus_scrapes_every_process_with_the_rules(observed: RunningStack) -> None:
