@@ -129,7 +129,7 @@ async def scrapes(observed: RunningStack) -> dict[str, Scrape]:
     return {
         "api": await _scrape_until(f"{observed.api_url}/metrics", "swath_runs", "swath_webhook_backlog"),
         TaskQueue.ORCHESTRATION.value: await _scrape_until(
-            observed.pool_metrics_url("orchestration"), "temporal_workflow_completed_total"
+            observed.pool_metrics_url("orchestration"), "temporal_workflow_completed"
         ),
         TaskQueue.BOOKKEEPING.value: await _scrape_until(
             observed.pool_metrics_url("bookkeeping"), "swath_runs_finished", "swath_run_duration_seconds"
