@@ -109,3 +109,8 @@ def test_every_alert_has_its_runbook_and_every_runbook_an_alert() -> None:
         text = (RUNBOOKS / f"{name}.md").read_text()
         assert text.startswith(f"# {name}\n")
         assert "## How to look" in text and "## How to fix" in text
+
+
+def test_the_chart_ships_the_same_rules() -> None:
+    chart_copy = OPS.parent / "helm" / "swath" / "files" / "rules.yml"
+    assert chart_copy.read_text() == RULES.read_text(), "copy ops/prometheus/rules.yml to helm/swath/files/"

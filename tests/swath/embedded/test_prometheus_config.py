@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from swath.cli.up import banner
 from swath.embedded.prometheus import RULES_FILE, prometheus_argv, scrape_config, write_config
 from swath.settings import Settings
 from swath.stack import Stack
@@ -51,3 +52,10 @@ def test_promtool_accepts_the_generated_config(tmp_path: Path) -> None:
     path = write_config(tmp_path / "prometheus.yml", scrape_config(api=targets.pop("api"), pools=targets))
     done = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_swath_up_prints_every_pools_metrics_url(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, pool_http_base_port=19100)
+    text = banner(settings, Stack(settings))
+    assert "pool orchestration  http://127.0.0.1:19100/metrics" in text
+    assert "http://127.0.0.1:19104/metrics" in text and "Prometheus" not in text
