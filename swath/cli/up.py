@@ -70,9 +70,9 @@ def banner(settings: Settings, stack) -> str:
         f"  dev API key  {settings.dev_api_key_file.resolve()}",
         f"  logs         {(settings.data_dir / 'logs').resolve()}",
     ]
-    for name, target in stack.metrics_targets().items():
-        if name != "api":
-            lines.append(f"  pool {name:<13} http://{target}/metrics")
+    pools = [(name, target) for name, target in stack.metrics_targets().items() if name != "api"]
+    for n, (name, target) in enumerate(pools):
+        lines.append(f"  {'pool metrics' if n == 0 else '':<13}{name:<14}http://{target}/metrics")
     if stack.prometheus:
         lines.append(f"  Prometheus   http://{settings.api_host}:{settings.prometheus_port}")
     return "\n".join(lines)

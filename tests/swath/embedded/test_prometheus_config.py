@@ -10,6 +10,7 @@ import pytest
 
 from swath.cli.up import banner
 from swath.embedded.prometheus import RULES_FILE, prometheus_argv, scrape_config, write_config
+from swath.errors import PrometheusMissingError
 from swath.settings import Settings
 from swath.stack import Stack
 from swath.temporal.queues import TaskQueue
@@ -57,5 +58,13 @@ def test_promtool_accepts_the_generated_config(tmp_path: Path) -> None:
 def test_swath_up_prints_every_pools_metrics_url(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, pool_http_base_port=19100)
     text = banner(settings, Stack(settings))
-    assert "pool orchestration  http://127.0.0.1:19100/metrics" in text
-    assert "http://127.0.0.1:19104/metrics" in text and "Prometheus" not in text
+    assert "  pool metrics orchestration http://127.0.0.1:19100/metrics\n" in text
+    assert "notify        http://127.0.0.1:19104/metrics" in text and "Prometheus" not in text
+
+
+def test_observe_without_prometheus_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import swath.stack
+
+    monkeypatch.setattr(swath.stack, "find_prometheus", lambda: None)
+    with pytest.raises(PrometheusMissingError, match="apt-get install prometheus"):
+        Stack(Settings(data_dir=tmp_path), observe=True)
