@@ -14,8 +14,8 @@ import asyncpg
 from temporalio import activity
 from temporalio.client import Client
 
-from swath.contracts import FinishRunRequest, FinishRunResult
 from swath import metrics
+from swath.contracts import FinishRunRequest, FinishRunResult
 from swath.db import dead_letters, runs
 from swath.settings import Settings
 from swath.status import RunStatus

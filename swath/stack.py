@@ -21,12 +21,12 @@ from swath.auth.checks import ensure_safe_to_start
 from swath.db import connect, migrate
 from swath.db.keys import authenticate, create_key
 from swath.db.pool import ensure_database
-from swath.errors import PrometheusMissingError
 from swath.embedded.ports import ensure_port_free
 from swath.embedded.postgres import EmbeddedPostgres
 from swath.embedded.prometheus import find_prometheus, prometheus_argv, scrape_config, write_config
 from swath.embedded.supervisor import ChildSpec, Supervisor
 from swath.embedded.temporal import TemporalDevServer
+from swath.errors import PrometheusMissingError
 from swath.temporal.queues import TaskQueue
 from swath.settings import Mode, Settings
 

@@ -25,6 +25,8 @@ class SdkMetrics:
     """A Temporal runtime exporting to loopback, and the reader of what it exports."""
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+        # The exporter cannot report a port it picked itself, so one is picked free here; should
+        # another process take it first, the runtime fails to start and the pool is restarted.
         self.address = f"{host}:{port or free_port()}"
         self.runtime = Runtime(
             telemetry=TelemetryConfig(

@@ -47,7 +47,6 @@ class Scrape:
         families: dict[str, list[dict[str, str]]] = defaultdict(list)
         for family in text_string_to_metric_families(text):
             families[family.name].extend(sample.labels for sample in family.samples)
-            families.setdefault(family.name, [])
         return cls(text, dict(families))
 
     def sample_names(self) -> set[str]:
@@ -156,8 +155,9 @@ async def test_every_pool_serves_the_sdk_series_and_its_own(scrapes: dict[str, S
     assert scrapes["orchestration"].families.get("temporal_workflow_task_schedule_to_start_latency_seconds")
 
     finished = scrapes["bookkeeping"].families["swath_runs_finished"]
-    total = {s["model"]: s for s in finished if s["status"] == "complete"}
-    assert set(total) == {"crop-classifier@1.0.0"}
+    assert {s["model"] for s in finished if s["status"] == "complete"} == {"crop-classifier@1.0.0"}
+    durations = scrapes["bookkeeping"].families["swath_run_duration_seconds"]
+    assert {s["size"] for s in durations} == {"le10"}
     items = {s["outcome"] for s in scrapes["bookkeeping"].families["swath_run_items"]}
     assert items == {"done", "failed"}
     outcomes = {s["outcome"] for s in scrapes["ingest"].families["swath_ingest_items"]}
