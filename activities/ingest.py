@@ -27,6 +27,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
 from activities.scenes import SceneFiles, open_scene
+from swath import metrics
 from swath.blobstore import SCHEME, BlobStore
 from swath.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedItem, StagedScene
 from swath.db import items, runs, scenes
@@ -114,9 +115,13 @@ class IngestActivities:
                 async with gate:
                     try:
                         if item.kind == "scene":
-                            return await self._stage_scene(req, position, item, manifest)
-                        return await self._stage(req.run_id, position, item, manifest.input)
+                            staged = await self._stage_scene(req, position, item, manifest)
+                        else:
+                            staged = await self._stage(req.run_id, position, item, manifest.input)
+                        metrics.INGEST_ITEMS.labels("staged").inc()
+                        return staged
                     except ItemProblem as problem:
+                        metrics.INGEST_ITEMS.labels(problem.code.value).inc()
                         return ItemError(id=item.id, code=problem.code, message=problem.message)
                     finally:
                         done += 1
@@ -145,6 +150,7 @@ class IngestActivities:
 
     async def _stage(self, run_id: str, position: int, item: InputRef, spec: InputSpec) -> StagedItem:
         data = await self._fetch(await self._full_uri(item))
+        metrics.INGEST_BYTES.inc(len(data))
         tensor = decode_tile(data, item.media_type, spec, max_bytes=self.max_item_bytes)
         ref = await self.blobs.put(f"staged/{run_id}/{item.id}.npy", encode_tensor(tensor))
         return StagedItem(id=item.id, tensor_ref=ref, position=position)

@@ -14,6 +14,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.client import Client
 
+from swath import metrics
 from swath.contracts import FinishRunRequest, FinishRunResult
 from swath.db import dead_letters, items, runs
 from swath.settings import Settings
@@ -37,6 +38,7 @@ class RunBookkeepingActivities:
     async def finish_run(self, req: FinishRunRequest) -> FinishRunResult:
         """Dead-letter (if asked), record the terminal status, then each event and its deliveries."""
         run_id = UUID(req.run_id)
+        dead_lettered = False
         async with self.db.acquire() as conn, conn.transaction():
             if req.item_errors:
                 await items.insert_item_errors(
@@ -45,7 +47,7 @@ class RunBookkeepingActivities:
                 await runs.refresh_progress(conn, run_id=run_id)
             if req.dead_letter is not None:
                 letter = req.dead_letter
-                await dead_letters.insert_dead_letter(
+                dead_lettered = await dead_letters.insert_dead_letter(
                     conn, run_id=run_id, tenant=letter.tenant, request=asdict(letter.request),
                     failed_step=letter.failed_step, error_code=letter.error.code, error_message=letter.error.message,
                     attempts=letter.attempts,
@@ -55,6 +57,16 @@ class RunBookkeepingActivities:
                 error=asdict(req.error) if req.error else None,
                 result_model=asdict(req.model) if req.model else None,
             )
+            outcome = await runs.finished_run_outcome(conn, run_id=run_id) if finished else None
+        # Counted after the commit, once per run: a retry finds the run finished and counts nothing.
+        if outcome is not None:
+            metrics.observe_finished_run(
+                status=outcome["status"], model=outcome["model_resolved"], duration_s=outcome["duration_s"],
+                items_total=outcome["items_total"], items_done=outcome["items_done"],
+                items_failed=outcome["items_failed"],
+            )
+        if dead_lettered:
+            metrics.count_dead_letter(req.dead_letter.error.code)
         started = 0
         for event in req.events:
             _, n = await record_run_event(

@@ -3,7 +3,9 @@
 - `swath_runs_dead_lettered_total{code}`: runs ever dead-lettered (rows are never deleted, so the
   count only grows, as a counter must), whichever worker dead-lettered them;
 - `swath_inference_breaker_open{model}` / `swath_inference_breaker_state{model,state}`: each model's
-  breaker (1 for its current state).
+  breaker (1 for its current state); `swath_breaker_state{model}`: the same as one number
+  (0 closed, 1 half-open, 2 open), for graphs;
+- `swath_runs{status}`: runs in each status now; `swath_webhook_backlog`: messages still pending.
 
 `/metrics` is unauthenticated and `prometheus_client` collects synchronously, so a scrape must
 never wait for PostgreSQL: a background task of the app refreshes a snapshot from the app's own
@@ -23,7 +25,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from swath.breaker import BreakerPolicy, BreakerState, BreakerStatus, list_statuses
-from swath.db import dead_letters
+from swath.db import dead_letters, runs, webhooks
+from swath.metrics import BREAKER_STATE_VALUE
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ class FailureSnapshot:
 
     dead_lettered: tuple[tuple[str, int], ...]
     breakers: tuple[BreakerStatus, ...]
+    runs_by_status: tuple[tuple[str, int], ...] = ()
+    webhook_backlog: int | None = None
 
 
 #: Reads a snapshot over one connection.
@@ -48,7 +53,12 @@ def snapshot_query(policy: BreakerPolicy) -> SnapshotQuery:
 
     async def query(conn: asyncpg.Connection) -> FailureSnapshot:
         counts = tuple((r["error_code"], r["n"]) for r in await dead_letters.count_by_error(conn))
-        return FailureSnapshot(dead_lettered=counts, breakers=tuple(await list_statuses(conn, policy=policy)))
+        return FailureSnapshot(
+            dead_lettered=counts,
+            breakers=tuple(await list_statuses(conn, policy=policy)),
+            runs_by_status=tuple((await runs.count_by_status(conn)).items()),
+            webhook_backlog=await webhooks.count_pending_messages(conn),
+        )
 
     return query
 
@@ -94,9 +104,23 @@ class FailureMetrics(Collector):
             "swath_inference_breaker_state", "A model's breaker state (1 for the current one).",
             labels=["model", "state"],
         )
+        number = GaugeMetricFamily(
+            "swath_breaker_state", "A model's breaker: 0 closed, 1 half-open, 2 open.", labels=["model"]
+        )
         for b in snapshot.breakers:
             is_open.add_metric([b.model], int(b.state is BreakerState.OPEN))
             for s in BreakerState:
                 state.add_metric([b.model, s.value], int(b.state is s))
+            number.add_metric([b.model], BREAKER_STATE_VALUE[b.state])
         yield is_open
         yield state
+        yield number
+        by_status = GaugeMetricFamily("swath_runs", "Runs in each status now.", labels=["status"])
+        for status, n in snapshot.runs_by_status:
+            by_status.add_metric([status], n)
+        yield by_status
+        if snapshot.webhook_backlog is not None:
+            yield GaugeMetricFamily(
+                "swath_webhook_backlog", "Webhook messages not yet delivered nor given up on.",
+                value=snapshot.webhook_backlog,
+            )

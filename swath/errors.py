@@ -27,6 +27,7 @@ are kept because callers catch those too):
     * InsecureSettingsError           - the settings would make the service unsafe
     * FaultInjectionRefusedError      - fault injection configured outside dev mode
     * PortInUseError                  - a port Swath wants to listen on is taken
+    * PrometheusMissingError          - `swath up --observe` without a Prometheus server installed
     * ChildExitedError                - a supervised child exited before it was ready
     * TemporalSetupError              - the namespace is missing or lacks Swath's search attributes
     * TimeoutSettingsError            - timeouts that must agree do not (e.g. webhook HTTP vs attempt)
@@ -221,6 +222,10 @@ class FaultInjectionRefusedError(StartupError):
 
 class PortInUseError(StartupError):
     """A port Swath wants to listen on is taken by another process."""
+
+
+class PrometheusMissingError(StartupError):
+    """`swath up --observe` was asked for, but no Prometheus server is installed."""
 
 
 class ChildExitedError(StartupError):

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         default=None, description="Each pool serves /livez, /readyz and /metrics on this port (unset: off)."
     )
     pool_http_host: str = Field(default="127.0.0.1", description="Where the pools' HTTP port listens.")
+    pool_http_base_port: int | None = Field(
+        default=9470, description="`swath up` gives its pools this port and the next ones, one each, in task "
+        "queue order (unset: no pool ports)."
+    )
+    prometheus_port: int = Field(default=9090, description="Where `swath up --observe` serves Prometheus.")
     inference_max_queued_items: int = Field(
         default=4096, ge=1, description="Items that may wait in one model's batcher; more callers wait for room."
     )

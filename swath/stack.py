@@ -23,8 +23,10 @@ from swath.db.keys import authenticate, create_key
 from swath.db.pool import ensure_database
 from swath.embedded.ports import ensure_port_free
 from swath.embedded.postgres import EmbeddedPostgres
+from swath.embedded.prometheus import find_prometheus, prometheus_argv, scrape_config, write_config
 from swath.embedded.supervisor import ChildSpec, Supervisor
 from swath.embedded.temporal import TemporalDevServer
+from swath.errors import PrometheusMissingError
 from swath.temporal.queues import TaskQueue
 from swath.settings import Mode, Settings
 
@@ -36,8 +38,14 @@ DEV_TENANT = "dev"
 class Stack:
     """Starts, supervises and stops every process of one Swath installation."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, observe: bool = False) -> None:
+        """`observe`: also run Prometheus over every process's metrics (`PrometheusMissingError` without it)."""
         self.settings = settings
+        self.prometheus = find_prometheus() if observe else None
+        if observe and self.prometheus is None:
+            raise PrometheusMissingError(
+                "swath up --observe needs Prometheus: install it (Debian: apt-get install prometheus)"
+            )
         self.data_dir = settings.data_dir.resolve()
         self.supervisor = Supervisor(log_dir=self.data_dir / "logs")
         self._supervising: asyncio.Task[None] | None = None
@@ -52,6 +60,19 @@ class Stack:
         )
         self.postgres = EmbeddedPostgres(self.data_dir / "postgres", port=settings.pg_port, run_as=settings.pg_run_as)
 
+    def pool_ports(self) -> dict[TaskQueue, int]:
+        """Each pool's own HTTP port (`/livez`, `/readyz`, `/metrics`); none without a base port."""
+        base = self.settings.pool_http_base_port
+        return {} if base is None else {queue: base + n for n, queue in enumerate(TaskQueue)}
+
+    def pool_env(self, queue: TaskQueue) -> dict[str, str]:
+        """A pool's environment: the children's, with its own HTTP port (a shared one would clash)."""
+        env = self.child_env()
+        env.pop("SWATH_POOL_HTTP_PORT", None)
+        if port := self.pool_ports().get(queue):
+            env["SWATH_POOL_HTTP_PORT"] = str(port)
+        return env
+
     def child_env(self) -> dict[str, str]:
         """Children read the same settings, with paths made absolute."""
         env = dict(os.environ)
@@ -65,6 +86,10 @@ class Stack:
     def check_ports(self) -> None:
         """Fail before starting anything if a port we need is taken, naming the setting to change."""
         ensure_port_free(self.settings.api_host, self.settings.api_port, setting="SWATH_API_PORT")
+        if self.prometheus:
+            ensure_port_free(self.settings.api_host, self.settings.prometheus_port, setting="SWATH_PROMETHEUS_PORT")
+        for port in self.pool_ports().values():
+            ensure_port_free(self.settings.pool_http_host, port, setting="SWATH_POOL_HTTP_BASE_PORT")
         if self.settings.embedded_temporal:
             self.temporal.check_ports()
         if self.settings.embedded_postgres and not self.settings.database_url:
@@ -104,10 +129,31 @@ class Stack:
         env = self.child_env()
         for queue in TaskQueue:
             await self.supervisor.start(
-                ChildSpec(name=f"pool-{queue.value}", argv=[sys.executable, "-m", "workers", "--pool", queue], env=env)
+                ChildSpec(
+                    name=f"pool-{queue.value}", argv=[sys.executable, "-m", "workers", "--pool", queue],
+                    env=self.pool_env(queue),
+                )
             )
         await self.supervisor.start(
             ChildSpec(name="api", argv=[sys.executable, "-m", "api"], env=env, ready=self._api_ready)
+        )
+        if self.prometheus:
+            await self.supervisor.start(ChildSpec(name="prometheus", argv=self._prometheus_argv(self.prometheus)))
+
+    def metrics_targets(self) -> dict[str, str]:
+        """Every scrape target of this stack: `api` and each pool's name → `host:port`."""
+        targets = {"api": f"{self.settings.api_host}:{self.settings.api_port}"}
+        host = self.settings.pool_http_host
+        targets.update({queue.value: f"{host}:{port}" for queue, port in self.pool_ports().items()})
+        return targets
+
+    def _prometheus_argv(self, binary: str) -> list[str]:
+        targets = self.metrics_targets()
+        api = targets.pop("api")
+        config = write_config(self.data_dir / "prometheus" / "prometheus.yml", scrape_config(api=api, pools=targets))
+        return prometheus_argv(
+            binary, config_file=config, data_dir=self.data_dir / "prometheus" / "data",
+            host=self.settings.api_host, port=self.settings.prometheus_port,
         )
 
     async def _api_ready(self, timeout: float = 60) -> None:

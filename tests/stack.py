@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from swath.embedded.ports import free_port
+from swath.temporal.queues import TaskQueue
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 240
@@ -25,6 +26,11 @@ class RunningStack:
     env: dict[str, str]
     api_url: str
     temporal_address: str
+
+    def pool_metrics_url(self, pool: str) -> str:
+        """Where one pool of this stack serves `/metrics` (the base port plus its task queue's index)."""
+        index = [queue.value for queue in TaskQueue].index(pool)
+        return f"http://127.0.0.1:{int(self.env['SWATH_POOL_HTTP_BASE_PORT']) + index}/metrics"
 
     def key(self) -> str:
         return (self.data_dir / "dev-api-key").read_text().strip()
@@ -47,10 +53,11 @@ class RunningStack:
         raise LookupError(f"no {pool} pool process")
 
 
-async def start_stack(data_dir: Path, env: dict[str, str]) -> RunningStack:
+async def start_stack(data_dir: Path, env: dict[str, str], *args: str) -> RunningStack:
+    """`swath up [args]` in `data_dir`, once its API answers `/readyz`."""
     log = open(data_dir.parent / f"{data_dir.name}-swath-up.log", "ab")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "swath.cli", "up", cwd=REPO, env=env, stdout=log, stderr=log
+        sys.executable, "-m", "swath.cli", "up", *args, cwd=REPO, env=env, stdout=log, stderr=log
     )
     stack = RunningStack(
         proc, data_dir, env, f"http://127.0.0.1:{env['SWATH_API_PORT']}", env["SWATH_TEMPORAL_ADDRESS"]
@@ -84,6 +91,8 @@ def stack_env(data_dir: Path, **settings: str) -> dict[str, str]:
         "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "SWATH_TEMPORAL_UI_PORT": str(free_port()),
         "SWATH_PG_PORT": str(free_port()),
+        # The pools take this port and the next four (one each), in task queue order.
+        "SWATH_POOL_HTTP_BASE_PORT": str(free_port()),
         "PYTHONPATH": str(REPO),
         # Tests read failure metrics right after a breaker opens; scrapes only see the refreshed snapshot.
         "SWATH_METRICS_REFRESH_S": "0.1",

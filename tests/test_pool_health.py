@@ -49,6 +49,8 @@ async def test_a_pool_process_serves_probes_and_metrics(temporal_env: WorkflowEn
             assert (await http.get("/livez")).status_code == 200
             metrics = await http.get("/metrics")
             assert metrics.status_code == 200 and "python_info" in metrics.text
+            # The SDK's series share the port: the worker's slots and pollers exist once it polls.
+            assert 'temporal_worker_task_slots_available{' in metrics.text
     finally:
         pool.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(pool.wait(), timeout=60) == 0

@@ -3,12 +3,14 @@
 It runs in a thread of its own (like `prometheus_client.start_http_server`), so a busy event loop
 or a long forward pass never makes a probe time out. `/livez` answers while the process runs;
 `/readyz` once the pool's worker polls its task queue (for inference, with its models loaded
-when it first needs them); `/metrics` is the process's Prometheus registry.
+when it first needs them); `/metrics` is the process's Prometheus registry followed by whatever
+`extra_metrics` returns (the Temporal SDK's series, `workers.sdk_metrics`).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -17,8 +19,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 class PoolHealth:
     """The pool's readiness, and the server that reports it."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, extra_metrics: Callable[[], bytes] | None = None) -> None:
         self.ready = threading.Event()
+        self.extra_metrics = extra_metrics
         health = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,7 +32,7 @@ class PoolHealth:
                     ready = health.ready.is_set()
                     self._answer(200 if ready else 503, b"ready\n" if ready else b"starting\n", "text/plain")
                 elif self.path == "/metrics":
-                    self._answer(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+                    self._answer(200, health.metrics_text(), CONTENT_TYPE_LATEST)
                 else:
                     self._answer(404, b"not found\n", "text/plain")
 
@@ -46,6 +49,14 @@ class PoolHealth:
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="pool-health", daemon=True)
+
+    def metrics_text(self) -> bytes:
+        """The Python registry's exposition, then the extra metrics' (distinct names, one text page)."""
+        text = generate_latest(REGISTRY)
+        if self.extra_metrics is not None:
+            extra = self.extra_metrics()
+            text += extra if not extra or extra.endswith(b"\n") else extra + b"\n"
+        return text
 
     @property
     def port(self) -> int:

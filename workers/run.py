@@ -16,6 +16,7 @@ from swath.temporal.client import connect_temporal
 from workers.health import PoolHealth
 from workers.pool import activity_methods
 from workers.pools import load_pool
+from workers.sdk_metrics import SdkMetrics
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,14 @@ async def run_pool(name: str, settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
         health = None
+        runtime = None
         if settings.pool_http_port is not None:
-            health = PoolHealth(settings.pool_http_host, settings.pool_http_port)
+            sdk = SdkMetrics()
+            runtime = sdk.runtime
+            health = PoolHealth(settings.pool_http_host, settings.pool_http_port, extra_metrics=sdk.text)
             health.start()
             stack.callback(health.stop)
-        client = await connect_temporal(settings)
+        client = await connect_temporal(settings, runtime=runtime)
         activities = [fn for obj in await pool.build_activities(settings, stack) for fn in activity_methods(obj)]
         worker = Worker(
             client,

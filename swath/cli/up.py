@@ -1,4 +1,4 @@
-"""`swath up [--demo]`: start the embedded stack and supervise it until Ctrl-C."""
+"""`swath up [--demo] [--observe]`: start the embedded stack and supervise it until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -14,21 +14,29 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `up`."""
     up = sub.add_parser("up", help="start the embedded stack and supervise it until Ctrl-C")
     up.add_argument("--demo", action="store_true", help="submit the sample run once the stack is up")
+    up.add_argument(
+        "--observe", action="store_true",
+        help="also run Prometheus (Debian's /usr/bin/prometheus) over the API and every pool, with Swath's rules",
+    )
     return up
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the stack; exit status 2 when one of its ports is taken."""
     # The embedded stack is the one place dev mode is the default; an explicit SWATH_MODE wins.
-    return asyncio.run(_up(settings.in_dev_mode_unless_set(), demo=args.demo))
+    return asyncio.run(_up(settings.in_dev_mode_unless_set(), demo=args.demo, observe=args.observe))
 
 
-async def _up(settings: Settings, *, demo: bool) -> int:
+async def _up(settings: Settings, *, demo: bool, observe: bool = False) -> int:
     from swath.demo import run_sample
-    from swath.errors import PortInUseError
+    from swath.errors import PortInUseError, PrometheusMissingError
     from swath.stack import Stack
 
-    stack = Stack(settings)
+    try:
+        stack = Stack(settings, observe=observe)
+    except PrometheusMissingError as err:
+        print(f"swath up: {err}", file=sys.stderr)
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -40,7 +48,7 @@ async def _up(settings: Settings, *, demo: bool) -> int:
         await stack.stop()
         return 2
     supervising = asyncio.create_task(stack.run())
-    print(_banner(settings), flush=True)
+    print(banner(settings, stack), flush=True)
     try:
         if demo:
             await run_sample(settings, out=lambda line: print(line, flush=True))
@@ -53,11 +61,18 @@ async def _up(settings: Settings, *, demo: bool) -> int:
     return 0
 
 
-def _banner(settings: Settings) -> str:
-    return "\n".join([
+def banner(settings: Settings, stack) -> str:
+    """What `swath up` prints once everything is up: where each part answers."""
+    lines = [
         "Swath is up:",
-        f"  API          {settings.api_base_url}  (OpenAPI: {settings.api_base_url}/docs)",
+        f"  API          {settings.api_base_url}  (OpenAPI: {settings.api_base_url}/docs, metrics: /metrics)",
         f"  Temporal UI  {settings.ui_base_url}/namespaces/{settings.temporal_namespace}/workflows",
         f"  dev API key  {settings.dev_api_key_file.resolve()}",
         f"  logs         {(settings.data_dir / 'logs').resolve()}",
-    ])
+    ]
+    pools = [(name, target) for name, target in stack.metrics_targets().items() if name != "api"]
+    for n, (name, target) in enumerate(pools):
+        lines.append(f"  {'pool metrics' if n == 0 else '':<13}{name:<14}http://{target}/metrics")
+    if stack.prometheus:
+        lines.append(f"  Prometheus   http://{settings.api_host}:{settings.prometheus_port}")
+    return "\n".join(lines)

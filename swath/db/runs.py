@@ -118,3 +118,23 @@ async def finish_run(
         run_id, status.value, error, result_model, _TERMINAL,
     )
     return result.endswith(" 1")
+
+
+async def finished_run_outcome(conn: asyncpg.Connection, *, run_id: UUID) -> asyncpg.Record | None:
+    """What a finished run's metrics need: its status, model version, duration (s) and item counts."""
+    return await conn.fetchrow(
+        """
+        SELECT status, model_resolved, items_total, items_done, items_failed,
+               extract(epoch FROM finished_at - created_at)::float8 AS duration_s
+        FROM runs WHERE id = $1
+        """,
+        run_id,
+    )
+
+
+async def count_by_status(conn: asyncpg.Connection) -> dict[str, int]:
+    """How many runs there are in each status (every status present, zero if none)."""
+    rows = await conn.fetch("SELECT status, count(*) AS n FROM runs GROUP BY status")
+    counts = {status.value: 0 for status in RunStatus}
+    counts.update({r["status"]: r["n"] for r in rows})
+    return counts

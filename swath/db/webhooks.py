@@ -348,3 +348,8 @@ async def take_delivery_slot(conn: asyncpg.Connection, *, tenant: str, per_minut
     return await conn.fetchval(
         "SELECT extract(epoch FROM date_trunc('minute', now()) + interval '1 minute' - now())::float8"
     )
+
+
+async def count_pending_messages(conn: asyncpg.Connection) -> int:
+    """Webhook messages not yet delivered or given up on, across tenants (the delivery backlog)."""
+    return await conn.fetchval("SELECT count(*) FROM webhook_messages WHERE status = 'pending'")

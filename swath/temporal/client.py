@@ -7,6 +7,7 @@ import logging
 import time
 
 from temporalio.client import Client, TLSConfig
+from temporalio.runtime import Runtime
 
 from swath.settings import Settings
 from swath.temporal.converter import DATA_CONVERTER
@@ -19,23 +20,29 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 60.0
 
 
-async def connect_temporal(settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S) -> Client:
+async def connect_temporal(
+    settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S, runtime: Runtime | None = None
+) -> Client:
     """A client for the configured address and namespace, retrying while Temporal is unreachable.
 
     Refuses (`TemporalSetupError`) a namespace that is missing or lacks Swath's search attributes.
+    `runtime` is the SDK runtime to connect in (a pool's, which exports the SDK's metrics); unset:
+    the SDK's default.
     """
-    client = await connect_unchecked(settings, timeout=timeout)
+    client = await connect_unchecked(settings, timeout=timeout, runtime=runtime)
     await ensure_ready(client)
     return client
 
 
-async def connect_unchecked(settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S) -> Client:
+async def connect_unchecked(
+    settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S, runtime: Runtime | None = None
+) -> Client:
     """A client like `connect_temporal`'s, for setting the namespace up: its readiness is not checked."""
     deadline = time.monotonic() + timeout
     delay = 0.25
     while True:
         try:
-            return await _connect(settings)
+            return await _connect(settings, runtime)
         except RuntimeError as err:  # the SDK's bridge reports connection failures as RuntimeError
             if time.monotonic() + delay > deadline:
                 raise
@@ -44,7 +51,7 @@ async def connect_unchecked(settings: Settings, *, timeout: float = CONNECT_TIME
             delay = min(delay * 2, 5.0)
 
 
-async def _connect(settings: Settings) -> Client:
+async def _connect(settings: Settings, runtime: Runtime | None) -> Client:
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
         tls = TLSConfig(
@@ -60,4 +67,5 @@ async def _connect(settings: Settings) -> Client:
         data_converter=DATA_CONVERTER,
         tls=tls,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+        runtime=runtime,
     )

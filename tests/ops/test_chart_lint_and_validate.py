@@ -91,7 +91,10 @@ def test_prometheus_rules_are_well_formed(ci_release: Release) -> None:
         for group in rule_set["spec"]["groups"]:
             assert group["name"] and group["rules"]
             for rule in group["rules"]:
+                assert rule["expr"].strip() and rule["expr"].count("(") == rule["expr"].count(")")
+                if "record" in rule:
+                    assert set(rule) <= {"record", "expr", "labels"} and rule["record"]
+                    continue
                 assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}
-                assert rule["alert"] and rule["expr"].strip()
+                assert rule["alert"]
                 assert rule["labels"]["severity"] in {"critical", "warning", "info"}
-                assert rule["expr"].count("(") == rule["expr"].count(")")

@@ -2,6 +2,7 @@
 
 from contextlib import AsyncExitStack
 
+import torch
 
 from activities.inference import InferenceActivities, ModelCache, pick_device
 from activities.scene_mapping import SceneMappingActivities
@@ -9,6 +10,7 @@ from swath.blobstore import open_blob_store
 from swath.breaker import BreakerPolicy, InferenceBreaker
 from swath.db import connect
 from swath.faults import FaultInjector
+from swath.metrics import start_gpu_sampler
 from swath.temporal.queues import TaskQueue
 from swath.registry import ModelRegistry
 from swath.settings import Settings
@@ -29,6 +31,9 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
     stack.push_async_callback(db.close)
     breaker = InferenceBreaker(db, BreakerPolicy.from_settings(settings))
     blobs = open_blob_store(settings)
+    sampler = start_gpu_sampler(torch.cuda)
+    if sampler is not None:
+        stack.callback(sampler.stop)
     return [
         InferenceActivities(blobs=blobs, registry=registry, models=models, breaker=breaker, faults=faults, db=db),
         SceneMappingActivities(blobs=blobs, registry=registry, models=models, breaker=breaker, db=db),

@@ -1,0 +1,70 @@
+"""The configuration `swath up --observe` gives Prometheus, and the pools' ports it scrapes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from swath.cli.up import banner
+from swath.embedded.prometheus import RULES_FILE, prometheus_argv, scrape_config, write_config
+from swath.errors import PrometheusMissingError
+from swath.settings import Settings
+from swath.stack import Stack
+from swath.temporal.queues import TaskQueue
+
+
+def test_each_pool_gets_its_own_port_from_the_base(tmp_path: Path) -> None:
+    stack = Stack(Settings(data_dir=tmp_path, pool_http_base_port=19100))
+    assert stack.pool_ports() == {queue: 19100 + n for n, queue in enumerate(TaskQueue)}
+    assert stack.pool_env(TaskQueue.INFERENCE)["SWATH_POOL_HTTP_PORT"] == "19103"
+    assert stack.metrics_targets()["notify"] == "127.0.0.1:19104"
+
+
+def test_without_a_base_port_no_pool_gets_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWATH_POOL_HTTP_PORT", "9464")  # one port for all would make four pools fail
+    stack = Stack(Settings(data_dir=tmp_path, pool_http_base_port=None))
+    assert stack.pool_ports() == {}
+    assert "SWATH_POOL_HTTP_PORT" not in stack.pool_env(TaskQueue.INGEST)
+    assert set(stack.metrics_targets()) == {"api"}
+
+
+def test_the_scrape_config_names_the_api_every_pool_and_the_rules(tmp_path: Path) -> None:
+    config = scrape_config(api="127.0.0.1:8000", pools={"ingest": "127.0.0.1:9472", "notify": "127.0.0.1:9474"})
+    jobs = {job["job_name"]: job["static_configs"] for job in config["scrape_configs"]}
+    assert jobs["swath-api"] == [{"targets": ["127.0.0.1:8000"]}]
+    assert jobs["swath-pools"] == [
+        {"targets": ["127.0.0.1:9472"], "labels": {"pool": "ingest"}},
+        {"targets": ["127.0.0.1:9474"], "labels": {"pool": "notify"}},
+    ]
+    assert config["rule_files"] == [str(RULES_FILE)]
+    assert "rule_files" not in scrape_config(api="a:1", pools={}, rules=tmp_path / "missing.yml")
+    argv = prometheus_argv("/usr/bin/prometheus", config_file=tmp_path / "p.yml", data_dir=tmp_path / "d",
+                           host="127.0.0.1", port=9090)  # fmt: skip
+    assert f"--config.file={tmp_path / 'p.yml'}" in argv and "--web.listen-address=127.0.0.1:9090" in argv
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (apt-get install prometheus)")
+def test_promtool_accepts_the_generated_config(tmp_path: Path) -> None:
+    stack = Stack(Settings(data_dir=tmp_path, pool_http_base_port=19100))
+    targets = stack.metrics_targets()
+    path = write_config(tmp_path / "prometheus.yml", scrape_config(api=targets.pop("api"), pools=targets))
+    done = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_swath_up_prints_every_pools_metrics_url(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, pool_http_base_port=19100)
+    text = banner(settings, Stack(settings))
+    assert "  pool metrics orchestration http://127.0.0.1:19100/metrics\n" in text
+    assert "notify        http://127.0.0.1:19104/metrics" in text and "Prometheus" not in text
+
+
+def test_observe_without_prometheus_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import swath.stack
+
+    monkeypatch.setattr(swath.stack, "find_prometheus", lambda: None)
+    with pytest.raises(PrometheusMissingError, match="apt-get install prometheus"):
+        Stack(Settings(data_dir=tmp_path), observe=True)
