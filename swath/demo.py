@@ -12,6 +12,8 @@ import httpx
 from pathlib import Path
 
 from swath.samples import load_labels, sample_dir
+from swath.scenes import synthetic
+from swath.scenes.preview import write_preview
 from swath.settings import Settings
 
 MODEL = "crop-classifier"
@@ -62,20 +64,22 @@ async def run_sample_scene(http: httpx.AsyncClient, folder: Path, *, out=print, 
     out(f"  Temporal UI: {run['temporal_ui_url']}")
     run = await _follow(http, run, out, timeout)
     if run["status"] == "complete":
-        for scene_map in run["result"]["maps"]:
-            dest = folder / run["id"] / scene_map["name"]
+        for output in run["outputs"]:
+            dest = folder / run["id"] / output["name"]
             dest.parent.mkdir(parents=True, exist_ok=True)
-            async with http.stream("GET", scene_map["download_url"]) as answer:
+            async with http.stream("GET", output["download_url"]) as answer:
                 answer.raise_for_status()
                 with open(dest, "wb") as f:
                     async for chunk in answer.aiter_bytes():
                         f.write(chunk)
+        for scene_map in run["result"]["maps"]:
+            map_path = folder / run["id"] / scene_map["name"]
+            write_preview(scene, map_path, map_path.with_suffix(".png"))
     return run
 
 
 def sample_scene(folder: Path) -> Path:
     """The sample scene's GeoTIFF in `folder`, generated there the first time (deterministically)."""
-    from swath.scenes import synthetic
 
     path = folder / "sample-scene.tif"
     if not path.exists():
@@ -97,7 +101,9 @@ def format_scene_result(run: dict, folder: Path) -> str:
             lines.append(f"  {item['id']}: error {item['error']['code']}: {item['error']['message']}")
     for scene_map in run["result"]["maps"]:
         lines.append(f"  map of {scene_map['input_id']} ({scene_map['crs']}, {scene_map['width']}×{scene_map['height']} px):")
-        lines.append(f"    {folder / run['id'] / scene_map['name']}   (opens in QGIS)")
+        map_path = folder / run["id"] / scene_map["name"]
+        lines.append(f"    {map_path}   (a COG: opens in QGIS)")
+        lines.append(f"    {map_path.with_suffix('.png')}   (preview: true colour | classes)")
         lines.append(f"    {'class':<10} {'pixels':>9} {'share':>7} {'area (ha)':>10}")
         for stat in scene_map["class_stats"]:
             lines.append(
