@@ -15,6 +15,8 @@ from swath.contracts import ModelInfo
 from swath.errors import ModelNotFoundError
 
 DEFAULT_ALIAS = "production"
+TASKS = ("classification", "segmentation")
+"""What a model's output is: one label per tile, or one label per pixel of a window."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,11 @@ class ModelManifest:
     fallback: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     serving: ServingSpec = ServingSpec()
+    task: str = "classification"
+    #: Pixels shared by neighbouring windows when a scene is tiled (manifest `tiling.overlap`).
+    overlap: int = 0
+    #: One display colour (RGB) per label, for maps and legends; empty when not declared.
+    colors: tuple[tuple[int, int, int], ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -60,9 +67,26 @@ class ModelManifest:
         """Name, version and digest, as results record them."""
         return ModelInfo(name=self.name, version=self.version, sha256=self.sha256)
 
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"{self.name}@{self.version}: task must be one of {TASKS}, got {self.task!r}")
+        if not 0 <= self.overlap < min(self.input.height, self.input.width):
+            raise ValueError(f"{self.name}@{self.version}: overlap {self.overlap} must be in [0, window size)")
+        if self.colors and len(self.colors) != len(self.labels):
+            raise ValueError(
+                f"{self.name}@{self.version}: {len(self.colors)} colors for {len(self.labels)} labels"
+            )
+        for rgb in self.colors:
+            if len(rgb) != 3 or not all(isinstance(v, int) and 0 <= v <= 255 for v in rgb):
+                raise ValueError(f"{self.name}@{self.version}: color {list(rgb)} is not 3 integers in 0-255")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelManifest:
-        """Parse a `manifest.json`."""
+        """Parse a `manifest.json`; fields added since the first manifests have defaults.
+
+        Raises ``ValueError`` for an unknown task, an overlap outside the window, or colours
+        that are not one RGB triple per label.
+        """
         spec = data["input"]
         return cls(
             name=data["name"],
@@ -79,6 +103,9 @@ class ModelManifest:
             fallback=data.get("fallback"),
             metrics=data.get("metrics", {}),
             serving=ServingSpec(**data.get("serving", {})),
+            task=data.get("task", "classification"),
+            overlap=data.get("tiling", {}).get("overlap", 0),
+            colors=tuple(tuple(rgb) for rgb in data.get("colors", ())),
             raw=data,
         )
 
