@@ -11,8 +11,10 @@ from collections.abc import Callable
 from torch import nn
 
 from swath.nets.crop_classifier import CropCNN
+from swath.nets.landcover_segmenter import LandcoverUNet
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "crop_cnn_v1": CropCNN,
+    "landcover_unet_v1": LandcoverUNet,
 }
 """Architecture name (as written in a manifest) → constructor taking ``architecture_params``."""

@@ -74,6 +74,44 @@ def test_input_scale_defaults_to_one() -> None:
     assert ModelManifest.from_dict(data).input.scale == 1.0
 
 
+
+def test_older_manifests_default_the_newer_fields() -> None:
+    manifest = ModelManifest.from_dict(manifest_dict("2.0.0"))
+    assert manifest.task == "classification"
+    assert manifest.overlap == 0
+    assert manifest.colors == ()
+
+
+def test_segmentation_fields_parse() -> None:
+    data = manifest_dict(
+        "3.0.0",
+        task="segmentation",
+        tiling={"overlap": 8},
+        colors=[[10, 20, 30], [0, 100, 0], [0, 0, 255]],
+    )
+    manifest = ModelManifest.from_dict(data)
+    assert manifest.task == "segmentation"
+    assert manifest.overlap == 8
+    assert manifest.colors == ((10, 20, 30), (0, 100, 0), (0, 0, 255))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"task": "detection"}, "task"),
+        ({"tiling": {"overlap": -1}}, "overlap"),
+        ({"tiling": {"overlap": 32}}, "overlap"),  # as large as the 32 px window
+        ({"colors": [[1, 2, 3], [4, 5, 6]]}, "2 colors for 3 labels"),
+        ({"colors": [[1, 2, 3], [4, 5, 6], [7, 8]]}, "not 3 integers"),
+        ({"colors": [[1, 2, 3], [4, 5, 6], [7, 8, 256]]}, "not 3 integers"),
+        ({"colors": [[1, 2, 3], [4, 5, 6], [7, 8, 9.5]]}, "not 3 integers"),
+    ],
+)
+def test_invalid_new_fields_are_refused(extra: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ModelManifest.from_dict(manifest_dict("4.0.0", **extra))
+
+
 UNKNOWN = [
     "no-such-model",
     "no-such-model@1.0.0",
@@ -150,6 +188,36 @@ def test_bundled_registry_resolves(ref: str) -> None:
     assert manifest == registry.resolve("crop-classifier@1.0.0")
     assert manifest.info.ref == "crop-classifier@1.0.0"
     assert len(manifest.sha256) == 64
+    assert registry.weights_path(manifest).is_file()
+
+
+@needs_bundled
+def test_bundled_crop_classifiers_declare_colors() -> None:
+    registry = ModelRegistry(BUNDLED_REGISTRY)
+    for version in registry.versions("crop-classifier"):
+        manifest = registry.resolve(f"crop-classifier@{version}")
+        assert manifest.task == "classification"
+        assert len(manifest.colors) == len(manifest.labels)
+
+
+needs_segmenter = pytest.mark.skipif(
+    not (BUNDLED_REGISTRY / "landcover-segmenter" / "1.0.0" / "manifest.json").is_file(),
+    reason="bundled registry has no landcover-segmenter 1.0.0 yet",
+)
+
+
+@needs_segmenter
+@pytest.mark.parametrize("ref", ["landcover-segmenter", "landcover-segmenter@production", "landcover-segmenter@1.0.0"])
+def test_bundled_segmenter_resolves(ref: str) -> None:
+    registry = ModelRegistry(BUNDLED_REGISTRY)
+    manifest = registry.resolve(ref)
+    assert manifest.info.ref == "landcover-segmenter@1.0.0"
+    assert manifest.task == "segmentation"
+    assert manifest.architecture == "landcover_unet_v1"
+    assert manifest.overlap == 32
+    assert (manifest.input.height, manifest.input.width) == (256, 256)
+    assert manifest.labels[-1] == "cloud" and len(manifest.labels) == 9
+    assert len(manifest.colors) == 9
     assert registry.weights_path(manifest).is_file()
 
 

@@ -1,0 +1,127 @@
+"""The shipped land-cover segmenter: real weights through the loader, re-measured on a fresh scene."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from swath.errors import WeightsChecksumError
+from swath.nets import ARCHITECTURES
+from swath.nets.landcover_segmenter import (
+    LandcoverUNet,
+    confusion_matrix,
+    mean_iou,
+    pixel_accuracy,
+    predict_labels,
+    predict_probabilities,
+    window_origins,
+)
+from swath.nets.loader import load_model, sha256_file
+from swath.registry import ModelRegistry
+from swath.scenes import synthetic
+from swath.settings import BUNDLED_REGISTRY
+
+# Neither the training seed nor the manifest's held-out seed: a scene the claim was not made on.
+FRESH_SEED = 3
+FRESH_SIZE = 512
+
+
+@pytest.fixture(scope="module")
+def registry() -> ModelRegistry:
+    return ModelRegistry(BUNDLED_REGISTRY)
+
+
+@pytest.fixture(scope="module")
+def manifest(registry: ModelRegistry):
+    return registry.resolve("landcover-segmenter@production")
+
+
+@pytest.fixture(scope="module")
+def model(registry: ModelRegistry, manifest):
+    return load_model(manifest.raw, registry.weights_path(manifest))
+
+
+def test_manifest_matches_the_scene_contract(manifest, registry: ModelRegistry) -> None:
+    assert manifest.version == "1.0.0"
+    assert manifest.task == "segmentation"
+    assert manifest.labels == synthetic.LABELS
+    assert manifest.colors == synthetic.COLORS
+    assert manifest.input.bands == synthetic.BANDS
+    assert manifest.input.scale == synthetic.SCALE
+    assert manifest.sha256 == sha256_file(registry.weights_path(manifest))
+    metrics, training = manifest.raw["metrics"], manifest.raw["training"]
+    assert metrics["heldout_seed"] != training["train_seed"]
+    assert FRESH_SEED not in (metrics["heldout_seed"], training["train_seed"])
+    assert metrics["heldout_pixel_accuracy"] >= 0.9 and metrics["heldout_miou"] >= 0.75
+
+
+def test_output_shape(model, manifest) -> None:
+    assert isinstance(model, LandcoverUNet)
+    assert ARCHITECTURES[manifest.architecture] is LandcoverUNet
+    assert not model.training
+    with torch.no_grad():
+        logits = model(torch.rand(2, len(manifest.input.bands), 64, 96) * 0.3)
+    assert logits.shape == (2, len(manifest.labels), 64, 96)
+    assert 100_000 <= sum(p.numel() for p in model.parameters()) <= 300_000
+
+
+def test_tampered_weights_are_refused(tmp_path: Path, registry: ModelRegistry, manifest) -> None:
+    weights = tmp_path / "model.safetensors"
+    shutil.copy(registry.weights_path(manifest), weights)
+    with open(weights, "r+b") as f:
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 1]))
+    with pytest.raises(WeightsChecksumError):
+        load_model(json.loads(json.dumps(manifest.raw)), weights)
+
+
+def test_fresh_scene_is_mapped_as_accurately_as_claimed(model, manifest) -> None:
+    spec = synthetic.SceneSpec(width=FRESH_SIZE, height=FRESH_SIZE, seed=FRESH_SEED)
+    pixels, labels = synthetic.render_window(spec, 0, 0, FRESH_SIZE, FRESH_SIZE)
+    predicted = predict_labels(
+        model, pixels, window=manifest.input.height, overlap=manifest.overlap, scale=manifest.input.scale
+    )
+    confusion = confusion_matrix(labels, predicted, len(manifest.labels))
+    assert pixel_accuracy(confusion) >= 0.90
+    assert mean_iou(confusion) >= 0.75
+
+
+def test_sliding_window_averages_overlaps_and_keeps_the_scene_size(model) -> None:
+    spec = synthetic.SceneSpec(width=300, height=200, seed=FRESH_SEED)
+    pixels, _ = synthetic.render_window(spec, 0, 0, 200, 300)
+    probabilities = predict_probabilities(model, pixels, window=128, overlap=32)
+    assert probabilities.shape == (len(synthetic.LABELS), 200, 300)
+    np.testing.assert_allclose(probabilities.sum(axis=0), 1.0, rtol=1e-5)
+    # A window that fits inside the scene sees the same pixels whether or not it is one of many.
+    with torch.no_grad():
+        alone = torch.softmax(model(torch.from_numpy(pixels[None, :, :128, :128] / np.float32(10000))), dim=1)[0]
+    corner = probabilities[:, :72, :96]  # only the first window covers this corner
+    np.testing.assert_allclose(corner, alone[:, :72, :96].numpy(), atol=1e-5)
+    small = predict_probabilities(model, pixels[:, :50, :70], window=128, overlap=32)
+    assert small.shape == (len(synthetic.LABELS), 50, 70)
+
+
+def test_window_origins_cover_the_scene() -> None:
+    assert window_origins(1024, 256, 32) == [0, 224, 448, 672, 768]
+    assert window_origins(256, 256, 32) == [0]
+    assert window_origins(100, 256, 32) == [0]
+    assert window_origins(257, 256, 32) == [0, 1]
+    with pytest.raises(ValueError):
+        window_origins(512, 256, 256)
+
+
+def test_metrics() -> None:
+    truth = np.array([0, 0, 1, 1, 2])
+    predicted = np.array([0, 1, 1, 1, 2])
+    confusion = confusion_matrix(truth, predicted, 4)
+    assert confusion.tolist() == [[1, 1, 0, 0], [0, 2, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+    assert pixel_accuracy(confusion) == pytest.approx(0.8)
+    # Class 3 appears nowhere and is left out; IoUs are 1/2, 2/3 and 1.
+    assert mean_iou(confusion) == pytest.approx((0.5 + 2 / 3 + 1) / 3)
