@@ -37,6 +37,7 @@ from swath.redact import redact_url
 from swath.registry import InputSpec, ModelRegistry
 from swath.temporal.activities import INGEST_INPUTS
 from swath.tiles import decode_tile, encode_tensor
+from swath.tracing import annotate
 from swath.urlguard import UrlGuard
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class IngestActivities:
     @INGEST_INPUTS.implementation
     async def ingest_inputs(self, req: IngestRequest) -> IngestResult:
         """Stage each input as `staged/<run>/<item>.npy`; rewriting a key on retry is harmless."""
+        annotate(run_id=req.run_id, model=req.model, batch_size=len(req.inputs))
         try:
             spec = self.registry.resolve(req.model).input
         except ModelNotFoundError as err:

@@ -20,6 +20,7 @@ from swath.db import webhooks as wh
 from swath.errors import UrlRefusedError
 from swath.redact import redact_text, redact_url
 from swath.temporal.activities import DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE
+from swath.tracing import annotate
 from swath.webhooks import metrics
 from swath.webhooks.contracts import AttemptOutcome, DeliverWebhookRequest, DeliverWebhookResult, FailWebhookRequest
 from swath.webhooks.dispatch import DeliveryPolicy
@@ -52,6 +53,10 @@ class NotifyActivities:
             message = await wh.get_message(conn, message_id=req.message_id)
             if message is None:
                 return DeliverWebhookResult(AttemptOutcome.STOPPED, error="message not found")
+            annotate(
+                run_id=str(message["run_id"]), tenant=message["tenant"], webhook_message=message["id"],
+                webhook_attempt=req.attempt,
+            )
             if message["status"] == "delivered":
                 return DeliverWebhookResult(AttemptOutcome.DELIVERED)
             target = await _target(conn, message)

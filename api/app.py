@@ -27,7 +27,11 @@ from swath.db import connect
 from swath.registry import ModelRegistry
 from swath.settings import Settings
 from swath.temporal.client import connect_temporal
+from swath.tracing import tracer_provider
 from swath.urlguard import input_guard
+
+#: Probes and scrapes arrive every few seconds and say nothing about a run: they get no spans.
+UNTRACED_PATHS = r"/(metrics|livez|readyz)$"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -87,7 +91,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(webhooks.endpoints)
     app.include_router(webhooks.deliveries)
+    _instrument(app)
     return app
+
+
+def _instrument(app: FastAPI) -> None:
+    """A server span per request when this process traces (`swath.tracing.configure_tracing`)."""
+    provider = tracer_provider()
+    if provider is None:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=UNTRACED_PATHS)
 
 
 def _document_raw_bodies(app: FastAPI) -> None:

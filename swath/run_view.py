@@ -111,6 +111,9 @@ class RunOut(BaseModel):
     outputs_purged_at: datetime | None = Field(
         default=None, description="When the run's inputs and outputs were deleted, its retention having ended."
     )
+    trace_id: str | None = Field(
+        default=None, description="The OpenTelemetry trace (32 hex digits) of the run; null when tracing was off."
+    )
 
 
 
@@ -140,6 +143,7 @@ def to_run_out(row: asyncpg.Record, items: list[asyncpg.Record] | None, settings
         urls=RunUrls(self=self_url, cancel=f"{self_url}/cancel", temporal_ui=ui_url),
         redrive_of=str(row["redrive_of"]) if row.get("redrive_of") else None,
         outputs_purged_at=row.get("outputs_purged_at"),
+        trace_id=row.get("trace_id"),
     )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
-from temporalio.client import Client, TLSConfig
+from temporalio.client import Client, Interceptor, TLSConfig
 
 from swath.settings import Settings
+from swath.tracing import temporal_interceptors
 from swath.temporal.converter import DATA_CONVERTER
 from swath.temporal.namespace import ensure_ready
 
@@ -19,23 +21,29 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 60.0
 
 
-async def connect_temporal(settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S) -> Client:
+async def connect_temporal(
+    settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S, interceptors: Sequence[Interceptor] | None = None
+) -> Client:
     """A client for the configured address and namespace, retrying while Temporal is unreachable.
 
-    Refuses (`TemporalSetupError`) a namespace that is missing or lacks Swath's search attributes.
+    `interceptors` default to `swath.tracing.temporal_interceptors()` (tracing, when it is on); the
+    client's interceptors also apply to every worker built on it. Refuses (`TemporalSetupError`) a
+    namespace that is missing or lacks Swath's search attributes.
     """
-    client = await connect_unchecked(settings, timeout=timeout)
+    client = await connect_unchecked(settings, timeout=timeout, interceptors=interceptors)
     await ensure_ready(client)
     return client
 
 
-async def connect_unchecked(settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S) -> Client:
+async def connect_unchecked(
+    settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S, interceptors: Sequence[Interceptor] | None = None
+) -> Client:
     """A client like `connect_temporal`'s, for setting the namespace up: its readiness is not checked."""
     deadline = time.monotonic() + timeout
     delay = 0.25
     while True:
         try:
-            return await _connect(settings)
+            return await _connect(settings, temporal_interceptors() if interceptors is None else interceptors)
         except RuntimeError as err:  # the SDK's bridge reports connection failures as RuntimeError
             if time.monotonic() + delay > deadline:
                 raise
@@ -44,7 +52,7 @@ async def connect_unchecked(settings: Settings, *, timeout: float = CONNECT_TIME
             delay = min(delay * 2, 5.0)
 
 
-async def _connect(settings: Settings) -> Client:
+async def _connect(settings: Settings, interceptors: Sequence[Interceptor]) -> Client:
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
         tls = TLSConfig(
@@ -58,6 +66,7 @@ async def _connect(settings: Settings) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
+        interceptors=interceptors,
         tls=tls,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
     )
