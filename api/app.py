@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import allow, openapi, problems, run_body
 from api.authentication import Authentication
@@ -100,9 +101,27 @@ def _instrument(app: FastAPI) -> None:
     provider = tracer_provider()
     if provider is None:
         return
+    from opentelemetry import context
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=UNTRACED_PATHS)
+    build = app.build_middleware_stack
+
+    def build_with_fresh_context() -> ASGIApp:
+        traced = build()
+
+        async def fresh(scope: Scope, receive: Receive, send: Send) -> None:
+            # A request whose body uvicorn paused reading resumes the connection inside that request's
+            # context, so the next request on the connection would start as a child of its span.
+            token = context.attach(context.Context())
+            try:
+                await traced(scope, receive, send)
+            finally:
+                context.detach(token)
+
+        return fresh
+
+    app.build_middleware_stack = build_with_fresh_context
 
 
 def _document_raw_bodies(app: FastAPI) -> None:
