@@ -43,6 +43,7 @@ _RUN_WORKFLOW_PREFIX = "run-"
 #: SDK's own extras (`temporal_activity`, `temporal_workflow`) are what the context fields show.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
     "message", "asctime", "role", *CONTEXT_FIELDS, "temporal_activity", "temporal_workflow",
+    "color_message",  # uvicorn's copy of the message with terminal colours
 }
 
 _bound_run: ContextVar[str | None] = ContextVar("swath_log_run_id", default=None)
