@@ -87,7 +87,7 @@ class NotifyActivities:
             error = describe_failure(err, timeout_s=self.policy.timeout_s)
             activity.logger.warning(
                 "webhook %s attempt %d to %s: %s (%s: %s)", message["id"], req.attempt, redact_url(url), error,
-                type(err).__name__, redact_text(str(err)),
+                type(err).__name__, redact_text(str(err)), extra={"run_id": str(message["run_id"])},
             )
         latency = time.monotonic() - clock
         if status is not None and not 200 <= status < 300:

@@ -9,9 +9,9 @@
   one), and any `extra=` fields of the call.
 
 Each handler runs `RedactingFilter` first (message, traceback and `extra` fields) and
-`RunContextFilter` second, which adds the run's context: from the activity or workflow being
-run, else from `bind_run` (the API, once a route knows its run), and the ids of the current
-OpenTelemetry span. httpx logs every request at INFO with its full URL; it is kept at WARNING.
+`RunContextFilter` second, which adds the run's context: a `run_id` the call passed with
+`extra=`, else the run of the activity or workflow being run, else the one `bind_run` bound (the
+API, once a route knows its run); and the ids of the current OpenTelemetry span. httpx logs every request at INFO with its full URL; it is kept at WARNING.
 """
 
 from __future__ import annotations
@@ -106,9 +106,11 @@ class RunContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.role = self.role
         workflow_id, activity_type = _temporal_context(record)
-        run_id = _bound_run.get()
-        if workflow_id and workflow_id.startswith(_RUN_WORKFLOW_PREFIX):
+        # A webhook delivery's workflow is not the run's: its lines name the run with `extra=`.
+        run_id = getattr(record, "run_id", None)
+        if run_id is None and workflow_id and workflow_id.startswith(_RUN_WORKFLOW_PREFIX):
             run_id = workflow_id.removeprefix(_RUN_WORKFLOW_PREFIX)
+        run_id = run_id or _bound_run.get()
         span = trace.get_current_span().get_span_context()
         record.run_id = run_id
         record.workflow_id = workflow_id

@@ -97,6 +97,14 @@ def test_the_api_binds_the_run_and_the_current_span_gives_the_trace(
     assert after["run_id"] is None and after["trace_id"] is None
 
 
+def test_a_line_may_name_its_run(json_lines: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, out = json_lines
+    with bind_run("bound"):
+        logger.info("a delivery attempt", extra={"run_id": "named"})
+    (line,) = lines(out)
+    assert line["run_id"] == "named"
+
+
 @activity.defn(name="logs_test_step")
 async def step(note: str) -> str:
     logging.getLogger("tests.logs.step").info("plain logger: %s", note)
