@@ -11,7 +11,9 @@
 Each handler runs `RedactingFilter` first (message, traceback and `extra` fields) and
 `RunContextFilter` second, which adds the run's context: a `run_id` the call passed with
 `extra=`, else the run of the activity or workflow being run, else the one `bind_run` bound (the
-API, once a route knows its run); and the ids of the current OpenTelemetry span. httpx logs every request at INFO with its full URL; it is kept at WARNING.
+API, once a route knows its run); and the ids of the current OpenTelemetry span.
+
+httpx logs every request at INFO with its full URL; it is kept at WARNING.
 """
 
 from __future__ import annotations
