@@ -28,7 +28,6 @@ from swath.contracts import AnalysisRunInput, InputRef
 from swath.db import items as item_queries
 from swath.db import runs as run_queries
 from swath.db.keys import Principal
-from swath.logs import bind_run
 from swath.errors import InvalidBlobRefError, ModelNotFoundError, UrlRefusedError
 from swath.temporal import search_attributes as sa
 from swath.temporal.activities import ANALYSIS_RUN
@@ -67,6 +66,8 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     this request's own, and removed again unless this request created the run (or started its workflow).
     """
     settings = clients.settings
+    # The request's trace is the run's: the workflow and its activities continue it.
+    trace_id = current_trace_id()
     request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     if idempotency_key:
         existing = await _replay(clients, principal, idempotency_key, request_hash)
@@ -91,48 +92,45 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     # Keyed runs get a deterministic id: if we crash after Temporal accepted the workflow but before
     # the row committed, the client's retry finds that same workflow instead of starting a second.
     run_id = uuid5(_IDEMPOTENT_RUNS, f"{principal.tenant}\n{idempotency_key}") if idempotency_key else uuid4()
-    with bind_run(run_id):  # the request's log lines from here on name the run
-        # Concurrent requests with one key share the run id, so each writes under its own folder.
-        folder = f"{tenant_prefix(principal.tenant)}inputs/{run_id}/{uuid4().hex}"
-        written: list[str] = []
-        # The blobs stay with a run this request created, and with a workflow it started even if the row
-        # then failed to commit (that workflow reads them; the client's retry finds it).
-        keep = False
-        try:
-            refs = [await _input_ref(clients, folder, item, written) for item in checked]
-            submitted = {
-                "model": body.model,
-                "inputs": [{"id": r.id, "uri": r.uri, "media_type": r.media_type} for r in refs],
-                "params": body.params,
-                "deadline_seconds": body.deadline_seconds,
-            }
-            # The request's trace is the run's: the workflow and its activities continue it.
-            trace_id = current_trace_id()
-            run_input = AnalysisRunInput(
-                run_id=str(run_id), tenant=principal.tenant, model=manifest.info.ref, inputs=refs,
-                chunk_size=settings.inference_chunk_size, params=body.params,
-                fallback_model=failures.fallback_of(clients, manifest), deadline_seconds=deadline_s,
+    # Concurrent requests with one key share the run id, so each writes under its own folder.
+    folder = f"{tenant_prefix(principal.tenant)}inputs/{run_id}/{uuid4().hex}"
+    written: list[str] = []
+    # The blobs stay with a run this request created, and with a workflow it started even if the row
+    # then failed to commit (that workflow reads them; the client's retry finds it).
+    keep = False
+    try:
+        refs = [await _input_ref(clients, folder, item, written) for item in checked]
+        submitted = {
+            "model": body.model,
+            "inputs": [{"id": r.id, "uri": r.uri, "media_type": r.media_type} for r in refs],
+            "params": body.params,
+            "deadline_seconds": body.deadline_seconds,
+        }
+        run_input = AnalysisRunInput(
+            run_id=str(run_id), tenant=principal.tenant, model=manifest.info.ref, inputs=refs,
+            chunk_size=settings.inference_chunk_size, params=body.params,
+            fallback_model=failures.fallback_of(clients, manifest), deadline_seconds=deadline_s,
+        )
+        # The row commits only once Temporal accepted the workflow: no run is stored that will never run.
+        async with clients.db.acquire() as conn, conn.transaction():
+            row = await run_queries.insert_run(
+                conn, run_id=run_id, tenant=principal.tenant, model_ref=body.model,
+                model_resolved=manifest.info.ref, input=submitted, idempotency_key=idempotency_key,
+                request_hash=request_hash, items_total=len(refs), trace_id=trace_id,
             )
-            # The row commits only once Temporal accepted the workflow: no run is stored that will never run.
-            async with clients.db.acquire() as conn, conn.transaction():
-                row = await run_queries.insert_run(
-                    conn, run_id=run_id, tenant=principal.tenant, model_ref=body.model,
-                    model_resolved=manifest.info.ref, input=submitted, idempotency_key=idempotency_key,
-                    request_hash=request_hash, items_total=len(refs), trace_id=trace_id,
-                )
-                if row is not None:
-                    if body.webhook:
-                        await webhooks.store_run_webhook(conn, run_id=run_id, webhook=body.webhook)
-                    keep = await _start_workflow(clients, run_input, trace_id)
-            keep = row is not None
-        finally:
-            if not keep:
-                await _delete_blobs(clients, written)
-        if row is None:  # a concurrent request with the same key won the race
-            replayed = await _replay(clients, principal, idempotency_key or "", request_hash)
-            assert replayed is not None
-            return replayed
-        return to_run_out(row, None, settings)
+            if row is not None:
+                if body.webhook:
+                    await webhooks.store_run_webhook(conn, run_id=run_id, webhook=body.webhook)
+                keep = await _start_workflow(clients, run_input, trace_id)
+        keep = row is not None
+    finally:
+        if not keep:
+            await _delete_blobs(clients, written)
+    if row is None:  # a concurrent request with the same key won the race
+        replayed = await _replay(clients, principal, idempotency_key or "", request_hash)
+        assert replayed is not None
+        return replayed
+    return to_run_out(row, None, settings)
 
 
 async def _replay(clients: Clients, principal: Principal, key: str, request_hash: str) -> RunOut | None:
@@ -148,20 +146,20 @@ async def _replay(clients: Clients, principal: Principal, key: str, request_hash
 async def _start_workflow(clients: Clients, run_input: AnalysisRunInput, trace_id: str | None) -> bool:
     """Start the run's workflow; `False` when an earlier attempt had already started it.
 
-    The Temporal UI shows the run's trace id in the workflow's details, to search for in a tracing UI.
+    The Temporal UI shows the run's trace id in the workflow's details, to look the trace up by.
     """
     try:
         await ANALYSIS_RUN.start(
             clients.temporal,
             run_input,
             id=run_workflow_id(run_input.run_id),
+            static_details=f"trace id `{trace_id}`" if trace_id else None,
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(sa.TENANT, run_input.tenant),
                 SearchAttributePair(sa.MODEL, run_input.model),
                 SearchAttributePair(sa.STATUS, RunStatus.QUEUED.value),
             ]),
             static_summary=f"{run_input.model} · {len(run_input.inputs)} tiles · tenant {run_input.tenant}",
-            static_details=f"trace id `{trace_id}`" if trace_id else None,
         )
     except WorkflowAlreadyStartedError:
         return False

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 
-from temporalio.client import Client, Interceptor, TLSConfig
+from temporalio.client import Client, TLSConfig
 
 from swath.settings import Settings
-from swath.tracing import temporal_interceptors
 from swath.temporal.converter import DATA_CONVERTER
 from swath.temporal.namespace import ensure_ready
+from swath.tracing import temporal_interceptors
 
 
 log = logging.getLogger(__name__)
@@ -21,29 +20,23 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 60.0
 
 
-async def connect_temporal(
-    settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S, interceptors: Sequence[Interceptor] | None = None
-) -> Client:
+async def connect_temporal(settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S) -> Client:
     """A client for the configured address and namespace, retrying while Temporal is unreachable.
 
-    `interceptors` default to `swath.tracing.temporal_interceptors()` (tracing, when it is on); the
-    client's interceptors also apply to every worker built on it. Refuses (`TemporalSetupError`) a
-    namespace that is missing or lacks Swath's search attributes.
+    Refuses (`TemporalSetupError`) a namespace that is missing or lacks Swath's search attributes.
     """
-    client = await connect_unchecked(settings, timeout=timeout, interceptors=interceptors)
+    client = await connect_unchecked(settings, timeout=timeout)
     await ensure_ready(client)
     return client
 
 
-async def connect_unchecked(
-    settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S, interceptors: Sequence[Interceptor] | None = None
-) -> Client:
+async def connect_unchecked(settings: Settings, *, timeout: float = CONNECT_TIMEOUT_S) -> Client:
     """A client like `connect_temporal`'s, for setting the namespace up: its readiness is not checked."""
     deadline = time.monotonic() + timeout
     delay = 0.25
     while True:
         try:
-            return await _connect(settings, temporal_interceptors() if interceptors is None else interceptors)
+            return await _connect(settings)
         except RuntimeError as err:  # the SDK's bridge reports connection failures as RuntimeError
             if time.monotonic() + delay > deadline:
                 raise
@@ -52,7 +45,7 @@ async def connect_unchecked(
             delay = min(delay * 2, 5.0)
 
 
-async def _connect(settings: Settings, interceptors: Sequence[Interceptor]) -> Client:
+async def _connect(settings: Settings) -> Client:
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
         tls = TLSConfig(
@@ -64,9 +57,10 @@ async def _connect(settings: Settings, interceptors: Sequence[Interceptor]) -> C
         tls = True
     return await Client.connect(
         settings.temporal_address,
+        # Tracing, when it is on; every worker built on the client inherits the client's interceptors.
+        interceptors=temporal_interceptors(),
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
-        interceptors=interceptors,
         tls=tls,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
     )

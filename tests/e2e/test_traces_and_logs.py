@@ -159,9 +159,7 @@ def test_every_line_of_every_process_is_json_and_run_lines_name_the_run(
             assert entry["role"] == log.stem.removeprefix("pool-") and entry["ts"].endswith("+00:00")
             if entry["logger"] == "uvicorn.access" and f"GET /v1/runs/{run['id']}" in entry["message"]:
                 polls.append(entry)
-            # uvicorn's access lines name the run in their path, outside any route's context.
-            mentions_run = run["id"] in entry["message"] and entry["logger"] != "uvicorn.access"
-            if entry["workflow_id"] == workflow_id or mentions_run:
+            if entry["workflow_id"] == workflow_id or run["id"] in entry["message"]:
                 run_lines.append(entry)
     assert run_lines, "no log line concerns the run"
     assert all(entry["run_id"] == run["id"] for entry in run_lines), [e for e in run_lines if e["run_id"] != run["id"]]
