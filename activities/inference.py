@@ -41,6 +41,7 @@ from swath.nets.loader import load_model
 from swath.registry import ModelManifest, ModelRegistry
 from swath.temporal.activities import RUN_INFERENCE_CHUNK
 from swath.tiles import decode_tensor
+from swath.tracing import annotate
 
 
 def pick_device(setting: str) -> str:
@@ -129,6 +130,7 @@ class InferenceActivities:
         the step was tried.
         """
         attempt = activity.info().attempt
+        annotate(run_id=req.run_id, model=req.model, chunk=req.chunk_index, batch_size=len(req.items))
         try:
             manifest = self.registry.resolve(req.model)
         except ModelNotFoundError as err:

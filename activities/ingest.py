@@ -46,6 +46,7 @@ from swath.redact import redact_url
 from swath.registry import InputSpec, ModelManifest, ModelRegistry
 from swath.temporal.activities import INGEST_INPUTS
 from swath.tiles import decode_tile, encode_tensor
+from swath.tracing import annotate
 from swath.urlguard import UrlGuard
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class IngestActivities:
     @INGEST_INPUTS.implementation
     async def ingest_inputs(self, req: IngestRequest) -> IngestResult:
         """Stage each input as `staged/<run>/<item>.npy`; rewriting a key on retry is harmless."""
+        annotate(run_id=req.run_id, model=req.model, batch_size=len(req.inputs))
         try:
             manifest = self.registry.resolve(req.model)
         except ModelNotFoundError as err:

@@ -20,6 +20,7 @@ from swath.db import webhooks as wh
 from swath.errors import UrlRefusedError
 from swath.redact import redact_text, redact_url
 from swath.temporal.activities import DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE
+from swath.tracing import annotate
 from swath.webhooks import metrics
 from swath.webhooks.contracts import AttemptOutcome, DeliverWebhookRequest, DeliverWebhookResult, FailWebhookRequest
 from swath.webhooks.dispatch import DeliveryPolicy
@@ -52,6 +53,10 @@ class NotifyActivities:
             message = await wh.get_message(conn, message_id=req.message_id)
             if message is None:
                 return DeliverWebhookResult(AttemptOutcome.STOPPED, error="message not found")
+            annotate(
+                run_id=str(message["run_id"]), tenant=message["tenant"], webhook_message=message["id"],
+                webhook_attempt=req.attempt,
+            )
             if message["status"] == "delivered":
                 return DeliverWebhookResult(AttemptOutcome.DELIVERED)
             target = await _target(conn, message)
@@ -82,7 +87,7 @@ class NotifyActivities:
             error = describe_failure(err, timeout_s=self.policy.timeout_s)
             activity.logger.warning(
                 "webhook %s attempt %d to %s: %s (%s: %s)", message["id"], req.attempt, redact_url(url), error,
-                type(err).__name__, redact_text(str(err)),
+                type(err).__name__, redact_text(str(err)), extra={"run_id": str(message["run_id"])},
             )
         latency = time.monotonic() - clock
         if status is not None and not 200 <= status < 300:

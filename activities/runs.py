@@ -20,6 +20,7 @@ from swath.db import dead_letters, items, runs
 from swath.settings import Settings
 from swath.status import RunStatus
 from swath.temporal.activities import FINISH_RUN
+from swath.tracing import annotate
 from swath.webhooks.dispatch import DeliveryPolicy
 from swath.webhooks.outbox import record_run_event
 
@@ -37,6 +38,7 @@ class RunBookkeepingActivities:
     @FINISH_RUN.implementation
     async def finish_run(self, req: FinishRunRequest) -> FinishRunResult:
         """Dead-letter (if asked), record the terminal status, then each event and its deliveries."""
+        annotate(run_id=req.run_id, tenant=req.tenant or None, status=req.status)
         run_id = UUID(req.run_id)
         dead_lettered = False
         async with self.db.acquire() as conn, conn.transaction():

@@ -8,17 +8,21 @@ from api.app import create_app
 from swath.errors import InsecureSettingsError
 from swath.logs import configure_logging
 from swath.settings import Settings
+from swath.tracing import configure_tracing
+
+ROLE = "api"
 
 
 def main() -> None:
     settings = Settings()
-    configure_logging()
+    configure_logging(role=ROLE, fmt=settings.log_format)
+    configure_tracing(settings, role=ROLE)
     try:
         app = create_app(settings)
     except InsecureSettingsError as err:
         sys.exit(f"python -m api: {err}")
     config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="info")
-    configure_logging()  # again: uvicorn.Config just gave its own loggers fresh handlers
+    configure_logging(role=ROLE, fmt=settings.log_format)  # again: uvicorn.Config just gave its own loggers fresh handlers
     uvicorn.Server(config).run()
 
 

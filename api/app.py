@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import allow, openapi, problems, run_body
 from api.authentication import Authentication
@@ -27,7 +28,11 @@ from swath.db import connect
 from swath.registry import ModelRegistry
 from swath.settings import Settings
 from swath.temporal.client import connect_temporal
+from swath.tracing import tracer_provider
 from swath.urlguard import input_guard
+
+#: Probes and scrapes arrive every few seconds and say nothing about a run: they get no spans.
+UNTRACED_PATHS = r"/(metrics|livez|readyz)$"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -90,7 +95,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(webhooks.endpoints)
     app.include_router(webhooks.deliveries)
+    _instrument(app)
     return app
+
+
+def _instrument(app: FastAPI) -> None:
+    """A server span per request when this process traces (`swath.tracing.configure_tracing`)."""
+    provider = tracer_provider()
+    if provider is None:
+        return
+    from opentelemetry import context
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=UNTRACED_PATHS)
+    build = app.build_middleware_stack
+
+    def build_with_fresh_context() -> ASGIApp:
+        traced = build()
+
+        async def fresh(scope: Scope, receive: Receive, send: Send) -> None:
+            # A request whose body uvicorn paused reading resumes the connection inside that request's
+            # context, so the next request on the connection would start as a child of its span.
+            token = context.attach(context.Context())
+            try:
+                await traced(scope, receive, send)
+            finally:
+                context.detach(token)
+
+        return fresh
+
+    app.build_middleware_stack = build_with_fresh_context
 
 
 def _document_raw_bodies(app: FastAPI) -> None:

@@ -7,6 +7,7 @@ declared so the OpenAPI document shows which operations need credentials.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,6 +17,7 @@ from api.authentication import PRINCIPAL
 from api.clients import Clients
 from api.problems import Problem, ProblemType
 from swath.db.keys import Principal
+from swath.logs import bind_run
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (`swk_…`) or, where enabled, a JWT.")
 
@@ -25,6 +27,19 @@ def _clients(request: Request) -> Clients:
 
 
 ClientsDep = Annotated[Clients, Depends(_clients)]
+
+
+async def _bind_path_run(request: Request) -> AsyncIterator[None]:
+    run_id = request.path_params.get("run_id")
+    if run_id is None:
+        yield
+        return
+    with bind_run(run_id):
+        yield
+
+
+#: A router dependency: log lines of a request for one run (`…/{run_id}…`) carry its id.
+RunLogContext = Depends(_bind_path_run)
 
 
 def _principal(

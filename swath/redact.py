@@ -51,8 +51,26 @@ def redact_text(text: str) -> str:
     return _TOKENS.sub(lambda m: (m.group(1) or "") + REDACTED, text)
 
 
+#: Attributes every LogRecord has; any other attribute of a record is an `extra=` field.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def _redacted_value(value: object) -> object:
+    """An `extra=` value with every string in it redacted; other objects become redacted text."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {str(k): _redacted_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_redacted_value(v) for v in value]
+    return redact_text(str(value))
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message through `redact_text` before any handler formats it."""
+    """Rewrites each record's message, traceback and `extra=` fields through `redact_text` before
+    any handler formats it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -66,6 +84,9 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact_text(record.exc_text)
         if redacted != message or record.args:
             record.msg, record.args = redacted, None
+        for name, value in list(vars(record).items()):
+            if name not in _RECORD_ATTRIBUTES:
+                setattr(record, name, _redacted_value(value))
         return True
 
 

@@ -144,6 +144,9 @@ class RunOut(BaseModel):
     started_at: datetime | None
     completed_at: datetime | None
     temporal_ui_url: str
+    trace_id: str | None = Field(
+        default=None, description="The run's OpenTelemetry trace (32 hex digits); null when tracing was off."
+    )
     urls: RunUrls
     redrive_of: str | None = Field(default=None, description="The run whose dead letter this run redrives.")
     outputs_purged_at: datetime | None = Field(
@@ -188,6 +191,7 @@ def to_run_out(
         started_at=row["started_at"],
         completed_at=row["finished_at"],
         temporal_ui_url=ui_url,
+        trace_id=row.get("trace_id"),
         urls=RunUrls(self=self_url, cancel=f"{self_url}/cancel", temporal_ui=ui_url),
         redrive_of=str(row["redrive_of"]) if row.get("redrive_of") else None,
         outputs_purged_at=row.get("outputs_purged_at"),

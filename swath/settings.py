@@ -242,6 +242,15 @@ class Settings(BaseSettings):
     fault_injection_file: Path | None = Field(
         default=None, description="JSON file of injected inference faults (dev mode only; see swath.faults)."
     )
+    # -- traces and logs
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL for traces (e.g. http://otel-collector:4318); unset: the standard "
+        "OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, and with neither set tracing is off.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`text` for a terminal, `json` (one object a line) for containers."
+    )
 
     @cached_property
     def dsn(self) -> str:

@@ -15,9 +15,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
     parser.add_argument("--pool", required=True, choices=[q.value for q in TaskQueue])
     args = parser.parse_args()
-    configure_logging()
+    settings = Settings()
+    configure_logging(role=args.pool, fmt=settings.log_format)
     try:
-        asyncio.run(run_pool(args.pool, Settings()))
+        asyncio.run(run_pool(args.pool, settings))
     except StartupError as err:
         sys.exit(f"python -m workers: {err}")
 

@@ -13,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from swath.auth.checks import ensure_safe_to_start
 from swath.settings import Settings
 from swath.temporal.client import connect_temporal
+from swath.tracing import configure_tracing
 from workers.health import PoolHealth
 from workers.pool import activity_methods
 from workers.pools import load_pool
@@ -32,6 +33,7 @@ async def run_pool(name: str, settings: Settings) -> None:
     Refuses (`InsecureSettingsError`) to start on settings production does not allow.
     """
     ensure_safe_to_start(settings)
+    configure_tracing(settings, role=name)
     pool = load_pool(name)
     pool.prepare_process(settings)
     stop = asyncio.Event()

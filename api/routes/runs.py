@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from api.deps import ClientsDep, Reader, Writer
+from api.deps import ClientsDep, Reader, RunLogContext, Writer
 from api.pagination import CURSOR_PATTERN
 from api.problems import MEDIA_TYPE
 from api.run_body import REQUEST_BODY, parse_run_create
@@ -17,7 +17,7 @@ from api.services import outputs, runs
 from swath.run_view import RunOut, Status
 from swath.status import RunStatus
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[RunLogContext])
 PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 
 

@@ -38,6 +38,7 @@ from swath.redact import redact_url
 from swath.run_view import RunOut, to_run_out
 from swath.settings import Settings
 from swath.status import RunStatus
+from swath.tracing import current_trace_id
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     this request's own, and removed again unless this request created the run (or started its workflow).
     """
     settings = clients.settings
+    # The request's trace is the run's: the workflow and its activities continue it.
+    trace_id = current_trace_id()
     request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     if idempotency_key:
         existing = await _replay(clients, principal, idempotency_key, request_hash)
@@ -121,12 +124,12 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
             row = await run_queries.insert_run(
                 conn, run_id=run_id, tenant=principal.tenant, model_ref=body.model,
                 model_resolved=manifest.info.ref, input=submitted, idempotency_key=idempotency_key,
-                request_hash=request_hash, items_total=len(refs),
+                request_hash=request_hash, items_total=len(refs), trace_id=trace_id,
             )
             if row is not None:
                 if body.webhook:
                     await webhooks.store_run_webhook(conn, run_id=run_id, webhook=body.webhook)
-                keep = await _start_workflow(clients, run_input)
+                keep = await _start_workflow(clients, run_input, trace_id)
         keep = row is not None
     finally:
         if not keep:
@@ -148,13 +151,17 @@ async def _replay(clients: Clients, principal: Principal, key: str, request_hash
     return await get_run(clients, principal, row["id"])
 
 
-async def _start_workflow(clients: Clients, run_input: AnalysisRunInput) -> bool:
-    """Start the run's workflow; `False` when an earlier attempt had already started it."""
+async def _start_workflow(clients: Clients, run_input: AnalysisRunInput, trace_id: str | None) -> bool:
+    """Start the run's workflow; `False` when an earlier attempt had already started it.
+
+    The Temporal UI shows the run's trace id in the workflow's details, to look the trace up by.
+    """
     try:
         await ANALYSIS_RUN.start(
             clients.temporal,
             run_input,
             id=run_workflow_id(run_input.run_id),
+            static_details=f"trace id `{trace_id}`" if trace_id else None,
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(sa.TENANT, run_input.tenant),
                 SearchAttributePair(sa.MODEL, run_input.model),

@@ -7,6 +7,9 @@ usage() {
   exit 64
 }
 
+# Containers log JSON lines unless told otherwise.
+export SWATH_LOG_FORMAT="${SWATH_LOG_FORMAT:-json}"
+
 [ $# -ge 1 ] || usage
 role=$1
 shift

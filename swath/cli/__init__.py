@@ -34,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `swath` console script and of `python -m swath.cli`."""
     args = build_parser().parse_args(argv)
-    configure_logging()
     settings = Settings()
+    configure_logging(fmt=settings.log_format)
     try:
         status = args.run(args, settings)
     except StartupError as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from swath.logs import configure_logging
 from swath.temporal.queues import TaskQueue
 from swath.settings import Settings
 
@@ -21,5 +22,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     # Imported here: a pool's module loads its own dependencies (torch for inference).
     from workers.run import run_pool
 
+    configure_logging(role=args.pool, fmt=settings.log_format)
     asyncio.run(run_pool(args.pool, settings))
     return 0

@@ -24,17 +24,18 @@ async def insert_run(
     idempotency_key: str | None,
     request_hash: str,
     items_total: int,
+    trace_id: str | None = None,
 ) -> asyncpg.Record | None:
     """Insert a queued run; `None` when the tenant already used this idempotency key (or its run id)."""
     return await conn.fetchrow(
         """
         INSERT INTO runs (id, tenant, status, model_ref, model_resolved, input, idempotency_key,
-                          request_hash, items_total)
-        VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8)
+                          request_hash, items_total, trace_id)
+        VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT DO NOTHING
         RETURNING *
         """,
-        run_id, tenant, model_ref, model_resolved, input, idempotency_key, request_hash, items_total,
+        run_id, tenant, model_ref, model_resolved, input, idempotency_key, request_hash, items_total, trace_id,
     )
 
 

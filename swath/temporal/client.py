@@ -12,6 +12,7 @@ from temporalio.runtime import Runtime
 from swath.settings import Settings
 from swath.temporal.converter import DATA_CONVERTER
 from swath.temporal.namespace import ensure_ready
+from swath.tracing import temporal_interceptors
 
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ async def _connect(settings: Settings, runtime: Runtime | None) -> Client:
         tls = True
     return await Client.connect(
         settings.temporal_address,
+        # Tracing, when it is on; every worker built on the client inherits the client's interceptors.
+        interceptors=temporal_interceptors(),
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
         tls=tls,
