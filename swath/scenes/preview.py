@@ -8,11 +8,13 @@ driver, so no imaging library is needed.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
 
 #: Red, green, blue.
 TRUE_COLOUR = ("B04", "B03", "B02")
@@ -41,15 +43,21 @@ def write_preview(
     right = palette[classes].transpose(2, 0, 1)
     gap = np.full((3, shape[0], _GAP), 255, dtype=np.uint8)
     image = np.concatenate([left, gap, right], axis=2)
+    with warnings.catch_warnings():  # a PNG has no georeferencing, and needs none
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        _write_png(dest, image)
+
+
+def _write_png(dest: str | os.PathLike, image: np.ndarray) -> None:
     with rasterio.open(dest, "w", driver="PNG", width=image.shape[2], height=image.shape[1], count=3,
                        dtype="uint8") as dst:
         dst.write(image)
 
 
 def _stretch(rgb: np.ndarray) -> np.ndarray:
-    """2–98 % percentile stretch per band to 8 bits."""
+    """A 2–85 % percentile stretch per band to 8 bits: land gets the contrast, clouds saturate."""
     out = np.empty(rgb.shape, dtype=np.uint8)
     for i, band in enumerate(rgb):
-        lo, hi = np.percentile(band, (2, 98))
+        lo, hi = np.percentile(band, (2, 85))
         out[i] = np.clip((band - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
     return out
