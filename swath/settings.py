@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     temporal_tls_cert: Path | None = Field(default=None, description="Client certificate for mTLS.")
     temporal_tls_key: Path | None = Field(default=None, description="Client private key for mTLS.")
     temporal_api_key: SecretStr | None = Field(default=None, description="API key (e.g. Temporal Cloud).")
+    worker_drain_s: float = Field(
+        default=25.0, ge=0,
+        description="On SIGTERM a pool stops polling and gives in-flight activities this long to finish "
+        "(then they are cancelled and retried elsewhere); keep it under the container's grace period.",
+    )
     workflow_sandbox: bool = Field(
         default=False,
         description="Run workflows in the SDK's sandbox (about 10 ms of CPU per run). The tests run them sandboxed "

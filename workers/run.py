@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 from contextlib import AsyncExitStack
 
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
@@ -58,6 +59,7 @@ async def run_pool(name: str, settings: Settings) -> None:
             activities=activities,
             max_concurrent_activities=pool.max_concurrent_activities,
             workflow_runner=workflow_runner(settings),
+            graceful_shutdown_timeout=timedelta(seconds=settings.worker_drain_s),
             **pool.worker_options,
         )
         log.info("pool %s polling %r with %d activities", name, pool.queue.value, len(activities))
@@ -65,4 +67,7 @@ async def run_pool(name: str, settings: Settings) -> None:
             if health:
                 health.ready.set()
             await stop.wait()
+            if health:
+                health.ready.clear()  # not ready while draining: no new traffic is routed here
+            log.info("pool %s draining (at most %g s)", name, settings.worker_drain_s)
         log.info("pool %s stopped", name)
