@@ -93,14 +93,28 @@ async def open_scene(
     info = await asyncio.to_thread(raster.inspect_scene, path, max_bytes=max_bytes)
     indexes = raster.band_indexes(info, manifest.input.bands)
     window = manifest.input.width
-    block_size = max(window, block_size // window * window)
+    halo = manifest.overlap if manifest.task == "segmentation" else 0
+    block_size = _aligned_block_size(block_size, window, halo)
     return StagedScene(
         id=item_id, position=position, ref=ref, width=info.width, height=info.height, crs=info.crs,
         transform=list(info.transform), band_indexes=list(indexes), nodata=info.nodata, block_size=block_size,
-        halo=manifest.overlap if manifest.task == "segmentation" else 0,
+        halo=halo,
         blocks=grid.block_count(info.width, info.height, block_size),
         windows=windows_in(info.height, info.width, window),
     )
+
+
+def _aligned_block_size(requested: int, window: int, overlap: int) -> int:
+    """The block size nearest below `requested` whose windows tile the block exactly.
+
+    Without overlap: a multiple of the window. With overlap (the block read with a halo of
+    `overlap` on every side): `k·(window − overlap) − overlap`, so the haloed block is exactly
+    `k` windows at the model's stride and no window is spent on a sliver at the block's edge.
+    """
+    if not overlap:
+        return max(window, requested // window * window)
+    stride = window - overlap
+    return max(1, (requested + overlap) // stride) * stride - overlap
 
 
 class SceneActivities:
