@@ -163,11 +163,16 @@ def render_window(spec: SceneSpec, row: int, col: int, height: int, width: int) 
     y, x = y[1:-1], x[:, 1:-1]
     gain = 1 + 0.05 * _noise(seed, _S_SUN, y, x, 1500.0)
     haze = 0.015 * (1 + 0.8 * _noise(seed, _S_HAZE, y, x, 2000.0))
-    reflectance = reflectance * gain + haze * _PATH_RADIANCE[:, None, None]
+    # In place, band by band: these are the largest arrays a window needs.
+    reflectance *= gain
+    for b, path_radiance in enumerate(_PATH_RADIANCE):
+        reflectance[b] += haze * path_radiance
     if spec.clouds:
-        reflectance, labels = _add_clouds(seed, y, x, reflectance, labels)
-    reflectance = reflectance + _gaussian(seed, _S_SENSOR, y, x, len(BANDS)) * (0.004 + 0.03 * reflectance)
-    pixels = np.rint(np.clip(reflectance, 1.0 / SCALE, 6.5) * SCALE).astype(np.uint16)
+        labels = _add_clouds(seed, y, x, reflectance, labels)
+    _add_sensor_noise(seed, y, x, reflectance)
+    np.clip(reflectance, 1.0 / SCALE, 6.5, out=reflectance)
+    reflectance *= SCALE
+    pixels = np.rint(reflectance, out=reflectance).astype(np.uint16)
     return pixels, labels.astype(np.uint8)
 
 
@@ -344,16 +349,30 @@ def _mix_boundaries(reflectance: np.ndarray, labels: np.ndarray) -> tuple[np.nda
     return out, centre.copy()
 
 
-def _add_clouds(
-    seed: int, y: np.ndarray, x: np.ndarray, reflectance: np.ndarray, labels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _add_clouds(seed: int, y: np.ndarray, x: np.ndarray, reflectance: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Veil ``reflectance`` (in place) with clouds; return the labels with thick cloud as ``CLOUD``."""
     # Opacity ramps over the cloud's edge; thin edges stay labelled as the ground they veil.
     opacity = np.clip((_fbm(seed, _S_CLOUD, y, x, 160.0, 3) - 1.0) / 0.35, 0, 1)
-    texture = 0.9 + 0.12 * _noise(seed, _S_CLOUD_TEXTURE, y, x, 12.0)
-    cloud = _CLOUD[:, None, None] * texture
-    reflectance = reflectance * (1 - opacity) + cloud * opacity
-    labels = np.where(opacity >= 0.5, CLOUD, labels)
-    return reflectance, labels
+    cloudy = opacity > 0
+    if not cloudy.any():
+        return labels
+    alpha = opacity[cloudy]
+    yy, xx = np.broadcast_to(y, cloudy.shape)[cloudy], np.broadcast_to(x, cloudy.shape)[cloudy]
+    texture = 0.9 + 0.12 * _noise(seed, _S_CLOUD_TEXTURE, yy, xx, 12.0)
+    veil = _CLOUD[:, None] * texture
+    reflectance[:, cloudy] = reflectance[:, cloudy] * (1 - alpha) + veil * alpha
+    return np.where(opacity >= 0.5, CLOUD, labels)
+
+
+def _add_sensor_noise(seed: int, y: np.ndarray, x: np.ndarray, reflectance: np.ndarray) -> None:
+    """Add shot-like plus read noise in place: roughly normal, std ``0.004 + 0.03 × signal``."""
+    base = _hash(seed, _S_SENSOR, np.floor(y).astype(np.int64), np.floor(x).astype(np.int64))
+    for b in range(reflectance.shape[0]):
+        h = _mix(base + np.uint64(b + 1))
+        # A sum of four 16-bit uniforms, rescaled to unit variance.
+        total = sum(((h >> np.uint64(16 * k)) & np.uint64(0xFFFF)).astype(np.float32) for k in range(4))
+        normal = (total * np.float32(2.0**-16) - 2) * np.float32(np.sqrt(3.0))
+        reflectance[b] += normal * (0.004 + 0.03 * reflectance[b])
 
 
 def _canopy(cls: int, parcel: np.ndarray) -> np.ndarray:
@@ -517,17 +536,6 @@ def _signed(h: np.ndarray, salt: int, n: int) -> np.ndarray:
     salts = np.arange(salt, salt + n, dtype=np.uint64)
     u = _unit(_mix(h[:, None] + salts[None, :]))
     return (u - 0.5) * np.float32(np.sqrt(12.0))
-
-
-def _gaussian(seed: int, salt: int, y: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
-    """``(n, h, w)`` approximately standard normal noise per pixel: a sum of four uniforms."""
-    base = _hash(seed, salt, np.floor(y).astype(np.int64), np.floor(x).astype(np.int64))
-    out = np.empty((n, *base.shape), dtype=np.float32)
-    for b in range(n):
-        h = _mix(base + np.uint64(b + 1))
-        total = sum(((h >> np.uint64(16 * k)) & np.uint64(0xFFFF)).astype(np.float32) for k in range(4))
-        out[b] = (total * np.float32(2.0**-16) - 2) * np.float32(np.sqrt(3.0))
-    return out
 
 
 def _noise(seed: int, salt: int, y: np.ndarray, x: np.ndarray, cell: float) -> np.ndarray:
