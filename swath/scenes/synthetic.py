@@ -80,25 +80,29 @@ _TILE_BLOCK = 512
     _S_COVER,
     _S_CROWN,
     _S_WATER,
+    _S_RIPPLE,
     _S_GLINT,
     _S_BLOCK,
+    _S_WEAR,
     _S_SUN,
     _S_HAZE,
     _S_CLOUD,
     _S_CLOUD_TEXTURE,
     _S_SENSOR,
     _S_EXTRA,
-) = range(1, 19)
+) = range(1, 21)
 
 _REGION_CELL = 256.0  # px; regions a few km across with a road along most borders
 _FIELD_CELL = 72.0  # px; parcels of roughly 30-200 px
 # Cumulative probabilities: region kinds (farmland, forest, grassland, settlement) and the
 # classes of farmland parcels (wheat, maize, rice, soybean, grassland, forest).
+_FARMLAND, _WOODLAND, _MEADOWS, _SETTLEMENT = range(4)
 _REGION_KINDS = np.cumsum((0.55, 0.17, 0.13, 0.15))
 _FIELD_CLASSES = np.array((WHEAT, MAIZE, RICE, SOYBEAN, GRASSLAND, FOREST))
 _FIELD_CUMULATIVE = np.cumsum((0.19, 0.19, 0.14, 0.19, 0.17, 0.12))
 _ROW_CROPS = {WHEAT: ((4, 8), (0.05, 0.25)), MAIZE: ((3, 6), (0.25, 0.55)), SOYBEAN: ((2.2, 4.5), (0.1, 0.35))}
 
+# The tile generator's signatures, so tiles and scenes share one spectral model.
 _CANOPY = {LABELS.index(name): np.array(s, dtype=np.float32) for name, s in tiles._CANOPY.items()}
 _SPREAD = {LABELS.index(name): s for name, s in tiles._PHENOLOGY_SPREAD.items()}
 _SOIL = tiles._SOIL.astype(np.float32)
@@ -289,19 +293,20 @@ def _ground(seed: int, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.nda
     """Class map and cloud-free surface reflectance ``(6, h, w)`` at pixel centres ``y × x``."""
     region = _voronoi(seed, _S_REGION, y, x, _REGION_CELL, edges=True)
     field = _voronoi(seed, _S_FIELD, y, x, _FIELD_CELL)
-    kind = np.searchsorted(_REGION_KINDS, _unit(_mix(region.site + np.uint64(1))), side="right").clip(max=3)
+    kind = np.searchsorted(_REGION_KINDS, _unit(_mix(region.site + np.uint64(1))), side="right").clip(max=_SETTLEMENT)
     pick = np.searchsorted(_FIELD_CUMULATIVE, _unit(_mix(field.site + np.uint64(1))), side="right")
     labels = _FIELD_CLASSES[pick.clip(max=len(_FIELD_CLASSES) - 1)]
+    # A parcel shares one growth stage and sowing pattern: a field, or a whole wood or meadow.
     parcel = field.site.copy()
-    in_region = (kind == 1) | (kind == 2)
+    in_region = (kind == _WOODLAND) | (kind == _MEADOWS)
     parcel[in_region] = region.site[in_region]
     clearing = _noise(seed, _S_CLEARING, y, x, 60.0) > 0.9
-    labels = np.where(kind == 1, np.where(clearing, GRASSLAND, FOREST), labels)
-    labels = np.where(kind == 2, GRASSLAND, labels)
+    labels = np.where(kind == _WOODLAND, np.where(clearing, GRASSLAND, FOREST), labels)
+    labels = np.where(kind == _MEADOWS, GRASSLAND, labels)
     # Villages: a ragged disc around the region's site; farmland around it.
     radius = 60 + 80 * _unit(_mix(region.site + np.uint64(2)))
     ragged = np.sqrt(region.distance2) + 25 * _noise(seed, _S_VILLAGE, y, x, 40.0)
-    village = (kind == 3) & (ragged < radius)
+    village = (kind == _SETTLEMENT) & (ragged < radius)
     labels = np.where(village, URBAN, labels)
     lake = _fbm(seed, _S_LAKE, y, x, 180.0, 2) > 1.15
     river = (np.abs(_fbm(seed, _S_RIVER, y, x, 300.0, 2)) < 0.05) & (_noise(seed, _S_RIVER_MASK, y, x, 600.0) > -0.3)
@@ -324,10 +329,11 @@ def _ground(seed: int, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.nda
         FOREST: _forest,
     }
     for cls, render in renderers.items():
-        mask = (labels == cls) & ~road & ~village & ~lake & ~river
+        mask = labels == cls
         if mask.any():
             reflectance[:, mask] = render(seed, cls, yy[mask], xx[mask], parcel[mask]).T
-    for mask, render in (((lake | river) & ~road, _water), (village & ~road, _settlement), (road, _road)):
+    settlement = (labels == URBAN) & ~road
+    for mask, render in ((labels == WATER, _water), (settlement, _settlement), (road, _road)):
         if mask.any():
             reflectance[:, mask] = render(seed, yy[mask], xx[mask]).T
     return labels, reflectance
@@ -428,7 +434,7 @@ def _forest(seed: int, cls: int, y: np.ndarray, x: np.ndarray, parcel: np.ndarra
 
 def _water(seed: int, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     # Turbidity drifts slowly between and within water bodies; sun glint adds speckle.
-    turbidity = 1 + 0.1 * _noise(seed, _S_WATER, y, x, 200.0) + 0.08 * _noise(seed, _S_WATER + 100, y, x, 12.0)
+    turbidity = 1 + 0.1 * _noise(seed, _S_WATER, y, x, 200.0) + 0.08 * _noise(seed, _S_RIPPLE, y, x, 12.0)
     out = _CANOPY[WATER] * turbidity[:, None]
     glint = _unit(_hash(seed, _S_GLINT, y.astype(np.int64), x.astype(np.int64)))
     sparkle = glint < 0.015
@@ -448,7 +454,7 @@ def _settlement(seed: int, y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _road(seed: int, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    wear = _unit(_hash(seed, _S_BLOCK + 100, (y // 7).astype(np.int64), (x // 7).astype(np.int64)))
+    wear = _unit(_hash(seed, _S_WEAR, (y // 7).astype(np.int64), (x // 7).astype(np.int64)))
     return _mixture(_ASPHALT, _CONCRETE, 0.6 + 0.3 * wear)
 
 
@@ -572,5 +578,6 @@ def _fbm(seed: int, salt: int, y: np.ndarray, x: np.ndarray, cell: float, octave
     """Fractal sum of ``octaves`` noise layers, each half the size and weight of the last."""
     total = _noise(seed, salt, y, x, cell)
     for k in range(1, octaves):
+        # Each octave its own lattice: salts past every named one, distinct per octave.
         total = total + 0.5**k * _noise(seed, salt + 1000 * k, y, x, cell / 2**k)
     return total

@@ -142,3 +142,12 @@ def test_manifest_metrics_are_reproduced_on_its_heldout_scene(model, manifest) -
     confusion = confusion_matrix(labels, predicted, len(manifest.labels))
     assert pixel_accuracy(confusion) == pytest.approx(metrics["heldout_pixel_accuracy"], abs=0.005)
     assert mean_iou(confusion) == pytest.approx(metrics["heldout_miou"], abs=0.005)
+
+
+def test_folding_batchnorm_keeps_the_outputs(model) -> None:
+    folded = model.fold_batchnorm()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x = torch.rand(3, 6, 64, 64) * 0.4
+    with torch.no_grad():
+        np.testing.assert_allclose(folded(x).numpy(), model(x).numpy(), atol=1e-4)
