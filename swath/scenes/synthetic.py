@@ -80,25 +80,29 @@ _TILE_BLOCK = 512
     _S_COVER,
     _S_CROWN,
     _S_WATER,
+    _S_RIPPLE,
     _S_GLINT,
     _S_BLOCK,
+    _S_WEAR,
     _S_SUN,
     _S_HAZE,
     _S_CLOUD,
     _S_CLOUD_TEXTURE,
     _S_SENSOR,
     _S_EXTRA,
-) = range(1, 19)
+) = range(1, 21)
 
 _REGION_CELL = 256.0  # px; regions a few km across with a road along most borders
 _FIELD_CELL = 72.0  # px; parcels of roughly 30-200 px
 # Cumulative probabilities: region kinds (farmland, forest, grassland, settlement) and the
 # classes of farmland parcels (wheat, maize, rice, soybean, grassland, forest).
+_FARMLAND, _WOODLAND, _MEADOWS, _SETTLEMENT = range(4)
 _REGION_KINDS = np.cumsum((0.55, 0.17, 0.13, 0.15))
 _FIELD_CLASSES = np.array((WHEAT, MAIZE, RICE, SOYBEAN, GRASSLAND, FOREST))
 _FIELD_CUMULATIVE = np.cumsum((0.19, 0.19, 0.14, 0.19, 0.17, 0.12))
 _ROW_CROPS = {WHEAT: ((4, 8), (0.05, 0.25)), MAIZE: ((3, 6), (0.25, 0.55)), SOYBEAN: ((2.2, 4.5), (0.1, 0.35))}
 
+# The tile generator's signatures, so tiles and scenes share one spectral model.
 _CANOPY = {LABELS.index(name): np.array(s, dtype=np.float32) for name, s in tiles._CANOPY.items()}
 _SPREAD = {LABELS.index(name): s for name, s in tiles._PHENOLOGY_SPREAD.items()}
 _SOIL = tiles._SOIL.astype(np.float32)
@@ -163,11 +167,16 @@ def render_window(spec: SceneSpec, row: int, col: int, height: int, width: int) 
     y, x = y[1:-1], x[:, 1:-1]
     gain = 1 + 0.05 * _noise(seed, _S_SUN, y, x, 1500.0)
     haze = 0.015 * (1 + 0.8 * _noise(seed, _S_HAZE, y, x, 2000.0))
-    reflectance = reflectance * gain + haze * _PATH_RADIANCE[:, None, None]
+    # In place, band by band: these are the largest arrays a window needs.
+    reflectance *= gain
+    for b, path_radiance in enumerate(_PATH_RADIANCE):
+        reflectance[b] += haze * path_radiance
     if spec.clouds:
-        reflectance, labels = _add_clouds(seed, y, x, reflectance, labels)
-    reflectance = reflectance + _gaussian(seed, _S_SENSOR, y, x, len(BANDS)) * (0.004 + 0.03 * reflectance)
-    pixels = np.rint(np.clip(reflectance, 1.0 / SCALE, 6.5) * SCALE).astype(np.uint16)
+        labels = _add_clouds(seed, y, x, reflectance, labels)
+    _add_sensor_noise(seed, y, x, reflectance)
+    np.clip(reflectance, 1.0 / SCALE, 6.5, out=reflectance)
+    reflectance *= SCALE
+    pixels = np.rint(reflectance, out=reflectance).astype(np.uint16)
     return pixels, labels.astype(np.uint8)
 
 
@@ -284,19 +293,20 @@ def _ground(seed: int, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.nda
     """Class map and cloud-free surface reflectance ``(6, h, w)`` at pixel centres ``y × x``."""
     region = _voronoi(seed, _S_REGION, y, x, _REGION_CELL, edges=True)
     field = _voronoi(seed, _S_FIELD, y, x, _FIELD_CELL)
-    kind = np.searchsorted(_REGION_KINDS, _unit(_mix(region.site + np.uint64(1))), side="right").clip(max=3)
+    kind = np.searchsorted(_REGION_KINDS, _unit(_mix(region.site + np.uint64(1))), side="right").clip(max=_SETTLEMENT)
     pick = np.searchsorted(_FIELD_CUMULATIVE, _unit(_mix(field.site + np.uint64(1))), side="right")
     labels = _FIELD_CLASSES[pick.clip(max=len(_FIELD_CLASSES) - 1)]
+    # A parcel shares one growth stage and sowing pattern: a field, or a whole wood or meadow.
     parcel = field.site.copy()
-    in_region = (kind == 1) | (kind == 2)
+    in_region = (kind == _WOODLAND) | (kind == _MEADOWS)
     parcel[in_region] = region.site[in_region]
     clearing = _noise(seed, _S_CLEARING, y, x, 60.0) > 0.9
-    labels = np.where(kind == 1, np.where(clearing, GRASSLAND, FOREST), labels)
-    labels = np.where(kind == 2, GRASSLAND, labels)
+    labels = np.where(kind == _WOODLAND, np.where(clearing, GRASSLAND, FOREST), labels)
+    labels = np.where(kind == _MEADOWS, GRASSLAND, labels)
     # Villages: a ragged disc around the region's site; farmland around it.
     radius = 60 + 80 * _unit(_mix(region.site + np.uint64(2)))
     ragged = np.sqrt(region.distance2) + 25 * _noise(seed, _S_VILLAGE, y, x, 40.0)
-    village = (kind == 3) & (ragged < radius)
+    village = (kind == _SETTLEMENT) & (ragged < radius)
     labels = np.where(village, URBAN, labels)
     lake = _fbm(seed, _S_LAKE, y, x, 180.0, 2) > 1.15
     river = (np.abs(_fbm(seed, _S_RIVER, y, x, 300.0, 2)) < 0.05) & (_noise(seed, _S_RIVER_MASK, y, x, 600.0) > -0.3)
@@ -319,10 +329,11 @@ def _ground(seed: int, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.nda
         FOREST: _forest,
     }
     for cls, render in renderers.items():
-        mask = (labels == cls) & ~road & ~village & ~lake & ~river
+        mask = labels == cls
         if mask.any():
             reflectance[:, mask] = render(seed, cls, yy[mask], xx[mask], parcel[mask]).T
-    for mask, render in (((lake | river) & ~road, _water), (village & ~road, _settlement), (road, _road)):
+    settlement = (labels == URBAN) & ~road
+    for mask, render in ((labels == WATER, _water), (settlement, _settlement), (road, _road)):
         if mask.any():
             reflectance[:, mask] = render(seed, yy[mask], xx[mask]).T
     return labels, reflectance
@@ -344,16 +355,30 @@ def _mix_boundaries(reflectance: np.ndarray, labels: np.ndarray) -> tuple[np.nda
     return out, centre.copy()
 
 
-def _add_clouds(
-    seed: int, y: np.ndarray, x: np.ndarray, reflectance: np.ndarray, labels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _add_clouds(seed: int, y: np.ndarray, x: np.ndarray, reflectance: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Veil ``reflectance`` (in place) with clouds; return the labels with thick cloud as ``CLOUD``."""
     # Opacity ramps over the cloud's edge; thin edges stay labelled as the ground they veil.
     opacity = np.clip((_fbm(seed, _S_CLOUD, y, x, 160.0, 3) - 1.0) / 0.35, 0, 1)
-    texture = 0.9 + 0.12 * _noise(seed, _S_CLOUD_TEXTURE, y, x, 12.0)
-    cloud = _CLOUD[:, None, None] * texture
-    reflectance = reflectance * (1 - opacity) + cloud * opacity
-    labels = np.where(opacity >= 0.5, CLOUD, labels)
-    return reflectance, labels
+    cloudy = opacity > 0
+    if not cloudy.any():
+        return labels
+    alpha = opacity[cloudy]
+    yy, xx = np.broadcast_to(y, cloudy.shape)[cloudy], np.broadcast_to(x, cloudy.shape)[cloudy]
+    texture = 0.9 + 0.12 * _noise(seed, _S_CLOUD_TEXTURE, yy, xx, 12.0)
+    veil = _CLOUD[:, None] * texture
+    reflectance[:, cloudy] = reflectance[:, cloudy] * (1 - alpha) + veil * alpha
+    return np.where(opacity >= 0.5, CLOUD, labels)
+
+
+def _add_sensor_noise(seed: int, y: np.ndarray, x: np.ndarray, reflectance: np.ndarray) -> None:
+    """Add shot-like plus read noise in place: roughly normal, std ``0.004 + 0.03 × signal``."""
+    base = _hash(seed, _S_SENSOR, np.floor(y).astype(np.int64), np.floor(x).astype(np.int64))
+    for b in range(reflectance.shape[0]):
+        h = _mix(base + np.uint64(b + 1))
+        # A sum of four 16-bit uniforms, rescaled to unit variance.
+        total = sum(((h >> np.uint64(16 * k)) & np.uint64(0xFFFF)).astype(np.float32) for k in range(4))
+        normal = (total * np.float32(2.0**-16) - 2) * np.float32(np.sqrt(3.0))
+        reflectance[b] += normal * (0.004 + 0.03 * reflectance[b])
 
 
 def _canopy(cls: int, parcel: np.ndarray) -> np.ndarray:
@@ -409,7 +434,7 @@ def _forest(seed: int, cls: int, y: np.ndarray, x: np.ndarray, parcel: np.ndarra
 
 def _water(seed: int, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     # Turbidity drifts slowly between and within water bodies; sun glint adds speckle.
-    turbidity = 1 + 0.1 * _noise(seed, _S_WATER, y, x, 200.0) + 0.08 * _noise(seed, _S_WATER + 100, y, x, 12.0)
+    turbidity = 1 + 0.1 * _noise(seed, _S_WATER, y, x, 200.0) + 0.08 * _noise(seed, _S_RIPPLE, y, x, 12.0)
     out = _CANOPY[WATER] * turbidity[:, None]
     glint = _unit(_hash(seed, _S_GLINT, y.astype(np.int64), x.astype(np.int64)))
     sparkle = glint < 0.015
@@ -429,7 +454,7 @@ def _settlement(seed: int, y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _road(seed: int, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    wear = _unit(_hash(seed, _S_BLOCK + 100, (y // 7).astype(np.int64), (x // 7).astype(np.int64)))
+    wear = _unit(_hash(seed, _S_WEAR, (y // 7).astype(np.int64), (x // 7).astype(np.int64)))
     return _mixture(_ASPHALT, _CONCRETE, 0.6 + 0.3 * wear)
 
 
@@ -519,17 +544,6 @@ def _signed(h: np.ndarray, salt: int, n: int) -> np.ndarray:
     return (u - 0.5) * np.float32(np.sqrt(12.0))
 
 
-def _gaussian(seed: int, salt: int, y: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
-    """``(n, h, w)`` approximately standard normal noise per pixel: a sum of four uniforms."""
-    base = _hash(seed, salt, np.floor(y).astype(np.int64), np.floor(x).astype(np.int64))
-    out = np.empty((n, *base.shape), dtype=np.float32)
-    for b in range(n):
-        h = _mix(base + np.uint64(b + 1))
-        total = sum(((h >> np.uint64(16 * k)) & np.uint64(0xFFFF)).astype(np.float32) for k in range(4))
-        out[b] = (total * np.float32(2.0**-16) - 2) * np.float32(np.sqrt(3.0))
-    return out
-
-
 def _noise(seed: int, salt: int, y: np.ndarray, x: np.ndarray, cell: float) -> np.ndarray:
     """Smooth value noise, roughly zero-mean and unit-variance, with features ``cell`` px wide.
 
@@ -564,5 +578,6 @@ def _fbm(seed: int, salt: int, y: np.ndarray, x: np.ndarray, cell: float, octave
     """Fractal sum of ``octaves`` noise layers, each half the size and weight of the last."""
     total = _noise(seed, salt, y, x, cell)
     for k in range(1, octaves):
+        # Each octave its own lattice: salts past every named one, distinct per octave.
         total = total + 0.5**k * _noise(seed, salt + 1000 * k, y, x, cell / 2**k)
     return total

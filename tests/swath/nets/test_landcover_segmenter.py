@@ -125,3 +125,29 @@ def test_metrics() -> None:
     assert pixel_accuracy(confusion) == pytest.approx(0.8)
     # Class 3 appears nowhere and is left out; IoUs are 1/2, 2/3 and 1.
     assert mean_iou(confusion) == pytest.approx((0.5 + 2 / 3 + 1) / 3)
+
+
+def test_crop_classifiers_colour_their_classes_as_the_segmenter_does(registry: ModelRegistry) -> None:
+    for version in registry.versions("crop-classifier"):
+        classifier = registry.resolve(f"crop-classifier@{version}")
+        assert classifier.colors == tuple(synthetic.COLORS[synthetic.LABELS.index(l)] for l in classifier.labels)
+
+
+def test_manifest_metrics_are_reproduced_on_its_heldout_scene(model, manifest) -> None:
+    metrics = manifest.metrics
+    size = metrics["heldout_size"]
+    spec = synthetic.SceneSpec(width=size, height=size, seed=metrics["heldout_seed"])
+    pixels, labels = synthetic.render_window(spec, 0, 0, size, size)
+    predicted = predict_labels(model, pixels, window=manifest.input.height, overlap=manifest.overlap)
+    confusion = confusion_matrix(labels, predicted, len(manifest.labels))
+    assert pixel_accuracy(confusion) == pytest.approx(metrics["heldout_pixel_accuracy"], abs=0.005)
+    assert mean_iou(confusion) == pytest.approx(metrics["heldout_miou"], abs=0.005)
+
+
+def test_folding_batchnorm_keeps_the_outputs(model) -> None:
+    folded = model.fold_batchnorm()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x = torch.rand(3, 6, 64, 64) * 0.4
+    with torch.no_grad():
+        np.testing.assert_allclose(folded(x).numpy(), model(x).numpy(), atol=1e-4)
