@@ -66,7 +66,7 @@ class SceneMappingActivities:
                 await self._record(manifest.info, ok=False)
                 raise
             await self._record(manifest.info, ok=True)
-        windows = windows_in(window.height, window.width, manifest.input.width)
+        windows = windows_in(window.height, window.width, manifest.input.width, scene.halo)
         async with heartbeating():
             await with_write_retries(lambda: self._count(req, windows), what=f"progress of run {req.run_id}")
         return result

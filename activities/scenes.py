@@ -30,7 +30,7 @@ from swath.db.retrying import with_write_retries
 from swath.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, TruncatedRasterError
 from swath.registry import ModelManifest, ModelRegistry
 from swath.scenes import areas, cog, grid, raster
-from swath.scenes.blocks import decode_arrays, encode_arrays, map_block_key, staged_block_key, windows_in
+from swath.scenes.blocks import decode_arrays, encode_arrays, map_block_key, scene_windows, staged_block_key
 from swath.temporal.activities import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
 
 #: What a map is served as.
@@ -100,7 +100,7 @@ async def open_scene(
         transform=list(info.transform), band_indexes=list(indexes), nodata=info.nodata, block_size=block_size,
         halo=halo,
         blocks=grid.block_count(info.width, info.height, block_size),
-        windows=windows_in(info.height, info.width, window),
+        windows=scene_windows(info.height, info.width, block_size, window, halo),
     )
 
 

@@ -36,6 +36,20 @@ def decode_arrays(data: bytes) -> dict[str, np.ndarray]:
         return {name: npz[name] for name in npz.files}
 
 
-def windows_in(height: int, width: int, window: int) -> int:
-    """Model windows an area covers, the unit scene progress is counted in."""
-    return -(-height // window) * -(-width // window)
+def windows_in(height: int, width: int, window: int, overlap: int = 0) -> int:
+    """Model windows one block of `height`×`width` px is mapped with (read with a halo of `overlap`
+    on every side, windows at a stride of `window − overlap`): the unit scene progress counts."""
+    return _along(height + 2 * overlap, window, overlap) * _along(width + 2 * overlap, window, overlap)
+
+
+def scene_windows(height: int, width: int, block_size: int, window: int, overlap: int = 0) -> int:
+    """The windows of every block of a scene: what its progress counts up to."""
+    def axis(length: int) -> int:
+        sizes = [block_size] * (length // block_size) + ([length % block_size] if length % block_size else [])
+        return sum(_along(size + 2 * overlap, window, overlap) for size in sizes)
+
+    return axis(height) * axis(width)
+
+
+def _along(length: int, window: int, overlap: int) -> int:
+    return 1 if length <= window else -(-(length - window) // (window - overlap)) + 1
