@@ -28,6 +28,7 @@ from swath.registry import ModelManifest, ModelRegistry
 from swath.scenes import areas, grid, mapping, raster
 from swath.scenes.blocks import decode_arrays, encode_arrays, map_block_key, windows_in
 from swath.temporal.activities import MAP_SCENE_BLOCK
+from swath.tracing import annotate
 
 
 class SceneMappingActivities:
@@ -52,6 +53,7 @@ class SceneMappingActivities:
     async def map_scene_block(self, req: MapBlockRequest) -> BlockResult:
         """Map the block, store its classes, count its windows; a block with no valid pixel is only counted."""
         attempt = activity.info().attempt
+        annotate(run_id=req.run_id, model=req.model, scene=req.scene.id, block=req.block)
         try:
             manifest = self.registry.resolve(req.model)
         except ModelNotFoundError as err:

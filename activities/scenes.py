@@ -32,6 +32,7 @@ from swath.registry import ModelManifest, ModelRegistry
 from swath.scenes import areas, cog, grid, raster
 from swath.scenes.blocks import decode_arrays, encode_arrays, map_block_key, scene_windows, staged_block_key
 from swath.temporal.activities import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
+from swath.tracing import annotate
 
 #: What a map is served as.
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
@@ -133,6 +134,7 @@ class SceneActivities:
     async def ingest_scene_block(self, req: SceneBlockRequest) -> StagedBlock:
         """Stage one block's pixels (halo included) as one blob; a block with no valid pixel stages nothing."""
         scene = req.scene
+        annotate(run_id=req.run_id, scene=scene.id, block=req.block)
         window = grid.block_at(scene.width, scene.height, scene.block_size, req.block)
         async with heartbeating():
             path = await self.files.path(scene.ref)
@@ -153,6 +155,7 @@ class SceneActivities:
         """Write the COG from the mapped blocks, store it as the run's output and record it (idempotent)."""
         manifest = self.registry.resolve(req.model)
         scene = req.scene
+        annotate(run_id=req.run_id, tenant=req.tenant, model=req.model, scene=scene.id, blocks=scene.blocks)
         name = f"{scene.id}.tif"
         work = Path(tempfile.mkdtemp(dir=self._scratch(), prefix=f"{req.run_id}-"))
         try:
