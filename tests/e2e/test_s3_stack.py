@@ -5,13 +5,16 @@ bookkeeping pool keeps the blob lifecycle's Schedule."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+import rasterio
 from temporalio.client import Client
 
 from swath.temporal.schedules import LIFECYCLE_SCHEDULE_ID
 from tests.moto_s3 import MotoS3
 from tests.runs_helpers import accuracy, sample_inputs, wait_until_done
+from tests.scenes.scene_files import download, tile_mosaic, upload
 from tests.stack import RunningStack, stack_env, start_stack, stop_stack
 
 PREFIX = "e2e-stack"
@@ -49,3 +52,31 @@ async def test_the_stack_keeps_the_blob_lifecycle_schedule(s3_stack: RunningStac
     temporal = await Client.connect(s3_stack.temporal_address)
     described = await temporal.get_schedule_handle(LIFECYCLE_SCHEDULE_ID).describe()
     assert [spec.every.total_seconds() for spec in described.schedule.spec.intervals] == [3600]
+
+
+async def test_a_scene_is_mapped_with_its_file_map_and_blocks_in_s3(
+    s3_stack: RunningStack, s3: MotoS3, tmp_path: Path
+) -> None:
+    labels = tile_mosaic(tmp_path / "scene.tif", cells=16, seed=12)
+    async with s3_stack.client() as client:
+        uri = await upload(client, "s3-scene.tif", tmp_path / "scene.tif")
+        created = await client.post("/v1/runs", json={
+            "model": "crop-classifier", "inputs": [{"id": "scene", "uri": uri, "kind": "scene"}],
+        })
+        assert created.status_code == 202, created.text
+        run = await wait_until_done(client, created.json()["id"], timeout=180)
+        assert run["status"] == "complete", run["error"]
+        (scene_map,) = run["result"]["maps"]
+        path = await download(client, scene_map["download_url"], tmp_path / "map.tif")
+
+    with rasterio.open(path) as src:
+        assert ((src.read(1)[::32, ::32]) == labels).mean() >= 0.8
+    keys = s3.keys(PREFIX)
+    assert f"{PREFIX}/tenants/dev/uploads/s3-scene.tif" in keys
+    assert f"{PREFIX}/tenants/dev/outputs/{run['id']}/scene.tif" in keys
+    assert any(k.startswith(f"{PREFIX}/staged/{run['id']}/scenes/0/map-") for k in keys)
+    # GDAL read a local copy, dropped once the map was made; the blob store itself kept nothing locally.
+    cache = s3_stack.data_dir / "scene-cache"
+    assert not cache.exists() or not any(p.suffix == ".tif" for p in cache.rglob("*"))
+    local_blobs = s3_stack.data_dir / "blobs"
+    assert not local_blobs.exists() or not any(p.is_file() for p in local_blobs.rglob("*"))
