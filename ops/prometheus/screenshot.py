@@ -26,12 +26,14 @@ PANELS = (
 )
 
 
-def graph_url(prometheus: str, window: str) -> str:
-    """The graph page with one stacked graph per chosen overview panel (its first query)."""
+def graph_url(prometheus: str, window: str, rate_window: str) -> str:
+    """The graph page with one graph per chosen overview panel (its first query, its rates over
+    `rate_window` instead of the dashboard's 5m, so a stack minutes old already shows steady rates)."""
     panels = {p["title"]: p for p in json.loads(OVERVIEW.read_text())["panels"]}
     params: dict[str, str] = {}
     for n, title in enumerate(PANELS):
-        params |= {f"g{n}.expr": panels[title]["targets"][0]["expr"], f"g{n}.tab": "0",
+        expr = panels[title]["targets"][0]["expr"].replace("[5m]", f"[{rate_window}]")
+        params |= {f"g{n}.expr": expr, f"g{n}.tab": "0",
                    f"g{n}.range_input": window, f"g{n}.stacked": "0", f"g{n}.show_exemplars": "0"}
     return f"{prometheus.rstrip('/')}/graph?{urlencode(params)}"
 
@@ -41,13 +43,15 @@ def main() -> None:
     parser.add_argument("prometheus")
     parser.add_argument("out", type=Path)
     parser.add_argument("--range", default="10m", dest="window")
+    parser.add_argument("--rate-window", default="1m")
     args = parser.parse_args()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         ])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(graph_url(args.prometheus, args.window))
+        page.goto(graph_url(args.prometheus, args.window, args.rate_window))
+        page.add_style_tag(content="nav, .navbar { display: none !important; }")  # sticky: it would cover a graph
         page.wait_for_timeout(4000)
         page.screenshot(path=str(args.out), full_page=True)
         browser.close()
