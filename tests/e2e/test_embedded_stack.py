@@ -9,6 +9,7 @@ import signal
 import stat
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -18,6 +19,7 @@ from swath.samples import sample_dir
 from swath.settings import BUNDLED_REGISTRY
 from tests.loopback_http import QuietHandler, serving
 from tests.runs_helpers import accuracy, history_text, sample_inputs, wait_until_done
+from tests.scenes.scene_files import tile_mosaic, upload
 from tests.stack import RunningStack, stack_env, start_stack, stop_stack
 from tests.webhooks.receiver import Receiver
 
@@ -84,12 +86,41 @@ async def test_the_temporal_web_ui_shows_the_runs_history(stack: RunningStack) -
             chunks = -(-run["items_total"] // 16)
             for text in (
                 "AnalysisRun",
-                f"ingest_inputs • ingest {run['items_total']} tiles",
+                f"ingest_inputs • ingest {run['items_total']} inputs",
                 f"run_inference_chunk • inference chunk {chunks}/{chunks} on {run['model']}",
                 "finish_run • complete",
             ):
                 await page.get_by_text(text).first.wait_for(timeout=30_000)
             assert await page.get_by_text("Completed", exact=False).count() > 0
+        finally:
+            await browser.close()
+
+
+async def test_the_temporal_web_ui_shows_a_scenes_blocks(stack: RunningStack, tmp_path: Path) -> None:
+    playwright = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    tile_mosaic(tmp_path / "ui.tif", cells=8, seed=4)
+    async with stack.client() as client:
+        uri = await upload(client, "ui.tif", tmp_path / "ui.tif")
+        created = await client.post(
+            "/v1/runs", json={"model": "crop-classifier", "inputs": [{"id": "field", "uri": uri, "kind": "scene"}]}
+        )
+        assert created.status_code == 202, created.text
+        run = await wait_until_done(client, created.json()["id"])
+    assert run["status"] == "complete", run
+    async with playwright.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 1800})
+            await page.goto(run["temporal_ui_url"] + "-scene-0")  # the scene's child workflow
+            for text in (
+                "SceneMap",
+                "ingest_scene_block • read block 1/1 of field",
+                "map_scene_block • map block 1/1 of field",
+                "assemble_scene_map • assemble the map of field",
+            ):
+                await page.get_by_text(text).first.wait_for(timeout=30_000)
         finally:
             await browser.close()
 
