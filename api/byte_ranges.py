@@ -10,11 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from swath.errors import BlobRangeError
+
 _SINGLE = re.compile(r"^bytes=(?:(\d+)-(\d*)|-(\d+))$")
-
-
-class RangeNotSatisfiable(ValueError):
-    """The one range asked for holds no byte of the representation."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class ByteRange:
 def requested_range(header: str | None, size: int) -> ByteRange | None:
     """The range `header` asks for in a representation of `size` bytes; `None`: serve it all.
 
-    `RangeNotSatisfiable` when the range starts at or past the end (or asks for the last 0 bytes).
+    `BlobRangeError` when the range starts at or past the end (or asks for the last 0 bytes).
     """
     if header is None:
         return None
@@ -47,13 +45,13 @@ def requested_range(header: str | None, size: int) -> ByteRange | None:
     first, last, suffix = match.groups()
     if suffix is not None:
         if int(suffix) == 0 or size == 0:
-            raise RangeNotSatisfiable(f"no last {suffix} bytes of {size}")
+            raise BlobRangeError(f"no last {suffix} bytes of {size}")
         return ByteRange(max(0, size - int(suffix)), size - 1)
     start = int(first)
     if last and int(last) < start:  # invalid, not unsatisfiable: ignored like any other invalid range
         return None
     if start >= size:
-        raise RangeNotSatisfiable(f"range starts at {start}; the representation has {size} bytes")
+        raise BlobRangeError(f"range starts at {start}; the representation has {size} bytes")
     return ByteRange(start, min(int(last), size - 1) if last else size - 1)
 
 

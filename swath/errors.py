@@ -16,7 +16,7 @@ are kept because callers catch those too):
   * BlobError
     * BlobNotFoundError (LookupError) - no object under a `blob://` reference
     * InvalidBlobRefError (ValueError) - not a well-formed `blob://` reference
-    * BlobRangeError (ValueError)     - a ranged read outside the blob
+    * BlobRangeError (ValueError)     - a ranged read (or a requested HTTP range) outside the blob
   * CredentialsError                  - the caller's credential is not acceptable; `str()` is safe to show
     * AuthenticationFailed            - no acceptable credential on a request
     * TokenRejected                   - a JWT failed verification
@@ -28,6 +28,7 @@ are kept because callers catch those too):
     * FaultInjectionRefusedError      - fault injection configured outside dev mode
     * PortInUseError                  - a port Swath wants to listen on is taken
     * PrometheusMissingError          - `swath up --observe` without a Prometheus server installed
+  * DownloadError                     - a downloaded output cannot be kept (bad sha256, unsafe name)
     * ChildExitedError                - a supervised child exited before it was ready
     * TemporalSetupError              - the namespace is missing or lacks Swath's search attributes
     * TimeoutSettingsError            - timeouts that must agree do not (e.g. webhook HTTP vs attempt)
@@ -230,6 +231,11 @@ class PrometheusMissingError(StartupError):
 
 class ChildExitedError(StartupError):
     """A child process exited before it became ready."""
+
+
+class DownloadError(SwathError):
+    """A downloaded output cannot be kept: its bytes do not match its sha256, or its name would
+    leave the folder it is saved in."""
 
 
 class TemporalSetupError(StartupError):

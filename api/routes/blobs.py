@@ -17,7 +17,8 @@ PREFIX = f"{router.prefix}/"
 PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 RAW_BODY = {
     "requestBody": {
-        "required": True,
+        # An empty body is an empty file, stored as such.
+        "required": False,
         "description": "The file's bytes, as they are (any `Content-Type`); streamed, never base64.",
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }

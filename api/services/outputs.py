@@ -13,7 +13,8 @@ from uuid import UUID
 
 from fastapi.responses import Response, StreamingResponse
 
-from api.byte_ranges import ByteRange, RangeNotSatisfiable, etag_matches, requested_range
+from api.byte_ranges import ByteRange, etag_matches, requested_range
+from swath.errors import BlobRangeError
 from api.clients import Clients
 from api.problems import Problem, ProblemType
 from swath.blobstore import STREAM_CHUNK_BYTES, BlobStore
@@ -60,7 +61,7 @@ async def download(
         range_header = None
     try:
         wanted = requested_range(range_header, size)
-    except RangeNotSatisfiable as err:
+    except BlobRangeError as err:
         raise Problem(
             ProblemType.RANGE_NOT_SATISFIABLE, str(err), headers={"Content-Range": f"bytes */{size}"}
         ) from None

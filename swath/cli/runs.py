@@ -16,6 +16,7 @@ import httpx
 from swath.cli import transfers
 from swath.cli.api_calls import api_key
 from swath.settings import Settings
+from swath.errors import DownloadError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         except httpx.HTTPStatusError as err:
             print(f"swath runs download: HTTP {err.response.status_code} for {err.request.url.path}", file=sys.stderr)
             return 1
-        except transfers.TransferError as err:
+        except DownloadError as err:
             print(f"swath runs download: {err}", file=sys.stderr)
             return 1
     return 0

@@ -12,14 +12,11 @@ from typing import Any
 import httpx
 
 from swath.cli import progress
+from swath.errors import DownloadError
 
 CHUNK_BYTES = 1024 * 1024
 #: Each network read or write may stall this long; a whole transfer may take as long as it needs.
 TIMEOUT = httpx.Timeout(60.0)
-
-
-class TransferError(Exception):
-    """A download that cannot be kept (its bytes do not match, or its name would leave the folder)."""
 
 
 def client(base_url: str, key: str) -> httpx.Client:
@@ -61,7 +58,7 @@ def download(http: httpx.Client, output: dict[str, Any], folder: Path) -> Path:
                     digest.update(chunk)
                     advance(len(chunk))
         if digest.hexdigest() != output["sha256"]:
-            raise TransferError(f"{output['name']}: sha256 {digest.hexdigest()}, expected {output['sha256']}")
+            raise DownloadError(f"{output['name']}: sha256 {digest.hexdigest()}, expected {output['sha256']}")
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -72,5 +69,5 @@ def _inside(folder: Path, name: str) -> Path:
     """Where output `name` goes under `folder`; refused when it would land anywhere else."""
     parts = PurePosixPath(name).parts
     if not parts or PurePosixPath(name).is_absolute() or any(p in ("..", ".") for p in parts) or "\\" in name:
-        raise TransferError(f"output name {name!r} is not a relative path")
+        raise DownloadError(f"output name {name!r} is not a relative path")
     return folder.joinpath(*parts)

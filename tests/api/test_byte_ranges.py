@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.byte_ranges import ByteRange, RangeNotSatisfiable, etag_matches, requested_range
+from api.byte_ranges import ByteRange, etag_matches, requested_range
+from swath.errors import BlobRangeError
 
 
 @pytest.mark.parametrize(
@@ -33,7 +34,7 @@ def test_requested_ranges(header: str | None, size: int, expected: ByteRange | N
 @pytest.mark.parametrize(("header", "size"), [("bytes=10-", 10), ("bytes=10-20", 10), ("bytes=-0", 10),
                                               ("bytes=0-", 0), ("bytes=-5", 0)])
 def test_unsatisfiable_ranges(header: str, size: int) -> None:
-    with pytest.raises(RangeNotSatisfiable):
+    with pytest.raises(BlobRangeError):
         requested_range(header, size)
 
 

@@ -29,10 +29,12 @@ from tests.security.conftest import (
 
 
 def claims(**overrides) -> dict:
-    """Valid claims for a fresh subject and tenant, with `overrides` applied (`None` drops a claim)."""
+    """Valid claims for a fresh subject and tenant, with `overrides` applied (`None` drops a claim).
+
+    Tokens are made when the tests are collected: an hour of validity outlasts a slow suite."""
     now = int(time.time())
     base = {
-        "iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": f"user-{uuid.uuid4().hex[:8]}", "iat": now, "exp": now + 300,
+        "iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": f"user-{uuid.uuid4().hex[:8]}", "iat": now, "exp": now + 3600,
         "tenant": unique_tenant(), "scope": "runs:read runs:write",
     }
     base.update(overrides)
