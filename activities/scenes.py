@@ -22,7 +22,7 @@ import numpy as np
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
-from swath.blobstore import BlobStore
+from swath.blobstore import BlobStore, ref_of
 from swath.blobstore.local import LocalBlobStore
 from swath.contracts import AssembleMapRequest, SceneBlockRequest, SceneMapResult, StagedBlock, StagedScene
 from swath.db import outputs, runs, scenes
@@ -37,6 +37,7 @@ from swath.tracing import annotate
 #: What a map is served as.
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 _COPY_CHUNK = 8 << 20
+
 
 class SceneFiles:
     """Local paths of scene blobs: a local store's own files, others copied once into `cache_dir`."""
@@ -185,9 +186,9 @@ class SceneActivities:
     async def _mapped_blocks(self, req: AssembleMapRequest) -> list[tuple[int, str]]:
         """The blocks that were mapped (blocks with no valid pixel have no blob and stay nodata)."""
         scene = req.scene
-        keys = [(n, map_block_key(req.run_id, scene.position, n)) for n in range(scene.blocks)]
-        present = await asyncio.gather(*(self.blobs.exists("blob://" + key) for _, key in keys))
-        return [(n, "blob://" + key) for (n, key), ok in zip(keys, present) if ok]
+        refs = [(n, ref_of(map_block_key(req.run_id, scene.position, n))) for n in range(scene.blocks)]
+        present = await asyncio.gather(*(self.blobs.exists(ref) for _, ref in refs))
+        return [(n, ref) for (n, ref), ok in zip(refs, present) if ok]
 
     def _write_cogs(
         self, loop: asyncio.AbstractEventLoop, req: AssembleMapRequest, manifest: ModelManifest,
