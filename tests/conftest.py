@@ -113,6 +113,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory, db_dsn: str, temporal_env
         webhook_allow_loopback=True,
         # Every test calls from 127.0.0.1, and some send bad credentials on purpose (and the fuzzer many).
         auth_failure_limit="100000/minute",
+        # Many tests share tenant `acme` and its key within a minute; the limits are tested with an
+        # API of their own (tests/security), so the session's must never be what a test runs into.
+        rate_limit_per_key="100000/second",
+        rate_limit_per_tenant="100000/second",
         # Failure metrics and readiness are read right after the state they show changes.
         metrics_refresh_s=0.1,
         readyz_cache_s=0,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
+from limits import parse_many
 
+from swath.settings import Settings
 from tests.conftest import make_key
 from tests.security.conftest import (
     KEY_LIMIT,
@@ -53,6 +55,9 @@ async def test_keys_of_one_tenant_share_the_tenants_limit(secure_api: SecureApi,
     assert unaffected.status_code == 200
 
 
-async def test_the_default_limits_are_generous(client: httpx.AsyncClient) -> None:
+async def test_the_default_limits_are_generous_and_announced(client: httpx.AsyncClient) -> None:
+    defaults = {name: Settings.model_fields[name].default for name in ("rate_limit_per_key", "rate_limit_per_tenant")}
+    for limits in defaults.values():
+        assert min(item.amount / item.get_expiry() for item in parse_many(limits)) >= 50, "at least 50 requests/s"
     response = await client.get("/v1/runs", params={"limit": 1})
     assert int(response.headers["ratelimit-limit"]) >= 50
