@@ -17,6 +17,8 @@ place (the forward pass is not redone), and never counts against the model.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from uuid import UUID
 
 import asyncpg
@@ -101,6 +103,38 @@ def _observer(model: str):
     return observe
 
 
+def resolve_model(registry: ModelRegistry, ref: str, attempt: int) -> ModelManifest:
+    """The manifest of `ref`; an unknown model fails the step for good (`model_not_found`)."""
+    try:
+        return registry.resolve(ref)
+    except ModelNotFoundError as err:
+        raise ApplicationError(str(err), attempt, type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
+
+
+async def ready_batcher(
+    models: ModelCache, manifest: ModelManifest, attempt: int
+) -> DynamicBatcher[np.ndarray, np.ndarray]:
+    """The model's batcher; weights that fail their sha256 fail the step for good."""
+    try:
+        return await models.get(manifest)
+    except WeightsChecksumError as err:
+        raise ApplicationError(str(err), attempt, type=ErrorType.WEIGHTS_CHECKSUM_MISMATCH, non_retryable=True) from None
+
+
+@asynccontextmanager
+async def counted_by(breaker: InferenceBreaker | None, model: ModelInfo) -> AsyncIterator[None]:
+    """Feed the model's breaker the outcome of the work inside; a cancel (BaseException) says
+    nothing about the model's health and is not counted."""
+    try:
+        yield
+    except Exception:
+        if breaker:
+            await breaker.record(model.ref, ok=False)
+        raise
+    if breaker:
+        await breaker.record(model.ref, ok=True)
+
+
 class InferenceActivities:
     """Classifies staged tiles."""
 
@@ -131,21 +165,14 @@ class InferenceActivities:
         """
         attempt = activity.info().attempt
         annotate(run_id=req.run_id, model=req.model, chunk=req.chunk_index, batch_size=len(req.items))
-        try:
-            manifest = self.registry.resolve(req.model)
-        except ModelNotFoundError as err:
-            raise ApplicationError(str(err), attempt, type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
+        manifest = resolve_model(self.registry, req.model, attempt)
         if req.refuse_if_breaker_open and self.breaker and await self.breaker.is_open(manifest.info.ref):
             raise ApplicationError(
                 f"the circuit breaker of {manifest.info.ref} is open", attempt,
                 type=ErrorType.CIRCUIT_OPEN, non_retryable=True,
             )
-        try:
+        async with counted_by(self.breaker, manifest.info):
             result = await self._classify(req, manifest, attempt)
-        except Exception:  # a cancel (BaseException) says nothing about the model's health
-            await self._record(manifest.info, ok=False)
-            raise
-        await self._record(manifest.info, ok=True)
         if not req.store_results:
             return result
         async with heartbeating():
@@ -164,18 +191,9 @@ class InferenceActivities:
             )
             await runs.refresh_progress(conn, run_id=run_id)
 
-    async def _record(self, model: ModelInfo, *, ok: bool) -> None:
-        if self.breaker:
-            await self.breaker.record(model.ref, ok=ok)
-
     async def _classify(self, req: InferenceRequest, manifest: ModelManifest, attempt: int) -> InferenceResult:
         await self._inject_fault(manifest.info, attempt)
-        try:
-            batcher = await self.models.get(manifest)
-        except WeightsChecksumError as err:
-            raise ApplicationError(
-                str(err), attempt, type=ErrorType.WEIGHTS_CHECKSUM_MISMATCH, non_retryable=True
-            ) from None
+        batcher = await ready_batcher(self.models, manifest, attempt)
         tiles = await asyncio.gather(*(self.blobs.get(item.tensor_ref) for item in req.items))
         rows = await heartbeating_until_done(batcher.submit([decode_tensor(t) for t in tiles]))
         failed = [(item.id, row) for item, row in zip(req.items, rows) if isinstance(row, Exception)]

@@ -17,13 +17,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating, heartbeating_until_done
-from activities.inference import ModelCache
+from activities.inference import ModelCache, counted_by, ready_batcher, resolve_model
 from swath.blobstore import BlobStore
 from swath.breaker import InferenceBreaker
-from swath.contracts import BlockResult, MapBlockRequest, ModelInfo
+from swath.contracts import BlockResult, MapBlockRequest
 from swath.db import scenes
 from swath.db.retrying import with_write_retries
-from swath.errors import ErrorType, ModelNotFoundError, WeightsChecksumError
+from swath.errors import ErrorType
 from swath.registry import ModelManifest, ModelRegistry
 from swath.scenes import areas, grid, mapping, raster
 from swath.scenes.blocks import decode_arrays, encode_arrays, map_block_key, windows_in
@@ -54,20 +54,13 @@ class SceneMappingActivities:
         """Map the block, store its classes, count its windows; a block with no valid pixel is only counted."""
         attempt = activity.info().attempt
         annotate(run_id=req.run_id, model=req.model, scene=req.scene.id, block=req.block)
-        try:
-            manifest = self.registry.resolve(req.model)
-        except ModelNotFoundError as err:
-            raise ApplicationError(str(err), attempt, type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
+        manifest = resolve_model(self.registry, req.model, attempt)
         scene = req.scene
         window = grid.block_at(scene.width, scene.height, scene.block_size, req.block)
         result = BlockResult(req.block, manifest.info)
         if req.pixels_ref is not None:
-            try:
+            async with counted_by(self.breaker, manifest.info):
                 result = await self._map(req, manifest, window, attempt)
-            except Exception:
-                await self._record(manifest.info, ok=False)
-                raise
-            await self._record(manifest.info, ok=True)
         windows = windows_in(window.height, window.width, manifest.input.width, scene.halo)
         async with heartbeating():
             await with_write_retries(lambda: self._count(req, windows), what=f"progress of run {req.run_id}")
@@ -77,12 +70,7 @@ class SceneMappingActivities:
         self, req: MapBlockRequest, manifest: ModelManifest, window: grid.Window, attempt: int
     ) -> BlockResult:
         scene = req.scene
-        try:
-            batcher = await self.models.get(manifest)
-        except WeightsChecksumError as err:
-            raise ApplicationError(
-                str(err), attempt, type=ErrorType.WEIGHTS_CHECKSUM_MISMATCH, non_retryable=True
-            ) from None
+        batcher = await ready_batcher(self.models, manifest, attempt)
         staged = decode_arrays(await self.blobs.get(req.pixels_ref))
         block = raster.BlockPixels(pixels=staged["pixels"], valid=staged["valid"], halo=scene.halo)
         mapper = mapping.BlockMapper(
@@ -110,7 +98,3 @@ class SceneMappingActivities:
             await scenes.record_block(
                 conn, run_id=UUID(req.run_id), input_id=req.scene.id, block=req.block, windows=windows
             )
-
-    async def _record(self, model: ModelInfo, *, ok: bool) -> None:
-        if self.breaker:
-            await self.breaker.record(model.ref, ok=ok)
