@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from swath.embedded.ports import free_port
+from swath.embedded.ports import free_port, free_port_block
 from swath.temporal.queues import TaskQueue
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,14 +65,20 @@ async def start_stack(data_dir: Path, env: dict[str, str], *args: str) -> Runnin
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     async with httpx.AsyncClient(timeout=2) as http:
         while True:
-            assert proc.returncode is None, f"swath up exited with {proc.returncode}; see {log.name}"
-            assert time.monotonic() < deadline, f"stack not ready; see {log.name}"
+            assert proc.returncode is None, f"swath up exited with {proc.returncode}:\n{_tail(log.name)}"
+            assert time.monotonic() < deadline, f"stack not ready:\n{_tail(log.name)}"
             try:
                 if (await http.get(f"{stack.api_url}/readyz")).status_code == 200:
                     return stack
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.5)
+
+
+def _tail(path: str, lines: int = 40) -> str:
+    """The end of a stack's log, for a failure message that says why without the file at hand."""
+    text = Path(path).read_text(errors="replace").splitlines()[-lines:]
+    return "\n".join([f"--- last lines of {path}", *text])
 
 
 async def stop_stack(stack: RunningStack) -> int:
@@ -83,16 +89,28 @@ async def stop_stack(stack: RunningStack) -> int:
 
 
 def stack_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    """The environment of a stack on free ports in `data_dir`, plus `SWATH_*` overrides."""
+    """The environment of a stack on free ports in `data_dir`, plus `SWATH_*` overrides.
+
+    Every port is distinct: the pools' block first, then one port each for the others, none
+    inside that block (a pool binding a port promised to the API would stop the API starting).
+    """
+    pool_base = free_port_block(len(TaskQueue))
+    taken = set(range(pool_base, pool_base + len(TaskQueue)))
+
+    def port() -> int:
+        chosen = free_port(avoid=taken)
+        taken.add(chosen)
+        return chosen
+
     return {
         **os.environ,
         "SWATH_DATA_DIR": str(data_dir),
-        "SWATH_API_PORT": str(free_port()),
-        "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-        "SWATH_TEMPORAL_UI_PORT": str(free_port()),
-        "SWATH_PG_PORT": str(free_port()),
+        "SWATH_API_PORT": str(port()),
+        "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{port()}",
+        "SWATH_TEMPORAL_UI_PORT": str(port()),
+        "SWATH_PG_PORT": str(port()),
         # The pools take this port and the next four (one each), in task queue order.
-        "SWATH_POOL_HTTP_BASE_PORT": str(free_port()),
+        "SWATH_POOL_HTTP_BASE_PORT": str(pool_base),
         "PYTHONPATH": str(REPO),
         # Tests read failure metrics right after a breaker opens; scrapes only see the refreshed snapshot.
         "SWATH_METRICS_REFRESH_S": "0.1",

@@ -13,7 +13,7 @@ import urllib.request
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from swath.embedded.ports import free_port
+from swath.embedded.ports import ephemeral_port
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,10 @@ class SdkMetrics:
     """A Temporal runtime exporting to loopback, and the reader of what it exports."""
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
-        # The exporter cannot report a port it picked itself, so one is picked free here; should
+        # The exporter cannot report a port it picked itself, so the kernel picks a free one from
+        # its ephemeral range here (never one a configured server is about to bind); should
         # another process take it first, the runtime fails to start and the pool is restarted.
-        self.address = f"{host}:{port or free_port()}"
+        self.address = f"{host}:{port or ephemeral_port(host)}"
         self.runtime = Runtime(
             telemetry=TelemetryConfig(
                 metrics=PrometheusConfig(

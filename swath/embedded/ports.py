@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno
 import random
 import socket
+from collections.abc import Iterable
 
 from swath.errors import PortInUseError
 
-__all__ = ["ensure_port_free", "free_port"]
+__all__ = ["ensure_port_free", "ephemeral_port", "free_port", "free_port_block"]
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -33,21 +34,40 @@ def ensure_port_free(host: str, port: int, *, setting: str) -> None:
             raise
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = "127.0.0.1", *, avoid: Iterable[int] = ()) -> int:
     """A port that is free at the time of the call (for tests; another process may take it later).
 
     Picked below Linux's ephemeral range (32768–60999): the temporal dev server takes ephemeral
     ports for its internal services, and one of those must not land on a port we asked it to use.
+    Ports in `avoid` (already promised to something else) are never returned.
     """
+    return free_port_block(1, host, avoid=avoid)
+
+
+def free_port_block(count: int, host: str = "127.0.0.1", *, avoid: Iterable[int] = ()) -> int:
+    """The first of `count` consecutive ports that are all free now, none of them in `avoid`."""
+    avoided = set(avoid)
     rng = random.Random()
     for _ in range(200):
-        port = rng.randrange(20000, 32000)
-        with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return port
+        base = rng.randrange(20000, 32000 - count)
+        block = range(base, base + count)
+        if not avoided.intersection(block) and all(_bindable(host, port) for port in block):
+            return base
+    raise OSError(f"no {count} consecutive free ports on {host} between 20000 and 32000")
+
+
+def ephemeral_port(host: str = "127.0.0.1") -> int:
+    """A free port the kernel picks from its ephemeral range, for a listener nobody is told about
+    (outside the range `free_port` hands out, so it never takes a port promised to another server)."""
     with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
