@@ -4,6 +4,11 @@ A block's windows go through the same `DynamicBatcher` as every run's tiles, a b
 so blocks of several scenes and chunks of tile runs share forward passes. The block's classes and
 confidence are stored as one blob, its windows are counted once in the run's progress, and what
 returns to the workflow is constant-size: per-class pixels and areas.
+
+Memory: a block being mapped holds its pixels and one float32 accumulator per class, so the pool
+maps at most `max_blocks` blocks at once (`SWATH_INFERENCE_MAX_BLOCKS`), however many scenes are
+running; others wait their turn, heartbeating. Within a block the next batch is submitted before
+the last one's probabilities are blended in, so the forward pass never waits for the blending.
 """
 
 from __future__ import annotations
@@ -42,12 +47,14 @@ class SceneMappingActivities:
         models: ModelCache,
         db: asyncpg.Pool,
         breaker: InferenceBreaker | None = None,
+        max_blocks: int = 1,
     ) -> None:
         self.blobs = blobs
         self.registry = registry
         self.models = models
         self.db = db
         self.breaker = breaker
+        self._blocks = asyncio.Semaphore(max_blocks)
 
     @MAP_SCENE_BLOCK.implementation
     async def map_scene_block(self, req: MapBlockRequest) -> BlockResult:
@@ -71,27 +78,50 @@ class SceneMappingActivities:
     ) -> BlockResult:
         scene = req.scene
         batcher = await ready_batcher(self.models, manifest, attempt)
-        staged = decode_arrays(await self.blobs.get(req.pixels_ref))
-        block = raster.BlockPixels(pixels=staged["pixels"], valid=staged["valid"], halo=scene.halo)
-        mapper = mapping.BlockMapper(
-            block, window=manifest.input.width, overlap=scene.halo, num_classes=len(manifest.labels),
-            task=manifest.task, scale=manifest.input.scale,
-        )
-        for ids, x in mapper.batches(manifest.serving.max_batch_size):
-            rows = await heartbeating_until_done(batcher.submit(list(x)))
-            failed = [row for row in rows if isinstance(row, Exception)]
-            if failed:
-                raise ApplicationError(
-                    f"{manifest.info.ref} failed on block {req.block} of {scene.id}: {failed[0]}", attempt,
-                    type=ErrorType.INFERENCE_FAILED,
-                )
-            mapper.add(ids, np.stack(rows), probabilities=True)
-        mapped = await asyncio.to_thread(mapper.result)
+        async with heartbeating():
+            async with self._blocks:
+                mapped = await self._map_pixels(req, manifest, batcher)
         row_areas = areas.row_pixel_areas_m2(scene.crs, scene.transform, window.row, window.height, window.width)
         pixels, area = areas.class_counts(mapped.classes, row_areas, len(manifest.labels))
         data = await asyncio.to_thread(encode_arrays, classes=mapped.classes, confidence=mapped.confidence)
         ref = await self.blobs.put(map_block_key(req.run_id, scene.position, req.block), data)
         return BlockResult(req.block, manifest.info, ref, [int(p) for p in pixels], [float(a) for a in area])
+
+    async def _map_pixels(self, req: MapBlockRequest, manifest: ModelManifest, batcher) -> mapping.BlockMap:
+        """The block's map: its windows through the batcher, one batch ahead of the blending."""
+        scene = req.scene
+        staged = decode_arrays(await self.blobs.get(req.pixels_ref))
+        block = raster.BlockPixels(pixels=staged.pop("pixels"), valid=staged.pop("valid"), halo=scene.halo)
+        mapper = mapping.BlockMapper(
+            block, window=manifest.input.width, overlap=scene.halo, num_classes=len(manifest.labels),
+            task=manifest.task, scale=manifest.input.scale,
+        )
+        del staged, block  # the mapper holds the pixels (padded) from here on
+
+        async def blend(ids: np.ndarray, submitted: asyncio.Future) -> None:
+            rows = await submitted
+            failed = [row for row in rows if isinstance(row, Exception)]
+            if failed:
+                raise ApplicationError(
+                    f"{manifest.info.ref} failed on block {req.block} of {scene.id}: {failed[0]}",
+                    activity.info().attempt, type=ErrorType.INFERENCE_FAILED,
+                )
+            mapper.add(ids, np.stack(rows), probabilities=True)
+
+        ahead: tuple[np.ndarray, asyncio.Future] | None = None
+        try:
+            for ids, x in mapper.batches(manifest.serving.max_batch_size):
+                submitted = asyncio.ensure_future(batcher.submit(list(x)))
+                if ahead is not None:
+                    await blend(*ahead)
+                ahead = (ids, submitted)
+            if ahead is not None:
+                await blend(*ahead)
+                ahead = None
+        finally:
+            if ahead is not None:  # a failed or cancelled block leaves no items in the batcher
+                ahead[1].cancel()
+        return await asyncio.to_thread(mapper.result)
 
     async def _count(self, req: MapBlockRequest, windows: int) -> None:
         async with self.db.acquire() as conn, conn.transaction():

@@ -6,6 +6,10 @@ same batch size, rasterio write, one process) maps it first, alone on the machin
 embedded stack (`swath up`'s processes) maps it as a run, timed from `POST /v1/runs` until the
 run's workflow closed with its COG written and recorded. The upload is not timed: the plain
 script reads the same file from local disk.
+
+It also prints what bounds a scene's cost whatever its size: the peak RSS of the ingest and
+inference pools over both runs (each pool's VmHWM) and the largest workflow history of the runs
+and their scene workflows, in events and bytes.
 """
 
 from __future__ import annotations
@@ -40,9 +44,13 @@ async def main(*, size: int | None = None, models: tuple[str, ...] = MODELS) -> 
         await stack.start()
         try:
             swath = await _swath(settings, scene, models)
+            peaks = {pool: _peak_rss_gib(stack.supervisor.pid(f"pool-{pool}")) for pool in ("ingest", "inference")}
+            events, size_mb = await _largest_history(settings)
         finally:
             await stack.stop()
     lines = [f"scene {size}×{size} px, 6 bands, {megabytes:.0f} MB"]
+    lines.append("peak RSS: " + ", ".join(f"{pool} pool {gib:.2f} GiB" for pool, gib in peaks.items())
+                 + f"; largest history {events} events, {size_mb:.2f} MB")
     for model in models:
         (plain_s, windows), swath_s = plain[model], swath[model]
         lines.append(row(f"{model}: windows/s", windows / swath_s, windows / plain_s, "windows/s", higher_is_better=True))
@@ -87,3 +95,24 @@ async def _swath(settings, scene: Path, models: tuple[str, ...]) -> dict[str, fl
             seconds[model] = time.perf_counter() - started
             assert outcome["status"] == "complete" and outcome["items_ok"] == 1, outcome
     return seconds
+
+
+def _peak_rss_gib(pid: int | None) -> float:
+    """A process's peak resident set (VmHWM) in GiB."""
+    if pid is None:
+        return float("nan")
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+async def _largest_history(settings) -> tuple[int, float]:
+    """The most events and the most bytes of any workflow history on the bench's server."""
+    temporal = await Client.connect(settings.temporal_address)
+    events, size = 0, 0
+    async for execution in temporal.list_workflows():
+        history = await temporal.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        events = max(events, len(history.events))
+        size = max(size, len(history.to_json()))
+    return events, size / 1e6

@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     scene_block_concurrency: int = Field(
         default=2, ge=1, le=64, description="Blocks of one scene in flight at a time (bounds the pools' memory)."
     )
+    inference_max_blocks: int = Field(
+        default=1, ge=1, le=64,
+        description="Scene blocks one inference pool maps at once, whatever the number of scenes; with the "
+        "block size, this bounds the pool's memory (each block holds its pixels and class accumulators).",
+    )
     scene_blocks_per_history: int = Field(
         default=256, ge=4, le=1000,
         description="Blocks a scene's workflow maps before continuing as new (about 14 history events each).",

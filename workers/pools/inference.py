@@ -36,7 +36,10 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
         stack.callback(sampler.stop)
     return [
         InferenceActivities(blobs=blobs, registry=registry, models=models, breaker=breaker, faults=faults, db=db),
-        SceneMappingActivities(blobs=blobs, registry=registry, models=models, breaker=breaker, db=db),
+        SceneMappingActivities(
+            blobs=blobs, registry=registry, models=models, breaker=breaker, db=db,
+            max_blocks=settings.inference_max_blocks,
+        ),
     ]
 
 
