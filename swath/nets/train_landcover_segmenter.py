@@ -189,7 +189,7 @@ def write_version(
         "tiling": {"overlap": OVERLAP},
         "labels": list(synthetic.LABELS),
         "colors": [list(rgb) for rgb in synthetic.COLORS],
-        "serving": {"max_batch_size": 16, "max_wait_ms": 5},
+        "serving": {"max_batch_size": 4, "max_wait_ms": 5},
         "fallback": None,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "metrics": {
