@@ -1,4 +1,5 @@
-"""Every pool's own HTTP port: live at once, ready once it polls (inference: once its models warmed up), and its metrics."""
+"""Every pool's own HTTP port: live at once, ready once it polls (the inference pool: once its
+models warmed up), and its metrics."""
 
 from __future__ import annotations
 
