@@ -5,6 +5,10 @@ code that imports torch; the `inference` pool is the only process that loads it.
 sha256-verified and read from safetensors (never unpickled). Every attempt's outcome feeds the
 shared circuit breaker; injected faults (dev mode only) apply before the model runs.
 
+`ModelCache` loads each model once into a `ServedModel` (`activities.serving`: precision,
+layout, compilation, pinned host→device copies, halving on out-of-memory) and warms it up at pool
+start (`ModelCache.warm_up`), capping the batch to what the GPU's memory allows.
+
 A chunk's tiles go through the model's `DynamicBatcher` (`activities.batcher`), shared by every
 run's chunks in this process, so one forward pass serves many runs; its batch sizes, queue waits
 and forward times are Prometheus metrics. An input whose forward pass fails fails its own chunk

@@ -98,7 +98,7 @@ class _Lane:
         """The items stacked into this lane's pinned buffer (grown to fit, then reused)."""
         first = items[0]
         shape = (len(items), *first.shape)
-        dtype = torch.from_numpy(first[:0]).dtype
+        dtype = torch.from_numpy(np.empty(0, dtype=first.dtype)).dtype
         buffer = self.buffer
         if buffer is None or buffer.dtype != dtype or buffer.shape[1:] != shape[1:] or buffer.shape[0] < shape[0]:
             buffer = self.buffer = torch.empty(shape, dtype=dtype, pin_memory=True)
@@ -153,13 +153,11 @@ class ServedModel:
         """One pass over the items: float32 probabilities, softmax over axis 1 (classes)."""
         if not self.cuda:
             with torch.inference_mode(), self._autocast():
-                return self._probabilities(torch.from_numpy(np.stack(items)).to(self.device)).numpy()
+                return self._probabilities(torch.from_numpy(np.stack(items)).to(self.device)).cpu().numpy()
         with self._lane() as lane, torch.inference_mode():
             host = lane.staged(items)
             with torch.cuda.stream(lane.stream), self._autocast():
-                out = self._probabilities(host.to(self.device, non_blocking=True)).cpu()
-            lane.stream.synchronize()  # the pinned buffer may be refilled only after its copy ran
-            return out.numpy()
+                return self._probabilities(host.to(self.device, non_blocking=True)).cpu().numpy()
 
     def warm_up(self, item_shape: tuple[int, ...]) -> WarmUp:
         """One pass at each size the batcher will form (compiling, if asked); the batch cap that follows.
@@ -213,6 +211,8 @@ class ServedModel:
         try:
             yield lane
         finally:
+            # Its pinned buffer may be refilled only once its copy ran, even after a failed pass.
+            lane.stream.synchronize()
             self._lanes.put(lane)
 
     def _free_cached_memory(self) -> None:
