@@ -59,8 +59,6 @@ BATCH_SIZE = Histogram(
 QUEUE_WAIT = Histogram("swath_inference_queue_wait_seconds", "How long items waited for their batch.", ["model"])
 FORWARD = Histogram("swath_inference_forward_seconds", "Duration of one forward pass.", ["model"])
 ITEMS = Counter("swath_inference_items", "Items through the model.", ["model"])
-
-
 MAX_BATCH = Gauge(
     "swath_inference_max_batch_size", "The largest batch the pool forms for a model, after warm-up's memory cap.",
     ["model"],
