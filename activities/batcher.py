@@ -12,7 +12,11 @@ thread, and hands each caller exactly its own results, in its order.
   submission larger than the bound is admitted alone, when nothing else waits.
 - **Cancellable**: a cancelled caller's waiting items leave the queue at once.
 - **Isolating**: a batch whose forward pass raises is split in halves until the items that fail
-  are alone; each of those gets its exception as its result, every other item its real one.
+  are alone; each of those gets its exception as its result, every other item its real one. A
+  forward may also return an exception in an item's place (the served model does, for an item
+  that runs out of GPU memory alone); it reaches that item's caller like a raised one.
+- **Pipelined** (`max_in_flight` > 1): the next batch is formed and sent while the previous one
+  runs, so on a GPU one batch's host→device copy overlaps the other's compute.
 """
 
 from __future__ import annotations
@@ -35,9 +39,12 @@ class BatchPolicy:
     max_batch_size: int
     max_wait_s: float
     max_queued_items: int
+    #: Forward passes that may run at once (each in its own thread): 1 on a CPU, where a second
+    #: pass would only share the cores; 2 on a GPU (`activities.serving.ServedModel.in_flight`).
+    max_in_flight: int = 1
 
     def __post_init__(self) -> None:
-        if self.max_batch_size < 1 or self.max_wait_s < 0 or self.max_queued_items < 1:
+        if self.max_batch_size < 1 or self.max_wait_s < 0 or self.max_queued_items < 1 or self.max_in_flight < 1:
             raise ValueError(f"invalid batch policy: {self}")
 
 
@@ -134,9 +141,23 @@ class DynamicBatcher(Generic[T, R]):
                 self._changed.notify_all()
 
     async def _run(self) -> None:
-        while True:
-            batch = await self._next_batch()
-            await self._execute(batch)
+        slots = asyncio.Semaphore(self.policy.max_in_flight)
+        running: set[asyncio.Task[None]] = set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            slots.release()
+
+        try:
+            while True:
+                await slots.acquire()
+                batch = await self._next_batch()
+                task = asyncio.create_task(self._execute(batch), name="dynamic-batcher-forward")
+                running.add(task)
+                task.add_done_callback(finished)
+        finally:
+            for task in running:
+                task.cancel()
 
     async def _next_batch(self) -> list[tuple[_Submission[T, R], int]]:
         """Wait for a full batch or for the oldest item's deadline, then take items round-robin."""

@@ -1,8 +1,13 @@
 """Inference: run one chunk of staged tiles through a registered model.
 
-The only activity module that imports torch; the `inference` pool is the only process that
-loads it. Weights are sha256-verified and read from safetensors (never unpickled). Every attempt's
-outcome feeds the shared circuit breaker; injected faults (dev mode only) apply before the model runs.
+With `activities.serving` (how a batch goes through a model on its device), the only activity
+code that imports torch; the `inference` pool is the only process that loads it. Weights are
+sha256-verified and read from safetensors (never unpickled). Every attempt's outcome feeds the
+shared circuit breaker; injected faults (dev mode only) apply before the model runs.
+
+`ModelCache` loads each model once into a `ServedModel` (`activities.serving`: precision,
+layout, compilation, pinned host→device copies, halving on out-of-memory) and warms it up at pool
+start (`ModelCache.warm_up`), capping the batch to what the GPU's memory allows.
 
 A chunk's tiles go through the model's `DynamicBatcher` (`activities.batcher`), shared by every
 run's chunks in this process, so one forward pass serves many runs; its batch sizes, queue waits
@@ -19,38 +24,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from uuid import UUID
 
 import asyncpg
 import numpy as np
-import torch
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from activities.batcher import BatchPolicy, BatchRecord, DynamicBatcher
 from activities.heartbeat import heartbeating, heartbeating_until_done
+from activities.serving import ServedModel, WarmUp
 
 from swath.blobstore import BlobStore
 from swath.breaker import InferenceBreaker
 from swath.contracts import InferenceRequest, InferenceResult, ModelInfo, Prediction
 from swath.db import items, runs
 from swath.db.retrying import with_write_retries
-from swath.errors import ErrorType, ModelNotFoundError, WeightsChecksumError
+from swath.errors import ErrorType, ModelNotFoundError, WeightsChecksumError, inference_error_type
 from swath.faults import Fault, FaultInjector
 from swath.nets.loader import load_model
 from swath.registry import ModelManifest, ModelRegistry
 from swath.temporal.activities import RUN_INFERENCE_CHUNK
 from swath.tiles import decode_tensor
 from swath.tracing import annotate
-
-
-def pick_device(setting: str) -> str:
-    """`auto` → `cuda` when a GPU is visible, else `cpu`."""
-    if setting == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return setting
 
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -60,35 +59,62 @@ BATCH_SIZE = Histogram(
 QUEUE_WAIT = Histogram("swath_inference_queue_wait_seconds", "How long items waited for their batch.", ["model"])
 FORWARD = Histogram("swath_inference_forward_seconds", "Duration of one forward pass.", ["model"])
 ITEMS = Counter("swath_inference_items", "Items through the model.", ["model"])
+MAX_BATCH = Gauge(
+    "swath_inference_max_batch_size", "The largest batch the pool forms for a model, after warm-up's memory cap.",
+    ["model"],
+)
+WARM_UP = Gauge("swath_inference_warm_up_seconds", "How long a model's warm-up at pool start took.", ["model"])
 
 
 class ModelCache:
-    """Loaded models and their batchers by `name@version`, each loaded (and verified) once per process."""
+    """Served models and their batchers by `name@version`, each loaded (and verified) once per process."""
 
-    def __init__(self, registry: ModelRegistry, *, device: str, max_queued_items: int = 4096) -> None:
+    def __init__(
+        self, registry: ModelRegistry, *, device: str, max_queued_items: int = 4096, compile: bool | None = None
+    ) -> None:
+        """`compile` overrides every manifest's `serving.compile` when not `None` (`SWATH_INFERENCE_COMPILE`)."""
         self.registry = registry
         self.device = device
         self.max_queued_items = max_queued_items
+        self.compile = compile
         self._batchers: dict[str, DynamicBatcher[np.ndarray, np.ndarray]] = {}
+        self._served: dict[str, ServedModel] = {}
         self._lock = asyncio.Lock()
 
     async def get(self, manifest: ModelManifest) -> DynamicBatcher[np.ndarray, np.ndarray]:
-        """The batcher in front of the ready model for a manifest."""
+        """The batcher in front of the served model for a manifest."""
         key = manifest.info.ref
         async with self._lock:
             if key not in self._batchers:
                 path = self.registry.weights_path(manifest)
-                model = await asyncio.to_thread(load_model, manifest.raw, path, device=self.device)
+                module = await asyncio.to_thread(load_model, manifest.raw, path, device=self.device)
+                served = ServedModel(module, device=self.device, spec=manifest.serving, compile=self.compile)
                 policy = BatchPolicy(
                     max_batch_size=manifest.serving.max_batch_size,
                     max_wait_s=manifest.serving.max_wait_ms / 1000,
                     max_queued_items=self.max_queued_items,
+                    max_in_flight=served.in_flight,
                 )
-                device = self.device
-                self._batchers[key] = DynamicBatcher(
-                    lambda tiles: _forward(model, np.stack(tiles), device), policy, on_batch=_observer(key)
-                )
+                self._served[key] = served
+                self._batchers[key] = DynamicBatcher(served, policy, on_batch=_observer(key))
+                MAX_BATCH.labels(key).set(policy.max_batch_size)
             return self._batchers[key]
+
+    def served(self, manifest: ModelManifest) -> ServedModel:
+        """The served model of a manifest already loaded by `get`."""
+        return self._served[manifest.info.ref]
+
+    async def warm_up(self, manifest: ModelManifest) -> WarmUp:
+        """Load the model and run it at every batch size it will see (compiling it, if asked);
+        the batcher then forms no batch larger than the device's memory allows."""
+        batcher = await self.get(manifest)
+        key = manifest.info.ref
+        shape = (len(manifest.input.bands), manifest.input.height, manifest.input.width)
+        report = await asyncio.to_thread(self.served(manifest).warm_up, shape)
+        batcher.policy = replace(batcher.policy, max_batch_size=report.max_batch_size)
+        MAX_BATCH.labels(key).set(report.max_batch_size)
+        WARM_UP.labels(key).set(report.seconds)
+        return report
 
 
 def _observer(model: str):
@@ -200,7 +226,7 @@ class InferenceActivities:
         if failed:
             item_id, err = failed[0]
             raise ApplicationError(
-                f"{manifest.info.ref} failed on item {item_id!r}: {err}", attempt, type=ErrorType.INFERENCE_FAILED
+                f"{manifest.info.ref} failed on item {item_id!r}: {err}", attempt, type=inference_error_type(err)
             )
         probabilities = np.stack(rows)
         confidence, index = probabilities.max(axis=1), probabilities.argmax(axis=1)
@@ -221,9 +247,3 @@ class InferenceActivities:
         if fault is Fault.HANG:
             activity.logger.warning("injected hang of %s: waiting for cancellation", model.ref)
             await heartbeating_until_done(asyncio.Event().wait())
-
-
-def _forward(model: torch.nn.Module, batch: np.ndarray, device: str) -> np.ndarray:
-    with torch.inference_mode():
-        logits = model(torch.from_numpy(batch).to(device))
-        return torch.softmax(logits, dim=1).cpu().numpy()

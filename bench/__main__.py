@@ -1,4 +1,7 @@
-"""`python -m bench [orchestration|end_to_end|inference|scene]`: run benchmarks, print ratios against baselines."""
+"""`python -m bench [orchestration|end_to_end|inference|scene|gpu]`: run benchmarks, print ratios against baselines.
+
+`gpu` needs CUDA and otherwise prints one line saying it was skipped.
+"""
 
 import asyncio
 import platform
@@ -6,15 +9,16 @@ import sys
 
 import torch
 
-from bench import end_to_end, inference, orchestration, scene
+from bench import end_to_end, gpu, inference, orchestration, scene
 
 SUITES = {
     "orchestration": orchestration.main, "end_to_end": end_to_end.main, "inference": inference.main,
-    "scene": scene.main,
+    "scene": scene.main, "gpu": gpu.main,
 }
 BASELINES = {
     "orchestration": "raw Temporal", "end_to_end": "raw Temporal, worker process", "inference": "plain PyTorch",
     "scene": "the plain script: rasterio + PyTorch, one process",
+    "gpu": "plain PyTorch at its best batch size, same GPU",
 }
 
 

@@ -18,7 +18,8 @@ import torch
 from temporalio.testing import ActivityEnvironment
 
 from activities.batcher import BatchPolicy, DynamicBatcher
-from activities.inference import InferenceActivities, ModelCache, pick_device
+from activities.inference import InferenceActivities, ModelCache
+from activities.serving import pick_device
 from bench.report import row
 from swath.blobstore import LocalBlobStore
 from swath.contracts import InferenceRequest, StagedItem

@@ -12,6 +12,7 @@ are kept because callers catch those too):
       * MissingBandsError             - the bands the model needs are not all in the file
   * ModelNotFoundError (LookupError)  - no such model, version or alias in the registry
   * WeightsChecksumError (ValueError) - a weights file differs from its manifest's sha256
+  * GpuOutOfMemoryError (MemoryError) - one item's forward pass runs out of GPU memory even alone
   * UrlRefusedError (ValueError)      - a URL's scheme or destination is not allowed
   * BlobError
     * BlobNotFoundError (LookupError) - no object under a `blob://` reference
@@ -147,6 +148,20 @@ class ModelNotFoundError(SwathError, LookupError):
 
 class WeightsChecksumError(SwathError, ValueError):
     """The weights file's sha256 differs from the one recorded in its manifest."""
+
+
+class GpuOutOfMemoryError(SwathError, MemoryError):
+    """A forward pass ran out of GPU memory with its batch halved down to this one item.
+
+    The inference pool halves a batch that runs out of memory and retries the halves, so only an
+    item too large on its own gets this; its run fails with `gpu_out_of_memory` (retryable: the
+    memory may be free on the next attempt, or on another pool's GPU).
+    """
+
+
+def inference_error_type(err: BaseException) -> ErrorType:
+    """The run-level code of an item whose forward pass failed with `err`."""
+    return ErrorType.GPU_OUT_OF_MEMORY if isinstance(err, GpuOutOfMemoryError) else ErrorType.INFERENCE_FAILED
 
 
 class UrlRefusedError(SwathError, ValueError):

@@ -30,13 +30,30 @@ class InputSpec:
     scale: float = 1.0
 
 
+#: The numeric precisions a model may be served in (manifest `serving.dtype`).
+SERVING_DTYPES = ("float32", "bfloat16", "float16")
+
+
 @dataclass(frozen=True)
 class ServingSpec:
-    """How the inference pool batches a model's items across runs (manifest `serving`)."""
+    """How the inference pool batches a model's items across runs and runs its forward passes
+    (manifest `serving`); every field has a default, so older manifests load unchanged."""
 
     max_batch_size: int = 64
     #: How long the oldest waiting item may wait for more to fill its batch.
     max_wait_ms: float = 5.0
+    #: `float32`, or autocast to `bfloat16` (CUDA and CPU) or `float16` (CUDA; float32 elsewhere).
+    dtype: str = "float32"
+    #: Convolutions run on NHWC tensors (faster on tensor cores; same results within rounding).
+    channels_last: bool = False
+    #: `torch.compile` the model at warm-up; the pool's `SWATH_INFERENCE_COMPILE` overrides it.
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dtype not in SERVING_DTYPES:
+            raise ValueError(f"serving.dtype must be one of {SERVING_DTYPES}, got {self.dtype!r}")
+        if self.max_batch_size < 1:
+            raise ValueError(f"serving.max_batch_size must be at least 1, got {self.max_batch_size}")
 
 
 @dataclass(frozen=True)
@@ -84,8 +101,8 @@ class ModelManifest:
     def from_dict(cls, data: dict[str, Any]) -> ModelManifest:
         """Parse a `manifest.json`; fields added since the first manifests have defaults.
 
-        Raises ``ValueError`` for an unknown task, an overlap outside the window, or colours
-        that are not one RGB triple per label.
+        Raises ``ValueError`` for an unknown task, an overlap outside the window, colours
+        that are not one RGB triple per label, or a `serving` block it cannot serve.
         """
         spec = data["input"]
         return cls(
@@ -119,6 +136,10 @@ class ModelRegistry:
     def _aliases(self) -> dict[str, dict[str, str]]:
         path = self.root / "aliases.json"
         return json.loads(path.read_text()) if path.is_file() else {}
+
+    def production_models(self) -> list[str]:
+        """The names of the models that have a `production` version: what a pool serves unasked."""
+        return sorted(name for name, tags in self._aliases().items() if DEFAULT_ALIAS in tags)
 
     def versions(self, name: str) -> list[str]:
         """Every registered version of a model."""

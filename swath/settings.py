@@ -93,6 +93,14 @@ class Settings(BaseSettings):
 
     inference_chunk_size: int = Field(default=16, ge=1, le=1024)
     inference_device: str = Field(default="auto", description="`auto`, `cpu`, `cuda` or `cuda:N`.")
+    inference_compile: bool | None = Field(
+        default=None, description="`torch.compile` every served model at warm-up, or none (unset: each "
+        "manifest's `serving.compile`).",
+    )
+    inference_warm_models: list[str] | None = Field(
+        default=None, description="Models the inference pool loads and warms up before it reports ready "
+        "(unset: every model with a `production` alias; `[]`: none, each loads when first asked for).",
+    )
     pool_http_port: int | None = Field(
         default=None, description="Each pool serves /livez, /readyz and /metrics on this port (unset: off)."
     )

@@ -1,4 +1,5 @@
-"""Every pool's own HTTP port: live at once, ready once it polls, and its metrics."""
+"""Every pool's own HTTP port: live at once, ready once it polls (the inference pool: once its
+models warmed up), and its metrics."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from swath.embedded.ports import free_port
+from swath.registry import ModelRegistry
+from swath.settings import BUNDLED_REGISTRY
 from workers.health import PoolHealth
 
 
@@ -54,3 +57,50 @@ async def test_a_pool_process_serves_probes_and_metrics(temporal_env: WorkflowEn
     finally:
         pool.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(pool.wait(), timeout=60) == 0
+
+
+async def test_the_inference_pool_is_ready_only_after_its_models_warmed_up(
+    temporal_env: WorkflowEnvironment, tmp_path
+) -> None:
+    """Every `/readyz` 200 is followed by metrics that already show each production model warmed
+    up (the gauge is set when warm-up ends), and the pool's log says so before it polls."""
+    registry = ModelRegistry(BUNDLED_REGISTRY)
+    models = [registry.resolve(name).info.ref for name in registry.production_models()]
+    assert len(models) == 2
+    port = free_port()
+    env = {
+        **os.environ, "SWATH_MODE": "dev", "SWATH_POOL_HTTP_PORT": str(port), "SWATH_DATA_DIR": str(tmp_path),
+        "SWATH_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "SWATH_INFERENCE_DEVICE": "cpu",
+    }
+    log_path = tmp_path / "pool.log"
+    with log_path.open("wb") as log_file:
+        pool = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "workers", "--pool", "inference", env=env, stderr=log_file
+        )
+    starting = 0
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            for _ in range(1200):
+                try:
+                    ready = (await http.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)  # not listening yet
+                    continue
+                metrics = (await http.get("/metrics")).text
+                warmed = [m for m in models if f'swath_inference_warm_up_seconds{{model="{m}"}}' in metrics]
+                if ready:
+                    assert warmed == models, "ready before every model had warmed up"
+                    assert f'swath_inference_max_batch_size{{model="{models[0]}"}}' in metrics
+                    break
+                starting += 1
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the inference pool never became ready")
+    finally:
+        pool.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(pool.wait(), timeout=60) == 0
+    log = log_path.read_text()
+    polling = log.index("polling")
+    assert all(-1 < log.find(f"warmed up {m}") < polling for m in models), log[-3000:]
+    assert starting > 0  # the port answered "starting" while the pool loaded and warmed its models

@@ -2,8 +2,8 @@
 
 It runs in a thread of its own (like `prometheus_client.start_http_server`), so a busy event loop
 or a long forward pass never makes a probe time out. `/livez` answers while the process runs;
-`/readyz` once the pool's worker polls its task queue (for inference, with its models loaded
-when it first needs them); `/metrics` is the process's Prometheus registry followed by whatever
+`/readyz` once the pool's worker polls its task queue (for inference, only after its models
+were loaded and warmed up, `workers.pools.inference.warm_up`); `/metrics` is the process's Prometheus registry followed by whatever
 `extra_metrics` returns (the Temporal SDK's series, `workers.sdk_metrics`).
 """
 

@@ -141,7 +141,22 @@ async def test_a_small_caller_is_not_starved_by_a_large_one() -> None:
 def test_a_policy_must_make_sense() -> None:
     with pytest.raises(ValueError):
         BatchPolicy(max_batch_size=0, max_wait_s=0.01, max_queued_items=10)
+    with pytest.raises(ValueError):
+        BatchPolicy(max_batch_size=8, max_wait_s=0.01, max_queued_items=10, max_in_flight=0)
 
 
 def test_batch_records_are_plain_values() -> None:
     assert BatchRecord(2, (0.1, 0.2), 0.3, 1) == BatchRecord(2, (0.1, 0.2), 0.3, 1)
+
+
+async def test_a_pipelined_batcher_sends_the_next_batch_while_one_runs() -> None:
+    model = Model()
+    model.gate.clear()  # hold every forward pass once begun
+    b = DynamicBatcher(model, BatchPolicy(max_batch_size=2, max_wait_s=0, max_queued_items=100, max_in_flight=2))
+    calls = [asyncio.create_task(b.submit([i, i + 1])) for i in (0, 2, 4)]
+    await until(lambda: model.started == 2)
+    await asyncio.sleep(0.05)
+    assert model.started == 2 and b.queued == 2  # two in flight; the third batch waits for a slot
+    model.gate.set()
+    assert await asyncio.gather(*calls) == [[0, 2], [4, 6], [8, 10]]
+    await b.close()

@@ -29,6 +29,7 @@ BUILTIN_BASES = {
     "InvalidBlobRefError": ValueError,
     "UrlRefusedError": ValueError,
     "WeightsChecksumError": ValueError,
+    "GpuOutOfMemoryError": MemoryError,
     "InsecureSettingsError": RuntimeError,
     "FaultInjectionRefusedError": RuntimeError,
     "PortInUseError": RuntimeError,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from swath.errors import ModelNotFoundError
-from swath.registry import DEFAULT_ALIAS, InputSpec, ModelManifest, ModelRegistry
+from swath.registry import DEFAULT_ALIAS, InputSpec, ModelManifest, ModelRegistry, ServingSpec
 from swath.settings import BUNDLED_REGISTRY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -80,6 +80,27 @@ def test_older_manifests_default_the_newer_fields() -> None:
     assert manifest.task == "classification"
     assert manifest.overlap == 0
     assert manifest.colors == ()
+    assert manifest.serving == ServingSpec()
+    serving = manifest.serving
+    assert (serving.dtype, serving.channels_last, serving.compile) == ("float32", False, False)
+
+
+def test_serving_fields_parse() -> None:
+    data = manifest_dict("2.1.0", serving={"max_batch_size": 512, "dtype": "bfloat16", "channels_last": True,
+                                           "compile": True})
+    assert ModelManifest.from_dict(data).serving == ServingSpec(
+        max_batch_size=512, max_wait_ms=5.0, dtype="bfloat16", channels_last=True, compile=True
+    )
+
+
+def test_production_models_are_those_with_a_production_alias(tmp_path: Path, registry: ModelRegistry) -> None:
+    assert registry.production_models() == ["crop-classifier"]
+    root = tmp_path / "other"
+    root.mkdir()
+    aliases = {"b": {"production": "1"}, "a": {"canary": "2"}, "c": {"production": "3"}}
+    (root / "aliases.json").write_text(json.dumps(aliases))
+    assert ModelRegistry(root).production_models() == ["b", "c"]
+    assert ModelRegistry(BUNDLED_REGISTRY).production_models() == ["crop-classifier", "landcover-segmenter"]
 
 
 def test_segmentation_fields_parse() -> None:
@@ -105,6 +126,8 @@ def test_segmentation_fields_parse() -> None:
         ({"colors": [[1, 2, 3], [4, 5, 6], [7, 8]]}, "not 3 integers"),
         ({"colors": [[1, 2, 3], [4, 5, 6], [7, 8, 256]]}, "not 3 integers"),
         ({"colors": [[1, 2, 3], [4, 5, 6], [7, 8, 9.5]]}, "not 3 integers"),
+        ({"serving": {"dtype": "int8"}}, "serving.dtype"),
+        ({"serving": {"max_batch_size": 0}}, "serving.max_batch_size"),
     ],
 )
 def test_invalid_new_fields_are_refused(extra: dict[str, object], message: str) -> None:

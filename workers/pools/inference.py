@@ -1,14 +1,17 @@
 """The `inference` pool: the only process that imports torch and holds GPUs."""
 
+import logging
 from contextlib import AsyncExitStack
 
 import torch
 
-from activities.inference import InferenceActivities, ModelCache, pick_device
+from activities.inference import InferenceActivities, ModelCache
+from activities.serving import pick_device
 from activities.scene_mapping import SceneMappingActivities
 from swath.blobstore import open_blob_store
 from swath.breaker import BreakerPolicy, InferenceBreaker
 from swath.db import connect
+from swath.errors import GpuOutOfMemoryError, ModelNotFoundError, StartupError, WeightsChecksumError
 from swath.faults import FaultInjector
 from swath.metrics import start_gpu_sampler
 from swath.temporal.queues import TaskQueue
@@ -16,17 +19,23 @@ from swath.registry import ModelRegistry
 from swath.settings import Settings
 from workers.pool import PoolSpec
 
+log = logging.getLogger(__name__)
+
 
 async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
-    """Inference activities with a per-process model cache on the configured device.
+    """Inference activities with a per-process model cache on the configured device, its models
+    warmed up (`warm_up`) before the worker polls, so `/readyz` answers ready only after warm-up.
 
-    Refuses to start when fault injection is configured outside dev mode.
+    Refuses to start when fault injection is configured outside dev mode, or when a model named
+    by `SWATH_INFERENCE_WARM_MODELS` is not in the registry.
     """
     faults = FaultInjector.from_settings(settings)
     registry = ModelRegistry(settings.model_registry_dir)
     models = ModelCache(
-        registry, device=pick_device(settings.inference_device), max_queued_items=settings.inference_max_queued_items
+        registry, device=pick_device(settings.inference_device), max_queued_items=settings.inference_max_queued_items,
+        compile=settings.inference_compile,
     )
+    await warm_up(models, settings)
     db = await connect(settings.dsn, min_size=0, max_size=4)  # inference must not need PostgreSQL to start
     stack.push_async_callback(db.close)
     breaker = InferenceBreaker(db, BreakerPolicy.from_settings(settings))
@@ -41,6 +50,33 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
             max_blocks=settings.inference_max_blocks,
         ),
     ]
+
+
+async def warm_up(models: ModelCache, settings: Settings) -> None:
+    """Load and warm up the models the pool serves (`SWATH_INFERENCE_WARM_MODELS`, else every
+    production model). A model whose weights fail their checksum, or that cannot run one item in
+    the GPU's memory, is skipped: its runs fail as they would without warm-up
+    (`weights_checksum_mismatch`, `gpu_out_of_memory`), and the pool serves the others."""
+    registry = models.registry
+    named = settings.inference_warm_models
+    for ref in registry.production_models() if named is None else named:
+        try:
+            manifest = registry.resolve(ref)
+        except ModelNotFoundError as err:
+            if named is not None:
+                raise StartupError(f"SWATH_INFERENCE_WARM_MODELS names a model the registry lacks: {err}") from None
+            log.error("not warming up %s: %s", ref, err)
+            continue
+        try:
+            report = await models.warm_up(manifest)
+        except (WeightsChecksumError, GpuOutOfMemoryError) as err:
+            log.error("not warming up %s: %s", manifest.info.ref, err)
+            continue
+        log.info(
+            "warmed up %s on %s: batches %s in %.1f s%s; largest batch %d", manifest.info.ref, models.device,
+            list(report.batch_sizes), report.seconds, " (compiled)" if models.served(manifest).compiled else "",
+            report.max_batch_size,
+        )
 
 
 POOL = PoolSpec(
