@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from swath.settings import Mode, Settings
 from swath.temporal.queues import TaskQueue
 from tests.ops.chart_render import Release, load_values
 
@@ -249,3 +252,59 @@ def test_every_component_has_a_disruption_budget(ci_release: Release) -> None:
 def test_notes_say_how_to_reach_the_api(ci_release: Release) -> None:
     assert "swath keys create" in ci_release.notes
     assert "swath temporal setup" in ci_release.notes or "SwathTenant" in ci_release.notes
+
+
+def test_keda_authenticates_to_temporal_as_the_pools_do(render) -> None:
+    """The same client certificate or API key, under the parameter names KEDA's scaler reads."""
+    mtls = render(load_values("temporal-cloud-mtls-values.yaml"))
+    (auth,) = mtls.of_kind("TriggerAuthentication")
+    assert sorted((r["parameter"], r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]) == [
+        ("cert", "swath-temporal-mtls", "tls.crt"), ("key", "swath-temporal-mtls", "tls.key"),
+    ]
+    api_key = render(load_values("external-secrets-values.yaml"))
+    (auth,) = api_key.of_kind("TriggerAuthentication")
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "apiKey", "name": "swath-credentials", "key": "temporal-api-key"}
+    ]
+    for release in (mtls, api_key):
+        for scaled in release.of_kind("ScaledObject"):
+            (trigger,) = scaled["spec"]["triggers"]
+            assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+            # TLS is KEDA's default with either credential; the trigger does not restate it.
+            assert "enableTLS" not in trigger["metadata"]
+    assert render(load_values("gpu-keda-values.yaml")).of_kind("TriggerAuthentication") == []
+
+
+def ingress_and_config(release: Release) -> tuple[dict[str, str], dict[str, str]]:
+    return release.get("Ingress", "swath-api")["metadata"].get("annotations", {}), release.get("ConfigMap", "swath")["data"]
+
+
+def test_the_ingress_passes_uploads_up_to_the_apis_own_cap(render) -> None:
+    """ingress-nginx would refuse bodies over 1 MiB and spool the rest to its disk; the chart gives
+    it the API's upload cap, from the one value both come from."""
+    annotations, config = ingress_and_config(render(load_values("temporal-cloud-mtls-values.yaml")))
+    cap = config["SWATH_UPLOAD_MAX_BYTES"]
+    # What the API parses from it, and the chart's default is the API's own.
+    assert Settings(mode=Mode.DEV, upload_max_bytes=cap).upload_max_bytes == Settings.model_fields["upload_max_bytes"].default
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == cap
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "600"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] == "600"
+    # nginx reads a size as digits with an optional unit; a float (8.589934592e+09) would be refused.
+    assert re.fullmatch(r"[0-9]+[kKmMgG]?", annotations["nginx.ingress.kubernetes.io/proxy-body-size"])
+
+
+def test_the_ingress_follows_a_changed_upload_cap_and_keeps_its_own_annotations(render) -> None:
+    values = load_values("temporal-cloud-mtls-values.yaml")
+    values["api"]["uploadMaxBytes"] = 2 * 1024**3
+    values["api"]["ingress"]["proxyTimeoutSeconds"] = 900
+    values["api"]["ingress"]["annotations"] = {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    annotations, config = ingress_and_config(render(values))
+    assert config["SWATH_UPLOAD_MAX_BYTES"] == annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "2147483648"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "900"
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt"
+
+    values["api"]["ingress"]["nginxUploadAnnotations"] = False
+    annotations, config = ingress_and_config(render(values))
+    assert annotations == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    assert config["SWATH_UPLOAD_MAX_BYTES"] == "2147483648", "the API keeps its cap without the annotations"

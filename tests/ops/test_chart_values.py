@@ -51,6 +51,9 @@ def with_change(path: str, value: object) -> dict:
         ("securityContext.readOnlyRootFilesystem", False, "at '/securityContext/readOnlyRootFilesystem'"),
         ("config.INFERENCE_CHUNK_SIZE", "32", "invalid propertyName 'INFERENCE_CHUNK_SIZE'"),
         ("api.replicaCount", 3, "additional properties 'replicaCount' not allowed"),
+        ("api.uploadMaxBytes", 0, "at '/api/uploadMaxBytes': minimum: got 0, want 1"),
+        ("api.uploadMaxBytes", "8Gi", "at '/api/uploadMaxBytes': got string, want integer"),
+        ("api.ingress.proxyTimeoutSeconds", 0, "at '/api/ingress/proxyTimeoutSeconds': minimum: got 0, want 1"),
     ],
 )
 def test_schema_rejects(chart: helm.Chart, path: str, value: object, message: str) -> None:
@@ -86,3 +89,25 @@ def test_the_minimal_values_pass(chart: helm.Chart) -> None:
 def test_the_chart_defaults_document_every_key_the_schema_knows(chart: helm.Chart) -> None:
     # The defaults plus the minimal values validate: no default is outside its own schema.
     chart.validate_schema(chart.merge_values(MINIMAL))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        # One value each: a second SWATH_UPLOAD_MAX_BYTES would leave the Ingress's limit behind.
+        ("config.SWATH_UPLOAD_MAX_BYTES", "1024", "config.SWATH_UPLOAD_MAX_BYTES is set by the chart"),
+        ("config.SWATH_TEMPORAL_ADDRESS", "other:7233", "config.SWATH_TEMPORAL_ADDRESS is set by the chart"),
+        ("api.env", {"SWATH_UPLOAD_MAX_BYTES": "1024"}, "env.SWATH_UPLOAD_MAX_BYTES is set by the chart"),
+        ("pools.ingest.env", {"SWATH_BLOB_URL": "s3://other"}, "env.SWATH_BLOB_URL is set by the chart"),
+        ("api.ingress", {"enabled": True, "annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "1m"}},
+         "api.ingress.annotations.nginx.ingress.kubernetes.io/proxy-body-size is derived from api.uploadMaxBytes"),
+        # KEDA's temporal scaler has no server-TLS-only mode: it would dial plaintext and never scale.
+        ("temporal.tls", {"enabled": True}, "KEDA's temporal scaler speaks TLS only with an API key or a client certificate"),
+    ],
+)
+def test_derived_settings_are_set_in_one_place(chart: helm.Chart, path: str, value: object, message: str) -> None:
+    values = with_change(path, value)
+    values["keda"] = {"enabled": True}
+    with pytest.raises(helm.HelmRenderError) as err:
+        chart.render(values, name="swath", namespace="swath")
+    assert message in str(err.value)
