@@ -3,6 +3,7 @@
 from contextlib import AsyncExitStack
 
 import torch
+from temporalio.client import Client
 
 from activities.inference import InferenceActivities, ModelCache, pick_device
 from activities.scene_mapping import SceneMappingActivities
@@ -17,7 +18,7 @@ from swath.settings import Settings
 from workers.pool import PoolSpec
 
 
-async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
+async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> list[object]:
     """Inference activities with a per-process model cache on the configured device.
 
     Refuses to start when fault injection is configured outside dev mode.
