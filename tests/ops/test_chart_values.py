@@ -11,7 +11,8 @@ import copy
 import helm_python as helm
 import pytest
 
-from tests.ops.chart_render import load_values
+from swath.settings import BLOB_URL_SCHEMES
+from tests.ops.chart_render import Release, load_values
 
 MINIMAL = load_values("minimal-values.yaml")
 
@@ -111,3 +112,20 @@ def test_derived_settings_are_set_in_one_place(chart: helm.Chart, path: str, val
     with pytest.raises(helm.HelmRenderError) as err:
         chart.render(values, name="swath", namespace="swath")
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("scheme", BLOB_URL_SCHEMES)
+def test_every_blob_store_swath_opens_is_accepted(chart: helm.Chart, render, scheme: str) -> None:
+    values = with_change("blob", {"url": f"{scheme}swath-blobs@acct.dfs.core.windows.net/prod" if scheme.startswith("abfs")
+                                  else f"{scheme}swath-blobs/prod", "s3": {"region": ""}})
+    chart.validate_schema(values)
+    release: Release = render(values)
+    config = release.get("ConfigMap", "swath")["data"]
+    assert config["SWATH_BLOB_URL"] == values["blob"]["url"]
+    assert not {"SWATH_BLOB_REGION", "SWATH_BLOB_ENDPOINT"} & set(config)
+
+
+def test_s3_settings_with_another_store_are_refused(chart: helm.Chart) -> None:
+    with pytest.raises(helm.HelmRenderError) as err:
+        chart.render(with_change("blob.url", "gs://swath-blobs/prod"), name="swath", namespace="swath")
+    assert "blob.s3.* apply to an s3:// blob.url only" in str(err.value)

@@ -296,6 +296,11 @@ SWATH_TEMPORAL_TLS_KEY: {{ printf "%s/%s" (include "swath.temporalTLSDir" $) .ke
 {{- end }}
 # The blob store (its keys, if any, come from the Secret).
 SWATH_BLOB_URL: {{ required "blob.url is required: the s3://bucket/prefix every pod shares" .Values.blob.url | quote }}
+{{- with .Values.blob.s3 }}
+{{- if and (not (hasPrefix "s3://" $.Values.blob.url)) (or .endpoint .region .accessKeyId .existingSecret) }}
+{{- fail "blob.s3.* apply to an s3:// blob.url only; GCS and Azure take their credentials from the pod's workload identity (serviceAccount.annotations)" }}
+{{- end }}
+{{- end }}
 {{- with .Values.blob.s3.endpoint }}
 SWATH_BLOB_ENDPOINT: {{ . | quote }}
 {{- end }}
