@@ -120,6 +120,10 @@ class ModelRegistry:
         path = self.root / "aliases.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 
+    def aliased(self, alias: str = DEFAULT_ALIAS) -> list[str]:
+        """The models that have `alias` (by default the ones a bare `name` resolves to), by name."""
+        return sorted(name for name, aliases in self._aliases().items() if alias in aliases)
+
     def versions(self, name: str) -> list[str]:
         """Every registered version of a model."""
         model_dir = self.root / name

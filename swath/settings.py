@@ -102,6 +102,11 @@ class Settings(BaseSettings):
         "queue order (unset: no pool ports)."
     )
     prometheus_port: int = Field(default=9090, description="Where `swath up --observe` serves Prometheus.")
+    inference_warm_models: list[str] | None = Field(
+        default=None,
+        description="Models (`name`, `name@version`) the inference pool loads before it reports ready, as a "
+        "JSON list; unset: every model with a `production` alias; `[]`: none.",
+    )
     inference_max_queued_items: int = Field(
         default=4096, ge=1, description="Items that may wait in one model's batcher; more callers wait for room."
     )
