@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from swath.settings import Mode, Settings
 from swath.temporal.queues import TaskQueue
-from tests.ops.chart_render import Release, load_values
+from tests.ops.chart_render import CI_VALUES, Release, load_values
 
+REPO = Path(__file__).resolve().parents[2]
 HOOK = "helm.sh/hook"
 WEIGHT = "helm.sh/hook-weight"
 
@@ -183,7 +185,7 @@ def test_network_policy_denies_by_default_and_allows_each_components_flows(ci_re
     assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
     dns, temporal, postgres = 53, 7233, 5432
     assert egress_ports(ci_release, "orchestration") == {dns, temporal}
-    assert egress_ports(ci_release, "bookkeeping") == {dns, temporal, postgres}
+    assert {dns, temporal, postgres} <= egress_ports(ci_release, "bookkeeping")
     assert egress_ports(ci_release, "migrate") == {dns, postgres}
     for component in ("api", "inference", "ingest", "notify"):
         assert {dns, temporal, postgres} <= egress_ports(ci_release, component)
@@ -308,3 +310,29 @@ def test_the_ingress_follows_a_changed_upload_cap_and_keeps_its_own_annotations(
     annotations, config = ingress_and_config(render(values))
     assert annotations == {"cert-manager.io/cluster-issuer": "letsencrypt"}
     assert config["SWATH_UPLOAD_MAX_BYTES"] == "2147483648", "the API keeps its cap without the annotations"
+
+
+#: Where each component opens its clients (a pool's module, the API's lifespan).
+COMPONENT_SOURCES = {"api": REPO / "api" / "app.py"} | {q.value: REPO / "workers" / "pools" / f"{q.value}.py" for q in TaskQueue}
+
+
+def egress_rules(release: Release, component: str) -> list[dict]:
+    (policy,) = [
+        p for p in release.of_kind("NetworkPolicy")
+        if p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component") == component
+    ]
+    return policy["spec"].get("egress", [])
+
+
+@pytest.mark.parametrize("values", CI_VALUES)
+def test_each_component_may_reach_the_stores_its_code_opens(chart, render, values: str) -> None:
+    """Derived from the code, not restated: a component that opens the blob store (or the
+    database) gets that destination's egress rule, exactly as the values define it."""
+    merged = chart.merge_values(load_values(values))["networkPolicy"]["egress"]
+    release = render(load_values(values))
+    for component, source in COMPONENT_SOURCES.items():
+        code = source.read_text()
+        rules = [{k: rule[k] for k in ("ports", "to") if k in rule} for rule in egress_rules(release, component)]
+        for destination, opened in (("blobStore", "open_blob_store("), ("database", "connect(settings.dsn")):
+            wanted = {"ports": merged[destination]["ports"]} | ({"to": merged[destination]["to"]} if merged[destination]["to"] else {})
+            assert (wanted in rules) == (opened in code), f"{component} and {destination}"
