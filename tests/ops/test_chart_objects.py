@@ -136,8 +136,9 @@ def test_every_deployment_has_probes_and_resource_requests(ci_release: Release) 
             assert container["livenessProbe"]["httpGet"]["path"] in {"/healthz", "/livez"}, name
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
             assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
-    for job in ci_release.of_kind("Job"):
-        assert {"cpu", "memory"} <= set(containers(job)[0]["resources"]["requests"])
+    for workload in pod_workloads(ci_release):
+        for container in all_containers(workload):  # init containers and the Job's too
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), workload["metadata"]["name"]
 
 
 def test_pools_probe_the_pool_http_port(ci_release: Release) -> None:
@@ -336,3 +337,16 @@ def test_each_component_may_reach_the_stores_its_code_opens(chart, render, value
         for destination, opened in (("blobStore", "open_blob_store("), ("database", "connect(settings.dsn")):
             wanted = {"ports": merged[destination]["ports"]} | ({"to": merged[destination]["to"]} if merged[destination]["to"] else {})
             assert (wanted in rules) == (opened in code), f"{component} and {destination}"
+
+
+def test_prometheus_operator_objects_render_only_when_asked(render) -> None:
+    """Their CRDs exist only where the Prometheus Operator is installed: off unless enabled."""
+    plain = render(load_values("minimal-values.yaml"))
+    assert plain.of_kind("ServiceMonitor") == [] and plain.of_kind("PrometheusRule") == []
+    monitored = render(load_values("temporal-cloud-mtls-values.yaml"))
+    (monitor,) = monitored.of_kind("ServiceMonitor")
+    (rules,) = monitored.of_kind("PrometheusRule")
+    for obj in (monitor, rules):
+        assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack", "the operator selects by these labels"
+    alerts = {rule.get("alert") for group in rules["spec"]["groups"] for rule in group["rules"]}
+    assert {"SwathComponentDown", "SwathWebhookEndpointsDisabled"} <= alerts and len(alerts) > 3
