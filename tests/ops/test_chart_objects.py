@@ -350,3 +350,13 @@ def test_prometheus_operator_objects_render_only_when_asked(render) -> None:
         assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack", "the operator selects by these labels"
     alerts = {rule.get("alert") for group in rules["spec"]["groups"] for rule in group["rules"]}
     assert {"SwathComponentDown", "SwathWebhookEndpointsDisabled"} <= alerts and len(alerts) > 3
+
+
+def test_every_deployment_drains_within_its_grace_period(ci_release: Release) -> None:
+    """SIGTERM: the API finishes requests, a pool its activities, in the grace period less 5 s."""
+    for deployment in ci_release.of_kind("Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        drain = env["SWATH_API_DRAIN_S" if container["args"] == ["api"] else "SWATH_WORKER_DRAIN_S"]
+        assert float(drain) == pod["terminationGracePeriodSeconds"] - 5, deployment["metadata"]["name"]
