@@ -21,7 +21,11 @@ def main() -> None:
         app = create_app(settings)
     except InsecureSettingsError as err:
         sys.exit(f"python -m api: {err}")
-    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="info")
+    config = uvicorn.Config(
+        app, host=settings.api_host, port=settings.api_port, log_level="info",
+        # SIGTERM: stop accepting, let in-flight requests finish for this long, then close them.
+        timeout_graceful_shutdown=settings.api_drain_s,
+    )
     configure_logging(role=ROLE, fmt=settings.log_format)  # again: uvicorn.Config just gave its own loggers fresh handlers
     uvicorn.Server(config).run()
 

@@ -29,10 +29,11 @@ are kept because callers catch those too):
     * FaultInjectionRefusedError      - fault injection configured outside dev mode
     * PortInUseError                  - a port Swath wants to listen on is taken
     * PrometheusMissingError          - `swath up --observe` without a Prometheus server installed
-  * DownloadError                     - a downloaded output cannot be kept (bad sha256, unsafe name)
     * ChildExitedError                - a supervised child exited before it was ready
     * TemporalSetupError              - the namespace is missing or lacks Swath's search attributes
     * TimeoutSettingsError            - timeouts that must agree do not (e.g. webhook HTTP vs attempt)
+    * BlobStoreSettingsError          - `SWATH_BLOB_URL` names a store that cannot be opened as configured
+  * DownloadError                     - a downloaded output cannot be kept (bad sha256, unsafe name)
 
 Failures that cross Temporal travel as `ApplicationError`s whose `type` is an `ErrorType`, and
 item errors as `ItemErrorCode`s; both are below. The HTTP package answers every refusal with an
@@ -259,3 +260,8 @@ class TemporalSetupError(StartupError):
 
 class TimeoutSettingsError(StartupError):
     """Timeouts that must agree do not; the message names the setting and the bound."""
+
+
+class BlobStoreSettingsError(StartupError):
+    """The object store `SWATH_BLOB_URL` names cannot be opened: a missing account, an unreadable
+    credentials file, a malformed URL. Raised when a process opens its store, before any work."""

@@ -77,6 +77,10 @@ def configure_logging(level: int = logging.INFO, *, role: str = "cli", fmt: LogF
             # uvicorn's handlers keep their own text format unless every line must be JSON.
             if isinstance(handler, _ProcessHandler) or (name and fmt == "json"):
                 handler.setFormatter(formatter)
+            elif name == "uvicorn.access":
+                # uvicorn's AccessFormatter rebuilds the line from the record's args, which the
+                # redaction has folded into the (redacted) message: it would fail on every request.
+                handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
     # Python's warnings otherwise reach stderr as bare lines, outside any schema.
     logging.captureWarnings(fmt == "json")
 

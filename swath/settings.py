@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         description="On SIGTERM a pool stops polling and gives in-flight activities this long to finish "
         "(then they are cancelled and retried elsewhere); keep it under the container's grace period.",
     )
+    api_drain_s: float = Field(
+        default=25.0, gt=0,
+        description="On SIGTERM the API stops accepting connections and gives in-flight requests (a streaming "
+        "upload among them) this long to finish, then closes them; keep it under the container's grace period.",
+    )
     workflow_sandbox: bool = Field(
         default=False,
         description="Run workflows in the SDK's sandbox (about 10 ms of CPU per run). The tests run them sandboxed "

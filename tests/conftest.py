@@ -29,6 +29,7 @@ from swath.embedded.postgres import EmbeddedPostgres
 from swath.embedded.temporal import find_temporal_cli
 from swath.temporal.queues import TaskQueue
 from swath.settings import Mode, Settings
+from swath.temporal.client import connect_temporal
 from tests.moto_s3 import MotoS3, moto_s3
 from workers.pool import activity_methods
 from workers.pools import load_pool
@@ -130,11 +131,13 @@ def settings(tmp_path_factory: pytest.TempPathFactory, db_dsn: str, temporal_env
 
 @pytest.fixture(scope="session")
 async def workers(settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIterator[None]:
-    """All four pools in this process, with their real activities and clients."""
+    """All four pools in this process, with their real activities and clients (one Temporal client
+    for their activities, connected as a pool process connects)."""
+    temporal = await connect_temporal(settings)
     async with AsyncExitStack() as stack:
         for queue in TaskQueue:
             pool = load_pool(queue)
-            objects = await pool.build_activities(settings, stack)
+            objects = await pool.build_activities(settings, stack, temporal)
             worker = Worker(
                 temporal_env.client,
                 task_queue=pool.queue,

@@ -7,18 +7,22 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from temporalio.client import Client
+
 from swath.temporal.queues import TaskQueue
 from swath.settings import Settings
 
-#: Builds a pool's activity objects with ready clients; closes them through the exit stack.
-ActivityBuilder = Callable[[Settings, AsyncExitStack], Awaitable[list[object]]]
+#: Builds a pool's activity objects with ready clients; closes them through the exit stack. The
+#: Temporal client is the pool's own (its worker polls through it, its namespace already checked):
+#: activities that start or signal workflows use it rather than connecting, and checking, again.
+ActivityBuilder = Callable[[Settings, AsyncExitStack, Client], Awaitable[list[object]]]
 
 
 #: Runs once in a pool's own process before anything else (never when pools run inside tests).
 ProcessSetup = Callable[[Settings], None]
 
 
-async def _no_activities(settings: Settings, stack: AsyncExitStack) -> list[object]:
+async def _no_activities(settings: Settings, stack: AsyncExitStack, temporal: Client) -> list[object]:
     return []
 
 

@@ -50,8 +50,10 @@ async def run_pool(name: str, settings: Settings) -> None:
             health = PoolHealth(settings.pool_http_host, settings.pool_http_port, extra_metrics=sdk.text)
             health.start()
             stack.callback(health.stop)
+        # The process's one client, and so its one check of the namespace and search attributes.
         client = await connect_temporal(settings, runtime=runtime)
-        activities = [fn for obj in await pool.build_activities(settings, stack) for fn in activity_methods(obj)]
+        built = await pool.build_activities(settings, stack, client)
+        activities = [fn for obj in built for fn in activity_methods(obj)]
         worker = Worker(
             client,
             task_queue=pool.queue,

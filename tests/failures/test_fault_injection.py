@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from swath.contracts import ModelInfo
 from swath.errors import FaultInjectionRefusedError
@@ -33,8 +34,10 @@ def test_a_version_fault_beats_a_model_fault_and_changes_apply_at_once(tmp_path:
     assert injector.fault_for(OTHER) is Fault.OOM
 
 
-async def test_the_inference_pool_refuses_to_start_with_faults_in_production(tmp_path: Path) -> None:
+async def test_the_inference_pool_refuses_to_start_with_faults_in_production(
+    tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
     settings = Settings(mode=Mode.PRODUCTION, fault_injection_file=tmp_path / "faults.json")
     async with AsyncExitStack() as stack:
         with pytest.raises(FaultInjectionRefusedError, match="refused outside dev mode"):
-            await load_pool("inference").build_activities(settings, stack)
+            await load_pool("inference").build_activities(settings, stack, temporal_env.client)

@@ -14,6 +14,18 @@ import pytest
 
 from tests.ops.chart_render import CHART, CI_VALUES, Release, load_values
 
+#: The names KEDA's `temporal` scaler reads (KEDA >= 2.17): its trigger metadata and its
+#: TriggerAuthentication parameters, as declared in kedacore/keda pkg/scalers/temporal_scaler.go
+#: (`temporalMetadata`, `order=triggerMetadata` / `order=authParams`) and listed in keda-docs
+#: content/docs/2.22/scalers/temporal.md. A misspelt key would be ignored and scale on defaults.
+KEDA_TEMPORAL_METADATA = {
+    "endpoint", "endpointFromEnv", "namespace", "taskQueue", "queueTypes", "targetQueueSize",
+    "activationTargetQueueSize", "workerDeploymentName", "workerDeploymentBuildId", "minConnectTimeout",
+    "unsafeSsl", "tlsServerName", "enableTLS", "apiKeyFromEnv",
+}
+KEDA_TEMPORAL_AUTH_PARAMETERS = {"apiKey", "ca", "cert", "key", "keyPassword"}
+KEDA_TEMPORAL_QUEUE_TYPES = {"workflow", "activity", "nexus"}
+
 #: The chart's kubeVersion floor (Chart.yaml) and the current version it is checked against.
 KUBERNETES_VERSIONS = ("1.29.0", "1.33.0")
 CUSTOM_GROUPS = ("keda.sh/", "monitoring.coreos.com/")
@@ -59,16 +71,22 @@ def test_scaled_objects_are_well_formed(ci_release: Release) -> None:
         assert trigger["type"] == "temporal"
         # KEDA reads trigger metadata as map[string]string: a bare number would be refused.
         assert all(isinstance(value, str) for value in trigger["metadata"].values()), trigger["metadata"]
-        assert {"endpoint", "namespace", "taskQueue", "targetQueueSize", "activationTargetQueueSize"} <= set(
-            trigger["metadata"]
-        )
+        metadata = trigger["metadata"]
+        assert set(metadata) <= KEDA_TEMPORAL_METADATA, set(metadata) - KEDA_TEMPORAL_METADATA
+        assert {"endpoint", "namespace", "taskQueue", "targetQueueSize", "activationTargetQueueSize"} <= set(metadata)
+        assert set(metadata["queueTypes"].split(",")) <= KEDA_TEMPORAL_QUEUE_TYPES
+        # KEDA parses both sizes as int64.
+        assert int(metadata["targetQueueSize"]) >= 1 and int(metadata["activationTargetQueueSize"]) >= 0
         if "authenticationRef" in trigger:
             assert trigger["authenticationRef"]["name"] in auths
     for auth in auths.values():
         assert auth["apiVersion"] == "keda.sh/v1alpha1"
+        parameters = [ref["parameter"] for ref in auth["spec"]["secretTargetRef"]]
         for ref in auth["spec"]["secretTargetRef"]:
             assert set(ref) == {"parameter", "name", "key"}
-            assert ref["parameter"] in {"apiKey", "ca", "cert", "key"}
+        assert set(parameters) <= KEDA_TEMPORAL_AUTH_PARAMETERS and len(parameters) == len(set(parameters))
+        # KEDA refuses a certificate without its key, and the reverse.
+        assert ("cert" in parameters) == ("key" in parameters)
 
 
 def test_service_monitor_selects_every_metrics_service(ci_release: Release) -> None:

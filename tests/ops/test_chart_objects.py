@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
+from swath.settings import Mode, Settings
 from swath.temporal.queues import TaskQueue
-from tests.ops.chart_render import Release, load_values
+from tests.ops.chart_render import CI_VALUES, Release, load_values
 
+REPO = Path(__file__).resolve().parents[2]
 HOOK = "helm.sh/hook"
 WEIGHT = "helm.sh/hook-weight"
 
@@ -131,8 +136,9 @@ def test_every_deployment_has_probes_and_resource_requests(ci_release: Release) 
             assert container["livenessProbe"]["httpGet"]["path"] in {"/healthz", "/livez"}, name
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
             assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
-    for job in ci_release.of_kind("Job"):
-        assert {"cpu", "memory"} <= set(containers(job)[0]["resources"]["requests"])
+    for workload in pod_workloads(ci_release):
+        for container in all_containers(workload):  # init containers and the Job's too
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), workload["metadata"]["name"]
 
 
 def test_pools_probe_the_pool_http_port(ci_release: Release) -> None:
@@ -180,7 +186,7 @@ def test_network_policy_denies_by_default_and_allows_each_components_flows(ci_re
     assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
     dns, temporal, postgres = 53, 7233, 5432
     assert egress_ports(ci_release, "orchestration") == {dns, temporal}
-    assert egress_ports(ci_release, "bookkeeping") == {dns, temporal, postgres}
+    assert {dns, temporal, postgres} <= egress_ports(ci_release, "bookkeeping")
     assert egress_ports(ci_release, "migrate") == {dns, postgres}
     for component in ("api", "inference", "ingest", "notify"):
         assert {dns, temporal, postgres} <= egress_ports(ci_release, component)
@@ -249,3 +255,108 @@ def test_every_component_has_a_disruption_budget(ci_release: Release) -> None:
 def test_notes_say_how_to_reach_the_api(ci_release: Release) -> None:
     assert "swath keys create" in ci_release.notes
     assert "swath temporal setup" in ci_release.notes or "SwathTenant" in ci_release.notes
+
+
+def test_keda_authenticates_to_temporal_as_the_pools_do(render) -> None:
+    """The same client certificate or API key, under the parameter names KEDA's scaler reads."""
+    mtls = render(load_values("temporal-cloud-mtls-values.yaml"))
+    (auth,) = mtls.of_kind("TriggerAuthentication")
+    assert sorted((r["parameter"], r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]) == [
+        ("cert", "swath-temporal-mtls", "tls.crt"), ("key", "swath-temporal-mtls", "tls.key"),
+    ]
+    api_key = render(load_values("external-secrets-values.yaml"))
+    (auth,) = api_key.of_kind("TriggerAuthentication")
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "apiKey", "name": "swath-credentials", "key": "temporal-api-key"}
+    ]
+    for release in (mtls, api_key):
+        for scaled in release.of_kind("ScaledObject"):
+            (trigger,) = scaled["spec"]["triggers"]
+            assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+            # TLS is KEDA's default with either credential; the trigger does not restate it.
+            assert "enableTLS" not in trigger["metadata"]
+    assert render(load_values("gpu-keda-values.yaml")).of_kind("TriggerAuthentication") == []
+
+
+def ingress_and_config(release: Release) -> tuple[dict[str, str], dict[str, str]]:
+    return release.get("Ingress", "swath-api")["metadata"].get("annotations", {}), release.get("ConfigMap", "swath")["data"]
+
+
+def test_the_ingress_passes_uploads_up_to_the_apis_own_cap(render) -> None:
+    """ingress-nginx would refuse bodies over 1 MiB and spool the rest to its disk; the chart gives
+    it the API's upload cap, from the one value both come from."""
+    annotations, config = ingress_and_config(render(load_values("temporal-cloud-mtls-values.yaml")))
+    cap = config["SWATH_UPLOAD_MAX_BYTES"]
+    # What the API parses from it, and the chart's default is the API's own.
+    assert Settings(mode=Mode.DEV, upload_max_bytes=cap).upload_max_bytes == Settings.model_fields["upload_max_bytes"].default
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == cap
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "600"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] == "600"
+    # nginx reads a size as digits with an optional unit; a float (8.589934592e+09) would be refused.
+    assert re.fullmatch(r"[0-9]+[kKmMgG]?", annotations["nginx.ingress.kubernetes.io/proxy-body-size"])
+
+
+def test_the_ingress_follows_a_changed_upload_cap_and_keeps_its_own_annotations(render) -> None:
+    values = load_values("temporal-cloud-mtls-values.yaml")
+    values["api"]["uploadMaxBytes"] = 2 * 1024**3
+    values["api"]["ingress"]["proxyTimeoutSeconds"] = 900
+    values["api"]["ingress"]["annotations"] = {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    annotations, config = ingress_and_config(render(values))
+    assert config["SWATH_UPLOAD_MAX_BYTES"] == annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "2147483648"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "900"
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt"
+
+    values["api"]["ingress"]["nginxUploadAnnotations"] = False
+    annotations, config = ingress_and_config(render(values))
+    assert annotations == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    assert config["SWATH_UPLOAD_MAX_BYTES"] == "2147483648", "the API keeps its cap without the annotations"
+
+
+#: Where each component opens its clients (a pool's module, the API's lifespan).
+COMPONENT_SOURCES = {"api": REPO / "api" / "app.py"} | {q.value: REPO / "workers" / "pools" / f"{q.value}.py" for q in TaskQueue}
+
+
+def egress_rules(release: Release, component: str) -> list[dict]:
+    (policy,) = [
+        p for p in release.of_kind("NetworkPolicy")
+        if p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component") == component
+    ]
+    return policy["spec"].get("egress", [])
+
+
+@pytest.mark.parametrize("values", CI_VALUES)
+def test_each_component_may_reach_the_stores_its_code_opens(chart, render, values: str) -> None:
+    """Derived from the code, not restated: a component that opens the blob store (or the
+    database) gets that destination's egress rule, exactly as the values define it."""
+    merged = chart.merge_values(load_values(values))["networkPolicy"]["egress"]
+    release = render(load_values(values))
+    for component, source in COMPONENT_SOURCES.items():
+        code = source.read_text()
+        rules = [{k: rule[k] for k in ("ports", "to") if k in rule} for rule in egress_rules(release, component)]
+        for destination, opened in (("blobStore", "open_blob_store("), ("database", "connect(settings.dsn")):
+            wanted = {"ports": merged[destination]["ports"]} | ({"to": merged[destination]["to"]} if merged[destination]["to"] else {})
+            assert (wanted in rules) == (opened in code), f"{component} and {destination}"
+
+
+def test_prometheus_operator_objects_render_only_when_asked(render) -> None:
+    """Their CRDs exist only where the Prometheus Operator is installed: off unless enabled."""
+    plain = render(load_values("minimal-values.yaml"))
+    assert plain.of_kind("ServiceMonitor") == [] and plain.of_kind("PrometheusRule") == []
+    monitored = render(load_values("temporal-cloud-mtls-values.yaml"))
+    (monitor,) = monitored.of_kind("ServiceMonitor")
+    (rules,) = monitored.of_kind("PrometheusRule")
+    for obj in (monitor, rules):
+        assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack", "the operator selects by these labels"
+    alerts = {rule.get("alert") for group in rules["spec"]["groups"] for rule in group["rules"]}
+    assert {"SwathComponentDown", "SwathWebhookEndpointsDisabled"} <= alerts and len(alerts) > 3
+
+
+def test_every_deployment_drains_within_its_grace_period(ci_release: Release) -> None:
+    """SIGTERM: the API finishes requests, a pool its activities, in the grace period less 5 s."""
+    for deployment in ci_release.of_kind("Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        drain = env["SWATH_API_DRAIN_S" if container["args"] == ["api"] else "SWATH_WORKER_DRAIN_S"]
+        assert float(drain) == pod["terminationGracePeriodSeconds"] - 5, deployment["metadata"]["name"]

@@ -11,7 +11,8 @@ import copy
 import helm_python as helm
 import pytest
 
-from tests.ops.chart_render import load_values
+from swath.settings import BLOB_URL_SCHEMES
+from tests.ops.chart_render import Release, load_values
 
 MINIMAL = load_values("minimal-values.yaml")
 
@@ -51,6 +52,9 @@ def with_change(path: str, value: object) -> dict:
         ("securityContext.readOnlyRootFilesystem", False, "at '/securityContext/readOnlyRootFilesystem'"),
         ("config.INFERENCE_CHUNK_SIZE", "32", "invalid propertyName 'INFERENCE_CHUNK_SIZE'"),
         ("api.replicaCount", 3, "additional properties 'replicaCount' not allowed"),
+        ("api.uploadMaxBytes", 0, "at '/api/uploadMaxBytes': minimum: got 0, want 1"),
+        ("api.uploadMaxBytes", "8Gi", "at '/api/uploadMaxBytes': got string, want integer"),
+        ("api.ingress.proxyTimeoutSeconds", 0, "at '/api/ingress/proxyTimeoutSeconds': minimum: got 0, want 1"),
     ],
 )
 def test_schema_rejects(chart: helm.Chart, path: str, value: object, message: str) -> None:
@@ -86,3 +90,42 @@ def test_the_minimal_values_pass(chart: helm.Chart) -> None:
 def test_the_chart_defaults_document_every_key_the_schema_knows(chart: helm.Chart) -> None:
     # The defaults plus the minimal values validate: no default is outside its own schema.
     chart.validate_schema(chart.merge_values(MINIMAL))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        # One value each: a second SWATH_UPLOAD_MAX_BYTES would leave the Ingress's limit behind.
+        ("config.SWATH_UPLOAD_MAX_BYTES", "1024", "config.SWATH_UPLOAD_MAX_BYTES is set by the chart"),
+        ("config.SWATH_TEMPORAL_ADDRESS", "other:7233", "config.SWATH_TEMPORAL_ADDRESS is set by the chart"),
+        ("api.env", {"SWATH_UPLOAD_MAX_BYTES": "1024"}, "env.SWATH_UPLOAD_MAX_BYTES is set by the chart"),
+        ("pools.ingest.env", {"SWATH_BLOB_URL": "s3://other"}, "env.SWATH_BLOB_URL is set by the chart"),
+        ("api.ingress", {"enabled": True, "annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "1m"}},
+         "api.ingress.annotations.nginx.ingress.kubernetes.io/proxy-body-size is derived from api.uploadMaxBytes"),
+        # KEDA's temporal scaler has no server-TLS-only mode: it would dial plaintext and never scale.
+        ("temporal.tls", {"enabled": True}, "KEDA's temporal scaler speaks TLS only with an API key or a client certificate"),
+    ],
+)
+def test_derived_settings_are_set_in_one_place(chart: helm.Chart, path: str, value: object, message: str) -> None:
+    values = with_change(path, value)
+    values["keda"] = {"enabled": True}
+    with pytest.raises(helm.HelmRenderError) as err:
+        chart.render(values, name="swath", namespace="swath")
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("scheme", BLOB_URL_SCHEMES)
+def test_every_blob_store_swath_opens_is_accepted(chart: helm.Chart, render, scheme: str) -> None:
+    values = with_change("blob", {"url": f"{scheme}swath-blobs@acct.dfs.core.windows.net/prod" if scheme.startswith("abfs")
+                                  else f"{scheme}swath-blobs/prod", "s3": {"region": ""}})
+    chart.validate_schema(values)
+    release: Release = render(values)
+    config = release.get("ConfigMap", "swath")["data"]
+    assert config["SWATH_BLOB_URL"] == values["blob"]["url"]
+    assert not {"SWATH_BLOB_REGION", "SWATH_BLOB_ENDPOINT"} & set(config)
+
+
+def test_s3_settings_with_another_store_are_refused(chart: helm.Chart) -> None:
+    with pytest.raises(helm.HelmRenderError) as err:
+        chart.render(with_change("blob.url", "gs://swath-blobs/prod"), name="swath", namespace="swath")
+    assert "blob.s3.* apply to an s3:// blob.url only" in str(err.value)

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
+from swath.settings import Settings
 from swath.temporal.queues import TaskQueue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,3 +46,13 @@ def test_swath_containers_are_locked_down_and_wait_for_migrations(compose: dict)
         assert "/tmp" in service["tmpfs"]
         if service["command"] != ["migrate"]:
             assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_swath_containers_get_time_to_drain(compose: dict) -> None:
+    """Docker's default 10 s before SIGKILL is shorter than the drains the settings give."""
+    drains = (Settings.model_fields["api_drain_s"].default, Settings.model_fields["worker_drain_s"].default)
+    swath = [name for name, service in compose["services"].items() if service.get("image", "").startswith("${SWATH_IMAGE")]
+    assert {"api", *(queue.value for queue in TaskQueue)} <= set(swath)
+    for name in swath:
+        grace = compose["services"][name]["stop_grace_period"]
+        assert grace.endswith("s") and float(grace[:-1]) > max(drains), name

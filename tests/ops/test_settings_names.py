@@ -6,8 +6,10 @@ here.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
 import yaml
 
 from swath.settings import Settings
@@ -33,3 +35,37 @@ def test_the_compose_file_sets_only_settings_swath_reads() -> None:
     names = {name for name in compose["x-swath-env"] if name.startswith("SWATH_")}
     assert names - KNOWN == set()
 
+
+
+#: Stand-ins for what the Secrets hold (the names are the chart's, the values only need to parse).
+SECRET_VALUES = {
+    "SWATH_DATABASE_URL": "postgresql://swath:pw@db.example:5432/swath",
+    "SWATH_BLOB_ACCESS_KEY_ID": "AKIAEXAMPLE",
+    "SWATH_BLOB_SECRET_ACCESS_KEY": "example-secret",
+    "SWATH_TEMPORAL_API_KEY": "example-api-key",
+    "SWATH_JWT_SECRET": "x" * 32,
+}
+
+
+def container_env(release: Release, workload: dict) -> dict[str, str]:
+    """What one container's process sees: the ConfigMap through envFrom, then its own env."""
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env |= release.get("ConfigMap", source["configMapRef"]["name"])["data"]
+    for var in container.get("env", []):
+        env[var["name"]] = var["value"] if "value" in var else SECRET_VALUES[var["name"]]
+    return env
+
+
+def test_every_container_starts_on_settings_that_parse(ci_release: Release, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings' own cross-checks (blob store, keys, TLS files) pass on what the chart sets."""
+    for workload in ci_release.of_kind("Deployment") + ci_release.of_kind("Job"):
+        for name in [n for n in os.environ if n.startswith("SWATH_")]:
+            monkeypatch.delenv(name)
+        for name, value in container_env(ci_release, workload).items():
+            monkeypatch.setenv(name, value)
+        settings = Settings()
+        assert settings.database_url, workload["metadata"]["name"]
+        if workload["kind"] == "Deployment":  # the migration Job needs the database only
+            assert settings.blob_url and not settings.embedded_temporal, workload["metadata"]["name"]

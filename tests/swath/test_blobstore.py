@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from obstore.store import AzureStore, GCSStore
 
 from swath.blobstore import BlobStore, LocalBlobStore, ObjectBlobStore, key_of, open_blob_store, ref_of
 from swath.blobstore.object_store import MIN_PART_BYTES
-from swath.errors import BlobNotFoundError, BlobRangeError, InvalidBlobRefError
+from swath.errors import BlobNotFoundError, BlobRangeError, BlobStoreSettingsError, InvalidBlobRefError
 from swath.settings import Settings
 from tests.moto_s3 import MotoS3
 
@@ -257,3 +258,40 @@ def test_ref_of_and_key_of_are_inverse() -> None:
 def test_trailing_newline_key_is_invalid() -> None:
     with pytest.raises(InvalidBlobRefError):
         key_of("blob://a\n")
+
+
+# GCS and Azure: no emulator runs offline, so these check what the settings hand obstore; the
+# blob-store contract itself runs against S3 (moto) above, through the same ObjectBlobStore.
+
+
+def test_a_gs_url_opens_a_gcs_store_on_its_bucket_and_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOOGLE_SERVICE_ACCOUNT", raising=False)
+    store = open_blob_store(Settings(blob_url="gs://swath-blobs/prod", blob_part_size=16 * 1024 * 1024))
+    assert isinstance(store, ObjectBlobStore) and isinstance(store.store, GCSStore)
+    assert (store.store.config["bucket"], store.store.prefix) == ("swath-blobs", "prod")
+    assert store.store.client_options["allow_http"] == "false"
+    assert store.part_size == 16 * 1024 * 1024
+
+
+def test_gcs_credentials_come_from_obstores_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GOOGLE_SERVICE_ACCOUNT", str(tmp_path / "no-such-key.json"))
+    with pytest.raises(BlobStoreSettingsError, match="cannot open the blob store gs://swath-blobs/prod: .*no-such-key.json"):
+        open_blob_store(Settings(blob_url="gs://swath-blobs/prod"))
+
+
+def test_an_az_url_opens_an_azure_store_with_the_account_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "swathacct")
+    store = open_blob_store(Settings(blob_url="az://swath-blobs/prod"))
+    assert isinstance(store, ObjectBlobStore) and isinstance(store.store, AzureStore)
+    assert (store.store.config["container_name"], store.store.prefix) == ("swath-blobs", "prod")
+
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_NAME")
+    with pytest.raises(BlobStoreSettingsError, match="Account must be specified"):
+        open_blob_store(Settings(blob_url="az://swath-blobs/prod"))
+
+
+def test_an_abfss_url_names_its_account_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_NAME", raising=False)
+    store = open_blob_store(Settings(blob_url="abfss://swath-blobs@swathacct.dfs.core.windows.net/prod"))
+    assert isinstance(store, ObjectBlobStore) and isinstance(store.store, AzureStore)
+    assert store.store.config["account_name"] == "swathacct" and store.store.prefix == "prod"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import logging.config
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -15,7 +17,7 @@ from temporalio import activity, workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from swath.logs import CONTEXT_FIELDS, JsonFormatter, RunContextFilter, bind_run
+from swath.logs import configure_logging, CONTEXT_FIELDS, JsonFormatter, RunContextFilter, bind_run
 from swath.redact import RedactingFilter
 
 SCHEMA = {"ts", "level", "role", "logger", "message", *CONTEXT_FIELDS}
@@ -160,3 +162,21 @@ async def test_lines_from_a_real_activity_and_workflow_carry_the_run(
         assert line["run_id"] == run_id and line["workflow_id"] == f"run-{run_id}"
     assert by_kind["plain logger"]["activity"] == by_kind["sdk logger"]["activity"] == "logs_test_step"
     assert by_kind["workflow logger"]["activity"] is None
+
+
+def test_uvicorn_access_lines_in_text_format_are_written_redacted() -> None:
+    """uvicorn's own access formatter reads `args`, which the redaction folds into the message."""
+    import uvicorn.config
+
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
+    access = logging.getLogger("uvicorn.access")
+    stream = io.StringIO()
+    (handler,) = access.handlers
+    handler.setStream(stream)
+    configure_logging(role="api", fmt="text")
+    errors: list[BaseException | None] = []
+    handler.handleError = lambda record: errors.append(sys.exc_info()[1])  # type: ignore[method-assign]
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/v1/x?from=https://user:hunter2pass@host/a", "1.1", 200)
+    assert errors == []
+    line = stream.getvalue()
+    assert '"GET /v1/x?from=https://' in line and " 200" in line and "hunter2pass" not in line

@@ -5,6 +5,8 @@ tests/failures`) and cover a complete run, a fallback, a dead-lettered failure, 
 deadline and a cancel. A workflow change that breaks replay fails here, before it reaches
 workflows already running in production. `histories/v1/` holds runs of the previous version
 (type `AnalysisRunWorkflow`), which the orchestration pool still hosts to finish such runs.
+`histories/lifecycle/` holds a purge pass the lifecycle Schedule started (`BlobLifecycleWorkflow`,
+recorded by `SWATH_RECORD_HISTORIES=1 pytest tests/swath/temporal/test_schedules.py`).
 """
 
 from __future__ import annotations
@@ -16,19 +18,25 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from swath.temporal.activities import ANALYSIS_RUN
+from swath.temporal.activities import ANALYSIS_RUN, BLOB_LIFECYCLE
 from workers.pools import load_pool
 
 HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(HERE.glob("*.json"))
 V1_HISTORIES = sorted((HERE / "v1").glob("*.json"))
+LIFECYCLE_HISTORIES = sorted((HERE / "lifecycle").glob("*.json"))
+ALL = HISTORIES + V1_HISTORIES + LIFECYCLE_HISTORIES
 
 
 def test_there_are_histories_of_both_versions_to_replay() -> None:
     assert len(HISTORIES) >= 5 and len(V1_HISTORIES) >= 5
 
 
-@pytest.mark.parametrize("path", HISTORIES + V1_HISTORIES, ids=[p.relative_to(HERE).stem for p in HISTORIES + V1_HISTORIES])
+def test_there_is_a_history_of_the_lifecycle_workflow_to_replay() -> None:
+    assert LIFECYCLE_HISTORIES
+
+
+@pytest.mark.parametrize("path", ALL, ids=[str(p.relative_to(HERE).with_suffix("")) for p in ALL])
 async def test_a_stored_history_replays_on_the_orchestration_pool(path: Path) -> None:
     """The pool's workflows, exactly as registered: each history finds its type among them."""
     history = WorkflowHistory.from_json(f"run-{path.stem}", path.read_text())
@@ -41,3 +49,9 @@ async def test_a_stored_history_replays_on_the_orchestration_pool(path: Path) ->
 def test_current_histories_are_of_the_current_workflow(path: Path) -> None:
     started = json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]
     assert started["workflowType"]["name"] == ANALYSIS_RUN.name
+
+
+@pytest.mark.parametrize("path", LIFECYCLE_HISTORIES, ids=[p.stem for p in LIFECYCLE_HISTORIES])
+def test_lifecycle_histories_are_of_the_lifecycle_workflow(path: Path) -> None:
+    started = json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]
+    assert started["workflowType"]["name"] == BLOB_LIFECYCLE.name

@@ -5,25 +5,25 @@ behind ingest. Starting it keeps the blob lifecycle's Schedule as the settings s
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
+from temporalio.client import Client
+
 from activities.lifecycle import BlobLifecycleActivities
 from activities.runs import RunBookkeepingActivities
 from swath.blobstore import open_blob_store
 from swath.db import connect
 from swath.lifecycle import RetentionPolicy
 from swath.settings import Settings
-from swath.temporal.client import connect_temporal
 from swath.temporal.queues import TaskQueue
 from swath.temporal.schedules import ensure_lifecycle_schedule
 from swath.webhooks.dispatch import DeliveryPolicy
 from workers.pool import PoolSpec
 
 
-async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
-    """Bookkeeping over one DB pool and a Temporal client (finishing starts webhook deliveries);
-    the purge over the same pool and the blob store."""
+async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> list[object]:
+    """Bookkeeping over one DB pool and the pool's Temporal client (finishing starts webhook
+    deliveries); the purge over the same pool and the blob store."""
     db = await connect(settings.dsn)
     stack.push_async_callback(db.close)
-    temporal = await connect_temporal(settings)
     if settings.lifecycle_interval_s > 0:
         await ensure_lifecycle_schedule(temporal, timedelta(seconds=settings.lifecycle_interval_s))
     return [

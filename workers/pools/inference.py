@@ -4,6 +4,7 @@ import logging
 from contextlib import AsyncExitStack
 
 import torch
+from temporalio.client import Client
 
 from activities.inference import InferenceActivities, ModelCache
 from activities.serving import pick_device
@@ -22,7 +23,7 @@ from workers.pool import PoolSpec
 log = logging.getLogger(__name__)
 
 
-async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
+async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> list[object]:
     """Inference activities with a per-process model cache on the configured device, its models
     warmed up (`warm_up`) before the worker polls, so `/readyz` answers ready only after warm-up.
 

@@ -4,6 +4,8 @@ version)."""
 
 from contextlib import AsyncExitStack
 
+from temporalio.client import Client
+
 from activities.ingest import IngestActivities
 from activities.legacy import LegacyRunStoreActivities
 from activities.scenes import SceneActivities, SceneFiles
@@ -17,7 +19,7 @@ from swath.urlguard import input_guard
 from workers.pool import PoolSpec
 
 
-async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
+async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> list[object]:
     """Ingest and bookkeeping activities over one DB pool, one pinned HTTP client and the blob store."""
     db = await connect(settings.dsn)
     stack.push_async_callback(db.close)

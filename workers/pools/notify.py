@@ -3,6 +3,7 @@
 from contextlib import AsyncExitStack
 
 from prometheus_client import start_http_server
+from temporalio.client import Client
 
 from activities.legacy import LegacyEventActivities
 from activities.notify import NotifyActivities
@@ -10,7 +11,6 @@ from swath.db import connect
 from swath.errors import TimeoutSettingsError
 from swath.settings import Settings
 from swath.temporal.activities import ATTEMPT_MARGIN, ATTEMPT_TIMEOUT
-from swath.temporal.client import connect_temporal
 from swath.temporal.queues import TaskQueue
 from swath.urlguard import webhook_guard
 from swath.webhooks.dispatch import DeliveryPolicy
@@ -27,9 +27,9 @@ def check_attempt_timeout(settings: Settings) -> None:
         )
 
 
-async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
+async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> list[object]:
     """Delivery activities over one DB pool and the pinned webhook HTTP client (and, for runs of
-    the previous workflow version, their event step with a Temporal client)."""
+    the previous workflow version, their event step with the pool's Temporal client)."""
     check_attempt_timeout(settings)
     db = await connect(settings.dsn)
     stack.push_async_callback(db.close)
@@ -43,7 +43,7 @@ async def build(settings: Settings, stack: AsyncExitStack) -> list[object]:
     policy = DeliveryPolicy.from_settings(settings)
     return [
         NotifyActivities(db=db, http=http, policy=policy),
-        LegacyEventActivities(db=db, temporal=await connect_temporal(settings), policy=policy, settings=settings),
+        LegacyEventActivities(db=db, temporal=temporal, policy=policy, settings=settings),
     ]
 
 

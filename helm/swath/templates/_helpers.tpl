@@ -148,9 +148,17 @@ JWT secret. They come from Secrets (never the ConfigMap) so `kubectl describe` n
 {{- end }}
 {{- end }}
 
-{{/* A component's own `env` map, as an env list (values are strings, as env vars are). */}}
+{{/*
+A component's own `env` map, as an env list (values are strings, as env vars are). A setting the
+chart derives from its values is refused here as in `config`: an env var would override it in one
+component only. Call with (list $ envMap).
+*/}}
 {{- define "swath.extraEnv" -}}
-{{- range $name, $value := . }}
+{{- $owned := include "swath.ownedConfig" (index . 0) | fromYaml }}
+{{- range $name, $value := index . 1 }}
+{{- if hasKey $owned $name }}
+{{- fail (printf "env.%s is set by the chart from its own values; set it there (api.uploadMaxBytes for SWATH_UPLOAD_MAX_BYTES, temporal.* for SWATH_TEMPORAL_*, …)" $name) }}
+{{- end }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
 {{- end }}
@@ -245,4 +253,87 @@ is workflow tasks (the orchestration pool) or activity tasks (every other pool).
     {{- toYaml . | nindent 4 }}
   {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+The settings the chart derives from its own values, as ConfigMap data. `config` may not repeat
+one: a second SWATH_UPLOAD_MAX_BYTES would leave the Ingress's body limit disagreeing with the API's.
+*/}}
+{{- define "swath.ownedConfig" -}}
+SWATH_MODE: {{ .Values.mode | quote }}
+# Listen on every interface of the pod, not the loopback default.
+SWATH_API_HOST: "0.0.0.0"
+SWATH_API_PORT: "8000"
+SWATH_POOL_HTTP_PORT: {{ .Values.poolHttpPort | quote }}
+SWATH_POOL_HTTP_HOST: "0.0.0.0"
+SWATH_LOG_FORMAT: {{ .Values.logFormat | quote }}
+SWATH_DATA_DIR: /tmp/swath
+# The upload cap; the Ingress's body-size annotation is derived from the same value.
+SWATH_UPLOAD_MAX_BYTES: {{ include "swath.uploadMaxBytes" . | quote }}
+{{- with .Values.api.publicUrl }}
+SWATH_PUBLIC_URL: {{ . | quote }}
+{{- end }}
+SWATH_EMBEDDED_TEMPORAL: "false"
+SWATH_EMBEDDED_POSTGRES: "false"
+SWATH_TEMPORAL_ADDRESS: {{ .Values.temporal.address | quote }}
+SWATH_TEMPORAL_NAMESPACE: {{ .Values.temporal.namespace | quote }}
+{{- with .Values.temporal.uiUrl }}
+SWATH_TEMPORAL_UI_URL: {{ . | quote }}
+{{- end }}
+{{- if include "swath.temporalTLS" . }}
+SWATH_TEMPORAL_TLS: "true"
+{{- end }}
+{{- with .Values.temporal.tls }}
+{{- if and .enabled .existingSecret }}
+{{- if .caKey }}
+SWATH_TEMPORAL_TLS_CA: {{ printf "%s/%s" (include "swath.temporalTLSDir" $) .caKey | quote }}
+{{- end }}
+{{- if .certKey }}
+SWATH_TEMPORAL_TLS_CERT: {{ printf "%s/%s" (include "swath.temporalTLSDir" $) .certKey | quote }}
+SWATH_TEMPORAL_TLS_KEY: {{ printf "%s/%s" (include "swath.temporalTLSDir" $) .keyKey | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+# The blob store (its keys, if any, come from the Secret).
+SWATH_BLOB_URL: {{ required "blob.url is required: the s3://bucket/prefix every pod shares" .Values.blob.url | quote }}
+{{- with .Values.blob.s3 }}
+{{- if and (not (hasPrefix "s3://" $.Values.blob.url)) (or .endpoint .region .accessKeyId .existingSecret) }}
+{{- fail "blob.s3.* apply to an s3:// blob.url only; GCS and Azure take their credentials from the pod's workload identity (serviceAccount.annotations)" }}
+{{- end }}
+{{- end }}
+{{- with .Values.blob.s3.endpoint }}
+SWATH_BLOB_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- with .Values.blob.s3.region }}
+SWATH_BLOB_REGION: {{ . | quote }}
+{{- end }}
+{{- with .Values.auth.jwt }}
+{{- if .algorithm }}
+SWATH_JWT_ALGORITHM: {{ .algorithm | quote }}
+SWATH_JWT_ISSUER: {{ required "auth.jwt.issuer is required with auth.jwt.algorithm" .issuer | quote }}
+SWATH_JWT_AUDIENCE: {{ required "auth.jwt.audience is required with auth.jwt.algorithm" .audience | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The largest upload, in bytes, as an integer (YAML numbers reach templates as floats, which would
+print as 8.589934592e+09).
+*/}}
+{{- define "swath.uploadMaxBytes" -}}
+{{- int64 .Values.api.uploadMaxBytes }}
+{{- end }}
+
+{{/*
+Ingress annotations for ingress-nginx, derived from api.uploadMaxBytes: by default the controller
+refuses bodies over 1 MiB (413 before the API sees them), spools every body to its own disk before
+proxying, and gives up on the API after 60 s without a read or write; an upload of several GiB
+would meet all three. Other controllers ignore these annotations.
+*/}}
+{{- define "swath.nginxUploadAnnotations" -}}
+{{- $timeout := .Values.api.ingress.proxyTimeoutSeconds | int64 | toString -}}
+nginx.ingress.kubernetes.io/proxy-body-size: {{ include "swath.uploadMaxBytes" . | quote }}
+nginx.ingress.kubernetes.io/proxy-request-buffering: "off"
+nginx.ingress.kubernetes.io/proxy-read-timeout: {{ $timeout | quote }}
+nginx.ingress.kubernetes.io/proxy-send-timeout: {{ $timeout | quote }}
 {{- end }}

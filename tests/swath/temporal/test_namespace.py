@@ -13,6 +13,7 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
 from swath.cli import main as swath_main
 from swath.errors import TemporalSetupError
 from swath.settings import Mode, Settings
@@ -82,3 +83,14 @@ async def test_a_pool_exits_with_the_reason_on_an_unprepared_namespace(temporal_
     )
     assert done.returncode != 0
     assert "lacks the search attributes" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_the_api_refuses_to_start_on_an_unprepared_namespace(
+    temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """The API's start (its lifespan, which uvicorn runs before serving) fails on the same check."""
+    namespace = await _new_namespace(temporal_env)
+    app = create_app(settings.model_copy(update={"temporal_namespace": namespace}))
+    with pytest.raises(TemporalSetupError, match=f"{namespace!r} lacks the search attributes"):
+        async with app.router.lifespan_context(app):
+            pass
