@@ -26,9 +26,10 @@ from temporalio.client import Client
 from bench.raw_pipeline import QUEUE as RAW_QUEUE
 from bench.raw_pipeline import RawPipeline, RawPipelineOnPools
 from bench.report import row
-from swath.embedded.ports import free_port
+from swath.embedded.ports import free_stack_ports
 from swath.samples import sample_dir
 from swath.settings import Settings
+from swath.temporal.queues import TaskQueue
 from swath.stack import Stack
 
 TILE = base64.b64encode((sample_dir() / "tiles" / "tile-01.npy").read_bytes()).decode()
@@ -85,9 +86,8 @@ async def main(*, runs: int = 200, in_flight: int = 50) -> list[str]:
 def _stack_settings(data_dir: Path) -> Settings:
     """The embedded stack on free ports; its children read the same values from the environment."""
     env = {
-        "SWATH_MODE": "dev", "SWATH_DATA_DIR": str(data_dir), "SWATH_API_PORT": str(free_port()),
-        "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "SWATH_TEMPORAL_UI_PORT": str(free_port()),
-        "SWATH_PG_PORT": str(free_port()), "SWATH_RATE_LIMIT_ENABLED": "false",
+        "SWATH_MODE": "dev", "SWATH_DATA_DIR": str(data_dir), "SWATH_RATE_LIMIT_ENABLED": "false",
+        **free_stack_ports(len(TaskQueue)),
     }
     os.environ.update(env)
     return Settings()

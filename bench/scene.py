@@ -39,15 +39,7 @@ async def main(*, size: int | None = None, models: tuple[str, ...] = MODELS) -> 
                                         synthetic.SceneSpec(size, size, seed=42))
         megabytes = scene.stat().st_size / 1e6
         plain = {model: await _plain(model, scene, Path(tmp) / f"plain-{model}.tif") for model in models}
-        settings = _stack_settings(Path(tmp) / "data")
-        stack = Stack(settings)
-        await stack.start()
-        try:
-            swath = await _swath(settings, scene, models)
-            peaks = {pool: _peak_rss_gib(stack.supervisor.pid(f"pool-{pool}")) for pool in ("ingest", "inference")}
-            events, size_mb = await _largest_history(settings)
-        finally:
-            await stack.stop()
+        swath, peaks, (events, size_mb) = await through_the_stack(scene, Path(tmp) / "data", models)
     lines = [f"scene {size}×{size} px, 6 bands, {megabytes:.0f} MB"]
     lines.append("peak RSS: " + ", ".join(f"{pool} pool {gib:.2f} GiB" for pool, gib in peaks.items())
                  + f"; largest history {events} events, {size_mb:.2f} MB")
@@ -56,6 +48,22 @@ async def main(*, size: int | None = None, models: tuple[str, ...] = MODELS) -> 
         lines.append(row(f"{model}: windows/s", windows / swath_s, windows / plain_s, "windows/s", higher_is_better=True))
         lines.append(row(f"{model}: MB/s", megabytes / swath_s, megabytes / plain_s, "MB/s", higher_is_better=True))
     return lines
+
+
+async def through_the_stack(
+    scene: Path, data_dir: Path, models: tuple[str, ...]
+) -> tuple[dict[str, float], dict[str, float], tuple[int, float]]:
+    """Each model's seconds for the scene as a run on a fresh embedded stack, the pools' peak RSS
+    (GiB) and the largest history (events, MB of JSON)."""
+    settings = _stack_settings(data_dir)
+    stack = Stack(settings)
+    await stack.start()
+    try:
+        seconds = await _swath(settings, scene, models)
+        peaks = {pool: _peak_rss_gib(stack.supervisor.pid(f"pool-{pool}")) for pool in ("ingest", "inference")}
+        return seconds, peaks, await _largest_history(settings)
+    finally:
+        await stack.stop()
 
 
 async def _plain(model: str, scene: Path, out: Path) -> tuple[float, int]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from swath.embedded.ports import free_port, free_port_block
+from swath.embedded.ports import free_stack_ports
 from swath.temporal.queues import TaskQueue
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,28 +89,11 @@ async def stop_stack(stack: RunningStack) -> int:
 
 
 def stack_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    """The environment of a stack on free ports in `data_dir`, plus `SWATH_*` overrides.
-
-    Every port is distinct: the pools' block first, then one port each for the others, none
-    inside that block (a pool binding a port promised to the API would stop the API starting).
-    """
-    pool_base = free_port_block(len(TaskQueue))
-    taken = set(range(pool_base, pool_base + len(TaskQueue)))
-
-    def port() -> int:
-        chosen = free_port(avoid=taken)
-        taken.add(chosen)
-        return chosen
-
+    """The environment of a stack on free ports in `data_dir`, plus `SWATH_*` overrides."""
     return {
         **os.environ,
         "SWATH_DATA_DIR": str(data_dir),
-        "SWATH_API_PORT": str(port()),
-        "SWATH_TEMPORAL_ADDRESS": f"127.0.0.1:{port()}",
-        "SWATH_TEMPORAL_UI_PORT": str(port()),
-        "SWATH_PG_PORT": str(port()),
-        # The pools take this port and the next four (one each), in task queue order.
-        "SWATH_POOL_HTTP_BASE_PORT": str(pool_base),
+        **free_stack_ports(len(TaskQueue)),
         "PYTHONPATH": str(REPO),
         # Tests read failure metrics right after a breaker opens; scrapes only see the refreshed snapshot.
         "SWATH_METRICS_REFRESH_S": "0.1",

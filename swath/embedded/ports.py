@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from swath.errors import PortInUseError
 
-__all__ = ["ensure_port_free", "ephemeral_port", "free_port", "free_port_block"]
+__all__ = ["ensure_port_free", "ephemeral_port", "free_port", "free_port_block", "free_stack_ports"]
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -54,6 +54,28 @@ def free_port_block(count: int, host: str = "127.0.0.1", *, avoid: Iterable[int]
         if not avoided.intersection(block) and all(_bindable(host, port) for port in block):
             return base
     raise OSError(f"no {count} consecutive free ports on {host} between 20000 and 32000")
+
+
+def free_stack_ports(pools: int, host: str = "127.0.0.1") -> dict[str, str]:
+    """`SWATH_*` port settings for one embedded stack on free ports (tests, benchmarks), all distinct:
+    the pools' block first, then one port each for the others, none inside that block (a pool
+    binding a port promised to the API would stop the API starting)."""
+    pool_base = free_port_block(pools, host)
+    taken = set(range(pool_base, pool_base + pools))
+
+    def port() -> int:
+        chosen = free_port(host, avoid=taken)
+        taken.add(chosen)
+        return chosen
+
+    return {
+        "SWATH_API_PORT": str(port()),
+        "SWATH_TEMPORAL_ADDRESS": f"{host}:{port()}",
+        "SWATH_TEMPORAL_UI_PORT": str(port()),
+        "SWATH_PG_PORT": str(port()),
+        # The pools take this port and the next ones (one each), in task queue order.
+        "SWATH_POOL_HTTP_BASE_PORT": str(pool_base),
+    }
 
 
 def ephemeral_port(host: str = "127.0.0.1") -> int:

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from swath.embedded.ports import ensure_port_free, ephemeral_port, free_port, free_port_block
+from swath.embedded.ports import ensure_port_free, ephemeral_port, free_port, free_port_block, free_stack_ports
 from swath.errors import PortInUseError
 
 
@@ -63,3 +63,12 @@ def test_a_listening_port_is_never_inside_a_block() -> None:
 def test_ephemeral_ports_are_outside_the_range_tests_hand_out() -> None:
     low, high = (int(n) for n in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
     assert low <= ephemeral_port() <= high
+
+
+def test_a_stack_s_ports_are_distinct_and_clear_of_the_pools_block() -> None:
+    env = free_stack_ports(5)
+    base = int(env["SWATH_POOL_HTTP_BASE_PORT"])
+    others = [int(env["SWATH_API_PORT"]), int(env["SWATH_TEMPORAL_ADDRESS"].rpartition(":")[2]),
+              int(env["SWATH_TEMPORAL_UI_PORT"]), int(env["SWATH_PG_PORT"])]
+    assert len(set(others)) == 4
+    assert not set(others) & set(range(base, base + 5))
