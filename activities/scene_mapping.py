@@ -28,7 +28,7 @@ from swath.breaker import InferenceBreaker
 from swath.contracts import BlockResult, MapBlockRequest
 from swath.db import scenes
 from swath.db.retrying import with_write_retries
-from swath.errors import ErrorType
+from swath.errors import inference_error_type
 from swath.registry import ModelManifest, ModelRegistry
 from swath.scenes import areas, grid, mapping, raster
 from swath.scenes.blocks import decode_arrays, encode_arrays, map_block_key, windows_in
@@ -104,7 +104,7 @@ class SceneMappingActivities:
             if failed:
                 raise ApplicationError(
                     f"{manifest.info.ref} failed on block {req.block} of {scene.id}: {failed[0]}",
-                    activity.info().attempt, type=ErrorType.INFERENCE_FAILED,
+                    activity.info().attempt, type=inference_error_type(failed[0]),
                 )
             mapper.add(ids, np.stack(rows), probabilities=True)
 
