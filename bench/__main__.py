@@ -1,4 +1,4 @@
-"""`python -m bench [orchestration|end_to_end|inference|scene]`: run benchmarks, print ratios against baselines."""
+"""`python -m bench [orchestration|end_to_end|inference|pool|scene]`: run benchmarks, print ratios against baselines."""
 
 import asyncio
 import platform
@@ -6,14 +6,15 @@ import sys
 
 import torch
 
-from bench import end_to_end, inference, orchestration, scene
+from bench import end_to_end, inference, orchestration, pool, scene
 
 SUITES = {
     "orchestration": orchestration.main, "end_to_end": end_to_end.main, "inference": inference.main,
-    "scene": scene.main,
+    "pool": pool.main, "scene": scene.main,
 }
 BASELINES = {
     "orchestration": "raw Temporal", "end_to_end": "raw Temporal, worker process", "inference": "plain PyTorch",
+    "pool": "plain PyTorch over the same tiles in memory",
     "scene": "the plain script: rasterio + PyTorch, one process",
 }
 
