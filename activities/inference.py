@@ -225,10 +225,11 @@ class InferenceActivities:
         the legacy workflow's chunks, cut by its own chunk size from blobs of the default one.
         """
         refs = list(dict.fromkeys(item.tensor_ref for item in req.items))
+        per_tile = {item.tensor_ref for item in req.items if item.batch_index is None}
         try:
             blobs = await asyncio.gather(*(self.blobs.get(ref) for ref in refs))
             decoded = {
-                ref: decode_tensor(data)[np.newaxis] if self._per_tile(req, ref) else decode_batch(
+                ref: decode_tensor(data)[np.newaxis] if ref in per_tile else decode_batch(
                     data, spec, max_tiles=MAX_CHUNK_SIZE
                 )
                 for ref, data in zip(refs, blobs)
@@ -284,11 +285,6 @@ class InferenceActivities:
 
     #: What an injected poisoned item is handed to the model as: no shape a model accepts.
     POISONED_TILE = np.empty(0, dtype=np.float32)
-
-    @staticmethod
-    def _per_tile(req: InferenceRequest, ref: str) -> bool:
-        """`ref` is a tile staged alone (as before batches), not a batch blob."""
-        return any(item.tensor_ref == ref and item.batch_index is None for item in req.items)
 
     async def _inject_fault(self, model: ModelInfo, attempt: int) -> None:
         fault = self.faults.fault_for(model) if self.faults else None
