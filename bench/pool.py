@@ -61,7 +61,7 @@ async def main(*, runs: int | None = None, tiles: int | None = None, small_runs:
             await stack.start()
             up_s = time.perf_counter() - began
             try:
-                swath_s, idle, busy = await _swath(settings, raw, runs, small_runs)
+                swath_s, idle, busy, cpu = await _swath(settings, raw, runs, small_runs)
             finally:
                 began = time.perf_counter()
                 await stack.stop()
@@ -75,6 +75,9 @@ async def main(*, runs: int | None = None, tiles: int | None = None, small_runs:
              f"{plain_s:.1f} s; the stack started in {up_s:.0f} s, stopped in {down_s:.0f} s",
              row(f"items/s, {runs} runs × {tiles} tiles (baseline: plain, batch {batch})", count / swath_s,
                  count / plain_s, "tiles/s", higher_is_better=True)]
+    if cpu:
+        shares = sorted(cpu.items(), key=lambda kv: -kv[1])
+        lines.append("CPU during the job: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in shares if seconds >= 0.1))
     if busy:
         lines.append(row(f"1-tile run latency p50 while classifying (baseline: idle), n={len(busy)}",
                          statistics.median(busy) * 1000, statistics.median(idle) * 1000, "ms",
@@ -102,8 +105,11 @@ def _plain(model: torch.nn.Module, manifest, raw: np.ndarray, runs: int, repeats
     return min(once(batches) for _ in range(repeats))
 
 
-async def _swath(settings, raw: np.ndarray, runs: int, small_runs: int) -> tuple[float, list[float], list[float]]:
-    """Seconds for the large job, and one-tile run latencies on the idle pool and during the job."""
+async def _swath(
+    settings, raw: np.ndarray, runs: int, small_runs: int
+) -> tuple[float, list[float], list[float], dict[str, float]]:
+    """Seconds for the large job, one-tile run latencies on the idle pool and during the job, and
+    the CPU seconds each process of the stack spent during the job."""
     key = settings.dev_api_key_file.read_text().strip()
     temporal = await Client.connect(settings.temporal_address)
     async with httpx.AsyncClient(base_url=settings.api_base_url, headers={"Authorization": f"Bearer {key}"},
@@ -129,12 +135,57 @@ async def _swath(settings, raw: np.ndarray, runs: int, small_runs: int) -> tuple
         await asyncio.gather(run(job), run(one_tile))  # warm-up: the model loaded, every pool awake
         idle = [await run(one_tile) for _ in range(small_runs)]
 
+        cpu_before = _cpu_seconds()
         started = time.perf_counter()
         large = [asyncio.create_task(run(job)) for _ in range(runs)]
         busy = await _during(large, lambda: run(one_tile))
         await asyncio.gather(*large)
         elapsed = time.perf_counter() - started
-    return elapsed, idle, busy
+        cpu_after = _cpu_seconds()
+    cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+    return elapsed, idle, busy, cpu
+
+
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) of this process and each of its descendants, by what they run;
+    empty where there is no `/proc`."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    parents, cpu, names = {}, {}, {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+        names[pid] = _process_name([a.decode(errors="replace") for a in argv if a])
+    mine, totals = {os.getpid()}, {}
+    for pid in sorted(parents):  # descendants: walk up each process's ancestry
+        ancestor = pid
+        while ancestor > 1 and ancestor not in mine:
+            ancestor = parents.get(ancestor, 0)
+        if ancestor in mine:
+            mine.add(pid)
+            totals[names[pid]] = totals.get(names[pid], 0.0) + cpu[pid]
+    return totals
+
+
+def _process_name(argv: list[str]) -> str:
+    """`pool inference`, `api`, `temporal`, `postgres`, … from a command line."""
+    if "--pool" in argv:
+        return "pool " + argv[argv.index("--pool") + 1]
+    text = " ".join(argv[:3])
+    for name in ("postgres", "temporal", "uvicorn", "api", "bench"):
+        if name in text:
+            return name
+    return Path(argv[0]).name if argv else "?"
 
 
 async def _during(large: list[asyncio.Task], small: Callable[[], Awaitable[float]]) -> list[float]:
