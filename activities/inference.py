@@ -11,8 +11,16 @@ start (`ModelCache.warm_up`), capping the batch to what the GPU's memory allows.
 
 A chunk's tiles go through the model's `DynamicBatcher` (`activities.batcher`), shared by every
 run's chunks in this process, so one forward pass serves many runs; its batch sizes, queue waits
-and forward times are Prometheus metrics. An input whose forward pass fails fails its own chunk
-only: the batcher isolates it, and the other runs in its batch get their results.
+and forward times are Prometheus metrics. A chunk's tiles are read as the batch blobs ingest wrote
+(`swath.staged`): each distinct blob fetched and decoded once, into one contiguous array.
+
+An input whose forward pass fails fails only itself: the batcher isolates it, the other items of
+its chunk and of every run in its batch get their results, and, stored with them, it becomes an
+`inference_failed` item error of its run. A chunk none of whose items got a result fails (and
+retries, then falls back) as a whole, and only such a chunk counts as the model's failure in the
+breaker: one bad input says nothing of the model's health, a model that answers nothing does. A
+caller that stores results itself (the legacy workflow, which knows no such item errors) gets the
+old contract: any failed item fails the chunk.
 
 Asked to `store_results`, the activity stores the chunk's predictions and progress itself, after
 the breaker has counted the model's success: a database that is briefly away is waited for in
@@ -40,13 +48,23 @@ from activities.serving import ServedModel, WarmUp
 
 from swath.blobstore import BlobStore
 from swath.breaker import InferenceBreaker
-from swath.contracts import InferenceRequest, InferenceResult, ModelInfo, Prediction
+from swath.chunks import MAX_CHUNK_SIZE
+from swath.contracts import InferenceRequest, InferenceResult, ItemError, ModelInfo, Prediction
 from swath.db import items, runs
 from swath.db.retrying import with_write_retries
-from swath.errors import ErrorType, ModelNotFoundError, WeightsChecksumError, inference_error_type
+from swath.errors import (
+    BlobNotFoundError,
+    ErrorType,
+    ItemErrorCode,
+    ModelNotFoundError,
+    StagedBatchError,
+    WeightsChecksumError,
+    inference_error_type,
+)
 from swath.faults import Fault, FaultInjector
 from swath.nets.loader import load_model
-from swath.registry import ModelManifest, ModelRegistry
+from swath.registry import InputSpec, ModelManifest, ModelRegistry
+from swath.staged import decode_batch
 from swath.temporal.activities import RUN_INFERENCE_CHUNK
 from swath.tiles import decode_tensor
 from swath.tracing import annotate
@@ -187,7 +205,8 @@ class InferenceActivities:
         """One forward pass over the chunk; heartbeats while it runs so cancellation reaches it.
 
         Typed errors carry the attempt number as their detail, so a dead letter can say how often
-        the step was tried.
+        the step was tried. The staged tiles are read before the breaker counts anything: a
+        missing or malformed blob is not the model's fault.
         """
         attempt = activity.info().attempt
         annotate(run_id=req.run_id, model=req.model, chunk=req.chunk_index, batch_size=len(req.items))
@@ -197,16 +216,22 @@ class InferenceActivities:
                 f"the circuit breaker of {manifest.info.ref} is open", attempt,
                 type=ErrorType.CIRCUIT_OPEN, non_retryable=True,
             )
+        tiles = await self._staged_tiles(req, manifest.input, attempt)
         async with counted_by(self.breaker, manifest.info):
-            result = await self._classify(req, manifest, attempt)
+            result, errors = await self._classify(req, manifest, tiles, attempt)
         if not req.store_results:
+            if errors:
+                raise ApplicationError(
+                    f"{manifest.info.ref} failed on item {errors[0].id!r}: {errors[0].message}", attempt,
+                    type=ErrorType.INFERENCE_FAILED,
+                )
             return result
         async with heartbeating():
-            await with_write_retries(lambda: self._store(req, result), what=f"results of run {req.run_id}")
-        return InferenceResult(predictions=[], model=result.model, stored=len(result.predictions))
+            await with_write_retries(lambda: self._store(req, result, errors), what=f"results of run {req.run_id}")
+        return InferenceResult(predictions=[], model=result.model, stored=len(result.predictions), failed=len(errors))
 
-    async def _store(self, req: InferenceRequest, result: InferenceResult) -> None:
-        """The chunk's predictions and the progress they make, in one transaction (idempotent)."""
+    async def _store(self, req: InferenceRequest, result: InferenceResult, errors: list[ItemError]) -> None:
+        """The chunk's predictions, its failed items and the progress they make, in one transaction (idempotent)."""
         assert self.db is not None, "storing results needs a database pool"
         run_id = UUID(req.run_id)
         positions = {item.id: item.position for item in req.items}
@@ -215,26 +240,78 @@ class InferenceActivities:
                 conn, run_id=run_id, predictions=result.predictions, model=result.model, positions=positions,
                 fallback_used=req.fallback_used,
             )
+            if errors:
+                await items.insert_item_errors(conn, run_id=run_id, errors=errors, positions=positions)
             await runs.refresh_progress(conn, run_id=run_id)
 
-    async def _classify(self, req: InferenceRequest, manifest: ModelManifest, attempt: int) -> InferenceResult:
+    async def _staged_tiles(self, req: InferenceRequest, spec: InputSpec, attempt: int) -> np.ndarray:
+        """The chunk's tiles as one contiguous float32 array, each distinct blob read and decoded once.
+
+        A chunk is one batch blob whose rows are its items in order, and that array is used as it
+        is; other mixes are gathered into a new one: tiles staged one per blob before batches, and
+        the legacy workflow's chunks, cut by its own chunk size from blobs of the default one.
+        """
+        refs = list(dict.fromkeys(item.tensor_ref for item in req.items))
+        per_tile = {item.tensor_ref for item in req.items if item.batch_index is None}
+        try:
+            blobs = await asyncio.gather(*(self.blobs.get(ref) for ref in refs))
+            decoded = {
+                ref: decode_tensor(data)[np.newaxis] if ref in per_tile else decode_batch(
+                    data, spec, max_tiles=MAX_CHUNK_SIZE
+                )
+                for ref, data in zip(refs, blobs)
+            }
+        except (BlobNotFoundError, StagedBatchError) as err:
+            raise ApplicationError(
+                f"the staged tiles of chunk {req.chunk_index} are unreadable: {err}", attempt,
+                type=ErrorType.INTERNAL, non_retryable=True,
+            ) from None
+        rows = [(item.tensor_ref, item.batch_index or 0) for item in req.items]
+        if len(refs) == 1 and [i for _, i in rows] == list(range(len(decoded[refs[0]]))):
+            return decoded[refs[0]]
+        for ref, index in rows:
+            if index >= len(decoded[ref]):
+                raise ApplicationError(
+                    f"row {index} of a staged batch of {len(decoded[ref])} tiles is asked for", attempt,
+                    type=ErrorType.INTERNAL, non_retryable=True,
+                )
+        return np.stack([decoded[ref][index] for ref, index in rows])
+
+    async def _classify(
+        self, req: InferenceRequest, manifest: ModelManifest, tiles: np.ndarray, attempt: int
+    ) -> tuple[InferenceResult, list[ItemError]]:
+        """Predictions for the items the model served, item errors for those whose pass failed alone;
+        raises when it served none."""
         await self._inject_fault(manifest.info, attempt)
         batcher = await ready_batcher(self.models, manifest, attempt)
-        tiles = await asyncio.gather(*(self.blobs.get(item.tensor_ref) for item in req.items))
-        rows = await heartbeating_until_done(batcher.submit([decode_tensor(t) for t in tiles]))
-        failed = [(item.id, row) for item, row in zip(req.items, rows) if isinstance(row, Exception)]
-        if failed:
-            item_id, err = failed[0]
+        rows = await heartbeating_until_done(batcher.submit(self._poisoned(manifest.info, req, list(tiles))))
+        served = [(item, row) for item, row in zip(req.items, rows) if not isinstance(row, Exception)]
+        failed = [(item, row) for item, row in zip(req.items, rows) if isinstance(row, Exception)]
+        if not served:
+            item, err = failed[0]
             raise ApplicationError(
-                f"{manifest.info.ref} failed on item {item_id!r}: {err}", attempt, type=inference_error_type(err)
+                f"{manifest.info.ref} failed on every item of the chunk, first {item.id!r}: {err}", attempt,
+                type=inference_error_type(err),
             )
-        probabilities = np.stack(rows)
+        errors = [
+            ItemError(item.id, ItemErrorCode.INFERENCE_FAILED, f"{manifest.info.ref} failed on this item: {err}"[:500])
+            for item, err in failed
+        ]
+        probabilities = np.stack([row for _, row in served])
         confidence, index = probabilities.max(axis=1), probabilities.argmax(axis=1)
         predictions = [
             Prediction(id=item.id, label=manifest.labels[i], confidence=round(float(c), 4))
-            for item, i, c in zip(req.items, index, confidence)
+            for (item, _), i, c in zip(served, index, confidence)
         ]
-        return InferenceResult(predictions=predictions, model=manifest.info)
+        return InferenceResult(predictions=predictions, model=manifest.info), errors
+
+    def _poisoned(self, model: ModelInfo, req: InferenceRequest, rows: list[np.ndarray]) -> list[np.ndarray]:
+        """The chunk's rows, an injected poisoned item's replaced by an array no model takes."""
+        poisoned = self.faults.poisoned_items(model) if self.faults else frozenset()
+        return [self.POISONED_TILE if item.id in poisoned else row for item, row in zip(req.items, rows)]
+
+    #: What an injected poisoned item is handed to the model as: no shape a model accepts.
+    POISONED_TILE = np.empty(0, dtype=np.float32)
 
     async def _inject_fault(self, model: ModelInfo, attempt: int) -> None:
         fault = self.faults.fault_for(model) if self.faults else None

@@ -9,6 +9,11 @@ Inputs are fetched concurrently, at most `fetch_concurrency` at a time, each bou
 fetch timeout, while the activity heartbeats; so one slow URL delays only itself and never times
 out the whole step. Asked to `record`, ingest also marks the run processing and stores the item
 errors it found, so the run pays for one round trip instead of three.
+
+Tiles are staged one blob per chunk (`swath.staged`): the decoded tiles wait in memory until
+every input is decided, because which tiles share a chunk depends on which inputs failed; then the
+staged ones are cut with `swath.chunks.chunk_bounds` — the rule the workflow cuts its inference
+chunks with — and each chunk is written as one batch.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ import asyncio
 import logging
 import tempfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
 import asyncpg
 import httpx
+import numpy as np
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -29,6 +36,7 @@ from activities.heartbeat import heartbeating
 from activities.scenes import SceneFiles, open_scene
 from swath import metrics
 from swath.blobstore import SCHEME, BlobStore
+from swath.chunks import chunk_bounds
 from swath.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedItem, StagedScene
 from swath.db import items, runs, scenes
 from swath.db.retrying import with_write_retries
@@ -44,8 +52,9 @@ from swath.errors import (
 from swath.pinned_http import pinned_client
 from swath.redact import redact_url
 from swath.registry import InputSpec, ModelManifest, ModelRegistry
+from swath.staged import batch_key, encode_batch
 from swath.temporal.activities import INGEST_INPUTS
-from swath.tiles import decode_tile, encode_tensor
+from swath.tiles import decode_tile
 from swath.tracing import annotate
 from swath.urlguard import UrlGuard
 
@@ -60,6 +69,15 @@ FETCH_CONCURRENCY = 8
 FETCH_HEADERS = {"Accept-Encoding": "identity"}
 #: Content-Encodings a server may still answer with, and the `zlib` window bits that decode them.
 _DECODABLE_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+@dataclass(frozen=True)
+class _DecodedTile:
+    """A tile fetched and decoded, waiting for its chunk to be written."""
+
+    id: str
+    position: int
+    tensor: np.ndarray
 
 
 class IngestActivities:
@@ -99,7 +117,7 @@ class IngestActivities:
 
     @INGEST_INPUTS.implementation
     async def ingest_inputs(self, req: IngestRequest) -> IngestResult:
-        """Stage each input as `staged/<run>/<item>.npy`; rewriting a key on retry is harmless."""
+        """Stage the tiles one batch blob per chunk (`staged/<run>/batches/<sha256>.npy`), plan the scenes."""
         annotate(run_id=req.run_id, model=req.model, batch_size=len(req.inputs))
         try:
             manifest = self.registry.resolve(req.model)
@@ -112,14 +130,14 @@ class IngestActivities:
             gate = asyncio.Semaphore(self.fetch_concurrency)
             done = 0
 
-            async def stage(position: int, item: InputRef) -> StagedItem | StagedScene | ItemError:
+            async def stage(position: int, item: InputRef) -> _DecodedTile | StagedScene | ItemError:
                 nonlocal done
                 async with gate:
                     try:
                         if item.kind == "scene":
                             staged = await self._stage_scene(req, position, item, manifest)
                         else:
-                            staged = await self._stage(req.run_id, position, item, manifest.input)
+                            staged = await self._decode(position, item, manifest.input)
                         metrics.INGEST_ITEMS.labels("staged").inc()
                         return staged
                     except ItemProblem as problem:
@@ -130,7 +148,7 @@ class IngestActivities:
                         activity.heartbeat(done)
 
             outcomes = await asyncio.gather(*(stage(n, item) for n, item in enumerate(req.inputs)))
-            staged = [o for o in outcomes if isinstance(o, StagedItem)]
+            staged = await self._write_batches(req, [o for o in outcomes if isinstance(o, _DecodedTile)])
             staged_scenes = [o for o in outcomes if isinstance(o, StagedScene)]
             errors = [o for o in outcomes if isinstance(o, ItemError)]
             if req.record and errors:
@@ -150,12 +168,22 @@ class IngestActivities:
 
         await with_write_retries(once, what=f"ingest of run {req.run_id}")
 
-    async def _stage(self, run_id: str, position: int, item: InputRef, spec: InputSpec) -> StagedItem:
+    async def _decode(self, position: int, item: InputRef, spec: InputSpec) -> _DecodedTile:
         data = await self._fetch(await self._full_uri(item))
         metrics.INGEST_BYTES.inc(len(data))
-        tensor = decode_tile(data, item.media_type, spec, max_bytes=self.max_item_bytes)
-        ref = await self.blobs.put(f"staged/{run_id}/{item.id}.npy", encode_tensor(tensor))
-        return StagedItem(id=item.id, tensor_ref=ref, position=position)
+        return _DecodedTile(item.id, position, decode_tile(data, item.media_type, spec, max_bytes=self.max_item_bytes))
+
+    async def _write_batches(self, req: IngestRequest, tiles: list[_DecodedTile]) -> list[StagedItem]:
+        """One blob per chunk of the staged tiles (in submission order), written concurrently."""
+
+        async def write(chunk: list[_DecodedTile]) -> list[StagedItem]:
+            data = await asyncio.to_thread(encode_batch, [tile.tensor for tile in chunk])
+            ref = await self.blobs.put(batch_key(req.run_id, data), data)
+            return [StagedItem(t.id, ref, t.position, batch_index=n) for n, t in enumerate(chunk)]
+
+        chunks = [tiles[bounds.start : bounds.stop] for bounds in chunk_bounds(len(tiles), req.chunk_size)]
+        written = await asyncio.gather(*(write(chunk) for chunk in chunks))
+        return [item for chunk in written for item in chunk]
 
     async def _stage_scene(
         self, req: IngestRequest, position: int, item: InputRef, manifest: ModelManifest

@@ -1,4 +1,4 @@
-"""`python -m bench [orchestration|end_to_end|inference|scene|gpu]`: run benchmarks, print ratios against baselines.
+"""`python -m bench [orchestration|end_to_end|inference|pool|scene|gpu]`: run benchmarks, print ratios against baselines.
 
 `gpu` needs CUDA and otherwise prints one line saying it was skipped.
 """
@@ -9,14 +9,15 @@ import sys
 
 import torch
 
-from bench import end_to_end, gpu, inference, orchestration, scene
+from bench import end_to_end, gpu, inference, orchestration, pool, scene
 
 SUITES = {
     "orchestration": orchestration.main, "end_to_end": end_to_end.main, "inference": inference.main,
-    "scene": scene.main, "gpu": gpu.main,
+    "pool": pool.main, "scene": scene.main, "gpu": gpu.main,
 }
 BASELINES = {
     "orchestration": "raw Temporal", "end_to_end": "raw Temporal, worker process", "inference": "plain PyTorch",
+    "pool": "plain PyTorch over the same tiles in memory",
     "scene": "the plain script: rasterio + PyTorch, one process",
     "gpu": "plain PyTorch at its best batch size, same GPU",
 }

@@ -1,8 +1,8 @@
 """Inference overhead: Swath's `run_inference_chunk` activity against plain PyTorch.
 
 The baseline calls the model on in-memory tensors. Swath's figure is the real activity (run in
-temporalio's ActivityEnvironment): staged tensors read from the blob store, decoded, batched,
-classified and turned into predictions. Same model, same tiles, same device, same batch size.
+temporalio's ActivityEnvironment): each chunk's staged batch blob read from the blob store,
+decoded, batched, classified and turned into predictions. Same model, same tiles, same device, same batch size.
 It also measures the dynamic batcher alone, with many callers at once.
 """
 
@@ -27,7 +27,7 @@ from swath.nets.loader import load_model
 from swath.registry import ModelRegistry
 from swath.settings import BUNDLED_REGISTRY
 from swath.synthetic import generate_dataset
-from swath.tiles import encode_tensor
+from swath.staged import batch_key, encode_batch
 
 
 async def main(*, tiles: int = 512, batch: int = 64, repeats: int = 5) -> list[str]:
@@ -47,7 +47,12 @@ async def main(*, tiles: int = 512, batch: int = 64, repeats: int = 5) -> list[s
 
     with tempfile.TemporaryDirectory() as tmp:
         blobs = LocalBlobStore(Path(tmp))
-        items = [StagedItem(f"t{i}", await blobs.put(f"staged/bench/t{i}.npy", encode_tensor(t))) for i, t in enumerate(reflectance)]
+        items = []
+        for start in range(0, tiles, batch):
+            chunk = reflectance[start : start + batch]
+            data = encode_batch(list(chunk))
+            ref = await blobs.put(batch_key("bench", data), data)
+            items += [StagedItem(f"t{start + n}", ref, start + n, batch_index=n) for n in range(len(chunk))]
         acts = InferenceActivities(blobs=blobs, registry=registry, models=ModelCache(registry, device=device))
         env = ActivityEnvironment()
         requests = [

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from swath.chunks import DEFAULT_CHUNK_SIZE
+
 
 @dataclass(frozen=True)
 class InputRef:
@@ -53,9 +55,13 @@ class StagedItem:
     """An input decoded, validated and stored as a float32 tensor in the blob store."""
 
     id: str
+    #: The blob of the item's chunk (`swath.staged`), or, without `batch_index`, of the item alone
+    #: (as ingest staged tiles before batches; such references may still be in running histories).
     tensor_ref: str
     #: The item's place in the submission, so results list in the order they were sent.
     position: int = 0
+    #: The item's row in the batch blob `tensor_ref`.
+    batch_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ class AnalysisRunInput:
     #: Resolved `name@version`; aliases are resolved at submit time so a retry sees the same model.
     model: str
     inputs: list[InputRef]
-    chunk_size: int = 16
+    chunk_size: int = DEFAULT_CHUNK_SIZE
     params: dict[str, Any] = field(default_factory=dict)
     #: Resolved `name@version` of the model's declared fallback, if it has one.
     fallback_model: str | None = None
@@ -127,6 +133,8 @@ class IngestRequest:
     record: bool = False
     #: The block size scenes are planned with (rounded down to a multiple of the model's window).
     scene_block_size: int = 2048
+    #: Staged tiles are stored one blob per this many, the chunks the workflow sends to inference.
+    chunk_size: int = DEFAULT_CHUNK_SIZE
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,9 @@ class InferenceResult:
     model: ModelInfo
     #: Predictions stored by the activity itself (`store_results`).
     stored: int = 0
+    #: Items whose forward pass failed on their own, stored by the activity as `inference_failed`
+    #: item errors (only with `store_results`; without it such an item fails the chunk).
+    failed: int = 0
 
 
 @dataclass(frozen=True)

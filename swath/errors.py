@@ -18,6 +18,7 @@ are kept because callers catch those too):
     * BlobNotFoundError (LookupError) - no object under a `blob://` reference
     * InvalidBlobRefError (ValueError) - not a well-formed `blob://` reference
     * BlobRangeError (ValueError)     - a ranged read (or a requested HTTP range) outside the blob
+    * StagedBatchError (ValueError)   - a staged batch of tiles is not the array ingest writes
   * CredentialsError                  - the caller's credential is not acceptable; `str()` is safe to show
     * AuthenticationFailed            - no acceptable credential on a request
     * TokenRejected                   - a JWT failed verification
@@ -90,6 +91,8 @@ class ItemErrorCode(StrEnum):
     TRUNCATED_RASTER = "truncated_raster"
     SCENE_TOO_LARGE = "scene_too_large"
     MISSING_BANDS = "missing_bands"
+    #: The model's forward pass raised on this input alone (the batcher isolated it).
+    INFERENCE_FAILED = "inference_failed"
 
 
 class SwathError(Exception):
@@ -191,6 +194,11 @@ class InvalidBlobRefError(BlobError, ValueError):
 
 class BlobRangeError(BlobError, ValueError):
     """A ranged read starts at or past the blob's end, or asks for no bytes."""
+
+
+class StagedBatchError(BlobError, ValueError):
+    """A staged batch blob is not a float32 `(tiles, bands, height, width)` array of the model's
+    shape: it was corrupted or written by something else. No retry mends it."""
 
 
 class CredentialsError(SwathError):

@@ -8,7 +8,9 @@ or `name` for every version) to a fault:
 - `fail`: the attempt raises a retryable `inference_failed` error;
 - `oom`: the attempt raises a retryable `gpu_out_of_memory` error (what a real CUDA OOM becomes);
 - `hang`: the attempt never finishes but keeps heartbeating, like a stuck forward pass; only a
-  cancel or the run's deadline ends it.
+  cancel or the run's deadline ends it;
+- `{"poison": ["item-id", …]}`: those items are poisoned inputs: each is handed to the model as an
+  array it cannot take, so its forward pass raises (every attempt) while the model serves the rest.
 
 The file is read again whenever it changes, so faults can be set and cleared on a running stack
 (an absent file means no faults). Only the inference pool reads it, and only in dev mode: with
@@ -41,6 +43,7 @@ class FaultInjector:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._faults: dict[str, Fault] = {}
+        self._poisons: dict[str, frozenset[str]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FaultInjector | None:
@@ -56,18 +59,26 @@ class FaultInjector:
 
     def fault_for(self, model: ModelInfo) -> Fault | None:
         """The fault injected for this exact version, else for every version of the model."""
-        faults = self._load()
-        return faults.get(model.ref) or faults.get(model.name)
+        self._load()
+        return self._faults.get(model.ref) or self._faults.get(model.name)
 
-    def _load(self) -> dict[str, Fault]:
+    def poisoned_items(self, model: ModelInfo) -> frozenset[str]:
+        """Ids of the items poisoned for this exact version, else for every version of the model."""
+        self._load()
+        return self._poisons.get(model.ref) or self._poisons.get(model.name) or frozenset()
+
+    def _load(self) -> None:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            self._stamp, self._faults = None, {}
-            return self._faults
+            self._stamp, self._faults, self._poisons = None, {}, {}
+            return
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp != self._stamp:
             text = self.path.read_text().strip()
-            self._faults = {model: Fault(kind) for model, kind in (json.loads(text) if text else {}).items()}
+            entries = json.loads(text) if text else {}
+            self._faults = {model: Fault(kind) for model, kind in entries.items() if not isinstance(kind, dict)}
+            self._poisons = {
+                model: frozenset(kind.get("poison", ())) for model, kind in entries.items() if isinstance(kind, dict)
+            }
             self._stamp = stamp
-        return self._faults

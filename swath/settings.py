@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from swath.chunks import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
+
 BUNDLED_REGISTRY = Path(__file__).parent / "registry_data"
 #: What `blob_url` may name: S3 (and S3-compatible stores), Google Cloud Storage, Azure Blob Storage.
 BLOB_URL_SCHEMES = ("s3://", "gs://", "az://", "abfs://", "abfss://")
@@ -96,7 +98,7 @@ class Settings(BaseSettings):
     )
     model_registry_dir: Path = BUNDLED_REGISTRY
 
-    inference_chunk_size: int = Field(default=16, ge=1, le=1024)
+    inference_chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, ge=1, le=MAX_CHUNK_SIZE)
     inference_device: str = Field(default="auto", description="`auto`, `cpu`, `cuda` or `cuda:N`.")
     inference_compile: bool | None = Field(
         default=None, description="`torch.compile` every served model at warm-up, or none (unset: each "

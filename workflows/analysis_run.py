@@ -4,7 +4,9 @@ Each step is one activity, called by reference (`swath.temporal.activities`) on 
 queue, and each records what it produced, so a one-chunk run costs what three activities cost:
 
 - `ingest_inputs` stages the inputs, records the run as processing and stores the item errors;
-- `run_inference_chunk` classifies a chunk and stores its predictions and progress;
+- `run_inference_chunk` classifies a chunk and stores its predictions, its items whose forward
+  pass failed alone (`inference_failed` item errors) and progress; chunks are cut with
+  `swath.chunks.chunk_bounds`, the rule ingest groups its staged blobs by, so a chunk is one blob;
 - each scene input is mapped by a child `SceneMapWorkflow` (block by block; see
   `workflows.scene_map`), at the same time as the tiles' chunks; a scene that cannot be mapped is
   an item error of the run, not its failure;
@@ -50,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         StagedItem,
         StagedScene,
     )
+    from swath.chunks import chunk_bounds
     from swath.errors import CALLER_ERRORS, ErrorType
     from swath.status import EVENT_FOR_STATUS, RunEventType, RunStatus
     from swath.temporal import search_attributes as sa
@@ -86,6 +89,8 @@ class AnalysisRunWorkflow:
         #: Scenes whose map could not be made, recorded when the run finishes.
         self._scene_errors: list[ItemError] = []
         self._scene_positions: dict[str, int] = {}
+        #: Tiles whose forward pass failed alone (stored by their chunk's activity).
+        self._inference_failures = 0
 
     @workflow.query
     def progress(self) -> dict[str, int | str]:
@@ -135,15 +140,19 @@ class AnalysisRunWorkflow:
         model = tiles_model or scenes_model
         if model is None:
             raise ApplicationError("no scene could be mapped", type=ErrorType.NO_VALID_ITEMS, non_retryable=True)
-        ok = len(ingest.staged) + len(ingest.scenes) - len(self._scene_errors)
-        return model, RunOutcome(req.run_id, RunStatus.COMPLETE, ok, len(ingest.errors) + len(self._scene_errors))
+        failed_later = len(self._scene_errors) + self._inference_failures
+        ok = len(ingest.staged) + len(ingest.scenes) - failed_later
+        return model, RunOutcome(req.run_id, RunStatus.COMPLETE, ok, len(ingest.errors) + failed_later)
 
     async def _ingest(self, req: AnalysisRunInput) -> IngestResult:
         self._phase = "ingest"
         try:
             return await execute(
                 INGEST_INPUTS,
-                IngestRequest(req.run_id, req.model, req.inputs, record=True, scene_block_size=req.scene_block_size),
+                IngestRequest(
+                    req.run_id, req.model, req.inputs, record=True, scene_block_size=req.scene_block_size,
+                    chunk_size=req.chunk_size,
+                ),
                 # It heartbeats per item; only the run's deadline bounds it as a whole.
                 start_to_close_timeout=timedelta(seconds=req.deadline_seconds),
                 cancellation_type=WAIT,
@@ -154,11 +163,12 @@ class AnalysisRunWorkflow:
             raise
 
     async def _infer(self, req: AnalysisRunInput, staged: list[StagedItem]) -> ModelInfo | None:
-        chunks = [staged[i : i + req.chunk_size] for i in range(0, len(staged), req.chunk_size)]
+        chunks = [staged[bounds.start : bounds.stop] for bounds in chunk_bounds(len(staged), req.chunk_size)]
         model: ModelInfo | None = None
         for n, chunk in enumerate(chunks, start=1):
             result = await self._infer_chunk(req, chunk, n, len(chunks))
             self._items_done += len(chunk)
+            self._inference_failures += result.failed
             model = result.model
         return model
 

@@ -20,6 +20,7 @@ from swath.db.keys import create_key
 from swath.lifecycle import RetentionPolicy
 from swath.run_view import to_run_out
 from swath.settings import Mode, Settings
+from swath.staged import batch_key
 from swath.status import RunStatus
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -40,7 +41,7 @@ async def a_run(db: asyncpg.Pool, blobs: BlobStore, tenant: str, ended_ago: time
             await conn.execute("UPDATE runs SET finished_at = $2 WHERE id = $1", run_id, NOW - ended_ago)
     for n in range(2):
         await blobs.put(f"tenants/{tenant}/inputs/{run_id}/req/item-{n}", b"input")
-        await blobs.put(f"staged/{run_id}/item-{n}.npy", b"tensor")
+        await blobs.put(batch_key(run_id, b"tensor %d" % n), b"tensor")
     await blobs.put(f"tenants/{tenant}/outputs/{run_id}/map.tif", b"map")
     return run_id
 

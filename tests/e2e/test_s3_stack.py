@@ -11,6 +11,8 @@ import pytest
 import rasterio
 from temporalio.client import Client
 
+from swath.chunks import chunk_bounds
+from swath.settings import Settings
 from swath.temporal.schedules import LIFECYCLE_SCHEDULE_ID
 from tests.moto_s3 import MotoS3
 from tests.runs_helpers import accuracy, sample_inputs, wait_until_done
@@ -43,7 +45,8 @@ async def test_a_run_completes_with_every_blob_in_s3(s3_stack: RunningStack, s3:
     inputs = [k for k in keys if k.startswith(f"{PREFIX}/tenants/dev/inputs/{run['id']}/")]
     staged = [k for k in keys if k.startswith(f"{PREFIX}/staged/{run['id']}/")]
     assert len(inputs) == 20, "the API stored every input in the bucket"
-    assert len(staged) == 20, "ingest staged every tensor in the bucket (inference read them there)"
+    chunks = chunk_bounds(20, Settings().inference_chunk_size)
+    assert len(staged) == len(chunks), "ingest staged every chunk's tiles in the bucket (inference read them there)"
     local_blobs = s3_stack.data_dir / "blobs"
     assert not local_blobs.exists() or not any(p.is_file() for p in local_blobs.rglob("*"))
 

@@ -24,6 +24,7 @@ MODELS = [
     ("corrupt-classifier", "1.0.0", None, True),
     ("breaker-classifier", "1.0.0", None, False),
     ("hang-classifier", "1.0.0", None, False),
+    ("poison-classifier", "1.0.0", None, False),
 ]
 #: Breaker settings small enough for one short run to open it.
 BREAKER_MIN_ATTEMPTS = 4

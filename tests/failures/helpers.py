@@ -39,9 +39,10 @@ class Faults:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._faults: dict[str, str] = {}
+        self._faults: dict[str, str | dict[str, list[str]]] = {}
 
-    def set(self, model: str, fault: str) -> None:
+    def set(self, model: str, fault: str | dict[str, list[str]]) -> None:
+        """`fault` is a kind (`fail`, `hang`, `oom`) or `{"poison": [item ids]}` (see `swath.faults`)."""
         self._faults[model] = fault
         self._write()
 

@@ -48,6 +48,32 @@ async def test_a_poison_input_is_an_item_error_and_the_run_completes(stack: Runn
     await record_history(await Client.connect(stack.temporal_address), run["id"], "complete-with-item-error")
 
 
+async def test_a_tile_whose_forward_pass_fails_is_an_item_error_beside_its_chunks_good_tiles(
+    stack: RunningStack, faults: Faults
+) -> None:
+    # Chunks of 2 on this stack: the poisoned tile shares its chunk (and its staged blob) with a good one.
+    good = sample_inputs(3)
+    inputs = [good[0], {**good[1], "id": "poisoned"}, *good[1:]]
+    faults.set("poison-classifier@1.0.0", {"poison": ["poisoned"]})
+    try:
+        async with stack.client() as client:
+            created = await submit(client, {"model": "poison-classifier@1.0.0", "inputs": inputs})
+            assert created.status_code == 202, created.text
+            run = await wait_for_status(client, created.json()["id"])
+    finally:
+        faults.clear("poison-classifier@1.0.0")
+    assert run["status"] == "complete", run["error"]
+    assert (run["items_done"], run["items_failed"]) == (4, 1)
+    items = {i["id"]: i for i in run["result"]["items"]}
+    assert [i["id"] for i in run["result"]["items"]] == [i["id"] for i in inputs]
+    assert items["poisoned"]["error"]["code"] == "inference_failed"
+    assert items["poisoned"].get("label") is None
+    assert all(items[i["id"]]["label"] and items[i["id"]].get("error") is None for i in good)
+    assert run["result"]["fallback_used"] is False
+    outcome = await (await Client.connect(stack.temporal_address)).get_workflow_handle(f"run-{run['id']}").result()
+    assert (outcome["items_ok"], outcome["items_failed"]) == (3, 1)
+
+
 async def test_corrupted_weights_fail_fast_and_are_dead_lettered(stack: RunningStack) -> None:
     async with stack.client() as client:
         created = await submit(client, {"model": "corrupt-classifier@1.0.0", "inputs": sample_inputs(4)})

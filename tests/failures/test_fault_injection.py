@@ -34,6 +34,18 @@ def test_a_version_fault_beats_a_model_fault_and_changes_apply_at_once(tmp_path:
     assert injector.fault_for(OTHER) is Fault.OOM
 
 
+def test_poisoned_items_are_named_per_model_and_sit_beside_other_faults(tmp_path: Path) -> None:
+    path = tmp_path / "faults.json"
+    injector = FaultInjector(path)
+    assert injector.poisoned_items(PRIMARY) == frozenset()
+    path.write_text('{"crop-classifier@1.0.0": {"poison": ["t-3", "t-9"]}, "crop-classifier@0.9.0": "fail"}')
+    assert injector.poisoned_items(PRIMARY) == {"t-3", "t-9"}
+    assert injector.fault_for(PRIMARY) is None
+    assert injector.poisoned_items(OTHER) == frozenset() and injector.fault_for(OTHER) is Fault.FAIL
+    path.unlink()
+    assert injector.poisoned_items(PRIMARY) == frozenset()
+
+
 async def test_the_inference_pool_refuses_to_start_with_faults_in_production(
     tmp_path: Path, temporal_env: WorkflowEnvironment
 ) -> None:
