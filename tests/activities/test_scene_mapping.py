@@ -67,6 +67,17 @@ async def a_run(db: asyncpg.Pool) -> str:
     return str(run_id)
 
 
+async def a_staged_run(db: asyncpg.Pool, registry: ModelRegistry, root: Path, *, max_blocks: int):
+    """A run, its scene staged in a local store, and the mapping activities over both."""
+    blobs = LocalBlobStore(root)
+    run_id = await a_run(db)
+    scene, refs = await staged_scene(blobs, run_id)
+    acts = SceneMappingActivities(
+        blobs=blobs, registry=registry, models=ModelCache(registry, device="cpu"), db=db, max_blocks=max_blocks
+    )
+    return acts, run_id, scene, refs
+
+
 async def map_all(acts: SceneMappingActivities, run_id: str, scene: StagedScene, refs: list[str]):
     """Every block at once, each as its own activity."""
     requests = [MapBlockRequest(run_id, MODEL, scene, block, ref) for block, ref in enumerate(refs)]
@@ -76,12 +87,7 @@ async def map_all(acts: SceneMappingActivities, run_id: str, scene: StagedScene,
 async def test_the_pool_maps_at_most_max_blocks_at_once(
     db: asyncpg.Pool, registry: ModelRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    blobs = LocalBlobStore(tmp_path)
-    run_id = await a_run(db)
-    scene, refs = await staged_scene(blobs, run_id)
-    acts = SceneMappingActivities(
-        blobs=blobs, registry=registry, models=ModelCache(registry, device="cpu"), db=db, max_blocks=1
-    )
+    acts, run_id, scene, refs = await a_staged_run(db, registry, tmp_path, max_blocks=1)
     mapping_now, most = 0, 0
     real = acts._map_pixels
 
@@ -106,18 +112,13 @@ async def test_the_pool_maps_at_most_max_blocks_at_once(
 async def test_pipelined_blocks_map_exactly_as_the_plain_loop(
     db: asyncpg.Pool, registry: ModelRegistry, tmp_path: Path
 ) -> None:
-    blobs = LocalBlobStore(tmp_path)
-    run_id = await a_run(db)
-    scene, refs = await staged_scene(blobs, run_id)
-    acts = SceneMappingActivities(
-        blobs=blobs, registry=registry, models=ModelCache(registry, device="cpu"), db=db, max_blocks=2
-    )
+    acts, run_id, scene, refs = await a_staged_run(db, registry, tmp_path, max_blocks=2)
     results = await map_all(acts, run_id, scene, refs)
 
     manifest = registry.resolve(MODEL)
     model = load_model(manifest.raw, registry.weights_path(manifest), device="cpu")
     for result, ref in zip(results, refs):
-        staged = decode_arrays(await blobs.get(ref))
+        staged = decode_arrays(await acts.blobs.get(ref))
         mapper = mapping.BlockMapper(
             raster.BlockPixels(pixels=staged["pixels"], valid=staged["valid"], halo=scene.halo), window=manifest.input.width,
             overlap=scene.halo, num_classes=len(manifest.labels), task=manifest.task, scale=manifest.input.scale,
@@ -126,7 +127,7 @@ async def test_pipelined_blocks_map_exactly_as_the_plain_loop(
             with torch.inference_mode():
                 mapper.add(ids, torch.softmax(model(torch.from_numpy(x)), dim=1).numpy(), probabilities=True)
         expected = mapper.result()
-        mapped = decode_arrays(await blobs.get(result.map_ref))
+        mapped = decode_arrays(await acts.blobs.get(result.map_ref))
         # Batches of other sizes may round a logit differently; a class flips only on a near tie.
         assert (mapped["classes"] == expected.classes).mean() > 0.999
         assert np.abs(mapped["confidence"].astype(int) - expected.confidence.astype(int)).max() <= 1
