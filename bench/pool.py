@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from temporalio.client import Client
 
-from activities.inference import pick_device
+from activities.serving import pick_device
 from bench.end_to_end import _stack_settings
 from bench.report import row
 from swath.nets.loader import load_model
