@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from swath.blobstore import BlobStore, open_blob_store
-from swath.db import outputs, runs
+from swath.db import outputs
 from swath.settings import Settings
 from tests.conftest import make_key, serve_api
 from tests.moto_s3 import MotoS3
@@ -66,18 +66,6 @@ class StoredOutput:
     @property
     def path(self) -> str:
         return f"/v1/runs/{self.run_id}/outputs/{self.name}"
-
-
-async def insert_run(db: asyncpg.Pool, tenant: str) -> uuid.UUID:
-    """A queued run of `tenant`, as a row only (no workflow: these tests record its outputs)."""
-    run_id = uuid.uuid4()
-    async with db.acquire() as conn:
-        await runs.insert_run(
-            conn, run_id=run_id, tenant=tenant, model_ref="crop-classifier", model_resolved="crop-classifier@1.0.0",
-            input={"model": "crop-classifier", "inputs": [], "params": {}}, idempotency_key=None,
-            request_hash="-", items_total=0,
-        )
-    return run_id
 
 
 async def store_output(

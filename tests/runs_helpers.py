@@ -1,4 +1,4 @@
-"""Helpers for tests that submit runs over HTTP."""
+"""Helpers for tests that submit runs over HTTP, or that need a run only as a database row."""
 
 from __future__ import annotations
 
@@ -7,14 +7,38 @@ import base64
 import io
 import re
 import time
+import uuid
+from datetime import datetime
 
+import asyncpg
 import httpx
 import numpy as np
 from temporalio.client import Client
 
+from swath.db import runs
 from swath.samples import load_labels, sample_dir
+from swath.status import RunStatus
 
 TERMINAL = {"complete", "failed", "canceled"}
+
+
+async def insert_run(
+    db: asyncpg.Pool, tenant: str, *, items_total: int = 0, processing: bool = False, ended_at: datetime | None = None
+) -> uuid.UUID:
+    """A run of `tenant` as a row only (no workflow): queued, processing, or complete since `ended_at`."""
+    run_id = uuid.uuid4()
+    async with db.acquire() as conn:
+        await runs.insert_run(
+            conn, run_id=run_id, tenant=tenant, model_ref="crop-classifier", model_resolved="crop-classifier@1.0.0",
+            input={"model": "crop-classifier", "inputs": [], "params": {}}, idempotency_key=None,
+            request_hash="-", items_total=items_total,
+        )
+        if processing or ended_at is not None:
+            await runs.mark_processing(conn, run_id=run_id, items_total=items_total)
+        if ended_at is not None:
+            await runs.finish_run(conn, run_id=run_id, status=RunStatus.COMPLETE, error=None, result_model=None)
+            await conn.execute("UPDATE runs SET finished_at = $2 WHERE id = $1", run_id, ended_at)
+    return run_id
 
 
 def sample_inputs(n: int | None = None) -> list[dict]:

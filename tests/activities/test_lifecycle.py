@@ -21,7 +21,7 @@ from swath.lifecycle import RetentionPolicy
 from swath.run_view import to_run_out
 from swath.settings import Mode, Settings
 from swath.staged import batch_key
-from swath.status import RunStatus
+from tests.runs_helpers import insert_run
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -29,16 +29,8 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 async def a_run(db: asyncpg.Pool, blobs: BlobStore, tenant: str, ended_ago: timedelta | None) -> UUID:
     """A run with two inputs, two staged tensors and an output, ended `ended_ago` before `NOW`
     (still processing when `None`)."""
-    run_id = uuid.uuid4()
-    async with db.acquire() as conn:
-        await runs.insert_run(
-            conn, run_id=run_id, tenant=tenant, model_ref="m", model_resolved="m@1",
-            input={"model": "m", "inputs": [], "params": {}}, idempotency_key=None, request_hash="h", items_total=2,
-        )  # fmt: skip
-        await runs.mark_processing(conn, run_id=run_id, items_total=2)
-        if ended_ago is not None:
-            await runs.finish_run(conn, run_id=run_id, status=RunStatus.COMPLETE, error=None, result_model=None)
-            await conn.execute("UPDATE runs SET finished_at = $2 WHERE id = $1", run_id, NOW - ended_ago)
+    ended_at = None if ended_ago is None else NOW - ended_ago
+    run_id = await insert_run(db, tenant, items_total=2, processing=True, ended_at=ended_at)
     for n in range(2):
         await blobs.put(f"tenants/{tenant}/inputs/{run_id}/req/item-{n}", b"input")
         await blobs.put(batch_key(run_id, b"tensor %d" % n), b"tensor")
@@ -123,12 +115,9 @@ async def test_uploads_go_once_older_than_their_tenants_retention(db: asyncpg.Po
 
 async def test_the_purge_looks_at_the_uploads_of_every_tenant_with_runs_or_keys(db: asyncpg.Pool) -> None:
     with_key, with_run = f"key-{uuid.uuid4().hex[:8]}", f"run-{uuid.uuid4().hex[:8]}"
+    await insert_run(db, with_run)
     async with db.acquire() as conn:
         await create_key(conn, tenant=with_key, scopes=["runs:write"])
-        await runs.insert_run(
-            conn, run_id=uuid.uuid4(), tenant=with_run, model_ref="m", model_resolved="m@1",
-            input={"model": "m", "inputs": [], "params": {}}, idempotency_key=None, request_hash="h", items_total=0,
-        )  # fmt: skip
         tenants = await blob_purges.known_tenants(conn)
     assert {with_key, with_run} <= set(tenants)
     assert len(tenants) == len(set(tenants))

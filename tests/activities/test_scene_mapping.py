@@ -24,6 +24,7 @@ from swath.registry import ModelRegistry
 from swath.scenes import grid, mapping, raster, synthetic
 from swath.scenes.blocks import decode_arrays, encode_arrays
 from swath.settings import BUNDLED_REGISTRY
+from tests.runs_helpers import insert_run
 
 MODEL = "landcover-segmenter"
 #: Two windows at the segmenter's stride (224) less its overlap: a block mapped with 4 windows.
@@ -57,20 +58,10 @@ async def staged_scene(blobs: LocalBlobStore, run_id: str) -> tuple[StagedScene,
     return scene, refs
 
 
-async def a_run(db: asyncpg.Pool) -> str:
-    run_id = uuid.uuid4()
-    async with db.acquire() as conn:
-        await runs.insert_run(
-            conn, run_id=run_id, tenant="mapping", model_ref=MODEL, model_resolved=f"{MODEL}@1.0.0",
-            input={"model": MODEL, "inputs": [], "params": {}}, idempotency_key=None, request_hash="h", items_total=1,
-        )  # fmt: skip
-    return str(run_id)
-
-
 async def a_staged_run(db: asyncpg.Pool, registry: ModelRegistry, root: Path, *, max_blocks: int):
     """A run, its scene staged in a local store, and the mapping activities over both."""
     blobs = LocalBlobStore(root)
-    run_id = await a_run(db)
+    run_id = str(await insert_run(db, "mapping"))
     scene, refs = await staged_scene(blobs, run_id)
     acts = SceneMappingActivities(
         blobs=blobs, registry=registry, models=ModelCache(registry, device="cpu"), db=db, max_blocks=max_blocks

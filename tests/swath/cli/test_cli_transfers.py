@@ -15,7 +15,8 @@ import pytest
 from swath.blobstore import open_blob_store
 from swath.db import outputs
 from swath.settings import Settings
-from tests.blob_apis import insert_run, store_output
+from tests.blob_apis import store_output
+from tests.runs_helpers import insert_run
 from tests.conftest import make_key
 
 REPO = Path(__file__).resolve().parents[3]

@@ -17,11 +17,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from swath.blobstore import open_blob_store
 from swath.contracts import PurgeBlobsResult
-from swath.db import blob_purges, runs
+from swath.db import blob_purges
 from swath.settings import Settings
-from swath.status import RunStatus
 from swath.temporal.activities import BLOB_LIFECYCLE
 from swath.temporal.schedules import LIFECYCLE_SCHEDULE_ID, ensure_lifecycle_schedule
+from tests.runs_helpers import insert_run
 
 #: Replayable histories of `BlobLifecycleWorkflow` (replayed by tests/workflows/test_replay.py).
 HISTORIES = Path(__file__).resolve().parents[2] / "workflows" / "histories" / "lifecycle"
@@ -47,16 +47,9 @@ async def test_ensuring_the_schedule_is_idempotent_and_follows_the_interval(clie
 
 async def an_expired_run(db: asyncpg.Pool, settings: Settings) -> tuple[uuid.UUID, list[str]]:
     """A run of a tenant of its own that ended a day past the default retention, with its blobs."""
-    run_id, tenant = uuid.uuid4(), f"lapsed-{uuid.uuid4().hex[:8]}"
-    async with db.acquire() as conn:
-        await runs.insert_run(
-            conn, run_id=run_id, tenant=tenant, model_ref="m", model_resolved="m@1",
-            input={"model": "m", "inputs": [], "params": {}}, idempotency_key=None, request_hash="h", items_total=1,
-        )  # fmt: skip
-        await runs.mark_processing(conn, run_id=run_id, items_total=1)
-        await runs.finish_run(conn, run_id=run_id, status=RunStatus.COMPLETE, error=None, result_model=None)
-        ended = datetime.now(UTC) - timedelta(days=settings.lifecycle_retention_days + 1)
-        await conn.execute("UPDATE runs SET finished_at = $2 WHERE id = $1", run_id, ended)
+    tenant = f"lapsed-{uuid.uuid4().hex[:8]}"
+    ended = datetime.now(UTC) - timedelta(days=settings.lifecycle_retention_days + 1)
+    run_id = await insert_run(db, tenant, items_total=1, ended_at=ended)
     blobs = open_blob_store(settings)
     refs = [
         await blobs.put(f"tenants/{tenant}/inputs/{run_id}/req/item-0", b"input"),
