@@ -1,4 +1,4 @@
-"""`AnalysisRunWorkflow` (type `AnalysisRun`): ingest → inference in chunks → finish.
+"""`AnalysisRunWorkflow` (type `AnalysisRunV3`): ingest → inference in chunks → finish.
 
 Each step is one activity, called by reference (`swath.temporal.activities`) on its own pool's
 queue, and each records what it produced, so a one-chunk run costs what three activities cost:
@@ -18,6 +18,11 @@ retries (or whose breaker is open) runs on the model's fallback, and so does the
 a run that still fails is dead-lettered (unless its own request was at fault) as it is marked
 `failed`; the run's deadline cancels whatever step is running and fails it as `deadline_exceeded`.
 Payloads are references and counts: no term of the history grows faster than the number of inputs.
+
+The workflow writes nothing but its steps: a run's status lives in PostgreSQL (each step records
+its own) and, for the Web UI, in Temporal's own `ExecutionStatus`; `SwathTenant` and `SwathModel`
+are set once when the API starts it. A status search attribute upserted as the run moved cost two
+workflow tasks per run (`workflows.legacy.analysis_run_v2`, type `AnalysisRun`, still did).
 """
 
 from __future__ import annotations
@@ -55,7 +60,6 @@ with workflow.unsafe.imports_passed_through():
     from swath.chunks import chunk_bounds
     from swath.errors import CALLER_ERRORS, ErrorType
     from swath.status import EVENT_FOR_STATUS, RunEventType, RunStatus
-    from swath.temporal import search_attributes as sa
     from swath.temporal.activities import (
         ANALYSIS_RUN,
         FINISH_RUN,
@@ -128,7 +132,7 @@ class AnalysisRunWorkflow:
         return outcome
 
     async def _steps(self, req: AnalysisRunInput) -> tuple[ModelInfo, RunOutcome]:
-        self._set_status(RunStatus.PROCESSING)
+        self._phase = RunStatus.PROCESSING.value
         ingest = await self._ingest(req)
         self._items_done = len(ingest.errors)
         if not ingest.staged and not ingest.scenes:
@@ -235,7 +239,7 @@ class AnalysisRunWorkflow:
         self, req: AnalysisRunInput, status: RunStatus, *, error: RunError | None = None,
         model: ModelInfo | None = None, dead_letter: DeadLetterRequest | None = None,
     ) -> None:
-        self._set_status(status)
+        self._phase = status.value
         events = [EVENT_FOR_STATUS[status]] + ([DEAD_LETTERED_EVENT] if dead_letter else [])
         request = FinishRunRequest(
             req.run_id, status.value, error, model, tenant=req.tenant, events=events, dead_letter=dead_letter,
@@ -243,10 +247,6 @@ class AnalysisRunWorkflow:
         )
         summary = status.value + (f": dead-lettered ({error.code})" if dead_letter and error else "")
         await execute(FINISH_RUN, request, summary=summary)
-
-    def _set_status(self, status: RunStatus) -> None:
-        self._phase = status.value
-        workflow.upsert_search_attributes([sa.STATUS.value_set(status.value)])
 
 
 def _run_error(err: BaseException) -> RunError:

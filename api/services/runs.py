@@ -165,7 +165,6 @@ async def _start_workflow(clients: Clients, run_input: AnalysisRunInput, trace_i
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(sa.TENANT, run_input.tenant),
                 SearchAttributePair(sa.MODEL, run_input.model),
-                SearchAttributePair(sa.STATUS, RunStatus.QUEUED.value),
             ]),
             static_summary=f"{run_input.model} · {_inputs_summary(run_input)} · tenant {run_input.tenant}",
         )

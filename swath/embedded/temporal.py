@@ -103,6 +103,9 @@ class TemporalDevServer:
         argv += [
             "--log-level", "warn",
             "--sqlite-pragma", "journal_mode=wal",
+            # With WAL, NORMAL still survives a killed process (the embedded stack's failure
+            # mode); it skips the fsync per commit, a machine crash can lose the last commits.
+            "--sqlite-pragma", "synchronous=normal",
             "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
             # The UI would otherwise fetch a news feed from the internet.
             "--ui-disable-news-fetch",

@@ -197,8 +197,10 @@ ACTIVITIES: tuple[ActivityDef[Any, Any], ...] = (
 
 # -- workflows ----------------------------------------------------------------------------------
 
-ANALYSIS_RUN: WorkflowDef[AnalysisRunInput, RunOutcome] = WorkflowDef("AnalysisRun", AnalysisRunInput, RunOutcome)
-#: A child of `AnalysisRun` per scene input, workflow id `run-<run_id>-scene-<position>`.
+#: Type `AnalysisRunV3`: the third shape of a run's workflow (`AnalysisRun`, v2, and
+#: `AnalysisRunWorkflow`, v1, are hosted by `workflows.legacy` until their last runs end).
+ANALYSIS_RUN: WorkflowDef[AnalysisRunInput, RunOutcome] = WorkflowDef("AnalysisRunV3", AnalysisRunInput, RunOutcome)
+#: A child of a run's workflow per scene input, workflow id `run-<run_id>-scene-<position>`.
 SCENE_MAP: WorkflowDef[SceneMapInput, SceneMapResult] = WorkflowDef("SceneMap", SceneMapInput, SceneMapResult)
 WEBHOOK_DELIVERY: WorkflowDef[WebhookDeliveryInput, WebhookDeliveryOutcome] = WorkflowDef(
     "WebhookDeliveryWorkflow", WebhookDeliveryInput, WebhookDeliveryOutcome

@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from swath.embedded.ports import free_port
 from swath.samples import sample_dir
 from swath.settings import BUNDLED_REGISTRY
+from swath.temporal.activities import ANALYSIS_RUN
 from tests.loopback_http import QuietHandler, serving
 from tests.runs_helpers import accuracy, history_text, sample_inputs, wait_until_done
 from tests.scenes.scene_files import tile_mosaic, upload
@@ -68,7 +69,9 @@ async def test_a_50_tile_run_completes_through_the_whole_stack(stack: RunningSta
     description = await handle.describe()
     assert description.task_queue == "orchestration"
     assert description.typed_search_attributes is not None
-    assert {k.name: v for k, v in ((p.key, p.value) for p in description.typed_search_attributes)}["SwathStatus"] == "complete"
+    attributes = {p.key.name: p.value for p in description.typed_search_attributes}
+    assert attributes["SwathModel"] == run["model"] and "SwathStatus" not in attributes
+    assert description.status == WorkflowExecutionStatus.COMPLETED
 
 
 async def test_the_temporal_web_ui_shows_the_runs_history(stack: RunningStack) -> None:
@@ -85,7 +88,7 @@ async def test_the_temporal_web_ui_shows_the_runs_history(stack: RunningStack) -
             await page.goto(run["temporal_ui_url"])
             chunks = -(-run["items_total"] // 16)
             for text in (
-                "AnalysisRun",
+                ANALYSIS_RUN.name,
                 f"ingest_inputs • ingest {run['items_total']} inputs",
                 f"run_inference_chunk • inference chunk {chunks}/{chunks} on {run['model']}",
                 "finish_run • complete",

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from swath.samples import sample_dir
+from swath.temporal.activities import ANALYSIS_RUN
 from tests.loopback_http import QuietHandler, serving
 from tests.otlp_receiver import ReceivedSpan, SpanStore, otlp_receiver
 from tests.runs_helpers import sample_inputs, wait_until_done
@@ -114,7 +115,7 @@ async def test_one_trace_spans_the_request_workflow_activities_and_webhook(
     ids = {s.span_id for s in spans}
     orphans = [f"{s.service} {s.name}" for s in spans if s.parent_span_id and s.parent_span_id not in ids]
     assert not orphans, f"spans whose parent is not in the trace: {orphans}"
-    assert "StartWorkflow:AnalysisRun" in by_name and "RunWorkflow:AnalysisRun" in by_name
+    assert f"StartWorkflow:{ANALYSIS_RUN.name}" in by_name and f"RunWorkflow:{ANALYSIS_RUN.name}" in by_name
     services = {
         "ingest_inputs": "swath-ingest", "run_inference_chunk": "swath-inference",
         "finish_run": "swath-bookkeeping", "deliver_webhook": "swath-notify",

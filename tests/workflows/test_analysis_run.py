@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
@@ -155,8 +155,14 @@ async def test_happy_path_runs_every_step_on_its_queue_in_order(env: WorkflowEnv
     assert queues["run_inference_chunk"] == "inference"
     assert queues["finish_run"] == "bookkeeping"
 
-    # The stored history replays deterministically against the current workflow code.
+    # The workflow's only tasks are its steps: no search attribute is upserted as the run moves
+    # (its status is Temporal's own, and the API's), and the deadline is its one timer.
     history = await handle.fetch_history()
+    assert not [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
+    assert sum(e.HasField("timer_started_event_attributes") for e in history.events) == 1
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+    # The stored history replays deterministically against the current workflow code.
     await Replayer(workflows=[AnalysisRunWorkflow]).replay_workflow(history)
 
 

@@ -26,7 +26,7 @@ def test_argv_has_the_embedded_defaults(tmp_path: Path) -> None:
     joined = " ".join(argv[1:])
     assert argv[1:3] == ["server", "start-dev"]
     assert "--search-attribute SwathModel=Keyword --search-attribute SwathItems=Int" in joined
-    assert "--sqlite-pragma journal_mode=wal" in joined
+    assert "--sqlite-pragma journal_mode=wal" in joined and "--sqlite-pragma synchronous=normal" in joined
     assert "--dynamic-config-value history.transferProcessorMaxPollRPS=1000" in joined
 
 
