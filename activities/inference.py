@@ -208,6 +208,8 @@ class InferenceActivities:
         the step was tried. The staged tiles are read before the breaker counts anything: a
         missing or malformed blob is not the model's fault.
         """
+        if req.chunk is not None:
+            req = replace(req, items=req.chunk.items(), chunk=None)
         attempt = activity.info().attempt
         annotate(run_id=req.run_id, model=req.model, chunk=req.chunk_index, batch_size=len(req.items))
         manifest = resolve_model(self.registry, req.model, attempt)

@@ -37,7 +37,7 @@ from activities.scenes import SceneFiles, open_scene
 from swath import metrics
 from swath.blobstore import SCHEME, BlobStore
 from swath.chunks import chunk_bounds
-from swath.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedItem, StagedScene
+from swath.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedChunk, StagedScene
 from swath.db import items, runs, scenes
 from swath.db.retrying import with_write_retries
 from swath.errors import (
@@ -148,7 +148,7 @@ class IngestActivities:
                         activity.heartbeat(done)
 
             outcomes = await asyncio.gather(*(stage(n, item) for n, item in enumerate(req.inputs)))
-            staged = await self._write_batches(req, [o for o in outcomes if isinstance(o, _DecodedTile)])
+            chunks = await self._write_batches(req, [o for o in outcomes if isinstance(o, _DecodedTile)])
             staged_scenes = [o for o in outcomes if isinstance(o, StagedScene)]
             errors = [o for o in outcomes if isinstance(o, ItemError)]
             if req.record and errors:
@@ -157,6 +157,9 @@ class IngestActivities:
             if req.record and staged_scenes:
                 windows = sum(s.windows for s in staged_scenes)
                 await self._write(req, lambda c: scenes.add_windows_total(c, run_id=run_id, windows=windows))
+        if req.chunked:
+            return IngestResult(staged=[], errors=errors, scenes=staged_scenes, chunks=chunks)
+        staged = [item for chunk in chunks for item in chunk.items()]
         return IngestResult(staged=staged, errors=errors, scenes=staged_scenes)
 
     async def _write(self, req: IngestRequest, write) -> None:
@@ -173,17 +176,16 @@ class IngestActivities:
         metrics.INGEST_BYTES.inc(len(data))
         return _DecodedTile(item.id, position, decode_tile(data, item.media_type, spec, max_bytes=self.max_item_bytes))
 
-    async def _write_batches(self, req: IngestRequest, tiles: list[_DecodedTile]) -> list[StagedItem]:
+    async def _write_batches(self, req: IngestRequest, tiles: list[_DecodedTile]) -> list[StagedChunk]:
         """One blob per chunk of the staged tiles (in submission order), written concurrently."""
 
-        async def write(chunk: list[_DecodedTile]) -> list[StagedItem]:
+        async def write(chunk: list[_DecodedTile]) -> StagedChunk:
             data = await asyncio.to_thread(encode_batch, [tile.tensor for tile in chunk])
             ref = await self.blobs.put(batch_key(req.run_id, data), data)
-            return [StagedItem(t.id, ref, t.position, batch_index=n) for n, t in enumerate(chunk)]
+            return StagedChunk(ref, [t.id for t in chunk], [t.position for t in chunk])
 
         chunks = [tiles[bounds.start : bounds.stop] for bounds in chunk_bounds(len(tiles), req.chunk_size)]
-        written = await asyncio.gather(*(write(chunk) for chunk in chunks))
-        return [item for chunk in written for item in chunk]
+        return list(await asyncio.gather(*(write(chunk) for chunk in chunks)))
 
     async def _stage_scene(
         self, req: IngestRequest, position: int, item: InputRef, manifest: ModelManifest

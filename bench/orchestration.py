@@ -24,6 +24,7 @@ from bench.raw_pipeline import QUEUE as RAW_QUEUE
 from bench.raw_pipeline import RawPipeline, RawPipelineOnPools
 from bench.raw_pipeline import workers as raw_workers
 from bench.report import median_seconds, row
+from swath.chunks import chunk_bounds
 from swath.contracts import (
     AnalysisRunInput,
     FinishRunRequest,
@@ -34,7 +35,7 @@ from swath.contracts import (
     IngestResult,
     InputRef,
     ModelInfo,
-    StagedItem,
+    StagedChunk,
 )
 from swath.embedded.temporal import find_temporal_cli
 from swath.settings import Settings
@@ -52,12 +53,17 @@ CHUNK = 16
 
 @INGEST_INPUTS.implementation
 async def ingest(req: IngestRequest) -> IngestResult:
-    return IngestResult(staged=[StagedItem(i.id, i.uri, n) for n, i in enumerate(req.inputs)])
+    """The inputs as chunks of `req.chunk_size`, each under its first input's reference."""
+    chunks = [
+        StagedChunk(req.inputs[b.start].uri, [i.id for i in req.inputs[b.start : b.stop]], list(range(b.start, b.stop)))
+        for b in chunk_bounds(len(req.inputs), req.chunk_size)
+    ]
+    return IngestResult(staged=[], chunks=chunks)
 
 
 @RUN_INFERENCE_CHUNK.implementation
 async def infer(req: InferenceRequest) -> InferenceResult:
-    return InferenceResult([], MODEL, stored=len(req.items))
+    return InferenceResult([], MODEL, stored=len(req.chunk or req.items))
 
 
 @FINISH_RUN.implementation

@@ -65,6 +65,30 @@ class StagedItem:
 
 
 @dataclass(frozen=True)
+class StagedChunk:
+    """A chunk of tiles staged as one batch blob: row `k` of `tensor_ref` is tile `ids[k]`.
+
+    What ingest hands the workflow and the workflow hands inference, so the blob reference is
+    written once per chunk, not once per tile.
+    """
+
+    tensor_ref: str
+    ids: list[str]
+    #: Each tile's place in the submission, so results list in the order they were sent.
+    positions: list[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def items(self) -> list[StagedItem]:
+        """The chunk's tiles one by one."""
+        return [
+            StagedItem(id, self.tensor_ref, position, batch_index=row)
+            for row, (id, position) in enumerate(zip(self.ids, self.positions, strict=True))
+        ]
+
+
+@dataclass(frozen=True)
 class Prediction:
     """The model's answer for one item."""
 
@@ -135,25 +159,35 @@ class IngestRequest:
     scene_block_size: int = 2048
     #: Staged tiles are stored one blob per this many, the chunks the workflow sends to inference.
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    #: Return the staged tiles as `IngestResult.chunks` (one reference per chunk), not one by one
+    #: as `IngestResult.staged` (what workflows of type `AnalysisRun` and older expect).
+    chunked: bool = False
 
 
 @dataclass(frozen=True)
 class IngestResult:
     """What ingest staged, and which items it had to reject."""
 
+    #: The staged tiles one by one, unless the request asked for `chunked`.
     staged: list[StagedItem]
     errors: list[ItemError] = field(default_factory=list)
     #: Scene inputs, opened and checked; their blocks are staged by the scene's own workflow.
     scenes: list[StagedScene] = field(default_factory=list)
+    #: The staged tiles chunk by chunk, in submission order, when the request asked for `chunked`.
+    chunks: list[StagedChunk] = field(default_factory=list)
+
+    @property
+    def tiles_staged(self) -> int:
+        return len(self.staged) + sum(len(chunk) for chunk in self.chunks)
 
 
 @dataclass(frozen=True)
 class InferenceRequest:
-    """One chunk of staged items for one model."""
+    """One chunk of staged items for one model: `chunk`, or (from older workflows) `items`."""
 
     run_id: str
     model: str
-    items: list[StagedItem]
+    items: list[StagedItem] = field(default_factory=list)
     chunk_index: int = 0
     chunk_count: int = 1
     #: A fallback is waiting: refuse fast with `circuit_open` while this model's breaker is open.
@@ -162,6 +196,8 @@ class InferenceRequest:
     store_results: bool = False
     #: The model is the primary's declared fallback (recorded with each stored prediction).
     fallback_used: bool = False
+    #: The chunk's tiles as ingest staged them; the activity reads them as `items`.
+    chunk: StagedChunk | None = None
 
 
 @dataclass(frozen=True)

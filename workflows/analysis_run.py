@@ -4,9 +4,10 @@ Each step is one activity, called by reference (`swath.temporal.activities`) on 
 queue, and each records what it produced, so a one-chunk run costs what three activities cost:
 
 - `ingest_inputs` stages the inputs, records the run as processing and stores the item errors;
-- `run_inference_chunk` classifies a chunk and stores its predictions, its items whose forward
-  pass failed alone (`inference_failed` item errors) and progress; chunks are cut with
-  `swath.chunks.chunk_bounds`, the rule ingest groups its staged blobs by, so a chunk is one blob;
+  it returns the staged tiles as chunks (`StagedChunk`: one batch blob, its tiles' ids and
+  positions), cut with `swath.chunks.chunk_bounds`;
+- `run_inference_chunk` classifies one such chunk and stores its predictions, its items whose
+  forward pass failed alone (`inference_failed` item errors) and progress;
 - each scene input is mapped by a child `SceneMapWorkflow` (block by block; see
   `workflows.scene_map`), at the same time as the tiles' chunks; a scene that cannot be mapped is
   an item error of the run, not its failure;
@@ -54,10 +55,9 @@ with workflow.unsafe.imports_passed_through():
         RunError,
         RunOutcome,
         SceneMapInput,
-        StagedItem,
+        StagedChunk,
         StagedScene,
     )
-    from swath.chunks import chunk_bounds
     from swath.errors import CALLER_ERRORS, ErrorType
     from swath.status import EVENT_FOR_STATUS, RunEventType, RunStatus
     from swath.temporal.activities import (
@@ -135,17 +135,17 @@ class AnalysisRunWorkflow:
         self._phase = RunStatus.PROCESSING.value
         ingest = await self._ingest(req)
         self._items_done = len(ingest.errors)
-        if not ingest.staged and not ingest.scenes:
+        if not ingest.chunks and not ingest.scenes:
             raise ApplicationError("no input could be ingested", type=ErrorType.NO_VALID_ITEMS, non_retryable=True)
         self._phase = "inference"
         tiles_model, scenes_model = await asyncio.gather(
-            self._infer(req, ingest.staged), self._map_scenes(req, ingest.scenes)
+            self._infer(req, ingest.chunks), self._map_scenes(req, ingest.scenes)
         )
         model = tiles_model or scenes_model
         if model is None:
             raise ApplicationError("no scene could be mapped", type=ErrorType.NO_VALID_ITEMS, non_retryable=True)
         failed_later = len(self._scene_errors) + self._inference_failures
-        ok = len(ingest.staged) + len(ingest.scenes) - failed_later
+        ok = ingest.tiles_staged + len(ingest.scenes) - failed_later
         return model, RunOutcome(req.run_id, RunStatus.COMPLETE, ok, len(ingest.errors) + failed_later)
 
     async def _ingest(self, req: AnalysisRunInput) -> IngestResult:
@@ -155,7 +155,7 @@ class AnalysisRunWorkflow:
                 INGEST_INPUTS,
                 IngestRequest(
                     req.run_id, req.model, req.inputs, record=True, scene_block_size=req.scene_block_size,
-                    chunk_size=req.chunk_size,
+                    chunk_size=req.chunk_size, chunked=True,
                 ),
                 # It heartbeats per item; only the run's deadline bounds it as a whole.
                 start_to_close_timeout=timedelta(seconds=req.deadline_seconds),
@@ -166,8 +166,7 @@ class AnalysisRunWorkflow:
             self._attempts += _attempts(err)
             raise
 
-    async def _infer(self, req: AnalysisRunInput, staged: list[StagedItem]) -> ModelInfo | None:
-        chunks = [staged[bounds.start : bounds.stop] for bounds in chunk_bounds(len(staged), req.chunk_size)]
+    async def _infer(self, req: AnalysisRunInput, chunks: list[StagedChunk]) -> ModelInfo | None:
         model: ModelInfo | None = None
         for n, chunk in enumerate(chunks, start=1):
             result = await self._infer_chunk(req, chunk, n, len(chunks))
@@ -196,7 +195,7 @@ class AnalysisRunWorkflow:
             self._items_done += 1
         return model
 
-    async def _infer_chunk(self, req: AnalysisRunInput, chunk: list[StagedItem], n: int, count: int) -> InferenceResult:
+    async def _infer_chunk(self, req: AnalysisRunInput, chunk: StagedChunk, n: int, count: int) -> InferenceResult:
         """The chunk on the primary model, or on the fallback once the primary has given up."""
         fallback = req.fallback_model
         if not self._on_fallback:
@@ -216,13 +215,13 @@ class AnalysisRunWorkflow:
             raise
 
     async def _inference(
-        self, req: AnalysisRunInput, model: str, chunk: list[StagedItem], n: int, count: int, *, guarded: bool,
+        self, req: AnalysisRunInput, model: str, chunk: StagedChunk, n: int, count: int, *, guarded: bool,
         is_fallback: bool = False,
     ) -> InferenceResult:
         """One chunk on one model; `guarded`: refused fast while that model's breaker is open."""
         request = InferenceRequest(
-            req.run_id, model, chunk, n, count, refuse_if_breaker_open=guarded, store_results=True,
-            fallback_used=is_fallback,
+            req.run_id, model, chunk_index=n, chunk_count=count, refuse_if_breaker_open=guarded, store_results=True,
+            fallback_used=is_fallback, chunk=chunk,
         )
         return await execute(
             RUN_INFERENCE_CHUNK, request, cancellation_type=WAIT, summary=f"inference chunk {n}/{count} on {model}"

@@ -13,7 +13,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.inference import InferenceActivities, ModelCache
 from swath.blobstore import LocalBlobStore
-from swath.contracts import InferenceRequest, StagedItem
+from swath.contracts import InferenceRequest, StagedChunk, StagedItem
 from swath.errors import ErrorType, ItemErrorCode
 from swath.faults import FaultInjector
 from swath.registry import ModelRegistry
@@ -68,6 +68,14 @@ async def test_one_batch_blob_per_chunk_classifies_as_one_blob_per_tile_did(acts
     per_tile = await classify(acts, await stage_per_tile(acts, tiles))
     assert [p.id for p in batched.predictions] == [f"t{n}" for n in range(len(tiles))]
     assert batched.predictions == per_tile.predictions
+
+
+async def test_a_chunk_sent_as_one_reference_classifies_as_its_items_do(acts, tiles) -> None:
+    items = await stage_batch(acts, tiles)
+    chunk = StagedChunk(items[0].tensor_ref, [i.id for i in items], [i.position for i in items])
+    request = InferenceRequest("run", MODEL, chunk=chunk)
+    as_chunk = await ActivityEnvironment().run(acts.run_inference_chunk, request)
+    assert as_chunk == await classify(acts, items)
 
 
 async def test_a_chunk_of_some_rows_of_a_larger_batch_gets_those_rows(acts, tiles) -> None:

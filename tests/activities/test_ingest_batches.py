@@ -4,6 +4,7 @@ each inference chunk is exactly one blob; a retried ingest writes the same blobs
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,21 @@ async def test_staged_tiles_are_one_blob_per_chunk_with_item_errors_left_out(tmp
     assert len({s.tensor_ref for s in result.staged}) == 3
     written = [info async for info in blobs.list_prefix(staged_prefix(run_id))]
     assert len(written) == 3, "the retry rewrote the same three blobs"
+
+
+async def test_a_chunked_ingest_returns_the_same_tiles_one_reference_per_chunk(tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    tiles = sorted((sample_dir() / "tiles").glob("*.npy"))[:7]
+    inputs = [InputRef(p.stem, await blobs.put(f"in/{p.name}", p.read_bytes())) for p in tiles]
+    inputs.insert(2, InputRef("broken", await blobs.put("in/broken.npy", b"\x93NUMPY not a tile")))
+    acts = IngestActivities(blobs=blobs, registry=REGISTRY, guard=UrlGuard(), max_item_bytes=1 << 20)
+    one_by_one = IngestRequest(str(uuid.uuid4()), "crop-classifier", inputs, chunk_size=3)
+    try:
+        flat = await ActivityEnvironment().run(acts.ingest_inputs, one_by_one)
+        chunked = await ActivityEnvironment().run(acts.ingest_inputs, replace(one_by_one, chunked=True))
+    finally:
+        await acts.aclose()
+
+    assert chunked.staged == [] and [len(c) for c in chunked.chunks] == [3, 3, 1]
+    assert [item for chunk in chunked.chunks for item in chunk.items()] == flat.staged
+    assert chunked.tiles_staged == flat.tiles_staged == 7 and chunked.errors == flat.errors
