@@ -34,7 +34,9 @@ def test_by_default_each_pool_has_one_process_on_its_base_port() -> None:
 def test_extra_inference_processes_take_the_ports_after_the_base_block() -> None:
     processes = pool_processes(settings(inference_processes=3))
     inference = [p for p in processes if p.role is TaskQueue.INFERENCE]
-    assert [(p.name, p.index) for p in inference] == [("pool-inference", 0), ("pool-inference-1", 1), ("pool-inference-2", 2)]
+    assert [(p.name, p.index) for p in inference] == [
+        ("pool-inference", 0), ("pool-inference-1", 1), ("pool-inference-2", 2)
+    ]
     first = list(TaskQueue).index(TaskQueue.INFERENCE)
     assert [p.port for p in inference] == [BASE + first, BASE + len(TaskQueue), BASE + len(TaskQueue) + 1]
     ports = [p.port for p in processes]
