@@ -2,8 +2,8 @@
 
 Start order follows dependencies (PostgreSQL → migrations → Temporal → pools → API); stop is the
 reverse. Every pool runs one process, inference one per GPU or `SWATH_INFERENCE_PROCESSES`
-(`swath.pool_processes`). Any child that dies is restarted with back-off by the supervisor; every run lives in
-PostgreSQL and Temporal's SQLite file under `data/`, so restarts lose nothing.
+(`swath.pool_processes`). Any child that dies is restarted with back-off by the supervisor; every
+run lives in PostgreSQL and Temporal's SQLite file under `data/`, so restarts lose nothing.
 """
 
 from __future__ import annotations
