@@ -50,7 +50,7 @@ class RunningStack:
             except OSError:
                 continue
             ours = f"SWATH_DATA_DIR={self.data_dir}".encode() in environ
-            which = (_argument(cmdline, b"--pool"), _argument(cmdline, b"--index"))
+            which = (_argument(cmdline, b"--pool"), _argument(cmdline, b"--index") or b"0")
             if ours and which == (pool.encode(), str(index).encode()):
                 return int(entry.name)
         raise LookupError(f"no {pool} pool process")
