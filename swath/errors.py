@@ -34,6 +34,7 @@ are kept because callers catch those too):
     * TemporalSetupError              - the namespace is missing or lacks Swath's search attributes
     * TimeoutSettingsError            - timeouts that must agree do not (e.g. webhook HTTP vs attempt)
     * BlobStoreSettingsError          - `SWATH_BLOB_URL` names a store that cannot be opened as configured
+    * PoolProcessesError              - the inference processes and GPUs configured disagree
   * DownloadError                     - a downloaded output cannot be kept (bad sha256, unsafe name)
 
 Failures that cross Temporal travel as `ApplicationError`s whose `type` is an `ErrorType`, and
@@ -273,3 +274,8 @@ class TimeoutSettingsError(StartupError):
 class BlobStoreSettingsError(StartupError):
     """The object store `SWATH_BLOB_URL` names cannot be opened: a missing account, an unreadable
     credentials file, a malformed URL. Raised when a process opens its store, before any work."""
+
+
+class PoolProcessesError(StartupError):
+    """`SWATH_INFERENCE_PROCESSES` and `SWATH_INFERENCE_GPUS` disagree, or a GPU id is empty: `swath up`
+    refuses before starting anything, naming both settings."""

@@ -6,10 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from swath.chunks import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 
@@ -108,13 +108,21 @@ class Settings(BaseSettings):
         default=None, description="Models the inference pool loads and warms up before it reports ready "
         "(unset: every model with a `production` alias; `[]`: none, each loads when first asked for).",
     )
+    inference_processes: int | None = Field(
+        default=None, ge=1, description="Inference pool processes `swath up` runs (unset: one per id in "
+        "SWATH_INFERENCE_GPUS, else 1).",
+    )
+    inference_gpus: Annotated[tuple[str, ...], NoDecode] | None = Field(
+        default=None, description="Comma list of CUDA device ids (`0,1`): `swath up` runs one inference process "
+        "per id, the k-th seeing only the k-th device (`CUDA_VISIBLE_DEVICES`).",
+    )
     pool_http_port: int | None = Field(
         default=None, description="Each pool serves /livez, /readyz and /metrics on this port (unset: off)."
     )
     pool_http_host: str = Field(default="127.0.0.1", description="Where the pools' HTTP port listens.")
     pool_http_base_port: int | None = Field(
         default=9470, description="`swath up` gives its pools this port and the next ones, one each, in task "
-        "queue order (unset: no pool ports)."
+        "queue order, then one more per inference process beyond the first (unset: no pool ports)."
     )
     prometheus_port: int = Field(default=9090, description="Where `swath up --observe` serves Prometheus.")
     inference_max_queued_items: int = Field(
@@ -276,6 +284,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="`text` for a terminal, `json` (one object a line) for containers."
     )
+
+    @field_validator("inference_gpus", mode="before")
+    @classmethod
+    def _split_device_ids(cls, value: object) -> object:
+        return tuple(part.strip() for part in value.split(",")) if isinstance(value, str) else value
 
     @cached_property
     def dsn(self) -> str:

@@ -1,8 +1,9 @@
-"""The embedded stack behind `swath up`: PostgreSQL, Temporal, four pools and the API, supervised.
+"""The embedded stack behind `swath up`: PostgreSQL, Temporal, the pools' processes and the API, supervised.
 
 Start order follows dependencies (PostgreSQL → migrations → Temporal → pools → API); stop is the
-reverse. Any child that dies is restarted with back-off by the supervisor; every run lives in
-PostgreSQL and Temporal's SQLite file under `data/`, so restarts lose nothing.
+reverse. Every pool runs one process, inference one per GPU or `SWATH_INFERENCE_PROCESSES`
+(`swath.pool_processes`). Any child that dies is restarted with back-off by the supervisor; every
+run lives in PostgreSQL and Temporal's SQLite file under `data/`, so restarts lose nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from swath.embedded.prometheus import find_prometheus, prometheus_argv, scrape_c
 from swath.embedded.supervisor import ChildSpec, Supervisor
 from swath.embedded.temporal import TemporalDevServer
 from swath.errors import PrometheusMissingError
-from swath.temporal.queues import TaskQueue
+from swath.pool_processes import PoolProcess, pool_processes
 from swath.settings import Mode, Settings
 
 log = logging.getLogger("swath.stack")
@@ -39,8 +40,12 @@ class Stack:
     """Starts, supervises and stops every process of one Swath installation."""
 
     def __init__(self, settings: Settings, *, observe: bool = False) -> None:
-        """`observe`: also run Prometheus over every process's metrics (`PrometheusMissingError` without it)."""
+        """`observe`: also run Prometheus over every process's metrics (`PrometheusMissingError` without it).
+
+        Settings the pools' processes cannot be laid out from are refused here (`PoolProcessesError`).
+        """
         self.settings = settings
+        self.pool_processes = pool_processes(settings)
         self.prometheus = find_prometheus() if observe else None
         if observe and self.prometheus is None:
             raise PrometheusMissingError(
@@ -60,17 +65,12 @@ class Stack:
         )
         self.postgres = EmbeddedPostgres(self.data_dir / "postgres", port=settings.pg_port, run_as=settings.pg_run_as)
 
-    def pool_ports(self) -> dict[TaskQueue, int]:
-        """Each pool's own HTTP port (`/livez`, `/readyz`, `/metrics`); none without a base port."""
-        base = self.settings.pool_http_base_port
-        return {} if base is None else {queue: base + n for n, queue in enumerate(TaskQueue)}
-
-    def pool_env(self, queue: TaskQueue) -> dict[str, str]:
-        """A pool's environment: the children's, with its own HTTP port (a shared one would clash)."""
+    def pool_env(self, process: PoolProcess) -> dict[str, str]:
+        """A pool process's environment: the children's, with its own HTTP port (a shared one would
+        clash) and, given GPU ids, its own device."""
         env = self.child_env()
         env.pop("SWATH_POOL_HTTP_PORT", None)
-        if port := self.pool_ports().get(queue):
-            env["SWATH_POOL_HTTP_PORT"] = str(port)
+        env.update(process.env)
         return env
 
     def child_env(self) -> dict[str, str]:
@@ -88,8 +88,9 @@ class Stack:
         ensure_port_free(self.settings.api_host, self.settings.api_port, setting="SWATH_API_PORT")
         if self.prometheus:
             ensure_port_free(self.settings.api_host, self.settings.prometheus_port, setting="SWATH_PROMETHEUS_PORT")
-        for port in self.pool_ports().values():
-            ensure_port_free(self.settings.pool_http_host, port, setting="SWATH_POOL_HTTP_BASE_PORT")
+        for process in self.pool_processes:
+            if process.port is not None:
+                ensure_port_free(self.settings.pool_http_host, process.port, setting="SWATH_POOL_HTTP_BASE_PORT")
         if self.settings.embedded_temporal:
             self.temporal.check_ports()
         if self.settings.embedded_postgres and not self.settings.database_url:
@@ -127,13 +128,8 @@ class Stack:
                 ChildSpec(name="temporal", argv=self.temporal.argv(), ready=self.temporal.wait_ready)
             )
         env = self.child_env()
-        for queue in TaskQueue:
-            await self.supervisor.start(
-                ChildSpec(
-                    name=f"pool-{queue.value}", argv=[sys.executable, "-m", "workers", "--pool", queue],
-                    env=self.pool_env(queue),
-                )
-            )
+        for process in self.pool_processes:
+            await self.supervisor.start(ChildSpec(name=process.name, argv=process.argv, env=self.pool_env(process)))
         await self.supervisor.start(
             ChildSpec(name="api", argv=[sys.executable, "-m", "api"], env=env, ready=self._api_ready)
         )
@@ -141,16 +137,21 @@ class Stack:
             await self.supervisor.start(ChildSpec(name="prometheus", argv=self._prometheus_argv(self.prometheus)))
 
     def metrics_targets(self) -> dict[str, str]:
-        """Every scrape target of this stack: `api` and each pool's name → `host:port`."""
+        """Every scrape target of this stack: `api` and each pool process's name → `host:port`."""
         targets = {"api": f"{self.settings.api_host}:{self.settings.api_port}"}
-        host = self.settings.pool_http_host
-        targets.update({queue.value: f"{host}:{port}" for queue, port in self.pool_ports().items()})
+        targets.update({process.name: self._pool_target(process) for process in self._pools_served()})
         return targets
 
+    def _pools_served(self) -> list[PoolProcess]:
+        return [process for process in self.pool_processes if process.port is not None]
+
+    def _pool_target(self, process: PoolProcess) -> str:
+        return f"{self.settings.pool_http_host}:{process.port}"
+
     def _prometheus_argv(self, binary: str) -> list[str]:
-        targets = self.metrics_targets()
-        api = targets.pop("api")
-        config = write_config(self.data_dir / "prometheus" / "prometheus.yml", scrape_config(api=api, pools=targets))
+        pools = {process.name: (process.role.value, self._pool_target(process)) for process in self._pools_served()}
+        api = self.metrics_targets()["api"]
+        config = write_config(self.data_dir / "prometheus" / "prometheus.yml", scrape_config(api=api, pools=pools))
         return prometheus_argv(
             binary, config_file=config, data_dir=self.data_dir / "prometheus" / "data",
             host=self.settings.api_host, port=self.settings.prometheus_port,

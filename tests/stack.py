@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from swath.embedded.ports import free_stack_ports
+from swath.pool_processes import pool_port_count, port_offset
 from swath.temporal.queues import TaskQueue
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,10 +28,10 @@ class RunningStack:
     api_url: str
     temporal_address: str
 
-    def pool_metrics_url(self, pool: str) -> str:
-        """Where one pool of this stack serves `/metrics` (the base port plus its task queue's index)."""
-        index = [queue.value for queue in TaskQueue].index(pool)
-        return f"http://127.0.0.1:{int(self.env['SWATH_POOL_HTTP_BASE_PORT']) + index}/metrics"
+    def pool_metrics_url(self, pool: str, index: int = 0) -> str:
+        """Where one pool process of this stack serves `/metrics` (the base port plus its offset)."""
+        port = int(self.env["SWATH_POOL_HTTP_BASE_PORT"]) + port_offset(TaskQueue(pool), index)
+        return f"http://127.0.0.1:{port}/metrics"
 
     def key(self) -> str:
         return (self.data_dir / "dev-api-key").read_text().strip()
@@ -38,8 +39,8 @@ class RunningStack:
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.api_url, headers={"Authorization": f"Bearer {self.key()}"}, timeout=30)
 
-    def child_pid(self, pool: str) -> int:
-        """The pid of one pool's process of this stack (found through its environment)."""
+    def child_pid(self, pool: str, index: int = 0) -> int:
+        """The pid of one pool process of this stack (found through its command line and environment)."""
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -48,7 +49,9 @@ class RunningStack:
                 environ = (entry / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"--pool" in cmdline and pool.encode() in cmdline and f"SWATH_DATA_DIR={self.data_dir}".encode() in environ:
+            ours = f"SWATH_DATA_DIR={self.data_dir}".encode() in environ
+            which = (_argument(cmdline, b"--pool"), _argument(cmdline, b"--index") or b"0")
+            if ours and which == (pool.encode(), str(index).encode()):
                 return int(entry.name)
         raise LookupError(f"no {pool} pool process")
 
@@ -75,6 +78,10 @@ async def start_stack(data_dir: Path, env: dict[str, str], *args: str) -> Runnin
             await asyncio.sleep(0.5)
 
 
+def _argument(cmdline: list[bytes], flag: bytes) -> bytes | None:
+    return cmdline[cmdline.index(flag) + 1] if flag in cmdline[:-1] else None
+
+
 def _tail(path: str, lines: int = 40) -> str:
     """The end of a stack's log, for a failure message that says why without the file at hand."""
     text = Path(path).read_text(errors="replace").splitlines()[-lines:]
@@ -93,7 +100,7 @@ def stack_env(data_dir: Path, **settings: str) -> dict[str, str]:
     return {
         **os.environ,
         "SWATH_DATA_DIR": str(data_dir),
-        **free_stack_ports(len(TaskQueue)),
+        **free_stack_ports(pool_port_count(int(settings.get("inference_processes", 1)))),
         "PYTHONPATH": str(REPO),
         # Tests read failure metrics right after a breaker opens; scrapes only see the refreshed snapshot.
         "SWATH_METRICS_REFRESH_S": "0.1",

@@ -1,4 +1,4 @@
-"""`python -m workers --pool NAME`: one worker pool as its own process."""
+"""`python -m workers --pool NAME [--index K]`: one worker pool's process (K-th of its pool on this machine)."""
 
 import argparse
 import asyncio
@@ -14,11 +14,12 @@ from workers.run import run_pool
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
     parser.add_argument("--pool", required=True, choices=[q.value for q in TaskQueue])
+    parser.add_argument("--index", type=int, default=0, help="which process of its pool this is (0: the first)")
     args = parser.parse_args()
     settings = Settings()
     configure_logging(role=args.pool, fmt=settings.log_format)
     try:
-        asyncio.run(run_pool(args.pool, settings))
+        asyncio.run(run_pool(args.pool, settings, index=args.index))
     except StartupError as err:
         sys.exit(f"python -m workers: {err}")
 

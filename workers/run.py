@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from datetime import timedelta
 from contextlib import AsyncExitStack
 
@@ -12,6 +14,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from swath.auth.checks import ensure_safe_to_start
+from swath.pool_processes import process_name
 from swath.settings import Settings
 from swath.temporal.client import connect_temporal
 from swath.tracing import configure_tracing
@@ -28,9 +31,16 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
     return SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
-async def run_pool(name: str, settings: Settings) -> None:
+def worker_identity(pool: str, index: int = 0) -> str:
+    """The Temporal worker identity of a pool process: the SDK's `pid@host`, then the process's name,
+    so two inference processes on one machine are told apart among a queue's pollers."""
+    return f"{os.getpid()}@{socket.gethostname()}/{process_name(pool, index)}"
+
+
+async def run_pool(name: str, settings: Settings, *, index: int = 0) -> None:
     """Serve one pool until SIGTERM or SIGINT, then drain in-flight tasks and exit.
 
+    `index`: which process of its pool on this machine this is (`swath.pool_processes`).
     Refuses (`InsecureSettingsError`) to start on settings production does not allow.
     """
     ensure_safe_to_start(settings)
@@ -54,6 +64,7 @@ async def run_pool(name: str, settings: Settings) -> None:
         client = await connect_temporal(settings, runtime=runtime)
         built = await pool.build_activities(settings, stack, client)
         activities = [fn for obj in built for fn in activity_methods(obj)]
+        identity = worker_identity(name, index)
         worker = Worker(
             client,
             task_queue=pool.queue,
@@ -62,9 +73,10 @@ async def run_pool(name: str, settings: Settings) -> None:
             max_concurrent_activities=pool.max_concurrent_activities,
             workflow_runner=workflow_runner(settings),
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_drain_s),
+            identity=identity,
             **pool.worker_options,
         )
-        log.info("pool %s polling %r with %d activities", name, pool.queue.value, len(activities))
+        log.info("pool %s polling %r with %d activities as %s", name, pool.queue.value, len(activities), identity)
         async with worker:
             if health:
                 health.ready.set()

@@ -3,7 +3,8 @@
 The JSON files are checked in (Grafana provisioning and the chart read them); a test regenerates
 them and fails when they differ from what is checked in, and checks that every query names a
 series some Swath process exposes. Queries aggregate away the instance (`sum`, `max`), so they
-read the same on one `swath up` machine and on a cluster of replicas.
+read the same on one `swath up` machine and on a cluster of replicas; only the GPU panels keep it,
+as each inference process holds its own GPU (and sees it as `cuda:0`).
 """
 
 from __future__ import annotations
@@ -171,12 +172,13 @@ def inference() -> dict:
             Query("sum by (model, status) (increase(swath_runs_finished_total[1h]))", "{{model}} {{status}}"),
         ), wide=True),
         Panel("GPU memory", (
-            Query("max by (device) (swath_gpu_memory_allocated_bytes)", "allocated {{device}}"),
-            Query("max by (device) (swath_gpu_memory_reserved_bytes)", "reserved {{device}}"),
-        ), unit="bytes", wide=True, description="Absent on CPU-only pools."),
+            Query("max by (instance, device) (swath_gpu_memory_allocated_bytes)", "allocated {{instance}} {{device}}"),
+            Query("max by (instance, device) (swath_gpu_memory_reserved_bytes)", "reserved {{instance}} {{device}}"),
+        ), unit="bytes", wide=True, description="Per inference process (each sees its one GPU as cuda:0); "
+                                                 "absent on CPU-only pools."),
         Panel("GPU utilisation", (
-            Query("max by (device) (swath_gpu_utilization_ratio)", "{{device}}"),
-        ), unit="percentunit", wide=True),
+            Query("max by (instance, device) (swath_gpu_utilization_ratio)", "{{instance}} {{device}}"),
+        ), unit="percentunit", wide=True, description="Per inference process and its GPU."),
         Panel("Inference task slots used", (
             Query('sum(temporal_worker_task_slots_used{task_queue="inference", worker_type="ActivityWorker"})', "used"),
             Query(

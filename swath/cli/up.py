@@ -72,7 +72,7 @@ def banner(settings: Settings, stack) -> str:
     ]
     pools = [(name, target) for name, target in stack.metrics_targets().items() if name != "api"]
     for n, (name, target) in enumerate(pools):
-        lines.append(f"  {'pool metrics' if n == 0 else '':<13}{name:<14}http://{target}/metrics")
+        lines.append(f"  {'pool metrics' if n == 0 else '':<13}{name:<20}http://{target}/metrics")
     if stack.prometheus:
         lines.append(f"  Prometheus   http://{settings.api_host}:{settings.prometheus_port}")
     return "\n".join(lines)

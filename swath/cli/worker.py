@@ -1,4 +1,4 @@
-"""`swath worker POOL`: serve one worker pool in this process."""
+"""`swath worker POOL [--index K]`: serve one worker pool in this process."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `worker`; the pools to choose from are the task queues, one pool each."""
     worker = sub.add_parser("worker", help="run one worker pool")
     worker.add_argument("pool", choices=[queue.value for queue in TaskQueue])
+    worker.add_argument("--index", type=int, default=0, help="which process of its pool this is (0: the first)")
     return worker
 
 
@@ -23,5 +24,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from workers.run import run_pool
 
     configure_logging(role=args.pool, fmt=settings.log_format)
-    asyncio.run(run_pool(args.pool, settings))
+    asyncio.run(run_pool(args.pool, settings, index=args.index))
     return 0

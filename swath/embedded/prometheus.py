@@ -29,16 +29,20 @@ def find_prometheus() -> str | None:
 
 
 def scrape_config(
-    *, api: str, pools: Mapping[str, str], rules: Path | None = RULES_FILE, interval: str = SCRAPE_INTERVAL
+    *, api: str, pools: Mapping[str, tuple[str, str]], rules: Path | None = RULES_FILE, interval: str = SCRAPE_INTERVAL
 ) -> dict:
-    """A Prometheus configuration scraping the API at `api` and each pool (name → `host:port`)."""
+    """A Prometheus configuration scraping the API at `api` and each pool process (its name → its pool
+    and `host:port`); a process's `instance` label is its name, so two processes of one pool stay apart."""
     config: dict = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "scrape_configs": [
             {"job_name": "swath-api", "static_configs": [{"targets": [api]}]},
             {
                 "job_name": "swath-pools",
-                "static_configs": [{"targets": [target], "labels": {"pool": name}} for name, target in pools.items()],
+                "static_configs": [
+                    {"targets": [target], "labels": {"pool": pool, "instance": name}}
+                    for name, (pool, target) in pools.items()
+                ],
             },
         ],
     }

@@ -212,6 +212,8 @@ async def test_the_stacks_prometheus_scrapes_every_process_with_the_rules(observ
                 break
             assert time.monotonic() < deadline, f"Prometheus targets: {[(t['scrapeUrl'], t['health']) for t in targets]}"
             await asyncio.sleep(1)
+        # A pool process's `instance` is its name, so two processes of one pool stay apart.
+        assert {t["labels"]["instance"] for t in targets if "pool" in t["labels"]} == {f"pool-{q}" for q in TaskQueue}
         groups = (await http.get("/api/v1/rules")).json()["data"]["groups"]
     alerts = {rule["name"] for group in groups for rule in group["rules"] if rule["type"] == "alerting"}
     assert "SwathBreakerOpen" in alerts
