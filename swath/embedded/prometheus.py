@@ -19,6 +19,9 @@ RULES_FILE = Path(__file__).resolve().parents[2] / "ops" / "prometheus" / "rules
 DEBIAN_BINARY = Path("/usr/bin/prometheus")
 #: Local scrapes are cheap; a short interval makes a fresh stack's graphs fill quickly.
 SCRAPE_INTERVAL = "5s"
+#: The `namespace` label of every local target: Swath's rules tell deployments apart by it, as the
+#: Prometheus Operator's Kubernetes namespace does in a cluster.
+NAMESPACE = "local"
 
 
 def find_prometheus() -> str | None:
@@ -31,14 +34,21 @@ def find_prometheus() -> str | None:
 def scrape_config(
     *, api: str, pools: Mapping[str, str], rules: Path | None = RULES_FILE, interval: str = SCRAPE_INTERVAL
 ) -> dict:
-    """A Prometheus configuration scraping the API at `api` and each pool (name → `host:port`)."""
+    """A Prometheus configuration scraping the API at `api` and each pool (name → `host:port`).
+
+    Every target is labelled `namespace="local"`; the Temporal SDK's own `namespace` label (the
+    Temporal namespace) is then kept as `exported_namespace`, as under the Prometheus Operator.
+    """
     config: dict = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "scrape_configs": [
-            {"job_name": "swath-api", "static_configs": [{"targets": [api]}]},
+            {"job_name": "swath-api", "static_configs": [{"targets": [api], "labels": {"namespace": NAMESPACE}}]},
             {
                 "job_name": "swath-pools",
-                "static_configs": [{"targets": [target], "labels": {"pool": name}} for name, target in pools.items()],
+                "static_configs": [
+                    {"targets": [target], "labels": {"namespace": NAMESPACE, "pool": name}}
+                    for name, target in pools.items()
+                ],
             },
         ],
     }

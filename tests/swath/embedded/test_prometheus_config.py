@@ -34,10 +34,11 @@ def test_without_a_base_port_no_pool_gets_one(tmp_path: Path, monkeypatch: pytes
 def test_the_scrape_config_names_the_api_every_pool_and_the_rules(tmp_path: Path) -> None:
     config = scrape_config(api="127.0.0.1:8000", pools={"ingest": "127.0.0.1:9472", "notify": "127.0.0.1:9474"})
     jobs = {job["job_name"]: job["static_configs"] for job in config["scrape_configs"]}
-    assert jobs["swath-api"] == [{"targets": ["127.0.0.1:8000"]}]
+    # Every target carries the `namespace` label the rules group by.
+    assert jobs["swath-api"] == [{"targets": ["127.0.0.1:8000"], "labels": {"namespace": "local"}}]
     assert jobs["swath-pools"] == [
-        {"targets": ["127.0.0.1:9472"], "labels": {"pool": "ingest"}},
-        {"targets": ["127.0.0.1:9474"], "labels": {"pool": "notify"}},
+        {"targets": ["127.0.0.1:9472"], "labels": {"namespace": "local", "pool": "ingest"}},
+        {"targets": ["127.0.0.1:9474"], "labels": {"namespace": "local", "pool": "notify"}},
     ]
     assert config["rule_files"] == [str(RULES_FILE)]
     assert "rule_files" not in scrape_config(api="a:1", pools={}, rules=tmp_path / "missing.yml")
