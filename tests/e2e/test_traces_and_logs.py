@@ -131,7 +131,9 @@ async def test_one_trace_spans_the_request_workflow_activities_and_webhook(
     assert not leaks, f"the URL secret is in spans {leaks}"
 
 
-async def test_the_temporal_ui_summary_ends_with_the_trace_id(traced_run: tuple[dict, str], stack: RunningStack) -> None:
+async def test_the_temporal_ui_summary_ends_with_the_trace_id(
+    traced_run: tuple[dict, str], stack: RunningStack
+) -> None:
     run, _ = traced_run
     temporal = await Client.connect(stack.temporal_address)
     description = await temporal.get_workflow_handle(f"run-{run['id']}").describe()

@@ -117,7 +117,7 @@ async def test_persistent_inference_failure_falls_back(
     }
     await record_history(await Client.connect(stack.temporal_address), run["id"], "fallback")
     # Each failed attempt of the primary is an activity span of the run's trace with an error status.
-    spans = await collector[1].wait_for_trace(run["trace_id"], lambda spans: bool(_failed_chunks(spans)), SPANS_TIMEOUT_S)
+    spans = await collector[1].wait_for_trace(run["trace_id"], lambda got: bool(_failed_chunks(got)), SPANS_TIMEOUT_S)
     failed = _failed_chunks(spans)
     assert failed, f"no failed inference attempt in the trace: {sorted((s.name, s.status_code) for s in spans)}"
     assert all(s.service == "swath-inference" and s.attributes["swath.run_id"] == run["id"] for s in failed)

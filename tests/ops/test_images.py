@@ -131,7 +131,9 @@ def test_containers_log_json_unless_told_otherwise(
     if given:
         env["SWATH_LOG_FORMAT"] = given
     # Run where no .env file is, as in the image's WORKDIR.
-    done = subprocess.run(["sh", str(DOCKER / "entrypoint.sh"), "api"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    done = subprocess.run(
+        ["sh", str(DOCKER / "entrypoint.sh"), "api"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == resolved
     for dockerfile in DOCKERFILES:  # both images start through that entrypoint, and set no format of their own
@@ -155,5 +157,6 @@ def test_swath_up_logs_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_cuda_image_installs_the_nvml_bindings() -> None:
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert "nvidia-ml-py" in {Requirement(r).name for r in extras["cuda"]}
-    installs = [line for line in (DOCKER / "Dockerfile.cuda").read_text().splitlines() if line.startswith("RUN pip install")]
+    lines = (DOCKER / "Dockerfile.cuda").read_text().splitlines()
+    installs = [line for line in lines if line.startswith("RUN pip install")]
     assert any('".[cuda]"' in line for line in installs), installs

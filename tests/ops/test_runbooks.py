@@ -93,7 +93,9 @@ def test_commands_are_read_from_runbook_text() -> None:
         "List them: `temporal workflow list --query 'ExecutionStatus=\"Failed\" AND\n  SwathModel=\"m@1\"'`,"
         " then `swath dlq redrive <id>`; `--address` alone is no command."
     )
-    assert commands(text, "temporal") == [["temporal", "workflow", "list", "--query", 'ExecutionStatus="Failed" AND SwathModel="m@1"']]
+    assert commands(text, "temporal") == [
+        ["temporal", "workflow", "list", "--query", 'ExecutionStatus="Failed" AND SwathModel="m@1"']
+    ]
     assert commands(text, "swath") == [["swath", "dlq", "redrive", "<id>"]]
     assert options(["swath", "webhooks", "recover", "e", "--since=2026-01-01"]) == {"--since"}
 
