@@ -78,12 +78,15 @@ class GpuSampler:
     """Samples each visible GPU's memory (and utilisation, where NVML answers) into the GPU gauges.
 
     Runs in a daemon thread: reading CUDA's allocator statistics is cheap, but it happens neither
-    on a scrape nor on the event loop that feeds the batcher.
+    on a scrape nor on the event loop that feeds the batcher. Utilisation comes from NVML through
+    `pynvml` (the `nvidia-ml-py` package, Swath's `cuda` extra); when it cannot be read the sampler
+    says why once and keeps sampling memory.
     """
 
     def __init__(self, cuda: CudaLike, *, every_s: float = GPU_SAMPLE_EVERY_S) -> None:
         self.cuda = cuda
         self.every_s = every_s
+        self._said_why_no_utilization = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="gpu-sampler", daemon=True)
 
@@ -94,9 +97,23 @@ class GpuSampler:
             GPU_ALLOCATED.labels(device).set(self.cuda.memory_allocated(index))
             GPU_RESERVED.labels(device).set(self.cuda.memory_reserved(index))
             try:
-                GPU_UTILIZATION.labels(device).set(self.cuda.utilization(index) / 100)
-            except Exception:  # NVML (pynvml) missing or the driver refuses: memory still counts
-                pass
+                percent = self.cuda.utilization(index)
+            except Exception as err:  # pynvml missing or NVML refusing: memory still counts
+                self._say_why_no_utilization(err)
+                continue
+            # Only now: `labels()` alone would export the series at 0, a GPU that looks idle.
+            GPU_UTILIZATION.labels(device).set(percent / 100)
+
+    def _say_why_no_utilization(self, err: Exception) -> None:
+        """Log, on the first failure only, why swath_gpu_utilization_ratio is missing."""
+        if self._said_why_no_utilization:
+            return
+        self._said_why_no_utilization = True
+        log.warning(
+            "GPU utilisation cannot be read (%s: %s), so swath_gpu_utilization_ratio is not exported; "
+            "it needs NVML: the nvidia-ml-py package (pip install 'swath[cuda]'; the CUDA image has it) "
+            "and the NVIDIA driver's libnvidia-ml", type(err).__name__, err,
+        )
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,7 @@ class ReceivedSpan:
     parent_span_id: str
     attributes: dict[str, Any]
     status_code: int
+    status_message: str
     raw: str
 
 
@@ -45,6 +48,16 @@ class SpanStore:
 
     def trace(self, trace_id: str) -> list[ReceivedSpan]:
         return [s for s in self.snapshot() if s.trace_id == trace_id]
+
+    async def wait_for_trace(
+        self, trace_id: str, done: Callable[[list[ReceivedSpan]], bool], timeout_s: float
+    ) -> list[ReceivedSpan]:
+        """The trace's spans once `done` says they are all there, or as they are after `timeout_s`
+        (the caller's assertions then say what is missing)."""
+        deadline = time.monotonic() + timeout_s
+        while not done(spans := self.trace(trace_id)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        return spans
 
 
 def _value(any_value: Any) -> Any:
@@ -82,6 +95,7 @@ def otlp_receiver() -> Iterator[tuple[str, SpanStore]]:
                             parent_span_id=span.parent_span_id.hex(),
                             attributes={a.key: _value(a.value) for a in span.attributes},
                             status_code=span.status.code,
+                            status_message=span.status.message,
                             raw=str(span),
                         ))
             with store.lock:

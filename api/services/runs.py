@@ -38,7 +38,7 @@ from swath.redact import redact_url
 from swath.run_view import RunOut, to_run_out
 from swath.settings import Settings
 from swath.status import RunStatus
-from swath.tracing import current_trace_id
+from swath.tracing import annotate, current_trace_id
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
         manifest = clients.registry.resolve(body.model)
     except ModelNotFoundError as err:
         raise Problem(ProblemType.UNKNOWN_MODEL, str(err)) from None
+    annotate(tenant=principal.tenant, model=manifest.info.ref)
     if len(body.inputs) > settings.max_items_per_run:  # API bodies are refused while parsing; redrives land here
         raise Problem(
             ProblemType.TOO_MANY_ITEMS, f"{len(body.inputs)} inputs; at most {settings.max_items_per_run} per run"
@@ -98,6 +99,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     # Keyed runs get a deterministic id: if we crash after Temporal accepted the workflow but before
     # the row committed, the client's retry finds that same workflow instead of starting a second.
     run_id = uuid5(_IDEMPOTENT_RUNS, f"{principal.tenant}\n{idempotency_key}") if idempotency_key else uuid4()
+    annotate(run_id=str(run_id))
     # Concurrent requests with one key share the run id, so each writes under its own folder.
     folder = f"{tenant_prefix(principal.tenant)}inputs/{run_id}/{uuid4().hex}"
     written: list[str] = []
@@ -154,25 +156,31 @@ async def _replay(clients: Clients, principal: Principal, key: str, request_hash
 async def _start_workflow(clients: Clients, run_input: AnalysisRunInput, trace_id: str | None) -> bool:
     """Start the run's workflow; `False` when an earlier attempt had already started it.
 
-    The Temporal UI shows the run's trace id in the workflow's details, to look the trace up by.
+    The Temporal UI's workflow list shows the summary, ending with the run's trace id (when
+    tracing is on) to look the trace up by.
     """
     try:
         await ANALYSIS_RUN.start(
             clients.temporal,
             run_input,
             id=run_workflow_id(run_input.run_id),
-            static_details=f"trace id `{trace_id}`" if trace_id else None,
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(sa.TENANT, run_input.tenant),
                 SearchAttributePair(sa.MODEL, run_input.model),
             ]),
-            static_summary=f"{run_input.model} · {_inputs_summary(run_input)} · tenant {run_input.tenant}",
+            static_summary=_summary(run_input, trace_id),
         )
     except WorkflowAlreadyStartedError:
         return False
     except RPCError as err:  # Temporal unreachable: the transaction rolls back, the client may retry
         raise Problem(ProblemType.UNAVAILABLE, "cannot reach Temporal; retry later", headers={"Retry-After": "5"}) from err
     return True
+
+
+def _summary(run_input: AnalysisRunInput, trace_id: str | None) -> str:
+    """`crop-classifier@1.0.0 · 50 tiles · tenant acme · trace <32 hex>`: the run's line in the Temporal UI."""
+    summary = f"{run_input.model} · {_inputs_summary(run_input)} · tenant {run_input.tenant}"
+    return f"{summary} · trace {trace_id}" if trace_id else summary
 
 
 def _inputs_summary(run_input: AnalysisRunInput) -> str:

@@ -19,6 +19,9 @@ RULES_FILE = Path(__file__).resolve().parents[2] / "ops" / "prometheus" / "rules
 DEBIAN_BINARY = Path("/usr/bin/prometheus")
 #: Local scrapes are cheap; a short interval makes a fresh stack's graphs fill quickly.
 SCRAPE_INTERVAL = "5s"
+#: The `namespace` label of every local target: Swath's rules tell deployments apart by it, as the
+#: Prometheus Operator's Kubernetes namespace does in a cluster.
+NAMESPACE = "local"
 
 
 def find_prometheus() -> str | None:
@@ -32,15 +35,19 @@ def scrape_config(
     *, api: str, pools: Mapping[str, tuple[str, str]], rules: Path | None = RULES_FILE, interval: str = SCRAPE_INTERVAL
 ) -> dict:
     """A Prometheus configuration scraping the API at `api` and each pool process (its name → its pool
-    and `host:port`); a process's `instance` label is its name, so two processes of one pool stay apart."""
+    and `host:port`); a process's `instance` label is its name, so two processes of one pool stay apart.
+
+    Every target is labelled `namespace="local"`; the Temporal SDK's own `namespace` label (the
+    Temporal namespace) is then kept as `exported_namespace`, as under the Prometheus Operator.
+    """
     config: dict = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "scrape_configs": [
-            {"job_name": "swath-api", "static_configs": [{"targets": [api]}]},
+            {"job_name": "swath-api", "static_configs": [{"targets": [api], "labels": {"namespace": NAMESPACE}}]},
             {
                 "job_name": "swath-pools",
                 "static_configs": [
-                    {"targets": [target], "labels": {"pool": pool, "instance": name}}
+                    {"targets": [target], "labels": {"namespace": NAMESPACE, "pool": pool, "instance": name}}
                     for name, (pool, target) in pools.items()
                 ],
             },

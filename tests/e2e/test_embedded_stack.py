@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from swath.embedded.ports import free_port
 from swath.samples import sample_dir
 from swath.settings import BUNDLED_REGISTRY
+from swath.stack import DEV_TENANT
 from swath.temporal.activities import ANALYSIS_RUN
 from tests.loopback_http import QuietHandler, serving
 from tests.runs_helpers import accuracy, history_text, sample_inputs, wait_until_done
@@ -68,6 +69,8 @@ async def test_a_50_tile_run_completes_through_the_whole_stack(stack: RunningSta
     assert queues["run_inference_chunk"] == {"inference"}
     description = await handle.describe()
     assert description.task_queue == "orchestration"
+    # Tracing is off on this stack: the Temporal UI's line for the run names no trace.
+    assert await description.static_summary() == f"crop-classifier@1.0.0 · 50 tiles · tenant {DEV_TENANT}"
     assert description.typed_search_attributes is not None
     attributes = {p.key.name: p.value for p in description.typed_search_attributes}
     assert attributes["SwathModel"] == run["model"] and "SwathStatus" not in attributes

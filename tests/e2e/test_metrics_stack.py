@@ -214,6 +214,14 @@ async def test_the_stacks_prometheus_scrapes_every_process_with_the_rules(observ
             await asyncio.sleep(1)
         # A pool process's `instance` is its name, so two processes of one pool stay apart.
         assert {t["labels"]["instance"] for t in targets if "pool" in t["labels"]} == {f"pool-{q}" for q in TaskQueue}
+        # Every series carries the deployment's `namespace` (the rules group by it): one deployment here.
+        query = {"query": "swath:deployments"}
+        while not (found := (await http.get("/api/v1/query", params=query)).json()["data"]["result"]):
+            assert time.monotonic() < deadline, "swath:deployments was never recorded"
+            await asyncio.sleep(1)
+        assert [series["metric"] for series in found] == [{"__name__": "swath:deployments", "namespace": "local"}]
         groups = (await http.get("/api/v1/rules")).json()["data"]["groups"]
     alerts = {rule["name"] for group in groups for rule in group["rules"] if rule["type"] == "alerting"}
     assert "SwathBreakerOpen" in alerts
+    unhealthy = [(r["name"], r.get("lastError")) for g in groups for r in g["rules"] if r["health"] == "err"]
+    assert not unhealthy

@@ -3,15 +3,15 @@ to an in-process OTLP/HTTP receiver."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from temporalio.client import Client
 
 from swath.samples import sample_dir
+from swath.stack import DEV_TENANT
 from swath.temporal.activities import ANALYSIS_RUN
 from tests.loopback_http import QuietHandler, serving
 from tests.otlp_receiver import ReceivedSpan, SpanStore, otlp_receiver
@@ -87,15 +87,6 @@ def _complete(spans: list[ReceivedSpan]) -> bool:
     )
 
 
-async def _wait_for_trace(store: SpanStore, trace_id: str) -> list[ReceivedSpan]:
-    deadline = time.monotonic() + SPANS_TIMEOUT_S
-    while not _complete(spans := store.trace(trace_id)):
-        if time.monotonic() > deadline:
-            return spans  # the assertions say what is missing
-        await asyncio.sleep(0.2)
-    return spans
-
-
 async def test_one_trace_spans_the_request_workflow_activities_and_webhook(
     traced_run: tuple[dict, str], collector: tuple[str, SpanStore]
 ) -> None:
@@ -103,13 +94,16 @@ async def test_one_trace_spans_the_request_workflow_activities_and_webhook(
     assert run["status"] == "complete", run["error"]
     trace_id = run["trace_id"]
     assert len(trace_id) == 32 and int(trace_id, 16)
-    spans = await _wait_for_trace(collector[1], trace_id)
+    spans = await collector[1].wait_for_trace(trace_id, _complete, SPANS_TIMEOUT_S)
     by_name: dict[str, list[ReceivedSpan]] = {}
     for span in spans:
         by_name.setdefault(span.name, []).append(span)
 
     (root,) = [s for s in spans if not s.parent_span_id]
     assert root.service == "swath-api" and root.kind == SERVER and root.name == "POST /v1/runs"
+    assert (root.attributes["swath.run_id"], root.attributes["swath.tenant"], root.attributes["swath.model"]) == (
+        run["id"], DEV_TENANT, "crop-classifier@1.0.0"
+    )
     # The client's later requests on the same connection (polling the run) have traces of their own.
     assert [s.name for s in spans if s.kind == SERVER and s.service == "swath-api"] == ["POST /v1/runs"]
     ids = {s.span_id for s in spans}
@@ -136,6 +130,18 @@ async def test_one_trace_spans_the_request_workflow_activities_and_webhook(
     assert any(s.kind == CLIENT and s.service == "swath-notify" for s in spans)
     leaks = [f"{s.service} {s.name}" for s in collector[1].snapshot() if secret in s.raw]
     assert not leaks, f"the URL secret is in spans {leaks}"
+
+
+async def test_the_temporal_ui_summary_ends_with_the_trace_id(
+    traced_run: tuple[dict, str], stack: RunningStack
+) -> None:
+    run, _ = traced_run
+    temporal = await Client.connect(stack.temporal_address)
+    description = await temporal.get_workflow_handle(f"run-{run['id']}").describe()
+    assert await description.static_summary() == (
+        f"crop-classifier@1.0.0 · 18 tiles · tenant {DEV_TENANT} · trace {run['trace_id']}"
+    )
+    assert await description.static_details() is None
 
 
 def test_every_line_of_every_process_is_json_and_run_lines_name_the_run(

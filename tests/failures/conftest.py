@@ -1,4 +1,5 @@
-"""One real `swath up` stack for every failure test: a registry copy with extra models, a fault file.
+"""One real `swath up` stack for every failure test: a registry copy with extra models, a fault file,
+and an in-process OTLP receiver for its spans.
 
 The stack runs on free ports with its own data dir; processes are found (and killed) only
 through that data dir, never by name, so other stacks on the machine are left alone.
@@ -7,12 +8,13 @@ through that data dir, never by name, so other stacks on the machine are left al
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from swath.settings import BUNDLED_REGISTRY
+from tests.otlp_receiver import SpanStore, otlp_receiver
 from tests.stack import RunningStack, stack_env, start_stack, stop_stack
 from tests.failures.helpers import Faults, register_copy
 
@@ -48,8 +50,15 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Faults:
 
 
 @pytest.fixture(scope="package")
+def collector() -> Iterator[tuple[str, SpanStore]]:
+    """An OTLP/HTTP receiver's URL and the spans the stack's processes sent it."""
+    with otlp_receiver() as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
 async def stack(
-    tmp_path_factory: pytest.TempPathFactory, registry_dir: Path, faults: Faults
+    tmp_path_factory: pytest.TempPathFactory, registry_dir: Path, faults: Faults, collector: tuple[str, SpanStore]
 ) -> AsyncIterator[RunningStack]:
     data_dir = tmp_path_factory.mktemp("failure-stack") / "data"
     env = stack_env(
@@ -59,11 +68,13 @@ async def stack(
         inference_chunk_size="2",
         breaker_min_attempts=str(BREAKER_MIN_ATTEMPTS),
         breaker_cooldown_s=str(BREAKER_COOLDOWN_S),
+        otel_exporter_otlp_endpoint=collector[0],
         # Scenes: many small blocks, one at a time, so a kill falls between finished blocks.
         scene_block_size="256",
         scene_block_concurrency="1",
     )
     env.pop("SWATH_MODE", None)
+    env["OTEL_BSP_SCHEDULE_DELAY"] = "100"  # milliseconds: spans reach the receiver soon after they end
     running = await start_stack(data_dir, env)
     yield running
     if running.proc.returncode is None:

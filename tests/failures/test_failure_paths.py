@@ -23,7 +23,12 @@ from tests.failures.helpers import (
     submit,
     wait_for_status,
 )
+from tests.otlp_receiver import ReceivedSpan, SpanStore
 from tests.runs_helpers import inline, sample_inputs
+
+#: The OTLP status code of a span that ended in error, as a number on the wire.
+STATUS_ERROR = 2
+SPANS_TIMEOUT_S = 30
 
 
 async def dead_letter_of(client, run_id: str) -> dict:
@@ -92,7 +97,9 @@ async def test_corrupted_weights_fail_fast_and_are_dead_lettered(stack: RunningS
     await record_history(temporal, run["id"], "checksum-dead-lettered")
 
 
-async def test_persistent_inference_failure_falls_back(stack: RunningStack, faults: Faults, registry_dir: Path) -> None:
+async def test_persistent_inference_failure_falls_back(
+    stack: RunningStack, faults: Faults, registry_dir: Path, collector: tuple[str, SpanStore]
+) -> None:
     faults.set("flaky-classifier@1.0.0", "fail")
     try:
         async with stack.client() as client:
@@ -109,6 +116,17 @@ async def test_persistent_inference_failure_falls_back(stack: RunningStack, faul
         ("crop-classifier", "0.9.0", True)
     }
     await record_history(await Client.connect(stack.temporal_address), run["id"], "fallback")
+    # Each failed attempt of the primary is an activity span of the run's trace with an error status.
+    spans = await collector[1].wait_for_trace(run["trace_id"], lambda got: bool(_failed_chunks(got)), SPANS_TIMEOUT_S)
+    failed = _failed_chunks(spans)
+    assert failed, f"no failed inference attempt in the trace: {sorted((s.name, s.status_code) for s in spans)}"
+    assert all(s.service == "swath-inference" and s.attributes["swath.run_id"] == run["id"] for s in failed)
+    assert all("injected failure of flaky-classifier@1.0.0" in s.status_message for s in failed)
+
+
+def _failed_chunks(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
+    """The inference attempts of a trace that ended with an error status."""
+    return [s for s in spans if s.name == "RunActivity:run_inference_chunk" and s.status_code == STATUS_ERROR]
 
 
 async def test_primary_and_fallback_failing_dead_letters_then_redrive_completes(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from prometheus_client import REGISTRY
 
 from swath import metrics
@@ -9,11 +12,11 @@ from swath.errors import ErrorType
 
 
 class FakeCuda:
-    """Two devices with fixed allocator statistics; utilisation only where NVML "answers"."""
+    """Two devices with fixed allocator statistics; utilisation unless `nvml_error` is raised instead."""
 
-    def __init__(self, *, available: bool = True, nvml: bool = True) -> None:
+    def __init__(self, *, available: bool = True, nvml_error: Exception | None = None) -> None:
         self.available = available
-        self.nvml = nvml
+        self.nvml_error = nvml_error
 
     def is_available(self) -> bool:
         return self.available
@@ -28,8 +31,8 @@ class FakeCuda:
         return 4000 * (device + 1)
 
     def utilization(self, device: int) -> int:
-        if not self.nvml:
-            raise ModuleNotFoundError("pynvml")
+        if self.nvml_error is not None:
+            raise self.nvml_error
         return 50
 
 
@@ -70,9 +73,24 @@ def test_the_gpu_sampler_reads_every_device() -> None:
     assert _value("swath_gpu_utilization_ratio", device="cuda:0") == 0.5
 
 
-def test_without_nvml_the_memory_is_still_sampled() -> None:
-    metrics.GpuSampler(FakeCuda(nvml=False)).sample()
+#: What `torch.cuda.utilization` raises without pynvml, and what pynvml raises without a driver.
+NO_PYNVML = ModuleNotFoundError("pynvml does not seem to be installed or it can't be imported.")
+NVML_REFUSES = RuntimeError("NVML_ERROR_DRIVER_NOT_LOADED: Driver Not Loaded")
+
+
+@pytest.mark.parametrize("error", [NO_PYNVML, NVML_REFUSES], ids=["no pynvml", "nvml fails"])
+def test_without_utilisation_memory_is_still_sampled_and_the_reason_logged_once(
+    error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics.GPU_UTILIZATION.clear()  # another test's sample
+    sampler = metrics.GpuSampler(FakeCuda(nvml_error=error))
+    with caplog.at_level(logging.WARNING, logger="swath.metrics"):
+        for _ in range(3):
+            sampler.sample()
     assert _value("swath_gpu_memory_allocated_bytes", device="cuda:0") == 1000
+    assert _value("swath_gpu_utilization_ratio", device="cuda:0") is None, "no series rather than a false 0"
+    (record,) = [r for r in caplog.records if r.name == "swath.metrics"]
+    assert str(error) in record.getMessage() and "nvidia-ml-py" in record.getMessage()
 
 
 def test_no_sampler_and_no_gpu_series_without_cuda() -> None:

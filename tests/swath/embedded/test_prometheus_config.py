@@ -49,10 +49,11 @@ def test_the_scrape_config_names_the_api_every_pool_and_the_rules(tmp_path: Path
     pools = {"pool-inference": ("inference", "127.0.0.1:9473"), "pool-inference-1": ("inference", "127.0.0.1:9475")}
     config = scrape_config(api="127.0.0.1:8000", pools=pools)
     jobs = {job["job_name"]: job["static_configs"] for job in config["scrape_configs"]}
-    assert jobs["swath-api"] == [{"targets": ["127.0.0.1:8000"]}]
+    # Every target carries the `namespace` label the rules group by.
+    assert jobs["swath-api"] == [{"targets": ["127.0.0.1:8000"], "labels": {"namespace": "local"}}]
     assert jobs["swath-pools"] == [
-        {"targets": ["127.0.0.1:9473"], "labels": {"pool": "inference", "instance": "pool-inference"}},
-        {"targets": ["127.0.0.1:9475"], "labels": {"pool": "inference", "instance": "pool-inference-1"}},
+        {"targets": ["127.0.0.1:9473"], "labels": {"namespace": "local", "pool": "inference", "instance": "pool-inference"}},
+        {"targets": ["127.0.0.1:9475"], "labels": {"namespace": "local", "pool": "inference", "instance": "pool-inference-1"}},
     ]
     assert config["rule_files"] == [str(RULES_FILE)]
     assert "rule_files" not in scrape_config(api="a:1", pools={}, rules=tmp_path / "missing.yml")
