@@ -150,7 +150,7 @@ def test_swath_up_logs_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.log_format == "text"
     # Its children read the same settings: nothing in their environment turns JSON on.
     stack = Stack(settings)
-    assert all("SWATH_LOG_FORMAT" not in stack.pool_env(queue) for queue in TaskQueue)
+    assert all("SWATH_LOG_FORMAT" not in stack.pool_env(process) for process in stack.pool_processes)
     assert "SWATH_LOG_FORMAT" not in stack.child_env()
 
 
