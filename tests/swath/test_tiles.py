@@ -65,6 +65,19 @@ def test_npy_bands_last_is_moved_to_bands_first() -> None:
     np.testing.assert_allclose(out, raw.astype(np.float32) / 10000, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["<u2", ">u2", "<i4", ">f4", "<f8"])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_npy_pixels_decode_exactly_as_numpy_loads_them(dtype: str, order: str) -> None:
+    """The header is read once and the pixels taken from the bytes after it, in any byte order."""
+    raw = np.asarray(reflectance_tile(), dtype=dtype, order=order)
+    data = npy_bytes(raw)
+    loaded = np.load(io.BytesIO(data), allow_pickle=False)
+    expected = loaded.astype(np.float32) / np.float32(10000) if loaded.dtype.kind in "iu" else loaded.astype(np.float32)
+    out = decode_tile(data, NPY, SPEC, max_bytes=MAX)
+    assert out.dtype == np.float32 and out.flags.writeable
+    np.testing.assert_array_equal(out, expected)
+
+
 def test_npy_float_tile_is_taken_as_reflectance_unscaled() -> None:
     raw = np.random.default_rng(1).random((6, 32, 32), dtype=np.float64)
     out = decode_tile(npy_bytes(raw), NPY, SPEC, max_bytes=MAX)
