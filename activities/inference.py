@@ -211,7 +211,7 @@ class InferenceActivities:
         if req.chunk is not None:
             req = replace(req, items=req.chunk.items(), chunk=None)
         attempt = activity.info().attempt
-        annotate(run_id=req.run_id, model=req.model, chunk=req.chunk_index, batch_size=len(req.items))
+        annotate(run_id=req.run_id, tenant=req.tenant or None, model=req.model, chunk=req.chunk_index, batch_size=len(req.items))
         manifest = resolve_model(self.registry, req.model, attempt)
         if req.refuse_if_breaker_open and self.breaker and await self.breaker.is_open(manifest.info.ref):
             raise ApplicationError(

@@ -118,7 +118,7 @@ class IngestActivities:
     @INGEST_INPUTS.implementation
     async def ingest_inputs(self, req: IngestRequest) -> IngestResult:
         """Stage the tiles one batch blob per chunk (`staged/<run>/batches/<sha256>.npy`), plan the scenes."""
-        annotate(run_id=req.run_id, model=req.model, batch_size=len(req.inputs))
+        annotate(run_id=req.run_id, tenant=req.tenant or None, model=req.model, batch_size=len(req.inputs))
         try:
             manifest = self.registry.resolve(req.model)
         except ModelNotFoundError as err:

@@ -60,7 +60,7 @@ class SceneMappingActivities:
     async def map_scene_block(self, req: MapBlockRequest) -> BlockResult:
         """Map the block, store its classes, count its windows; a block with no valid pixel is only counted."""
         attempt = activity.info().attempt
-        annotate(run_id=req.run_id, model=req.model, scene=req.scene.id, block=req.block)
+        annotate(run_id=req.run_id, tenant=req.tenant or None, model=req.model, scene=req.scene.id, block=req.block)
         manifest = resolve_model(self.registry, req.model, attempt)
         scene = req.scene
         window = grid.block_at(scene.width, scene.height, scene.block_size, req.block)

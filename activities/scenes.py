@@ -135,7 +135,7 @@ class SceneActivities:
     async def ingest_scene_block(self, req: SceneBlockRequest) -> StagedBlock:
         """Stage one block's pixels (halo included) as one blob; a block with no valid pixel stages nothing."""
         scene = req.scene
-        annotate(run_id=req.run_id, scene=scene.id, block=req.block)
+        annotate(run_id=req.run_id, tenant=req.tenant or None, scene=scene.id, block=req.block)
         window = grid.block_at(scene.width, scene.height, scene.block_size, req.block)
         async with heartbeating():
             path = await self.files.path(scene.ref)

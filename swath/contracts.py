@@ -162,6 +162,8 @@ class IngestRequest:
     #: Return the staged tiles as `IngestResult.chunks` (one reference per chunk), not one by one
     #: as `IngestResult.staged` (what workflows of type `AnalysisRun` and older expect).
     chunked: bool = False
+    #: The run's tenant, for the step's span (empty from workflows older than `AnalysisRunV3`).
+    tenant: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,8 @@ class InferenceRequest:
     fallback_used: bool = False
     #: The chunk's tiles as ingest staged them; the activity reads them as `items`.
     chunk: StagedChunk | None = None
+    #: The run's tenant, for the step's span (empty from workflows older than `AnalysisRunV3`).
+    tenant: str = ""
 
 
 @dataclass(frozen=True)
@@ -364,6 +368,8 @@ class SceneBlockRequest:
     run_id: str
     scene: StagedScene
     block: int
+    #: The run's tenant, for the step's span (empty from workflows older than `AnalysisRunV3`).
+    tenant: str = ""
 
 
 @dataclass(frozen=True)
@@ -384,6 +390,8 @@ class MapBlockRequest:
     block: int
     #: The staged pixels; `None` for a block with no valid pixel (counted, not mapped).
     pixels_ref: str | None = None
+    #: The run's tenant, for the step's span (empty from workflows older than `AnalysisRunV3`).
+    tenant: str = ""
 
 
 @dataclass(frozen=True)

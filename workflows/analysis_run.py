@@ -155,7 +155,7 @@ class AnalysisRunWorkflow:
                 INGEST_INPUTS,
                 IngestRequest(
                     req.run_id, req.model, req.inputs, record=True, scene_block_size=req.scene_block_size,
-                    chunk_size=req.chunk_size, chunked=True,
+                    chunk_size=req.chunk_size, chunked=True, tenant=req.tenant,
                 ),
                 # It heartbeats per item; only the run's deadline bounds it as a whole.
                 start_to_close_timeout=timedelta(seconds=req.deadline_seconds),
@@ -221,7 +221,7 @@ class AnalysisRunWorkflow:
         """One chunk on one model; `guarded`: refused fast while that model's breaker is open."""
         request = InferenceRequest(
             req.run_id, model, chunk_index=n, chunk_count=count, refuse_if_breaker_open=guarded, store_results=True,
-            fallback_used=is_fallback, chunk=chunk,
+            fallback_used=is_fallback, chunk=chunk, tenant=req.tenant,
         )
         return await execute(
             RUN_INFERENCE_CHUNK, request, cancellation_type=WAIT, summary=f"inference chunk {n}/{count} on {model}"

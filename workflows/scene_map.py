@@ -85,10 +85,10 @@ class SceneMapWorkflow:
     async def _block(self, req: SceneMapInput, block: int) -> BlockResult:
         label = f"block {block + 1}/{req.scene.blocks} of {req.scene.id}"
         staged = await execute(
-            INGEST_SCENE_BLOCK, SceneBlockRequest(req.run_id, req.scene, block), summary=f"read {label}"
+            INGEST_SCENE_BLOCK, SceneBlockRequest(req.run_id, req.scene, block, tenant=req.tenant), summary=f"read {label}"
         )
         return await execute(
-            MAP_SCENE_BLOCK, MapBlockRequest(req.run_id, req.model, req.scene, block, staged.ref),
+            MAP_SCENE_BLOCK, MapBlockRequest(req.run_id, req.model, req.scene, block, staged.ref, tenant=req.tenant),
             summary=f"map {label}",
         )
 

@@ -119,6 +119,7 @@ async def test_one_trace_spans_the_request_workflow_activities_and_webhook(
         assert activity_spans, f"no span of {activity}; the trace has {sorted(by_name)}"
         for span in activity_spans:
             assert span.service == service and span.attributes["swath.run_id"] == run["id"]
+            assert span.attributes["swath.tenant"] == DEV_TENANT
     assert len(by_name["RunActivity:run_inference_chunk"]) == 2
     chunk = by_name["RunActivity:run_inference_chunk"][0]
     assert chunk.attributes["swath.model"] == "crop-classifier@1.0.0"
