@@ -26,12 +26,20 @@ REGISTRY = ModelRegistry(BUNDLED_REGISTRY)
 SPEC = REGISTRY.resolve("crop-classifier").input
 
 
-async def test_staged_tiles_are_one_blob_per_chunk_with_item_errors_left_out(tmp_path: Path) -> None:
+async def seven_tiles_and_a_broken_one(
+    tmp_path: Path,
+) -> tuple[LocalBlobStore, list[Path], list[InputRef], IngestActivities]:
+    """Seven sample tiles uploaded, an undecodable input third among them, and ingest over that store."""
     blobs = LocalBlobStore(tmp_path / "blobs")
     tiles = sorted((sample_dir() / "tiles").glob("*.npy"))[:7]
     inputs = [InputRef(p.stem, await blobs.put(f"in/{p.name}", p.read_bytes())) for p in tiles]
     inputs.insert(2, InputRef("broken", await blobs.put("in/broken.npy", b"\x93NUMPY not a tile")))
     acts = IngestActivities(blobs=blobs, registry=REGISTRY, guard=UrlGuard(), max_item_bytes=1 << 20)
+    return blobs, tiles, inputs, acts
+
+
+async def test_staged_tiles_are_one_blob_per_chunk_with_item_errors_left_out(tmp_path: Path) -> None:
+    blobs, tiles, inputs, acts = await seven_tiles_and_a_broken_one(tmp_path)
     run_id = str(uuid.uuid4())
     request = IngestRequest(run_id, "crop-classifier", inputs, chunk_size=3)
     try:
@@ -61,11 +69,7 @@ async def test_staged_tiles_are_one_blob_per_chunk_with_item_errors_left_out(tmp
 
 
 async def test_a_chunked_ingest_returns_the_same_tiles_one_reference_per_chunk(tmp_path: Path) -> None:
-    blobs = LocalBlobStore(tmp_path / "blobs")
-    tiles = sorted((sample_dir() / "tiles").glob("*.npy"))[:7]
-    inputs = [InputRef(p.stem, await blobs.put(f"in/{p.name}", p.read_bytes())) for p in tiles]
-    inputs.insert(2, InputRef("broken", await blobs.put("in/broken.npy", b"\x93NUMPY not a tile")))
-    acts = IngestActivities(blobs=blobs, registry=REGISTRY, guard=UrlGuard(), max_item_bytes=1 << 20)
+    _, _, inputs, acts = await seven_tiles_and_a_broken_one(tmp_path)
     one_by_one = IngestRequest(str(uuid.uuid4()), "crop-classifier", inputs, chunk_size=3)
     try:
         flat = await ActivityEnvironment().run(acts.ingest_inputs, one_by_one)
