@@ -1,8 +1,11 @@
 """Finishing a run: its terminal status, its dead letter and its events, in one idempotent step.
 
-Runs on the `bookkeeping` pool, a light process of its own, so finishing never waits behind
-another run's ingest. Every write is idempotent: a retry finds the run finished, the dead letter
-stored and the events recorded, and only starts deliveries still pending.
+The step has two homes. `finish_run_local` is a local activity of the orchestration pool, where a
+run's workflow finishes without a task-queue hop; `finish_run` is the same step on the
+`bookkeeping` pool, a light process of its own, where a run hands it when the local one ran out
+of attempts (and where runs of older workflow versions finish). Every write is idempotent: a retry,
+or the other home, finds the run finished, the dead letter stored and the events recorded, and
+only starts deliveries still pending.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ from swath.contracts import FinishRunRequest, FinishRunResult
 from swath.db import dead_letters, items, runs
 from swath.settings import Settings
 from swath.status import RunStatus
-from swath.temporal.activities import FINISH_RUN
+from swath.temporal.activities import FINISH_RUN, FINISH_RUN_LOCAL
 from swath.tracing import annotate
 from swath.webhooks.dispatch import DeliveryPolicy
 from swath.webhooks.outbox import record_run_event
 
 
-class RunBookkeepingActivities:
+class RunFinisher:
     """The run writes the workflow itself makes (ingest and inference record their own)."""
 
     def __init__(self, *, db: asyncpg.Pool, temporal: Client, policy: DeliveryPolicy, settings: Settings) -> None:
@@ -35,8 +38,7 @@ class RunBookkeepingActivities:
         self.policy = policy
         self.settings = settings
 
-    @FINISH_RUN.implementation
-    async def finish_run(self, req: FinishRunRequest) -> FinishRunResult:
+    async def finish(self, req: FinishRunRequest) -> FinishRunResult:
         """Dead-letter (if asked), record the terminal status, then each event and its deliveries."""
         annotate(run_id=req.run_id, tenant=req.tenant or None, status=req.status)
         run_id = UUID(req.run_id)
@@ -81,3 +83,21 @@ class RunBookkeepingActivities:
             req.run_id, req.status, "now" if finished else "already", ",".join(req.events) or "none", started,
         )
         return FinishRunResult(finished=finished, deliveries_started=started)
+
+
+class LocalRunFinishActivities(RunFinisher):
+    """The orchestration pool's half: finishing as a local activity of the run's own worker."""
+
+    @FINISH_RUN_LOCAL.implementation
+    async def finish_run_local(self, req: FinishRunRequest) -> FinishRunResult:
+        """Finish the run (`RunFinisher.finish`)."""
+        return await self.finish(req)
+
+
+class RunBookkeepingActivities(RunFinisher):
+    """The bookkeeping pool's half: finishing as an activity that the server retries."""
+
+    @FINISH_RUN.implementation
+    async def finish_run(self, req: FinishRunRequest) -> FinishRunResult:
+        """Finish the run (`RunFinisher.finish`)."""
+        return await self.finish(req)

@@ -144,6 +144,7 @@ async def workers(settings: Settings, temporal_env: WorkflowEnvironment) -> Asyn
                 workflows=list(pool.workflows),
                 activities=[fn for obj in objects for fn in activity_methods(obj)],
                 max_concurrent_activities=pool.max_concurrent_activities,
+                **pool.worker_options,
             )
             await stack.enter_async_context(worker)
         yield

@@ -55,6 +55,7 @@ LIGHT_MODULES = [
     "workflows.analysis_run",
     "workflows.legacy.analysis_run_v1",
     "workflows.legacy.analysis_run_v2",
+    "workflows.legacy.analysis_run_v3",
     "workflows.webhook_delivery",
     "activities",
     "activities.ingest",
@@ -152,18 +153,41 @@ def test_every_workflow_definition_has_one_implementation_on_its_queue(pools: di
     hosted = Counter((queue, workflow_name(cls)) for queue, pool in pools.items() for cls in pool.workflows)
     for defn in WORKFLOWS:
         assert hosted[(defn.queue, defn.name)] == 1, defn.name
-    # Besides them only the earlier versions of the run workflow (v1, v2), kept to finish their runs.
-    legacy = {(TaskQueue.ORCHESTRATION, "AnalysisRunWorkflow"), (TaskQueue.ORCHESTRATION, "AnalysisRun")}
+    # Besides them only the earlier versions of the run workflow (v1, v2, v3), kept to finish their runs.
+    legacy = {(TaskQueue.ORCHESTRATION, name) for name in ("AnalysisRunWorkflow", "AnalysisRun", "AnalysisRunV3")}
     assert set(hosted) == {(d.queue, d.name) for d in WORKFLOWS} | legacy
 
 
-def test_only_orchestration_hosts_workflows_and_it_has_no_activities(pools: dict) -> None:
+def test_only_orchestration_hosts_workflows_and_its_only_activities_are_local(pools: dict) -> None:
     for queue, pool in pools.items():
         if queue is TaskQueue.ORCHESTRATION:
-            assert pool.workflows and not pool.activity_classes
+            assert pool.workflows
+            # It polls for no activity task: what it implements runs inside its workflows' tasks.
+            assert pool.worker_options.get("no_remote_activities") is True
+            for _, _, fn in registrations({queue: pool}):
+                defn = definition_of(fn)
+                assert defn is not None and defn.local, f"{fn.__name__} on orchestration is not a local activity"
         else:
             assert not pool.workflows, f"{queue} hosts workflows"
             assert pool.activity_classes, f"{queue} has no activities"
+
+
+def test_a_local_activity_is_defined_for_the_queue_of_the_workflows_that_call_it() -> None:
+    assert [d.name for d in ACTIVITIES if d.local] == ["finish_run_local"]
+    assert all(d.queue is TaskQueue.ORCHESTRATION for d in ACTIVITIES if d.local)
+    assert all(isinstance(d.config, dict) and "heartbeat_timeout" not in d.config for d in ACTIVITIES if d.local)
+
+
+def test_a_local_activity_gives_up_within_a_minute() -> None:
+    """Its retries keep a workflow task open and add to the history: they must end, and soon."""
+    for defn in (d for d in ACTIVITIES if d.local):
+        policy = defn.config["retry_policy"]
+        assert policy.maximum_attempts > 0, defn.name
+        waits, interval = [], policy.initial_interval.total_seconds()
+        for _ in range(policy.maximum_attempts - 1):
+            waits.append(min(interval, policy.maximum_interval.total_seconds()))
+            interval *= policy.backoff_coefficient
+        assert sum(waits) <= 60, (defn.name, waits)
 
 
 def test_activity_helper_reads_the_same_definitions() -> None:

@@ -1,4 +1,4 @@
-"""`AnalysisRunWorkflow` (type `AnalysisRunV3`): ingest → inference in chunks → finish.
+"""`AnalysisRunWorkflow` (type `AnalysisRunV4`): ingest → inference in chunks → finish.
 
 Each step is one activity, called by reference (`swath.temporal.activities`) on its own pool's
 queue, and each records what it produced, so a one-chunk run costs what three activities cost:
@@ -11,8 +11,11 @@ queue, and each records what it produced, so a one-chunk run costs what three ac
 - each scene input is mapped by a child `SceneMapWorkflow` (block by block; see
   `workflows.scene_map`), at the same time as the tiles' chunks; a scene that cannot be mapped is
   an item error of the run, not its failure;
-- `finish_run` records the terminal status, the dead letter (if any) and the run's events, whose
-  webhooks it starts.
+- `finish_run_local` records the terminal status, the dead letter (if any) and the run's events,
+  whose webhooks it starts: a local activity of the orchestration worker that runs this workflow,
+  so finishing costs no task-queue hop and no workflow task of its own. Should it fail for about
+  a minute (`LOCAL_FINISH_RETRY`: PostgreSQL down), the same request goes to `finish_run` on the
+  `bookkeeping` pool, which retries until it is back without growing the history.
 
 Failure semantics: typed non-retryable errors fail fast; a chunk whose primary model exhausts its
 retries (or whose breaker is open) runs on the model's fallback, and so does the rest of the run;
@@ -23,7 +26,8 @@ Payloads are references and counts: no term of the history grows faster than the
 The workflow writes nothing but its steps: a run's status lives in PostgreSQL (each step records
 its own) and, for the Web UI, in Temporal's own `ExecutionStatus`; `SwathTenant` and `SwathModel`
 are set once when the API starts it. A status search attribute upserted as the run moved cost two
-workflow tasks per run (`workflows.legacy.analysis_run_v2`, type `AnalysisRun`, still did).
+workflow tasks per run (`workflows.legacy.analysis_run_v2`, type `AnalysisRun`, still did), and
+finishing on the bookkeeping pool one more (`workflows.legacy.analysis_run_v3`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from temporalio.exceptions import (
     ApplicationError,
     ChildWorkflowError,
     RetryState,
+    TimeoutError as StepTimeoutError,
     is_cancelled_exception,
 )
 from temporalio.workflow import ActivityCancellationType
@@ -63,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
     from swath.temporal.activities import (
         ANALYSIS_RUN,
         FINISH_RUN,
+        FINISH_RUN_LOCAL,
         INGEST_INPUTS,
         RUN_INFERENCE_CHUNK,
         SCENE_MAP,
@@ -245,7 +251,13 @@ class AnalysisRunWorkflow:
             item_errors=self._scene_errors, item_positions=self._scene_positions,
         )
         summary = status.value + (f": dead-lettered ({error.code})" if dead_letter and error else "")
-        await execute(FINISH_RUN, request, summary=summary)
+        try:
+            await execute(FINISH_RUN_LOCAL, request, summary=summary)
+        except (ActivityError, ApplicationError, StepTimeoutError) as err:
+            # A local activity's own failure arrives unwrapped; one that ran out of time, wrapped.
+            reason = err.cause if isinstance(err, ActivityError) else err
+            workflow.logger.warning("run %s: could not finish here (%s); the bookkeeping pool will", req.run_id, reason)
+            await execute(FINISH_RUN, request, summary=summary)
 
 
 def _run_error(err: BaseException) -> RunError:

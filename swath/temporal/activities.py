@@ -4,7 +4,9 @@ A definition carries what a caller needs and nothing it must not import: the nam
 and result types, the task queue of the pool that implements it, and one `ActivityConfig` (its
 timeouts and retry policy). Workflows call `execute(INGEST_INPUTS, request)`; pools register the
 implementations with `@INGEST_INPUTS.implementation`, and a guard test checks that every
-definition has exactly one implementation, registered on the queue it names. This module imports
+definition has exactly one implementation, registered on the queue it names. A `local`
+definition runs as a local activity, in the worker of the workflow that calls it: its queue is
+that worker's, and its config a `LocalActivityConfig`. This module imports
 only temporalio and the contracts, so workflow code and the API can use it.
 
 Values that must agree are derived here: activities heartbeat every `HEARTBEAT_INTERVAL`, a fifth of
@@ -86,7 +88,9 @@ class ActivityDef(Generic[In, Out]):
     arg_type: type[In]
     result_type: type[Out] | None
     queue: TaskQueue
-    config: workflow.ActivityConfig
+    config: workflow.ActivityConfig | workflow.LocalActivityConfig
+    #: Run in the calling workflow's worker (no task-queue hop); `queue` must be that worker's.
+    local: bool = False
 
     def implementation(self, fn: F) -> F:
         """Register `fn` (an activity method) as this definition's implementation."""
@@ -120,6 +124,10 @@ async def execute_child(defn: WorkflowDef[In, Out], arg: In, *, id: str, **optio
 
 async def execute(defn: ActivityDef[In, Out], arg: In, **options: Any) -> Out:
     """From workflow code: run the activity on its queue with its config (`options` add to it, e.g. `summary`)."""
+    if defn.local:
+        return await workflow.execute_local_activity(
+            defn.name, arg, result_type=defn.result_type, **{**defn.config, **options}
+        )
     return await workflow.execute_activity(
         defn.name, arg, result_type=defn.result_type, task_queue=defn.queue, **{**defn.config, **options}
     )
@@ -143,6 +151,22 @@ RUN_INFERENCE_CHUNK: ActivityDef[InferenceRequest, InferenceResult] = ActivityDe
         start_to_close_timeout=timedelta(minutes=5), heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=STEP_RETRY
     ),
 )
+#: Finishing a run in its own worker: 8 attempts over about 45 s of backoff (1, 2, 4, 8, then 10 s),
+#: then the run hands the step to the bookkeeping pool. A local activity's retries happen in the
+#: worker and keep the workflow task alive (three history events about every eight seconds), so
+#: they are bounded by attempts (the SDK does not end a local activity at its schedule-to-close).
+LOCAL_FINISH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=8
+)
+#: Finishing a run, fast: a local activity of the orchestration pool, which saves the run a
+#: task-queue hop and a workflow task.
+FINISH_RUN_LOCAL: ActivityDef[FinishRunRequest, FinishRunResult] = ActivityDef(
+    "finish_run_local", FinishRunRequest, FinishRunResult, TaskQueue.ORCHESTRATION,
+    workflow.LocalActivityConfig(start_to_close_timeout=timedelta(seconds=30), retry_policy=LOCAL_FINISH_RETRY),
+    local=True,
+)
+#: Finishing a run, durably: on the bookkeeping pool, retried by the server until PostgreSQL is
+#: back, at no cost to the history; where a run goes when `FINISH_RUN_LOCAL` ran out of attempts.
 FINISH_RUN: ActivityDef[FinishRunRequest, FinishRunResult] = ActivityDef(
     "finish_run", FinishRunRequest, FinishRunResult, TaskQueue.BOOKKEEPING,
     workflow.ActivityConfig(start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY),
@@ -191,15 +215,15 @@ FAIL_WEBHOOK_MESSAGE: ActivityDef[FailWebhookRequest, bool] = ActivityDef(
 )
 
 ACTIVITIES: tuple[ActivityDef[Any, Any], ...] = (
-    INGEST_INPUTS, RUN_INFERENCE_CHUNK, FINISH_RUN, INGEST_SCENE_BLOCK, MAP_SCENE_BLOCK, ASSEMBLE_SCENE_MAP,
-    PURGE_BLOBS, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE,
+    INGEST_INPUTS, RUN_INFERENCE_CHUNK, FINISH_RUN_LOCAL, FINISH_RUN, INGEST_SCENE_BLOCK, MAP_SCENE_BLOCK,
+    ASSEMBLE_SCENE_MAP, PURGE_BLOBS, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE,
 )
 
 # -- workflows ----------------------------------------------------------------------------------
 
-#: Type `AnalysisRunV3`: the third shape of a run's workflow (`AnalysisRun`, v2, and
-#: `AnalysisRunWorkflow`, v1, are hosted by `workflows.legacy` until their last runs end).
-ANALYSIS_RUN: WorkflowDef[AnalysisRunInput, RunOutcome] = WorkflowDef("AnalysisRunV3", AnalysisRunInput, RunOutcome)
+#: Type `AnalysisRunV4`: the fourth shape of a run's workflow (`AnalysisRunV3`, `AnalysisRun`, v2,
+#: and `AnalysisRunWorkflow`, v1, are hosted by `workflows.legacy` until their last runs end).
+ANALYSIS_RUN: WorkflowDef[AnalysisRunInput, RunOutcome] = WorkflowDef("AnalysisRunV4", AnalysisRunInput, RunOutcome)
 #: A child of a run's workflow per scene input, workflow id `run-<run_id>-scene-<position>`.
 SCENE_MAP: WorkflowDef[SceneMapInput, SceneMapResult] = WorkflowDef("SceneMap", SceneMapInput, SceneMapResult)
 WEBHOOK_DELIVERY: WorkflowDef[WebhookDeliveryInput, WebhookDeliveryOutcome] = WorkflowDef(

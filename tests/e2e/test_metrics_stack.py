@@ -128,10 +128,11 @@ async def scrapes(observed: RunningStack) -> dict[str, Scrape]:
     return {
         "api": await _scrape_until(f"{observed.api_url}/metrics", "swath_runs", "swath_webhook_backlog"),
         TaskQueue.ORCHESTRATION.value: await _scrape_until(
-            observed.pool_metrics_url("orchestration"), "temporal_workflow_completed"
+            observed.pool_metrics_url("orchestration"), "temporal_workflow_completed", "swath_runs_finished",
+            "swath_run_duration_seconds",
         ),
         TaskQueue.BOOKKEEPING.value: await _scrape_until(
-            observed.pool_metrics_url("bookkeeping"), "swath_runs_finished", "swath_run_duration_seconds"
+            observed.pool_metrics_url("bookkeeping"), "temporal_worker_task_slots_available"
         ),
         TaskQueue.INGEST.value: await _scrape_until(
             observed.pool_metrics_url("ingest"), "swath_ingest_bytes", "swath_ingest_items"
@@ -154,11 +155,12 @@ async def test_every_pool_serves_the_sdk_series_and_its_own(scrapes: dict[str, S
     assert scrapes["ingest"].families.get("temporal_activity_execution_latency_seconds")
     assert scrapes["orchestration"].families.get("temporal_workflow_task_schedule_to_start_latency_seconds")
 
-    finished = scrapes["bookkeeping"].families["swath_runs_finished"]
+    # Runs are finished (and counted) by the orchestration pool, as a local activity of their workflow.
+    finished = scrapes["orchestration"].families["swath_runs_finished"]
     assert {s["model"] for s in finished if s["status"] == "complete"} == {"crop-classifier@1.0.0"}
-    durations = scrapes["bookkeeping"].families["swath_run_duration_seconds"]
+    durations = scrapes["orchestration"].families["swath_run_duration_seconds"]
     assert {s["size"] for s in durations} == {"le10"}
-    items = {s["outcome"] for s in scrapes["bookkeeping"].families["swath_run_items"]}
+    items = {s["outcome"] for s in scrapes["orchestration"].families["swath_run_items"]}
     assert items == {"done", "failed"}
     outcomes = {s["outcome"] for s in scrapes["ingest"].families["swath_ingest_items"]}
     assert outcomes == {"staged", "undecodable"}

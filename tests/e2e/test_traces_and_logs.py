@@ -112,7 +112,7 @@ async def test_one_trace_spans_the_request_workflow_activities_and_webhook(
     assert f"StartWorkflow:{ANALYSIS_RUN.name}" in by_name and f"RunWorkflow:{ANALYSIS_RUN.name}" in by_name
     services = {
         "ingest_inputs": "swath-ingest", "run_inference_chunk": "swath-inference",
-        "finish_run": "swath-bookkeeping", "deliver_webhook": "swath-notify",
+        "finish_run_local": "swath-orchestration", "deliver_webhook": "swath-notify",
     }
     for activity, service in services.items():
         activity_spans = by_name.get(f"RunActivity:{activity}", [])

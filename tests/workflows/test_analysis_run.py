@@ -33,7 +33,7 @@ from swath.contracts import (
     StagedChunk,
 )
 from swath.chunks import chunk_bounds
-from swath.temporal.activities import ANALYSIS_RUN, FINISH_RUN, INGEST_INPUTS, RUN_INFERENCE_CHUNK
+from swath.temporal.activities import ANALYSIS_RUN, FINISH_RUN, FINISH_RUN_LOCAL, INGEST_INPUTS, RUN_INFERENCE_CHUNK
 from swath.temporal.queues import TaskQueue
 from tests.conftest import start_dev_server
 from workflows.analysis_run import AnalysisRunWorkflow
@@ -51,7 +51,11 @@ class Fakes:
     inference_gate: asyncio.Event | None = None
     #: Models whose every inference attempt raises this error.
     failing_models: dict[str, ApplicationError] = field(default_factory=dict)
+    #: Raised by every attempt of the orchestration pool's local finish.
+    local_finish_error: ApplicationError | None = None
     calls: list[tuple[str, object]] = field(default_factory=list)
+    #: The queue of every pool a run was finished on.
+    finished_on: list[TaskQueue] = field(default_factory=list)
 
     def activities(self) -> dict[TaskQueue, list]:
         @INGEST_INPUTS.implementation
@@ -83,12 +87,24 @@ class Fakes:
             assert req.chunk is not None and not req.items, "a chunk travels as one reference"
             return InferenceResult([], model, stored=len(req.chunk))
 
+        @FINISH_RUN_LOCAL.implementation
+        async def finish_here(req: FinishRunRequest) -> FinishRunResult:
+            if self.local_finish_error:
+                raise self.local_finish_error
+            self.calls.append(("finish_run", req))
+            self.finished_on.append(TaskQueue.ORCHESTRATION)
+            return FinishRunResult(finished=True)
+
         @FINISH_RUN.implementation
         async def finish(req: FinishRunRequest) -> FinishRunResult:
             self.calls.append(("finish_run", req))
+            self.finished_on.append(TaskQueue.BOOKKEEPING)
             return FinishRunResult(finished=True)
 
-        return {TaskQueue.INGEST: [ingest], TaskQueue.INFERENCE: [infer], TaskQueue.BOOKKEEPING: [finish]}
+        return {
+            TaskQueue.ORCHESTRATION: [finish_here], TaskQueue.INGEST: [ingest], TaskQueue.INFERENCE: [infer],
+            TaskQueue.BOOKKEEPING: [finish],
+        }
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -106,8 +122,14 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 async def run_with(env: WorkflowEnvironment, fakes: Fakes, run: AnalysisRunInput, *, then=None):
     """Start the workflow with workers for every pool's fakes; `then(handle)` runs while it is open."""
-    workers = [Worker(env.client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunWorkflow])]
-    workers += [Worker(env.client, task_queue=q, activities=acts) for q, acts in fakes.activities().items()]
+    activities = fakes.activities()
+    workers = [
+        Worker(
+            env.client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunWorkflow],
+            activities=activities.pop(TaskQueue.ORCHESTRATION), no_remote_activities=True,
+        )
+    ]
+    workers += [Worker(env.client, task_queue=q, activities=acts) for q, acts in activities.items()]
     for w in workers:
         await w.__aenter__()
     try:
@@ -157,19 +179,43 @@ async def test_happy_path_runs_every_step_on_its_queue_in_order(env: WorkflowEnv
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
     queues = {a.activity_type.name: a.task_queue.name for a in scheduled}
-    assert queues["ingest_inputs"] == "ingest"
-    assert queues["run_inference_chunk"] == "inference"
-    assert queues["finish_run"] == "bookkeeping"
+    assert queues == {"ingest_inputs": "ingest", "run_inference_chunk": "inference"}
+    # The run finished in its own worker: a local activity, whose one event is its marker.
+    history = await handle.fetch_history()
+    markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    assert [m.marker_recorded_event_attributes.marker_name for m in markers] == ["core_local_activity"]
+    assert fakes.finished_on == [TaskQueue.ORCHESTRATION]
+    # A workflow task before each of the four remote activities, and one after the last, which
+    # finishes the run (the local activity) and completes the workflow.
+    assert sum(e.HasField("workflow_task_completed_event_attributes") for e in history.events) == 5
 
     # The workflow's only tasks are its steps: no search attribute is upserted as the run moves
     # (its status is Temporal's own, and the API's), and the deadline is its one timer.
-    history = await handle.fetch_history()
     assert not [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
     assert sum(e.HasField("timer_started_event_attributes") for e in history.events) == 1
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
     # The stored history replays deterministically against the current workflow code.
     await Replayer(workflows=[AnalysisRunWorkflow]).replay_workflow(history)
+
+
+async def test_a_run_that_cannot_finish_in_its_own_worker_finishes_on_the_bookkeeping_pool(
+    env: WorkflowEnvironment,
+) -> None:
+    fakes = Fakes(local_finish_error=ApplicationError("database is down", non_retryable=True))
+    run = a_run(3)
+    handle, outcome = await run_with(env, fakes, run)
+    assert outcome.status == "complete" and outcome.items_ok == 3
+    assert fakes.finished_on == [TaskQueue.BOOKKEEPING]
+    assert fakes.last("finish_run") == FinishRunRequest(
+        run.run_id, "complete", None, MODEL, tenant="acme", events=["run.completed"]
+    )
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert [(a.activity_type.name, a.task_queue.name) for a in scheduled][-1] == ("finish_run", "bookkeeping")
 
 
 async def test_a_non_retryable_ingest_error_fails_the_run_fast(env: WorkflowEnvironment) -> None:
@@ -266,17 +312,18 @@ HISTORY_BYTES_PER_TILE = 768
 
 
 async def history_of(env: WorkflowEnvironment, tiles: int) -> tuple[int, int]:
-    """(bytes of the closed history as JSON, activities scheduled) of a complete run of `tiles`."""
+    """(bytes of the closed history as JSON, activities run) of a complete run of `tiles`."""
     handle, outcome = await run_with(env, Fakes(), a_run(tiles, chunk_size=16))
     assert outcome.status == "complete" and outcome.items_ok == tiles
     history = await handle.fetch_history()
     scheduled = sum(e.HasField("activity_task_scheduled_event_attributes") for e in history.events)
-    return len(history.to_json().encode()), scheduled
+    local = sum(e.HasField("marker_recorded_event_attributes") for e in history.events)
+    return len(history.to_json().encode()), scheduled + local
 
 
 async def test_a_1000_tile_run_costs_65_activities_and_a_history_linear_in_its_tiles(env: WorkflowEnvironment) -> None:
     small_bytes, small_steps = await history_of(env, 250)
     big_bytes, big_steps = await history_of(env, 1000)
-    assert (small_steps, big_steps) == (2 + 250 // 16 + 1, 2 + 1000 // 16 + 1)  # ingest, chunks, finish
+    assert (small_steps, big_steps) == (2 + 250 // 16 + 1, 2 + 1000 // 16 + 1)  # ingest, chunks, finish (local)
     assert big_bytes <= 1000 * HISTORY_BYTES_PER_TILE, big_bytes
     assert big_bytes <= 4.5 * small_bytes, (small_bytes, big_bytes)  # 4× the tiles: about 4× the history

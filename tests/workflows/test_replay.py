@@ -3,9 +3,9 @@
 The histories come from the failure suite's real stack (`SWATH_RECORD_HISTORIES=1 pytest
 tests/failures`) and cover a complete run, a fallback, a dead-lettered failure, a redrive, a
 deadline and a cancel. A workflow change that breaks replay fails here, before it reaches
-workflows already running in production. `histories/v2/` and `histories/v1/` hold runs of the
-earlier versions (types `AnalysisRun` and `AnalysisRunWorkflow`), which the orchestration pool
-still hosts to finish such runs.
+workflows already running in production. `histories/v3/`, `histories/v2/` and `histories/v1/`
+hold runs of the earlier versions (types `AnalysisRunV3`, `AnalysisRun` and
+`AnalysisRunWorkflow`), which the orchestration pool still hosts to finish such runs.
 `histories/lifecycle/` holds a purge pass the lifecycle Schedule started (`BlobLifecycleWorkflow`,
 recorded by `SWATH_RECORD_HISTORIES=1 pytest tests/swath/temporal/test_schedules.py`).
 """
@@ -24,14 +24,15 @@ from workers.pools import load_pool
 
 HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(HERE.glob("*.json"))
+V3_HISTORIES = sorted((HERE / "v3").glob("*.json"))
 V2_HISTORIES = sorted((HERE / "v2").glob("*.json"))
 V1_HISTORIES = sorted((HERE / "v1").glob("*.json"))
 LIFECYCLE_HISTORIES = sorted((HERE / "lifecycle").glob("*.json"))
-ALL = HISTORIES + V2_HISTORIES + V1_HISTORIES + LIFECYCLE_HISTORIES
+ALL = HISTORIES + V3_HISTORIES + V2_HISTORIES + V1_HISTORIES + LIFECYCLE_HISTORIES
 
 
 def test_there_are_histories_of_every_version_to_replay() -> None:
-    assert len(HISTORIES) >= 5 and len(V2_HISTORIES) >= 5 and len(V1_HISTORIES) >= 5
+    assert all(len(h) >= 5 for h in (HISTORIES, V3_HISTORIES, V2_HISTORIES, V1_HISTORIES))
 
 
 def test_there_is_a_history_of_the_lifecycle_workflow_to_replay() -> None:

@@ -1,6 +1,8 @@
-"""The `bookkeeping` pool: the run writes workflows make themselves (finishing a run, its dead
-letter and events) and the blob purge, in a light process of their own so they never wait
-behind ingest. Starting it keeps the blob lifecycle's Schedule as the settings say."""
+"""The `bookkeeping` pool: finishing the runs whose workflow could not finish them itself (a run
+finishes in its orchestration worker as a local activity, and hands the step here after that
+failed for about a minute; runs of older workflow versions finish here too) and the blob purge,
+in a light process of their own so they never wait behind ingest. Starting it keeps the blob
+lifecycle's Schedule as the settings say."""
 
 from contextlib import AsyncExitStack
 from datetime import timedelta

@@ -1,17 +1,48 @@
-"""The `orchestration` pool: workflows only, never blocked by I/O."""
+"""The `orchestration` pool: the workflows, and the one write a run's workflow makes itself.
 
+Finishing a run is a local activity here (`finish_run_local`), over one database pool and the
+pool's Temporal client (finishing starts webhook deliveries); it is async I/O on the worker's
+event loop, never in a workflow task. The worker polls for workflow tasks only
+(`no_remote_activities`): every other activity belongs to another pool's queue.
+"""
+
+from contextlib import AsyncExitStack
+
+from temporalio.client import Client
+
+from activities.runs import LocalRunFinishActivities
+from swath.db import connect
+from swath.settings import Settings
 from swath.temporal.queues import TaskQueue
+from swath.webhooks.dispatch import DeliveryPolicy
 from workers.pool import PoolSpec
 from workflows.analysis_run import AnalysisRunWorkflow
 from workflows.blob_lifecycle import BlobLifecycleWorkflow
 from workflows.legacy.analysis_run_v1 import AnalysisRunWorkflowV1
 from workflows.legacy.analysis_run_v2 import AnalysisRunWorkflowV2
+from workflows.legacy.analysis_run_v3 import AnalysisRunWorkflowV3
 from workflows.scene_map import SceneMapWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
+
+
+async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> list[object]:
+    """The local finishing step over one DB pool and the pool's Temporal client."""
+    db = await connect(settings.dsn)
+    stack.push_async_callback(db.close)
+    return [
+        LocalRunFinishActivities(
+            db=db, temporal=temporal, policy=DeliveryPolicy.from_settings(settings), settings=settings,
+        ),
+    ]
+
 
 POOL = PoolSpec(
     queue=TaskQueue.ORCHESTRATION,
     workflows=(
-        AnalysisRunWorkflow, SceneMapWorkflow, WebhookDeliveryWorkflow, BlobLifecycleWorkflow, AnalysisRunWorkflowV2, AnalysisRunWorkflowV1,
+        AnalysisRunWorkflow, SceneMapWorkflow, WebhookDeliveryWorkflow, BlobLifecycleWorkflow,
+        AnalysisRunWorkflowV3, AnalysisRunWorkflowV2, AnalysisRunWorkflowV1,
     ),
+    activity_classes=(LocalRunFinishActivities,),
+    build_activities=build,
+    worker_options={"no_remote_activities": True},
 )
