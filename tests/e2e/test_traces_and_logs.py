@@ -173,5 +173,5 @@ def test_every_line_of_every_process_is_json_and_run_lines_name_the_run(
     assert all(entry["run_id"] == run["id"] for entry in run_lines), [e for e in run_lines if e["run_id"] != run["id"]]
     # Polling the run on the connection that created it is a request of its own, in a trace of its own.
     assert polls and all(e["trace_id"] not in (None, run["trace_id"]) for e in polls)
-    finished = [e for e in run_lines if e["activity"] == "finish_run"]
+    finished = [e for e in run_lines if e["activity"] == "finish_run_local"]
     assert finished and all(e["trace_id"] == run["trace_id"] and e["span_id"] for e in finished)

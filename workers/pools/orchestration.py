@@ -26,8 +26,12 @@ from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 
 async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> list[object]:
-    """The local finishing step over one DB pool and the pool's Temporal client."""
-    db = await connect(settings.dsn)
+    """The local finishing step over one DB pool and the pool's Temporal client.
+
+    The pool opens its connections when a run first finishes (`min_size=0`): workflows are served
+    even while PostgreSQL is away, and a finish that cannot reach it goes to the bookkeeping pool.
+    """
+    db = await connect(settings.dsn, min_size=0)
     stack.push_async_callback(db.close)
     return [
         LocalRunFinishActivities(
