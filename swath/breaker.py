@@ -85,16 +85,39 @@ async def list_statuses(conn: asyncpg.Connection, *, policy: BreakerPolicy) -> l
     return [_effective(r["model"], r["state"], r["age"], policy) for r in rows]
 
 
+#: A success while the breaker is closed moves nothing: it only joins the window. One statement,
+#: no row lock; it records nothing (and returns 0) unless the breaker is stored as closed.
+_RECORD_SUCCESS_WHILE_CLOSED = """
+    WITH closed AS (
+        SELECT 1 FROM inference_breakers WHERE model = $1 AND state = 'closed'
+    ), recorded AS (
+        INSERT INTO inference_outcomes (model, ok) SELECT $1, true FROM closed RETURNING id
+    ), pruned AS (
+        DELETE FROM inference_outcomes
+        WHERE model = $1 AND EXISTS (SELECT 1 FROM recorded) AND id <= (
+            SELECT id FROM inference_outcomes WHERE model = $1 ORDER BY id DESC OFFSET $2 LIMIT 1
+        )
+    )
+    SELECT count(*) FROM recorded
+"""
+#: Only the newest `window_size` attempts can be in a window: older ones are deleted as new ones
+#: arrive (an index walk of `window_size` rows, however many attempts an hour brings).
+_PRUNE = """
+    DELETE FROM inference_outcomes WHERE model = $1 AND id <= (
+        SELECT id FROM inference_outcomes WHERE model = $1 ORDER BY id DESC OFFSET $2 LIMIT 1
+    )
+"""
+
+
 async def record_outcome(conn: asyncpg.Connection, *, model: str, ok: bool, policy: BreakerPolicy) -> BreakerState:
     """Record one inference attempt and move the breaker if it must; returns the new state."""
+    if ok and await conn.fetchval(_RECORD_SUCCESS_WHILE_CLOSED, model, policy.window_size):
+        return BreakerState.CLOSED
     async with conn.transaction():
         await conn.execute("INSERT INTO inference_breakers (model) VALUES ($1) ON CONFLICT DO NOTHING", model)
         row = await conn.fetchrow(f"{_SELECT} WHERE model = $1 FOR UPDATE", model)
         await conn.execute("INSERT INTO inference_outcomes (model, ok) VALUES ($1, $2)", model, ok)
-        await conn.execute(
-            "DELETE FROM inference_outcomes WHERE model = $1 AND at < now() - make_interval(secs => $2)",
-            model, policy.window_s,
-        )
+        await conn.execute(_PRUNE, model, policy.window_size)
         current = _effective(model, row["state"], row["age"], policy).state
         new = current
         if current is BreakerState.HALF_OPEN:

@@ -55,3 +55,20 @@ async def test_an_unknown_model_is_closed(db: asyncpg.Pool) -> None:
     async with db.acquire() as conn:
         status = await get_status(conn, model="never-seen@0", policy=POLICY)
     assert status.state is BreakerState.CLOSED and status.retry_after_s is None
+
+
+async def test_successes_while_closed_count_in_the_window(db: asyncpg.Pool) -> None:
+    """They take the one-statement path, and still dilute the failures around them."""
+    model = f"m-{uuid.uuid4().hex[:8]}@1"
+    async with db.acquire() as conn:
+        assert await record(conn, model, False, False, False, True, True, True, True) is BreakerState.CLOSED
+        assert await record(conn, model, False) is BreakerState.CLOSED  # 4 of 8 is not more than half
+        assert await record(conn, model, False) is BreakerState.OPEN  # 5 of 9
+
+
+async def test_only_the_newest_window_of_attempts_is_kept(db: asyncpg.Pool) -> None:
+    model = f"m-{uuid.uuid4().hex[:8]}@1"
+    async with db.acquire() as conn:
+        await record(conn, model, False, *([True] * 30), False)
+        kept = await conn.fetchval("SELECT count(*) FROM inference_outcomes WHERE model = $1", model)
+        assert POLICY.window_size <= kept <= POLICY.window_size + 1

@@ -99,3 +99,13 @@ def test_swath_up_refuses_a_mismatch_in_one_line_before_starting_anything(tmp_pa
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("swath up: SWATH_INFERENCE_PROCESSES=3 but SWATH_INFERENCE_GPUS")
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("index", ["-1", "one"])
+def test_a_worker_process_refuses_an_index_that_is_not_0_or_more(index: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "workers", "--pool", "inference", "--index", index],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "a process index is a whole number, 0 or more" in done.stderr and "Traceback" not in done.stderr
