@@ -142,6 +142,16 @@ async def run_with(env: WorkflowEnvironment, fakes: Fakes, run: AnalysisRunInput
             await w.__aexit__(None, None, None)
 
 
+async def scheduled_on(handle) -> list[tuple[str, str]]:
+    """(activity type, task queue) of every activity the run's history scheduled, in order."""
+    return [
+        (e.activity_task_scheduled_event_attributes.activity_type.name,
+         e.activity_task_scheduled_event_attributes.task_queue.name)
+        async for e in handle.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
 def a_run(n: int, chunk_size: int = 4, **extra) -> AnalysisRunInput:
     return AnalysisRunInput(
         run_id=str(uuid.uuid4()),
@@ -173,13 +183,7 @@ async def test_happy_path_runs_every_step_on_its_queue_in_order(env: WorkflowEnv
     )
 
     # The history shows each step on its own pool's queue, with a readable summary.
-    scheduled = [
-        e.activity_task_scheduled_event_attributes
-        async for e in handle.fetch_history_events()
-        if e.HasField("activity_task_scheduled_event_attributes")
-    ]
-    queues = {a.activity_type.name: a.task_queue.name for a in scheduled}
-    assert queues == {"ingest_inputs": "ingest", "run_inference_chunk": "inference"}
+    assert dict(await scheduled_on(handle)) == {"ingest_inputs": "ingest", "run_inference_chunk": "inference"}
     # The run finished in its own worker: a local activity, whose one event is its marker.
     history = await handle.fetch_history()
     markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
@@ -210,12 +214,7 @@ async def test_a_run_that_cannot_finish_in_its_own_worker_finishes_on_the_bookke
     assert fakes.last("finish_run") == FinishRunRequest(
         run.run_id, "complete", None, MODEL, tenant="acme", events=["run.completed"]
     )
-    scheduled = [
-        e.activity_task_scheduled_event_attributes
-        async for e in handle.fetch_history_events()
-        if e.HasField("activity_task_scheduled_event_attributes")
-    ]
-    assert [(a.activity_type.name, a.task_queue.name) for a in scheduled][-1] == ("finish_run", "bookkeeping")
+    assert (await scheduled_on(handle))[-1] == ("finish_run", "bookkeeping")
 
 
 async def test_a_non_retryable_ingest_error_fails_the_run_fast(env: WorkflowEnvironment) -> None:
