@@ -4,12 +4,16 @@ The JSON files are checked in (Grafana provisioning and the chart read them); a 
 them and fails when they differ from what is checked in, and checks that every query names a
 series some Swath process exposes. Queries aggregate away the instance (`sum`, `max`), so they
 read the same on one `swath up` machine and on a cluster of replicas; only the GPU panels keep it,
-as each inference process holds its own GPU (and sees it as `cuda:0`).
+as each inference process holds its own GPU (and sees it as `cuda:0`). Every series a query
+selects is scoped to the dashboard's `namespace` variable (`scoped`): the Kubernetes namespace of
+a deployment, as the Prometheus Operator labels its targets (`local` under `swath up --observe`),
+so deployments that share one Prometheus are told apart; "All" also matches series without it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +23,21 @@ HERE = Path(__file__).resolve().parent
 COLUMNS = 24
 PANEL_HEIGHT = 8
 RATE = "5m"
+#: The matcher every selected series carries.
+NAMESPACE_MATCHER = 'namespace=~"$namespace"'
+#: A series a query selects (Swath's, its recording rules', the Temporal SDK's), with its matchers.
+_SERIES = re.compile(r"\b((?:swath[_:]|temporal_)[A-Za-z0-9_:]*)(?:\{([^}]*)\})?")
+#: The variable's values: the namespaces the API's run gauge is scraped from.
+NAMESPACES = "label_values(swath_runs, namespace)"
+
+
+def scoped(expr: str) -> str:
+    """`expr` with `namespace=~"$namespace"` first among the matchers of every series it selects."""
+    def scope(match: re.Match) -> str:
+        name, matchers = match.group(1), match.group(2)
+        return f"{name}{{{NAMESPACE_MATCHER}{', ' + matchers if matchers else ''}}}"
+
+    return _SERIES.sub(scope, expr)
 
 
 @dataclass(frozen=True)
@@ -63,7 +82,7 @@ def _panel_json(panel: Panel, n: int, x: int, y: int, width: int) -> dict:
         "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
         "options": {"legend": {"displayMode": "list", "placement": "bottom"}} if panel.kind == "timeseries" else {},
         "targets": [
-            {"refId": chr(ord("A") + i), "expr": q.expr, "legendFormat": q.legend or "__auto"}
+            {"refId": chr(ord("A") + i), "expr": scoped(q.expr), "legendFormat": q.legend or "__auto"}
             for i, q in enumerate(panel.queries)
         ],
         **panel.extra,
@@ -71,7 +90,7 @@ def _panel_json(panel: Panel, n: int, x: int, y: int, width: int) -> dict:
 
 
 def dashboard(uid: str, title: str, description: str, panels: list[Panel]) -> dict:
-    """A dashboard with a Prometheus data source variable, panels laid out left to right."""
+    """A dashboard with Prometheus data source and namespace variables, panels laid out left to right."""
     laid_out, x, y = [], 0, 0
     for n, panel in enumerate(panels, start=1):
         width = COLUMNS // 2 if panel.wide else COLUMNS // 4
@@ -89,7 +108,16 @@ def dashboard(uid: str, title: str, description: str, panels: list[Panel]) -> di
         "time": {"from": "now-6h", "to": "now"},
         "refresh": "30s",
         "templating": {
-            "list": [{"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus"}]
+            "list": [
+                {"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus"},
+                {
+                    "name": "namespace", "label": "Namespace", "type": "query",
+                    "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                    "definition": NAMESPACES, "query": {"query": NAMESPACES, "refId": "namespaces"},
+                    "includeAll": True, "allValue": ".*", "multi": True, "refresh": 2, "sort": 1,
+                    "current": {"text": "All", "value": "$__all"},
+                },
+            ]
         },
         "panels": laid_out,
     }

@@ -32,7 +32,8 @@ def graph_url(prometheus: str, window: str, rate_window: str) -> str:
     panels = {p["title"]: p for p in json.loads(OVERVIEW.read_text())["panels"]}
     params: dict[str, str] = {}
     for n, title in enumerate(PANELS):
-        expr = panels[title]["targets"][0]["expr"].replace("[5m]", f"[{rate_window}]")
+        # With every namespace, as the dashboard's "All" (`.*`) queries.
+        expr = panels[title]["targets"][0]["expr"].replace("[5m]", f"[{rate_window}]").replace("$namespace", ".*")
         params |= {f"g{n}.expr": expr, f"g{n}.tab": "0",
                    f"g{n}.range_input": window, f"g{n}.stacked": "0", f"g{n}.show_exemplars": "0"}
     return f"{prometheus.rstrip('/')}/graph?{urlencode(params)}"

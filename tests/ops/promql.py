@@ -48,12 +48,17 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
-def dashboard_exprs(directory: Path = DASHBOARDS) -> Iterator[tuple[str, str, str]]:
-    """(dashboard file, panel title, PromQL) for every query of every checked-in dashboard."""
+def dashboard_exprs(directory: Path = DASHBOARDS, *, as_sent: bool = True) -> Iterator[tuple[str, str, str]]:
+    """(dashboard file, panel title, PromQL) for every query of every checked-in dashboard.
+
+    `as_sent`: as Grafana sends it with "All" namespaces chosen (the variable's `allValue`, `.*`),
+    which is plain PromQL; otherwise as written, with `$namespace`.
+    """
     for path in sorted(directory.glob("*.json")):
         for panel in json.loads(path.read_text())["panels"]:
             for target in panel.get("targets", []):
-                yield path.name, panel["title"], target["expr"]
+                expr = target["expr"]
+                yield path.name, panel["title"], expr.replace("$namespace", ".*") if as_sent else expr
 
 
 def rule_groups(path: Path = RULES) -> list[dict]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -69,7 +70,8 @@ def test_the_readme_picture_graphs_the_first_query_of_overview_panels() -> None:
     assert (url.netloc, url.path) == ("prometheus:9090", "/graph")
     graphs = parse_qs(url.query)
     for n, title in enumerate(screenshot.PANELS):
-        assert graphs[f"g{n}.expr"] == [panels[title]["targets"][0]["expr"].replace("[5m]", "[1m]")]
+        expr = panels[title]["targets"][0]["expr"].replace("[5m]", "[1m]").replace("$namespace", ".*")
+        assert graphs[f"g{n}.expr"] == [expr]
         assert graphs[f"g{n}.range_input"] == ["5m"]
 
 
@@ -79,6 +81,20 @@ def test_metric_names_are_read_from_promql() -> None:
         ' / on (task_queue) group_left max(swath:ratio_rate5m offset 1h) > 1e3 and y_total'
     )
     assert metric_names(expr) == {"x_seconds_bucket", "swath:ratio_rate5m", "y_total"}
+
+
+def test_every_series_of_every_dashboard_is_scoped_to_the_namespace_variable() -> None:
+    series = re.compile(r"\b(?:swath[_:]|temporal_)[A-Za-z0-9_:]*(\{[^}]*\})?")
+    for where, title, expr in dashboard_exprs(as_sent=False):
+        selected = list(series.finditer(expr))
+        assert selected, f"{where} / {title}: no series in {expr}"
+        for match in selected:
+            assert (match.group(1) or "").startswith('{namespace=~"$namespace"'), f"{where} / {title}: {match.group()}"
+    for path in DASHBOARDS.glob("*.json"):
+        variables = {v["name"]: v for v in json.loads(path.read_text())["templating"]["list"]}
+        namespace = variables["namespace"]
+        assert namespace["includeAll"] and namespace["allValue"] == ".*", path.name
+        assert metric_names(namespace["query"]["query"].removeprefix("label_values(").split(",")[0]) == {"swath_runs"}
 
 
 @needs_promtool
