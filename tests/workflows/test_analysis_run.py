@@ -120,9 +120,12 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-async def run_with(env: WorkflowEnvironment, fakes: Fakes, run: AnalysisRunInput, *, then=None):
-    """Start the workflow with workers for every pool's fakes; `then(handle)` runs while it is open."""
-    activities = fakes.activities()
+async def run_with(env: WorkflowEnvironment, fakes: Fakes, run: AnalysisRunInput, *, then=None, real=None):
+    """Start the workflow with workers for every pool's fakes; `then(handle)` runs while it is open.
+
+    `real`: activities (by queue) to register instead of that queue's fakes.
+    """
+    activities = {**fakes.activities(), **(real or {})}
     workers = [
         Worker(
             env.client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunWorkflow],
