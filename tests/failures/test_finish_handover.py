@@ -1,6 +1,7 @@
 """A run whose workflow cannot finish it in its own worker is finished by the bookkeeping pool.
 
-The real finishing step on both sides, on a real dev server and PostgreSQL: the orchestration
+The real finishing step on both sides, on a dev server of its own (the session's has the real
+pools on its queues) and the real PostgreSQL: the orchestration
 pool's `finish_run_local` over a database pool whose server refuses every connection, the
 bookkeeping pool's `finish_run` over the real one. The local step makes its 8 attempts (about
 45 s of backoff, `LOCAL_FINISH_RETRY`), then the run hands the same request over, and the run's
@@ -9,9 +10,11 @@ row ends `complete` with its event recorded once.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from uuid import UUID
 
 import asyncpg
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.runs import LocalRunFinishActivities, RunBookkeepingActivities
@@ -20,11 +23,19 @@ from swath.embedded.ports import free_port
 from swath.settings import Settings
 from swath.temporal.queues import TaskQueue
 from swath.webhooks.dispatch import DeliveryPolicy
+from tests.conftest import start_dev_server
 from tests.workflows.test_analysis_run import Fakes, a_run, run_with
 
 
+@pytest.fixture(scope="module")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server()
+    yield env
+    await env.shutdown()
+
+
 async def test_a_finish_that_cannot_reach_postgresql_is_handed_to_the_bookkeeping_pool(
-    temporal_env: WorkflowEnvironment, db: asyncpg.Pool, settings: Settings
+    env: WorkflowEnvironment, db: asyncpg.Pool, settings: Settings
 ) -> None:
     run = a_run(2)
     async with db.acquire() as conn:
@@ -33,12 +44,12 @@ async def test_a_finish_that_cannot_reach_postgresql_is_handed_to_the_bookkeepin
             input={}, idempotency_key=None, request_hash="-", items_total=2,
         )
     unreachable = await connect(f"postgresql://postgres@127.0.0.1:{free_port()}/swath", min_size=0)
-    deps = {"temporal": temporal_env.client, "policy": DeliveryPolicy.from_settings(settings), "settings": settings}
+    deps = {"temporal": env.client, "policy": DeliveryPolicy.from_settings(settings), "settings": settings}
     here = LocalRunFinishActivities(db=unreachable, **deps)
     durable = RunBookkeepingActivities(db=db, **deps)
     try:
         handle, outcome = await run_with(
-            temporal_env, Fakes(), run,
+            env, Fakes(), run,
             real={TaskQueue.ORCHESTRATION: [here.finish_run_local], TaskQueue.BOOKKEEPING: [durable.finish_run]},
         )
     finally:
