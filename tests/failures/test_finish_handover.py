@@ -11,7 +11,8 @@ row ends `complete` with its event recorded once.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from uuid import UUID
+from dataclasses import replace
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -20,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.runs import LocalRunFinishActivities, RunBookkeepingActivities
 from swath.db import connect, runs
 from swath.embedded.ports import free_port
+from swath.run_view import to_run_out
 from swath.settings import Settings
 from swath.temporal.queues import TaskQueue
 from swath.webhooks.dispatch import DeliveryPolicy
@@ -37,11 +39,16 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 async def test_a_finish_that_cannot_reach_postgresql_is_handed_to_the_bookkeeping_pool(
     env: WorkflowEnvironment, db: asyncpg.Pool, settings: Settings
 ) -> None:
-    run = a_run(2)
+    # A tenant of its own: the row is a real run's, listed by no other test's tenant.
+    run = replace(a_run(2), tenant=f"handover-{uuid4().hex[:8]}")
+    submitted = {
+        "model": run.model, "params": {}, "deadline_seconds": None,
+        "inputs": [{"id": i.id, "uri": i.uri, "media_type": None, "kind": "tile"} for i in run.inputs],
+    }
     async with db.acquire() as conn:
         await runs.insert_run(
             conn, run_id=UUID(run.run_id), tenant=run.tenant, model_ref=run.model, model_resolved=run.model,
-            input={}, idempotency_key=None, request_hash="-", items_total=2,
+            input=submitted, idempotency_key=None, request_hash="-", items_total=2,
         )
     unreachable = await connect(f"postgresql://postgres@127.0.0.1:{free_port()}/swath", min_size=0)
     deps = {"temporal": env.client, "policy": DeliveryPolicy.from_settings(settings), "settings": settings}
@@ -69,7 +76,8 @@ async def test_a_finish_that_cannot_reach_postgresql_is_handed_to_the_bookkeepin
     assert scheduled[-1] == ("finish_run", TaskQueue.BOOKKEEPING.value)
 
     async with db.acquire() as conn:
-        row = await conn.fetchrow("SELECT status, finished_at FROM runs WHERE id = $1", UUID(run.run_id))
+        row = await conn.fetchrow("SELECT * FROM runs WHERE id = $1", UUID(run.run_id))
         events = await conn.fetch("SELECT type FROM run_events WHERE run_id = $1", UUID(run.run_id))
     assert row["status"] == "complete" and row["finished_at"] is not None
+    assert to_run_out(row, None, settings).status == "complete"  # as the API shows it
     assert [e["type"] for e in events] == ["run.completed"]
