@@ -34,6 +34,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
 from activities.scenes import SceneFiles, open_scene
+from swath.scenes.decoder import RasterDecoder
 from swath import metrics
 from swath.blobstore import SCHEME, BlobStore
 from swath.chunks import chunk_bounds
@@ -98,12 +99,14 @@ class IngestActivities:
         fetch_timeout_s: float = FETCH_TIMEOUT_S,
         fetch_concurrency: int = FETCH_CONCURRENCY,
         scene_files: SceneFiles | None = None,
-        max_scene_bytes: int = 8 * 1024**3,
+        scene_decoder: RasterDecoder | None = None,
     ) -> None:
-        """`db` is needed for requests that ask to `record`; `scene_files` for scene inputs."""
+        """`db` is needed for requests that ask to `record`; `scene_files` and `scene_decoder` for scene
+        inputs (by default a cache under the temporary directory and a decoder with default limits)."""
         self.blobs = blobs
         self.scene_files = scene_files or SceneFiles(blobs, Path(tempfile.gettempdir()) / "swath-scenes")
-        self.max_scene_bytes = max_scene_bytes
+        self.scene_decoder = scene_decoder or RasterDecoder()
+        self.max_scene_bytes = self.scene_decoder.limits.max_bytes
         self.registry = registry
         self.guard = guard
         self.max_item_bytes = max_item_bytes
@@ -112,8 +115,9 @@ class IngestActivities:
         self.http = pinned_client(guard, timeout_s=fetch_timeout_s, headers=FETCH_HEADERS)
 
     async def aclose(self) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP client and stop the decoder's processes."""
         await self.http.aclose()
+        await self.scene_decoder.aclose()
 
     @INGEST_INPUTS.implementation
     async def ingest_inputs(self, req: IngestRequest) -> IngestResult:
@@ -198,8 +202,8 @@ class IngestActivities:
             key = f"staged/{req.run_id}/scenes/{position}/source"
             ref = await self._with_url(uri, lambda response: self._copy_capped(response, key))
         return await open_scene(
-            self.scene_files, ref=ref, item_id=item.id, position=position, manifest=manifest,
-            max_bytes=self.max_scene_bytes, block_size=req.scene_block_size,
+            self.scene_files, self.scene_decoder, ref=ref, run_id=req.run_id, item_id=item.id, position=position,
+            manifest=manifest, block_size=req.scene_block_size,
         )
 
     async def _copy_capped(self, response: httpx.Response, key: str) -> str:

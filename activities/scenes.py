@@ -1,18 +1,21 @@
 """Scenes on the ingest pool: open and check a scene, read its blocks, assemble its map.
 
-GDAL reads files, so a scene in an object store is first copied to a local cache (`SceneFiles`,
-once per process and scene); a local blob store's files are read in place. Every read runs in a
-thread, block by block: a scene is never held in memory whole, and neither is its map, which is
-written block by block into a COG at the end and streamed into the tenant's outputs.
+GDAL reads files, so a scene is pinned for its run as a local file (`SceneFiles`: a hard link to a
+local store's file, a copy of an object store's), and the run reads exactly those bytes. Every
+inspection and block read runs in a decoder process that a cancel or a deadline stops
+(`RasterDecoder`), block by block: a scene is never held in memory whole, and neither is its map,
+which is written block by block into a COG at the end and streamed into the tenant's outputs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
@@ -27,72 +30,140 @@ from swath.blobstore.local import LocalBlobStore
 from swath.contracts import AssembleMapRequest, SceneBlockRequest, SceneMapResult, StagedBlock, StagedScene
 from swath.db import outputs, runs, scenes
 from swath.db.retrying import with_write_retries
-from swath.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, TruncatedRasterError
+from swath.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, SceneChangedError, SceneError
 from swath.registry import ModelManifest, ModelRegistry
 from swath.scenes import areas, cog, grid, raster
-from swath.scenes.blocks import decode_arrays, encode_arrays, map_block_key, scene_windows, staged_block_key
+from swath.scenes.blocks import decode_arrays, map_block_key, scene_windows, staged_block_key
+from swath.scenes.decoder import RasterDecoder
 from swath.temporal.activities import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
 from swath.tracing import annotate
 
 #: What a map is served as.
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 _COPY_CHUNK = 8 << 20
+#: Pins of runs that failed or were cancelled (none reads them any more) go once idle this long.
+PIN_IDLE_S = 6 * 3600.0
 
 
 class SceneFiles:
-    """Local paths of scene blobs: a local store's own files, others copied once into `cache_dir`."""
+    """Local files of the scenes runs read, pinned per run by content.
 
-    def __init__(self, blobs: BlobStore, cache_dir: Path) -> None:
+    A run reads exactly the bytes it inspected. When a run opens a scene, the blob is pinned for it
+    under `pins/<run>/<position>.tif` — a hard link to a local store's file (an upload replaces the
+    file with a new one and never writes into it) or a copy of an object store's — and the sha256 of
+    the pinned bytes travels with the scene. A block read uses the pin; a process without it (another
+    pod) fetches the blob again and refuses it when its sha256 differs (`SceneChangedError`). A pin is
+    dropped when its map is assembled, and pins of failed or cancelled runs once idle for `idle_s`.
+    """
+
+    def __init__(self, blobs: BlobStore, cache_dir: Path, *, idle_s: float = PIN_IDLE_S) -> None:
         self.blobs = blobs
         self.cache_dir = cache_dir
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.idle_s = idle_s
+        self._locks: dict[Path, asyncio.Lock] = {}
 
-    async def path(self, ref: str) -> Path:
-        """A file holding the blob `ref` (raises `BlobNotFoundError`)."""
-        if isinstance(self.blobs, LocalBlobStore):
-            path = self.blobs.local_path(ref)
-            if not path.is_file():
-                raise BlobNotFoundError(ref)
-            return path
-        path = self.cache_dir / (hashlib.sha256(ref.encode()).hexdigest() + ".tif")
-        async with self._locks.setdefault(ref, asyncio.Lock()):
-            if not path.exists():
-                await self._download(ref, path)
-        return path
+    def _pin_path(self, run_id: str, position: int) -> Path:
+        return self.cache_dir / "pins" / run_id / f"{position}.tif"
 
-    async def _download(self, ref: str, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                async for chunk in await self.blobs.open_stream(ref, _COPY_CHUNK):
-                    await asyncio.to_thread(f.write, chunk)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+    async def pin(self, ref: str, *, run_id: str, position: int) -> tuple[Path, str]:
+        """Pin the blob `ref` for a run's scene: its local file and the sha256 of its bytes."""
+        dest = self._pin_path(run_id, position)
+        async with self._locks.setdefault(dest, asyncio.Lock()):
+            await asyncio.to_thread(self.sweep)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, part = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+            os.close(fd)
+            try:
+                if isinstance(self.blobs, LocalBlobStore):
+                    digest = await asyncio.to_thread(_link_and_hash, self.blobs.local_path(ref), Path(part))
+                else:
+                    digest = await self._download(ref, Path(part))
+                os.replace(part, dest)
+            except BaseException:
+                Path(part).unlink(missing_ok=True)
+                raise
+        return dest, digest
 
-    def forget(self, ref: str) -> None:
-        """Drop the local copy of a scene whose map is done (a local store's file stays)."""
-        if not isinstance(self.blobs, LocalBlobStore):
-            (self.cache_dir / (hashlib.sha256(ref.encode()).hexdigest() + ".tif")).unlink(missing_ok=True)
-        self._locks.pop(ref, None)
+    async def path(self, ref: str, *, run_id: str, position: int, sha256: str) -> Path:
+        """The pinned file of a run's scene; pinned again when missing, if the blob still holds `sha256`.
+
+        An empty `sha256` (scenes of older workflows) takes whatever the blob holds.
+        """
+        dest = self._pin_path(run_id, position)
+        if dest.is_file():
+            os.utime(dest)  # in use: not idle
+            return dest
+        dest, digest = await self.pin(ref, run_id=run_id, position=position)
+        if sha256 and digest != sha256:
+            dest.unlink(missing_ok=True)
+            raise SceneChangedError(f"the blob {ref} was replaced after the run inspected it")
+        return dest
+
+    async def _download(self, ref: str, path: Path) -> str:
+        digest = hashlib.sha256()
+        with open(path, "wb") as f:
+            async for chunk in await self.blobs.open_stream(ref, _COPY_CHUNK):
+                digest.update(chunk)
+                await asyncio.to_thread(f.write, chunk)
+        return digest.hexdigest()
+
+    def forget(self, *, run_id: str, position: int) -> None:
+        """Drop a run's pin of a scene whose map is done."""
+        dest = self._pin_path(run_id, position)
+        dest.unlink(missing_ok=True)
+        self._locks.pop(dest, None)
+        with contextlib.suppress(OSError):
+            dest.parent.rmdir()  # only once the run's last pin is gone
+
+    def sweep(self) -> int:
+        """Remove pins (and stray partial files) idle for longer than `idle_s`; how many went."""
+        cutoff = time.time() - self.idle_s
+        removed = 0
+        for path in self.cache_dir.glob("pins/*/*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        for run_dir in self.cache_dir.glob("pins/*"):
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+        return removed
+
+
+def _link_and_hash(source: Path, part: Path) -> str:
+    """Hard-link (or, across file systems, copy) `source` to `part`, and hash what `part` holds."""
+    if not source.is_file():
+        raise BlobNotFoundError(str(source.name))
+    part.unlink()
+    try:
+        os.link(source, part)
+    except OSError:
+        shutil.copyfile(source, part)
+    digest = hashlib.sha256()
+    with open(part, "rb") as f:
+        while chunk := f.read(_COPY_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 async def open_scene(
-    files: SceneFiles, *, ref: str, item_id: str, position: int, manifest: ModelManifest, max_bytes: int,
-    block_size: int,
+    files: SceneFiles, decoder: RasterDecoder, *, ref: str, run_id: str, item_id: str, position: int,
+    manifest: ModelManifest, block_size: int,
 ) -> StagedScene:
-    """Open and check a scene for a model, and plan its blocks (raises `ItemProblem`)."""
+    """Pin, open and check a scene for a model, and plan its blocks (raises `ItemProblem`)."""
+    max_bytes = decoder.limits.max_bytes
     try:
         size = await files.blobs.size(ref)
     except BlobNotFoundError:
         raise ItemProblem(ItemErrorCode.NOT_FOUND, f"no blob at {ref}") from None
     if size > max_bytes:
         raise ItemProblem(ItemErrorCode.SCENE_TOO_LARGE, f"the scene is {size} bytes, over the limit of {max_bytes}")
-    path = await files.path(ref)
+    try:
+        path, sha256 = await files.pin(ref, run_id=run_id, position=position)
+    except BlobNotFoundError:
+        raise ItemProblem(ItemErrorCode.NOT_FOUND, f"no blob at {ref}") from None
     # The raster library's refusals are `ItemProblem`s already, each with its own code.
-    info = await asyncio.to_thread(raster.inspect_scene, path, max_bytes=max_bytes)
+    info = await decoder.inspect(path, bands=manifest.input.bands)
     indexes = raster.band_indexes(info, manifest.input.bands)
     window = manifest.input.width
     halo = manifest.overlap if manifest.task == "segmentation" else 0
@@ -103,6 +174,7 @@ async def open_scene(
         halo=halo,
         blocks=grid.block_count(info.width, info.height, block_size),
         windows=scene_windows(info.height, info.width, block_size, window, halo),
+        sha256=sha256,
     )
 
 
@@ -123,11 +195,13 @@ class SceneActivities:
     """Reads scene blocks and assembles maps; `scratch_dir` holds maps while they are written."""
 
     def __init__(
-        self, *, blobs: BlobStore, registry: ModelRegistry, files: SceneFiles, db: asyncpg.Pool, scratch_dir: Path
+        self, *, blobs: BlobStore, registry: ModelRegistry, files: SceneFiles, db: asyncpg.Pool, scratch_dir: Path,
+        decoder: RasterDecoder,
     ) -> None:
         self.blobs = blobs
         self.registry = registry
         self.files = files
+        self.decoder = decoder
         self.db = db
         self.scratch_dir = scratch_dir
 
@@ -138,17 +212,18 @@ class SceneActivities:
         annotate(run_id=req.run_id, tenant=req.tenant or None, scene=scene.id, block=req.block)
         window = grid.block_at(scene.width, scene.height, scene.block_size, req.block)
         async with heartbeating():
-            path = await self.files.path(scene.ref)
             try:
-                block = await asyncio.to_thread(
-                    raster.read_block, path, window, indexes=scene.band_indexes, halo=scene.halo, nodata=scene.nodata
+                path = await self.files.path(
+                    scene.ref, run_id=req.run_id, position=scene.position, sha256=scene.sha256
                 )
-            except TruncatedRasterError as err:
+                block = await self.decoder.read_block(
+                    path, window, indexes=scene.band_indexes, halo=scene.halo, nodata=scene.nodata
+                )
+            except SceneError as err:
                 raise ApplicationError(str(err), type=err.code, non_retryable=True) from None
-            if not block.valid.any():
+            if block.data is None:
                 return StagedBlock(req.block)
-            data = await asyncio.to_thread(encode_arrays, pixels=block.pixels, valid=block.valid)
-            ref = await self.blobs.put(staged_block_key(req.run_id, scene.position, req.block), data)
+            ref = await self.blobs.put(staged_block_key(req.run_id, scene.position, req.block), block.data)
         return StagedBlock(req.block, ref)
 
     @ASSEMBLE_SCENE_MAP.implementation
@@ -176,7 +251,7 @@ class SceneActivities:
                 )
         finally:
             await asyncio.to_thread(shutil.rmtree, work, True)
-        self.files.forget(scene.ref)
+        self.files.forget(run_id=req.run_id, position=scene.position)
         return SceneMapResult(scene.id, name, req.model_info)
 
     def _scratch(self) -> Path:

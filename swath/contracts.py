@@ -337,6 +337,9 @@ class StagedScene:
     blocks: int = 1
     #: Model windows the scene covers, for progress.
     windows: int = 0
+    #: sha256 of the bytes inspected: every block is read from exactly these bytes ("" from older
+    #: workflows, whose scenes are read from whatever the blob holds).
+    sha256: str = ""
 
 
 @dataclass(frozen=True)

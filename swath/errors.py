@@ -8,7 +8,9 @@ are kept because callers catch those too):
     * SceneError                      - a scene (GeoTIFF/COG) cannot be read as asked; `code` says why
       * NotARasterError               - the file is not a GeoTIFF that GDAL can open
       * TruncatedRasterError          - the file opens but its pixel data is cut short
-      * SceneTooLargeError            - the file is larger than the limit
+      * SceneTooLargeError            - the file is larger than a limit, or would decode to too much
+      * SceneDecodeTimeoutError       - decoding the file took longer than its time limit; it was stopped
+      * SceneChangedError             - the blob no longer holds the bytes the run inspected
       * MissingBandsError             - the bands the model needs are not all in the file
   * ModelNotFoundError (LookupError)  - no such model, version or alias in the registry
   * WeightsChecksumError (ValueError) - a weights file differs from its manifest's sha256
@@ -92,6 +94,10 @@ class ItemErrorCode(StrEnum):
     TRUNCATED_RASTER = "truncated_raster"
     SCENE_TOO_LARGE = "scene_too_large"
     MISSING_BANDS = "missing_bands"
+    #: Decoding the scene took longer than its time limit (`SWATH_SCENE_DECODE_TIMEOUT_S`).
+    DECODE_TIMEOUT = "decode_timeout"
+    #: The scene's blob was replaced after the run inspected it, and its pinned copy is gone.
+    SCENE_CHANGED = "scene_changed"
     #: The model's forward pass raised on this input alone (the batcher isolated it).
     INFERENCE_FAILED = "inference_failed"
 
@@ -131,9 +137,22 @@ class TruncatedRasterError(SceneError):
 
 
 class SceneTooLargeError(SceneError):
-    """The file is larger than the limit; nothing of it was read."""
+    """The file is over a limit (bytes, pixels, bands, tiles, decoded bytes); nothing of it was decoded."""
 
     CODE = ItemErrorCode.SCENE_TOO_LARGE
+
+
+class SceneDecodeTimeoutError(SceneError):
+    """Decoding the scene took longer than its time limit; the decode was stopped."""
+
+    CODE = ItemErrorCode.DECODE_TIMEOUT
+
+
+class SceneChangedError(SceneError):
+    """The scene's blob no longer holds the bytes the run inspected (it was replaced), and no pinned
+    copy of those bytes is left to read."""
+
+    CODE = ItemErrorCode.SCENE_CHANGED
 
 
 class MissingBandsError(SceneError):
@@ -145,6 +164,11 @@ class MissingBandsError(SceneError):
         shown = ", ".join(available) if available else "none named"
         super().__init__(f"scene lacks bands {', '.join(missing)} (it has: {shown})")
         self.missing = tuple(missing)
+        self.available = tuple(available)
+
+    def __reduce__(self):
+        # Raised in a decoder process and re-raised in the pool's: rebuilt from what it was given.
+        return type(self), (self.missing, self.available)
 
 
 class ModelNotFoundError(SwathError, LookupError):

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from swath.chunks import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
+from swath.scenes.limits import SceneLimits
 
 BUNDLED_REGISTRY = Path(__file__).parent / "registry_data"
 #: What `blob_url` may name: S3 (and S3-compatible stores), Google Cloud Storage, Azure Blob Storage.
@@ -130,7 +131,27 @@ class Settings(BaseSettings):
     )
     max_items_per_run: int = Field(default=1000, ge=1)
     # -- scenes
-    scene_max_bytes: int = Field(default=8 * 1024**3, ge=1, description="Largest scene file a run may map.")
+    scene_max_bytes: int = Field(
+        default=SceneLimits.max_bytes, ge=1, description="Largest scene file a run may map."
+    )
+    scene_max_pixels: int = Field(
+        default=SceneLimits.max_pixels, ge=1, description="Most pixels per band (width x height) a scene may declare."
+    )
+    scene_max_bands: int = Field(
+        default=SceneLimits.max_bands, ge=1, le=65535, description="Most bands a scene file may hold."
+    )
+    scene_max_decode_ratio: float = Field(
+        default=SceneLimits.max_decode_ratio, gt=1,
+        description="Most bytes a scene's stored tiles may decode to, per byte they take in the file.",
+    )
+    scene_decode_timeout_s: float = Field(
+        default=120.0, gt=0,
+        description="Longest one scene inspection or block read may decode for before it is stopped "
+        "(under the block step's timeout).",
+    )
+    scene_decode_processes: int = Field(
+        default=0, ge=0, le=256, description="Decoder processes per ingest process (0: one per CPU core).",
+    )
     scene_block_size: int = Field(
         default=2048, ge=256, le=8192,
         description="Scenes are read, mapped and written in blocks of this many pixels square.",
@@ -149,7 +170,8 @@ class Settings(BaseSettings):
     )
     scene_cache_dir: Path | None = Field(
         default=None,
-        description="Where ingest keeps local copies of scenes held in an object store (default: data_dir/scene-cache).",
+        description="Where ingest pins the scenes runs read: links to a local store's files, copies of an object "
+        "store's (default: data_dir/scene-cache).",
     )
     max_item_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     allow_loopback_urls: bool | None = Field(
@@ -324,8 +346,16 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def scene_limits(self) -> SceneLimits:
+        """What a scene may cost to open and read."""
+        return SceneLimits(
+            max_bytes=self.scene_max_bytes, max_pixels=self.scene_max_pixels, max_bands=self.scene_max_bands,
+            max_decode_ratio=self.scene_max_decode_ratio,
+        )
+
+    @property
     def scene_cache_root(self) -> Path:
-        """Local copies of object-store scenes, for GDAL to read."""
+        """Scenes pinned for the runs that read them, for GDAL to read."""
         return (self.scene_cache_dir or self.data_dir / "scene-cache").resolve()
 
     @cached_property

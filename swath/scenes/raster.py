@@ -1,10 +1,21 @@
 """Reading scenes: what a GeoTIFF/COG holds, which of its bands a model needs, and one block at a time.
 
-Only GDAL's GTiff driver is allowed to open a scene (COGs are GeoTIFFs), and sibling files are never
-listed: a VRT or another format that points GDAL at other files is refused as not a raster.
-`inspect_scene` is the cheap, up-front check a run makes before it stages anything: it refuses files
-over the size limit without opening them, and files whose pixel data is cut short, so that a broken
-upload fails at ingest rather than halfway through a run.
+Only GDAL's GTiff driver is allowed to open a scene (COGs are GeoTIFFs), with the process-wide GDAL
+configuration of `swath.scenes.gdal_config` (no sidecar, overview or network files): a VRT or another
+format that points GDAL at other files is refused as not a raster.
+`inspect_scene` is the cheap, up-front check a run makes before it stages anything. It bounds what
+decoding the file can cost before anything is decoded, from the file's own tile table:
+
+- the file's bytes (before it is opened), its pixels per band and its band count (before a tile is
+  read), the bytes one tile decodes to;
+- every tile's bytes lie inside the file and no two tiles share bytes (a shared compressed payload
+  would be decoded once per tile that points at it);
+- the bytes the stored tiles decode to are at most `SceneLimits.max_decode_ratio` times the bytes
+  they take in the file: decoding the whole file costs at most that many times its size.
+
+Only then does it decode the last tile of each band the model reads (never the others), so a broken
+upload fails at ingest rather than halfway through a run. Decoding is done in a child process that
+a cancel or a deadline stops (`swath.scenes.decoder`).
 """
 
 from __future__ import annotations
@@ -23,13 +34,10 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window as RioWindow
 
 from swath.errors import MissingBandsError, NotARasterError, SceneTooLargeError, TruncatedRasterError
+from swath.scenes import gdal_config
 from swath.scenes.grid import Window
+from swath.scenes.limits import SceneLimits
 
-#: Never list a scene's directory on open (it may hold thousands of scenes; sidecars are not read).
-_GDAL_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
-#: Above this many blocks, `inspect_scene` skips checking each block's byte range against the file
-#: size (a microsecond per block) and relies on decoding the last blocks alone.
-_MAX_BLOCKS_CHECKED = 2_000_000
 #: The most bytes one of a scene's tiles or strips may decode to: GDAL decodes a whole block to read
 #: any pixel of it, so a scene stored as one huge compressed strip would be decoded whole per read.
 MAX_BLOCK_BYTES = 256 * 2**20
@@ -66,7 +74,9 @@ class BlockPixels:
 
 @contextmanager
 def _open(path: str | os.PathLike) -> Iterator[DatasetReader]:
-    with rasterio.Env(**_GDAL_OPTIONS):
+    if str(path).startswith("/vsi"):
+        raise NotARasterError("scenes are read from local files only")
+    with rasterio.Env(**gdal_config.GDAL_CONFIG):
         try:
             src = rasterio.open(path, driver="GTiff")
         except RasterioError as err:
@@ -84,31 +94,64 @@ def _crs_text(src: DatasetReader) -> str:
     return f"EPSG:{code}" if code is not None else src.crs.to_wkt()
 
 
-def _check_block_ranges(src: DatasetReader, file_size: int) -> None:
-    """Every block's bytes must lie inside the file: what a cut-short upload breaks, found without decoding."""
+def _tile_table(src: DatasetReader, limits: SceneLimits) -> list[tuple[int, int, int, int, int]]:
+    """Every stored tile's (offset, byte count, band, row, col); sparse tiles (no bytes) left out."""
     block_height, block_width = src.block_shapes[0]
     rows, cols = math.ceil(src.height / block_height), math.ceil(src.width / block_width)
     bands = range(1, src.count + 1) if src.interleaving == Interleaving.band else (1,)
-    if rows * cols * len(bands) > _MAX_BLOCKS_CHECKED:
-        return
+    if rows * cols * len(bands) > limits.max_tiles:
+        raise SceneTooLargeError(
+            f"the scene is stored in {rows * cols * len(bands)} tiles or strips; the limit is {limits.max_tiles} "
+            "(re-save it with larger tiles, e.g. as a COG)"
+        )
+    table = []
     for band in bands:
         for row in range(rows):
             for col in range(cols):
                 offset = src.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=band)
                 size = src.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=band)
-                # A block without an offset is sparse: GDAL reads it as nodata, which is no damage.
-                if offset and size and int(offset) + int(size) > file_size:
-                    raise TruncatedRasterError(
-                        f"band {band} block ({row}, {col}) ends at byte {int(offset) + int(size)}; "
-                        f"the file has {file_size}"
-                    )
+                # A block without an offset is sparse: GDAL reads it as nodata, which decodes nothing.
+                if offset and size and int(size):
+                    table.append((int(offset), int(size), band, row, col))
+    return table
+
+
+def _check_tile_table(src: DatasetReader, file_size: int, limits: SceneLimits) -> None:
+    """Tiles lie inside the file, share no bytes, and decode to at most `max_decode_ratio` x their size.
+
+    A cut-short upload breaks the first; the other two bound what decoding the whole file can cost by
+    the file's own size, before any tile is decoded.
+    """
+    table = sorted(_tile_table(src, limits))
+    end = 0
+    for offset, size, band, row, col in table:
+        if offset + size > file_size:
+            raise TruncatedRasterError(
+                f"band {band} block ({row}, {col}) ends at byte {offset + size}; the file has {file_size}"
+            )
+        if offset < end:
+            raise NotARasterError(f"two of the file's tiles share the bytes at offset {offset}")
+        end = offset + size
+    stored = sum(size for _, size, *_ in table)
+    decoded = len(table) * _decoded_block_bytes(src)
+    if stored and decoded > limits.max_decode_ratio * stored:
+        raise SceneTooLargeError(
+            f"the scene's {len(table)} stored tiles take {stored} bytes and decode to {decoded} bytes, more than "
+            f"{limits.max_decode_ratio:g} times as many"
+        )
+
+
+def _decoded_block_bytes(src: DatasetReader) -> int:
+    """What one tile or strip decodes to, from its declared shape."""
+    block_height, block_width = src.block_shapes[0]
+    samples = src.count if src.interleaving != Interleaving.band else 1
+    return block_height * block_width * samples * np.dtype(src.dtypes[0]).itemsize
 
 
 def _check_block_bytes(src: DatasetReader) -> None:
     """One tile or strip must decode to at most `MAX_BLOCK_BYTES`."""
     block_height, block_width = src.block_shapes[0]
-    samples = src.count if src.interleaving != Interleaving.band else 1
-    decoded = block_height * block_width * samples * np.dtype(src.dtypes[0]).itemsize
+    decoded = _decoded_block_bytes(src)
     if decoded > MAX_BLOCK_BYTES:
         raise SceneTooLargeError(
             f"the scene is stored in {block_width}x{block_height} blocks of {decoded} bytes each; "
@@ -116,39 +159,46 @@ def _check_block_bytes(src: DatasetReader) -> None:
         )
 
 
-def _check_last_blocks(src: DatasetReader) -> None:
-    """Decode the last block of every band: damage at the end of the data shows up there."""
+def _check_last_blocks(src: DatasetReader, indexes: Sequence[int]) -> None:
+    """Decode the last block of each band in `indexes`: damage at the end of the data shows up there."""
     # Reading its last pixel makes GDAL decode the whole block, without a block-sized array here.
     window = RioWindow(src.width - 1, src.height - 1, 1, 1)
     try:
-        src.read(window=window)
+        src.read(list(indexes), window=window)
     except RasterioError as err:
         raise TruncatedRasterError(f"the scene's last block cannot be read: {err}") from None
 
 
 def inspect_scene(
-    path: str | os.PathLike, *, max_bytes: int | None = None, max_pixels: int | None = None
+    path: str | os.PathLike, limits: SceneLimits = SceneLimits(), *, bands: Sequence[str] | None = None
 ) -> SceneInfo:
-    """What the scene at `path` holds, after checking that it is whole and within the limits.
+    """What the scene at `path` holds, after checking that it is whole and within `limits`.
 
-    Raises `SceneTooLargeError` when the file has more than `max_bytes` bytes (checked before it is
-    opened), more than `max_pixels` pixels per band, or tiles or strips that decode to more than
-    `MAX_BLOCK_BYTES`; `NotARasterError` when GDAL cannot open it as a GeoTIFF; and
-    `TruncatedRasterError` when a block lies past the end of the file or the last block of a band
+    `bands` names the bands a model reads: only their last blocks are decoded (every band's when
+    None). Raises `SceneTooLargeError` when the file has more bytes than the limit (checked before it
+    is opened), more pixels per band, bands or tiles than the limits, tiles or strips that decode to
+    more than `MAX_BLOCK_BYTES`, or stored tiles that decode to more than `max_decode_ratio` times
+    their size; `NotARasterError` when GDAL cannot open it as a GeoTIFF, when it names an external
+    overview file, or when two tiles share bytes; `MissingBandsError` when `bands` are not all there;
+    and `TruncatedRasterError` when a block lies past the end of the file or the last block of a band
     cannot be decoded. A missing file raises `FileNotFoundError`.
     """
     file_size = os.stat(path).st_size
-    if max_bytes is not None and file_size > max_bytes:
-        raise SceneTooLargeError(f"scene is {file_size} bytes; the limit is {max_bytes}")
+    if file_size > limits.max_bytes:
+        raise SceneTooLargeError(f"scene is {file_size} bytes; the limit is {limits.max_bytes}")
     with _open(path) as src:
-        if max_pixels is not None and src.width * src.height > max_pixels:
+        if src.width * src.height > limits.max_pixels:
             raise SceneTooLargeError(
-                f"scene is {src.width}x{src.height} pixels; the limit is {max_pixels} pixels"
+                f"scene is {src.width}x{src.height} pixels; the limit is {limits.max_pixels} pixels per band"
             )
+        if src.count > limits.max_bands:
+            raise SceneTooLargeError(f"scene has {src.count} bands; the limit is {limits.max_bands}")
+        # An in-file OVERVIEW_FILE could point GDAL at another file or a URL once overviews are touched.
+        if src.tags(ns="OVERVIEWS"):
+            raise NotARasterError("the GeoTIFF names external overview files; scenes must hold their own data")
         _check_block_bytes(src)
-        _check_block_ranges(src, file_size)
-        _check_last_blocks(src)
-        return SceneInfo(
+        _check_tile_table(src, file_size, limits)
+        info = SceneInfo(
             width=src.width,
             height=src.height,
             count=src.count,
@@ -159,6 +209,9 @@ def inspect_scene(
             transform=tuple(src.transform)[:6],
             is_geographic=bool(src.crs is not None and src.crs.is_geographic),
         )
+        indexes = band_indexes(info, bands) if bands is not None else range(1, src.count + 1)
+        _check_last_blocks(src, indexes)
+        return info
 
 
 def band_indexes(info: SceneInfo, wanted: Sequence[str]) -> tuple[int, ...]:

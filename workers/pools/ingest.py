@@ -11,7 +11,10 @@ from activities.legacy import LegacyRunStoreActivities
 from activities.scenes import SceneActivities, SceneFiles
 from swath.blobstore import open_blob_store
 from swath.db import connect
+from swath.errors import TimeoutSettingsError
 from swath.memory_limit import limit_address_space
+from swath.scenes.decoder import RasterDecoder
+from swath.temporal.activities import INGEST_SCENE_BLOCK
 from swath.temporal.queues import TaskQueue
 from swath.registry import ModelRegistry
 from swath.settings import Settings
@@ -19,14 +22,29 @@ from swath.urlguard import input_guard
 from workers.pool import PoolSpec
 
 
+def check_decode_timeout(settings: Settings) -> None:
+    """Refuse a `SWATH_SCENE_DECODE_TIMEOUT_S` the block step's own timeout cannot hold."""
+    longest = INGEST_SCENE_BLOCK.config["start_to_close_timeout"].total_seconds() / 2
+    if settings.scene_decode_timeout_s > longest:
+        raise TimeoutSettingsError(
+            f"SWATH_SCENE_DECODE_TIMEOUT_S is {settings.scene_decode_timeout_s:g} s; a block read allows at most "
+            f"{longest:g} s (half its step's timeout, to leave room for staging)"
+        )
+
+
 async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> list[object]:
-    """Ingest and bookkeeping activities over one DB pool, one pinned HTTP client and the blob store."""
+    """Ingest and bookkeeping activities over one DB pool, one pinned HTTP client, the blob store and
+    the scene decoder's processes."""
+    check_decode_timeout(settings)
     db = await connect(settings.dsn)
     stack.push_async_callback(db.close)
     guard = input_guard(settings)
     blobs = open_blob_store(settings)
     registry = ModelRegistry(settings.model_registry_dir)
     files = SceneFiles(blobs, settings.scene_cache_root)
+    decoder = RasterDecoder(
+        settings.scene_limits, processes=settings.scene_decode_processes, timeout_s=settings.scene_decode_timeout_s
+    )
     ingest = IngestActivities(
         blobs=blobs,
         registry=registry,
@@ -34,11 +52,12 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
         max_item_bytes=settings.max_item_bytes,
         db=db,
         scene_files=files,
-        max_scene_bytes=settings.scene_max_bytes,
+        scene_decoder=decoder,
     )
     stack.push_async_callback(ingest.aclose)
     scenes = SceneActivities(
-        blobs=blobs, registry=registry, files=files, db=db, scratch_dir=settings.scene_cache_root / "maps"
+        blobs=blobs, registry=registry, files=files, db=db, scratch_dir=settings.scene_cache_root / "maps",
+        decoder=decoder,
     )
     return [ingest, scenes, LegacyRunStoreActivities(db=db)]
 

@@ -21,7 +21,7 @@ from swath.errors import (
 )
 from swath.scenes.grid import Window
 from swath.scenes import raster
-from swath.scenes.raster import band_indexes, inspect_scene, read_block
+from swath.scenes.raster import SceneLimits, band_indexes, inspect_scene, read_block
 from tests.swath.scenes.conftest import UTM, WGS84, WriteRaster
 
 NAMES = ("B02", "B03", "B04", "B08")
@@ -147,15 +147,15 @@ def test_a_scene_over_max_bytes_is_refused_before_it_is_opened(tmp_path: Path) -
     path = tmp_path / "big.tif"
     path.write_bytes(b"\0" * 2000)  # not even a TIFF: the size check comes first
     with pytest.raises(SceneTooLargeError) as caught:
-        inspect_scene(path, max_bytes=1999)
+        inspect_scene(path, SceneLimits(max_bytes=1999))
     assert caught.value.code == ItemErrorCode.SCENE_TOO_LARGE
     with pytest.raises(NotARasterError):
-        inspect_scene(path, max_bytes=2000)
+        inspect_scene(path, SceneLimits(max_bytes=2000))
 
 
 def test_a_scene_over_max_pixels_is_refused(write_raster: WriteRaster, bands: np.ndarray) -> None:
     with pytest.raises(SceneTooLargeError):
-        inspect_scene(write_raster(bands), max_pixels=150 * 170 - 1)
+        inspect_scene(write_raster(bands), SceneLimits(max_pixels=150 * 170 - 1))
 
 
 def test_a_scene_in_one_huge_strip_is_refused(write_raster: WriteRaster, monkeypatch: pytest.MonkeyPatch) -> None:
