@@ -27,18 +27,23 @@ def forge_tiff(
     rows_per_strip: int | None = None,
     planar: int = 1,
     byte_counts: list[int] | None = None,
+    repeat: int = 1,
 ) -> bytes:
-    """One IFD declaring the geometry; `strips` stored back to back after it."""
+    """One IFD declaring the geometry; `strips` stored back to back after it.
+
+    With `repeat` > 1 the strip table lists the stored strips `repeat` times over: every copy points
+    at the same bytes (an attacker's shared payload, e.g. one strip for each of `samples` planes).
+    """
     tags: list[tuple[int, int, list[int]]] = [
         (256, LONG, [width]),
         (257, LONG, [height]),
         (258, SHORT, [bits] * samples),
         (259, SHORT, [compression]),
         (262, SHORT, [1]),  # BlackIsZero
-        (273, LONG, [0] * len(strips)),  # offsets filled in below
+        (273, LONG, [0] * len(strips) * repeat),  # offsets filled in below
         (277, SHORT, [samples]),
         (278, LONG, [rows_per_strip or height]),
-        (279, LONG, byte_counts or [len(s) for s in strips]),
+        (279, LONG, (byte_counts or [len(s) for s in strips]) * repeat),
         (284, SHORT, [planar]),
         (339, SHORT, [1] * samples),  # unsigned integer
     ]
@@ -52,7 +57,7 @@ def forge_tiff(
     for strip in strips:
         offsets.append(at)
         at += len(strip)
-    tags[5] = (273, LONG, offsets)
+    tags[5] = (273, LONG, offsets * repeat)
     head = bytearray(b"II*\x00" + struct.pack("<I", ifd_at))
     ifd = bytearray(struct.pack("<H", len(tags)))
     extra = bytearray()

@@ -210,7 +210,8 @@ def inspect_scene(
             is_geographic=bool(src.crs is not None and src.crs.is_geographic),
         )
         indexes = band_indexes(info, bands) if bands is not None else range(1, src.count + 1)
-        _check_last_blocks(src, indexes)
+        if indexes:
+            _check_last_blocks(src, indexes)
         return info
 
 
