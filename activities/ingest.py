@@ -43,6 +43,7 @@ from swath.db import items, runs, scenes
 from swath.db.retrying import with_write_retries
 from swath.errors import (
     BlobNotFoundError,
+    BlobRangeError,
     ErrorType,
     InvalidBlobRefError,
     ItemErrorCode,
@@ -238,12 +239,30 @@ class IngestActivities:
     async def _fetch(self, uri: str) -> bytes:
         if uri.startswith(SCHEME):
             try:
-                return await self.blobs.get(uri)
+                return await self._read_blob_capped(uri)
             except BlobNotFoundError:
                 raise ItemProblem(ItemErrorCode.NOT_FOUND, f"no blob at {uri}") from None
             except InvalidBlobRefError as err:
                 raise ItemProblem(ItemErrorCode.NOT_FOUND, str(err)) from None
         return await self._fetch_url(uri)
+
+    async def _read_blob_capped(self, ref: str) -> bytes:
+        """A tile in the blob store, its size checked before a byte is read.
+
+        A tenant's upload may be gigabytes; read whole and then refused, eight at a time, it would
+        take the pool's memory. The read itself is a range up to the cap, so a blob replaced by a
+        larger one between the two calls is still never read past it.
+        """
+        limit = self.max_item_bytes
+        size = await self.blobs.size(ref)
+        if size > limit:
+            raise ItemProblem(ItemErrorCode.TOO_LARGE, f"tile is {size} bytes; the limit is {limit}")
+        if size == 0:
+            return b""
+        try:
+            return await self.blobs.get_range(ref, 0, limit + 1)
+        except BlobRangeError:  # emptied since its size was read
+            return b""
 
     async def _fetch_url(self, url: str) -> bytes:
         """GET through the pinned client, the body read up to the size cap."""

@@ -1,5 +1,6 @@
-"""Purging blobs: staged tensors once their run ended, inputs and outputs past retention, and
-uploads older than their tenant's retention.
+"""Purging blobs: staged tensors once their run ended, inputs and outputs past retention,
+uploads older than their tenant's retention (every tenant the store holds uploads of; kept while an
+unfinished run names them), and temp files of writes that never finished.
 
 Runs on the `bookkeeping` pool. Blobs go first and the record after, so a pass cut short is
 redone by the next (deleting what is already gone deletes nothing) and never records a purge
@@ -14,11 +15,18 @@ from uuid import UUID
 import asyncpg
 from temporalio import activity
 
-from swath.blobstore import BlobStore
+from swath.blobstore import BlobStore, ref_of
 from swath.contracts import PurgeBlobsRequest, PurgeBlobsResult
 from swath.db import blob_purges
 from swath.errors import InvalidBlobRefError
-from swath.lifecycle import RetentionPolicy, retained_prefixes, staged_prefix, uploads_prefix
+from swath.lifecycle import (
+    STALE_TEMP_AFTER,
+    TENANTS_PREFIX,
+    RetentionPolicy,
+    retained_prefixes,
+    staged_prefix,
+    uploads_prefix,
+)
 from swath.temporal.activities import PURGE_BLOBS
 
 
@@ -48,20 +56,33 @@ class BlobLifecycleActivities:
             deleted += await self._purge(
                 run["id"], run["tenant"], "retention", retained_prefixes(run["tenant"], run["id"]), now
             )
-        async with self.db.acquire() as conn:
-            tenants = await blob_purges.known_tenants(conn)
-        uploads = await self.purge_uploads(tenants, now)
+        uploads = await self.purge_every_tenants_uploads(now)
+        temps = await self.purge_temp_files(now)
         activity.logger.info(
-            "purged %d blobs: %d staged runs, %d past retention, %d uploads",
-            deleted + uploads, len(staged), len(expired), uploads,
+            "purged %d blobs: %d staged runs, %d past retention, %d uploads; %d stale temp files",
+            deleted + uploads, len(staged), len(expired), uploads, temps,
         )
         return PurgeBlobsResult(
             staged_runs=len(staged), expired_runs=len(expired), blobs_deleted=deleted + uploads,
-            uploads_deleted=uploads,
+            uploads_deleted=uploads, temp_files_deleted=temps,
         )
 
+    async def tenants_with_uploads(self) -> list[str]:
+        """Every tenant whose uploads the purge looks at: those the store holds blobs of (a JWT
+        tenant has no key row, and may upload without running anything) and those the database
+        knows of."""
+        async with self.db.acquire() as conn:
+            known = await blob_purges.known_tenants(conn)
+        stored = await self.blobs.list_children(TENANTS_PREFIX)
+        return sorted(set(known) | set(stored))
+
+    async def purge_every_tenants_uploads(self, now: datetime) -> int:
+        """`purge_uploads` over `tenants_with_uploads`; how many uploads went."""
+        return await self.purge_uploads(await self.tenants_with_uploads(), now)
+
     async def purge_uploads(self, tenants: list[str], now: datetime) -> int:
-        """Delete the uploads of `tenants` last written before their retention's cutoff; how many.
+        """Delete the uploads of `tenants` last written before their retention's cutoff, but those an
+        unfinished run names as an input (it reads them later); how many went.
 
         Uploads are not recorded in `blob_purges`, which logs purges of runs: an upload belongs to none.
         """
@@ -69,14 +90,25 @@ class BlobLifecycleActivities:
         for tenant in tenants:
             cutoff = self.policy.cutoff_of(tenant, now)
             try:
-                found = [info async for info in self.blobs.list_prefix(uploads_prefix(tenant))]
+                prefix = uploads_prefix(tenant)
+                found = [info async for info in self.blobs.list_prefix(prefix)]
             except InvalidBlobRefError:  # a tenant name that cannot be a key segment never uploaded
                 continue
-            for info in found:
-                if info.last_modified < cutoff:
+            expired = [info for info in found if info.last_modified < cutoff]
+            if not expired:
+                continue
+            async with self.db.acquire() as conn:
+                in_use = await blob_purges.upload_refs_in_use(conn, tenant=tenant, prefix=ref_of(prefix) + "/")
+            for info in expired:
+                if info.ref not in in_use:
                     await self.blobs.delete(info.ref)
                     deleted += 1
         return deleted
+
+    async def purge_temp_files(self, now: datetime) -> int:
+        """Delete temp files of writes that never finished (a crashed upload), stale for
+        `STALE_TEMP_AFTER`; how many."""
+        return await self.blobs.delete_stale_temp_files(now - STALE_TEMP_AFTER)
 
     async def _purge(self, run_id: UUID, tenant: str, reason: str, prefixes: list[str], now: datetime) -> int:
         counts = {prefix: await self.blobs.delete_prefix(prefix) for prefix in prefixes}

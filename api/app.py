@@ -19,6 +19,7 @@ from api.failure_metrics import FailureMetrics, snapshot_query
 from api.limits import BodySizeLimit
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
+from api.upload_slots import UploadSlots
 from api.routes import blobs, dead_letters, health, keys, metrics, runs, webhooks
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jwt_verifier = JwtVerifier.from_settings(settings)
     app.state.readiness = ReadinessProbe(ttl_s=settings.readyz_cache_s)
     app.state.failure_metrics = failure_metrics
+    app.state.upload_slots = UploadSlots(settings.upload_concurrency_per_tenant)
     app.state.metrics_registry = CollectorRegistry()
     app.state.metrics_registry.register(failure_metrics)
     problems.install(app)

@@ -41,6 +41,9 @@ class ProblemType(StrEnum):
     FORBIDDEN = "forbidden", HTTPStatus.FORBIDDEN
     RATE_LIMITED = "rate-limited", HTTPStatus.TOO_MANY_REQUESTS
     REQUEST_TOO_LARGE = "request-too-large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    QUOTA_EXCEEDED = "quota-exceeded", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    UPLOAD_TIMEOUT = "upload-timeout", HTTPStatus.REQUEST_TIMEOUT
+    TOO_MANY_UPLOADS = "too-many-uploads", HTTPStatus.TOO_MANY_REQUESTS
     DELIVERY_IN_PROGRESS = "webhook-delivery-in-progress", HTTPStatus.CONFLICT
     TOO_MANY_ENDPOINTS = "too-many-webhook-endpoints", HTTPStatus.CONFLICT
     DUPLICATE_ENDPOINT = "duplicate-webhook-endpoint", HTTPStatus.CONFLICT

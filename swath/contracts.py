@@ -302,12 +302,14 @@ class PurgeBlobsRequest:
 @dataclass(frozen=True)
 class PurgeBlobsResult:
     """What one pass purged: runs whose staged tensors went, runs past retention, blobs deleted
-    (uploads past retention among them: `uploads_deleted`)."""
+    (uploads past retention among them: `uploads_deleted`), and temp files of writes that never
+    finished (`temp_files_deleted`)."""
 
     staged_runs: int = 0
     expired_runs: int = 0
     blobs_deleted: int = 0
     uploads_deleted: int = 0
+    temp_files_deleted: int = 0
 
 
 # -- scenes -------------------------------------------------------------------------------------

@@ -9,6 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 from swath.settings import Settings
 
+#: A temp file nobody wrote to for this long belongs to a write that will never finish (its process
+#: died). Far longer than any upload may send nothing (`upload_read_timeout_s`), so a live upload
+#: is never taken for a crashed one.
+STALE_TEMP_AFTER = timedelta(hours=6)
+#: The folder under which each tenant's blobs lie (`tenants/<tenant>/…`).
+TENANTS_PREFIX = "tenants"
+
 
 @dataclass(frozen=True)
 class RetentionPolicy:
@@ -48,7 +55,7 @@ def staged_prefix(run_id: object) -> str:
 def uploads_prefix(tenant: str) -> str:
     """Where a tenant's uploads (`PUT /v1/blobs/{name}`) live; they belong to no run, so they are
     kept for the tenant's retention after they were last written."""
-    return f"tenants/{tenant}/uploads"
+    return f"{TENANTS_PREFIX}/{tenant}/uploads"
 
 
 def retained_prefixes(tenant: str, run_id: object) -> list[str]:

@@ -204,6 +204,21 @@ class Settings(BaseSettings):
         default=8 * 1024**3, ge=1,
         description="Largest file `PUT /v1/blobs/{name}` accepts (413); the body is streamed, never held.",
     )
+    upload_quota_bytes: int = Field(
+        default=100 * 1024**3, ge=0,
+        description="Bytes one tenant's uploads may hold together (413 `quota-exceeded` past it).",
+    )
+    upload_quota_objects: int = Field(
+        default=10_000, ge=0, description="Uploads (distinct names) one tenant may hold (413 `quota-exceeded` past it).",
+    )
+    upload_read_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="Longest an upload's body may send nothing; then it is cut off (408) and nothing is stored.",
+    )
+    upload_concurrency_per_tenant: int = Field(
+        default=4, ge=1,
+        description="Uploads one tenant may have in progress on one API process (429 with Retry-After beyond).",
+    )
 
     # -- URL guard and ingest decoding limits
     url_resolve_timeout_s: float = Field(

@@ -66,7 +66,7 @@ async def redrive(clients: Clients, principal: Principal, dead_letter_id: UUID) 
     body = RunCreate(
         model=request["model"],
         inputs=[
-            InputItem(id=i["id"], uri=await _full_uri(clients, i), media_type=i.get("media_type"))
+            InputItem(id=i["id"], uri=await _full_uri(clients, i), media_type=i.get("media_type"), kind=i.get("kind"))
             for i in request["inputs"]
         ],
         params=request.get("params", {}),

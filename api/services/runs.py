@@ -35,6 +35,7 @@ from swath.temporal import search_attributes as sa
 from swath.temporal.activities import ANALYSIS_RUN
 from swath.temporal.ids import run_workflow_id
 from swath.redact import redact_url
+from swath.scenes import output_names
 from swath.run_view import RunOut, to_run_out
 from swath.settings import Settings
 from swath.status import RunStatus
@@ -92,6 +93,12 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     checked = [_check_input(settings, principal, item, item.kind or default_kind) for item in body.inputs]
     if manifest.task == "segmentation" and any(item.kind == "tile" for item in checked):
         raise Problem(ProblemType.VALIDATION, f"{manifest.info.ref} maps scenes; it takes no `tile` inputs")
+    for item in checked:
+        if item.kind == "scene" and (suffix := output_names.reserved_suffix_of(item.id)):
+            raise Problem(
+                ProblemType.VALIDATION,
+                f"input {item.id!r}: a scene's id may not end in {suffix!r}, which names confidence maps",
+            )
     await _check_urls(clients, checked, body.webhook.url if body.webhook else None)
     deadline_s = failures.deadline_seconds(settings, body.deadline_seconds)
     await failures.ensure_breaker_closed(clients, manifest.info.ref)

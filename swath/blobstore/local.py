@@ -148,3 +148,40 @@ class LocalBlobStore:
             await self.delete(info.ref)
             deleted += 1
         return deleted
+
+    async def list_children(self, prefix: str) -> list[str]:
+        return await asyncio.to_thread(self._children, checked_key(prefix))
+
+    def _children(self, prefix: str) -> list[str]:
+        try:
+            entries = list(os.scandir(self.root / prefix))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        names = []
+        for entry in entries:
+            try:
+                checked_key(entry.name)
+            except InvalidBlobRefError:
+                continue  # a temp file's name, or nothing a blob store wrote
+            if entry.is_dir():
+                names.append(entry.name)
+        return sorted(names)
+
+    async def delete_stale_temp_files(self, before: datetime) -> int:
+        return await asyncio.to_thread(self._delete_stale_temps, before.timestamp())
+
+    def _delete_stale_temps(self, before: float) -> int:
+        deleted = 0
+        for folder, _, files in os.walk(self.root):
+            for name in files:
+                if not name.startswith(_TEMP_PREFIX):
+                    continue
+                path = Path(folder) / name
+                try:
+                    # A write in progress keeps touching its file; only one nobody wrote to for long is stale.
+                    if path.stat().st_mtime < before:
+                        path.unlink()
+                        deleted += 1
+                except FileNotFoundError:
+                    continue  # renamed into place, or removed by its writer, while we looked
+        return deleted

@@ -9,6 +9,7 @@ only when it completes.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 
 import obstore
 from obstore.exceptions import GenericError, NotFoundError
@@ -110,6 +111,23 @@ class ObjectBlobStore:
             await obstore.delete_async(self.store, [meta["path"] for meta in batch])
             deleted += len(batch)
         return deleted
+
+
+    async def list_children(self, prefix: str) -> list[str]:
+        result = await obstore.list_with_delimiter_async(self.store, checked_key(prefix))
+        names = []
+        for path in result["common_prefixes"]:
+            name = path.rstrip("/").rsplit("/", 1)[-1]
+            try:
+                names.append(checked_key(name))
+            except InvalidBlobRefError:
+                continue  # not written through a blob store
+        return sorted(names)
+
+    async def delete_stale_temp_files(self, before: datetime) -> int:
+        # Every write here is one multipart upload, aborted when it fails; one whose process died
+        # is the bucket's to abort (an AbortIncompleteMultipartUpload lifecycle rule).
+        return 0
 
 
 async def _as_bytes(stream: AsyncIterator[object]) -> AsyncIterator[bytes]:

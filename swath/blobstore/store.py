@@ -74,3 +74,14 @@ class BlobStore(Protocol):
     async def delete_prefix(self, prefix: str) -> int:
         """Remove every blob under `prefix` (as `list_prefix` finds them); returns how many."""
         ...
+
+    async def list_children(self, prefix: str) -> list[str]:
+        """The names of the segments right under `prefix` that hold blobs (`tenants` with the blob
+        `tenants/acme/uploads/x` holds `acme`), sorted; without listing the blobs below them."""
+        ...
+
+    async def delete_stale_temp_files(self, before: datetime) -> int:
+        """Remove what writes that never finished (a process killed mid-upload) left, last written
+        before `before`; returns how many. An object store leaves no such files behind it can list
+        (an unfinished multipart upload is the bucket's lifecycle rule's to abort): it returns 0."""
+        ...

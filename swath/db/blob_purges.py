@@ -48,6 +48,20 @@ async def known_tenants(conn: asyncpg.Connection) -> list[str]:
     return [r["tenant"] for r in rows]
 
 
+async def upload_refs_in_use(conn: asyncpg.Connection, *, tenant: str, prefix: str) -> set[str]:
+    """The blob refs under `prefix` that an unfinished run of `tenant` names as an input: a run
+    still queued or processing reads them later, so they outlive their retention until it ends."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT i.value->>'uri' AS uri
+        FROM runs r, jsonb_array_elements(r.input->'inputs') AS i
+        WHERE r.tenant = $1 AND r.status <> ALL($2::text[]) AND starts_with(i.value->>'uri', $3)
+        """,
+        tenant, _TERMINAL, prefix,
+    )  # fmt: skip
+    return {r["uri"] for r in rows}
+
+
 async def record_purge(
     conn: asyncpg.Connection, *, run_id: UUID, tenant: str, reason: str, prefixes: dict[str, int], at: datetime
 ) -> None:

@@ -11,6 +11,7 @@
   (`row_pixel_areas_m2`, `class_counts`, `class_stats`);
 - `blocks`: how a block's pixels and its map are staged between steps (one `.npz` blob per block);
 - `preview`: a PNG of a scene's true colour beside its map;
+- `output_names`: what a scene's map and confidence map are named, and the id suffix that reserves;
 - `synthetic`: deterministic synthetic Sentinel-2-like scenes with per-pixel labels, for training
   the segmenter, the tests, the sample scene and the benchmark.
 

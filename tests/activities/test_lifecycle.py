@@ -4,8 +4,10 @@ every purge is recorded and shows in the run's view."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
@@ -13,11 +15,11 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.lifecycle import BlobLifecycleActivities
-from swath.blobstore import BlobStore
+from swath.blobstore import BlobStore, LocalBlobStore
 from swath.contracts import PurgeBlobsRequest
 from swath.db import blob_purges, runs
 from swath.db.keys import create_key
-from swath.lifecycle import RetentionPolicy
+from swath.lifecycle import STALE_TEMP_AFTER, RetentionPolicy
 from swath.run_view import to_run_out
 from swath.settings import Mode, Settings
 from swath.staged import batch_key
@@ -121,3 +123,67 @@ async def test_the_purge_looks_at_the_uploads_of_every_tenant_with_runs_or_keys(
         tenants = await blob_purges.known_tenants(conn)
     assert {with_key, with_run} <= set(tenants)
     assert len(tenants) == len(set(tenants))
+
+
+async def test_the_uploads_of_a_tenant_with_no_run_and_no_key_go_too(db: asyncpg.Pool, store: BlobStore) -> None:
+    """A JWT tenant has no key row, and may upload without ever running anything."""
+    jwt_only = f"jwt-{uuid.uuid4().hex[:8]}"
+    upload = await store.put(f"tenants/{jwt_only}/uploads/scene.tif", b"scene")
+    purge = BlobLifecycleActivities(db=db, blobs=store, policy=RetentionPolicy(default=timedelta(days=30)))
+
+    assert jwt_only in await purge.tenants_with_uploads()
+    assert await purge.purge_every_tenants_uploads(datetime.now(UTC) + timedelta(days=29)) == 0
+    assert await purge.purge_every_tenants_uploads(datetime.now(UTC) + timedelta(days=31)) == 1
+    assert not await store.exists(upload)
+
+
+async def test_an_upload_an_unfinished_run_refers_to_is_kept_past_retention(
+    db: asyncpg.Pool, store: BlobStore
+) -> None:
+    tenant = f"busy-{uuid.uuid4().hex[:8]}"
+    refs = {name: await store.put(f"tenants/{tenant}/uploads/{name}.tif", b"scene")
+            for name in ("queued", "processing", "finished", "unused")}
+    for name, processing, ended_at in [("queued", False, None), ("processing", True, None),
+                                       ("finished", True, NOW)]:
+        run_id = await insert_run(db, tenant, processing=processing, ended_at=ended_at)
+        async with db.acquire() as conn:
+            await conn.execute(
+                "UPDATE runs SET input = $2 WHERE id = $1", run_id,
+                {"model": "crop-classifier", "inputs": [{"id": name, "uri": refs[name], "kind": "scene"}]},
+            )
+    purge = BlobLifecycleActivities(db=db, blobs=store, policy=RetentionPolicy(default=timedelta(days=1)))
+
+    assert await purge.purge_uploads([tenant], datetime.now(UTC) + timedelta(days=2)) == 2
+
+    assert {name for name, ref in refs.items() if await store.exists(ref)} == {"queued", "processing"}
+
+
+async def test_stale_temp_files_of_a_crashed_upload_go(tmp_path: Path) -> None:
+    """A process killed mid-write leaves its temp file; the purge removes it once it is stale."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    kept = await store.put("tenants/acme/uploads/kept.tif", b"kept")
+    folder = store.local_path(kept).parent
+    crashed, writing = folder / ".tmp-crashed", folder / ".tmp-writing"
+    crashed.write_bytes(b"half an upload")
+    writing.write_bytes(b"an upload in progress")
+    now = datetime.now(UTC)
+    stale = (now - STALE_TEMP_AFTER - timedelta(minutes=1)).timestamp()
+    os.utime(crashed, (stale, stale))
+
+    assert await store.delete_stale_temp_files(now - STALE_TEMP_AFTER) == 1
+
+    assert not crashed.exists()
+    assert writing.exists(), "a write in progress is left alone"
+    assert await store.get(kept) == b"kept"
+
+
+async def test_the_purge_removes_stale_temp_files_anywhere_in_the_store(db: asyncpg.Pool, tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    await store.put("staged/x/a.npy", b"a")
+    crashed = store.local_path("blob://staged/x/a.npy").parent / ".tmp-crashed"
+    crashed.write_bytes(b"half")
+    purge = BlobLifecycleActivities(db=db, blobs=store, policy=RetentionPolicy())
+
+    assert await purge.purge_temp_files(datetime.now(UTC) + STALE_TEMP_AFTER + timedelta(minutes=1)) == 1
+    assert not crashed.exists()
+    assert await store.exists("blob://staged/x/a.npy")

@@ -180,3 +180,117 @@ async def test_an_empty_file_uploads(plain_api: BlobApi) -> None:
     assert response.json()["size"] == 0
     assert response.json()["sha256"] == hashlib.sha256(b"").hexdigest()
     assert await plain_api.store.get(response.json()["uri"]) == b""
+
+
+QUOTA_BYTES = 10_000
+
+
+@pytest.fixture(params=["local", "s3"])
+async def quota_api(request: pytest.FixtureRequest, settings: Settings, db: asyncpg.Pool, workers: None):
+    """An API whose tenants may hold `QUOTA_BYTES` in at most 3 uploads."""
+    async with blob_api(request, settings, db, upload_quota_bytes=QUOTA_BYTES, upload_quota_objects=3) as api:
+        yield api
+
+
+def assert_quota_problem(response: httpx.Response, *, used_bytes: int, used_objects: int) -> None:
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["type"] == "/problems/quota-exceeded" and problem["status"] == 413
+    assert (problem["used_bytes"], problem["quota_bytes"]) == (used_bytes, QUOTA_BYTES)
+    assert (problem["used_objects"], problem["quota_objects"]) == (used_objects, 3)
+    assert str(used_bytes) in problem["detail"] and str(QUOTA_BYTES) in problem["detail"]
+
+
+async def test_a_declared_length_past_the_tenants_quota_is_413_before_the_body_is_read(quota_api: BlobApi) -> None:
+    async with quota_api.client() as http:
+        first = await http.put("/v1/blobs/first.bin", content=b"a" * 6000)
+        assert first.status_code == 201, first.text
+        refused = await http.put("/v1/blobs/second.bin", content=b"b" * 6000)
+        # A re-upload replaces: the bytes it replaces do not count against it.
+        replaced = await http.put("/v1/blobs/first.bin", content=b"c" * 9000)
+    assert_quota_problem(refused, used_bytes=6000, used_objects=1)
+    assert replaced.status_code == 201, replaced.text
+    assert [info.ref async for info in quota_api.store.list_prefix("tenants")] == [first.json()["uri"]]
+
+
+async def test_a_chunked_body_past_the_quota_is_413_and_stores_nothing(quota_api: BlobApi) -> None:
+    async with quota_api.client() as http:
+        kept = (await http.put("/v1/blobs/kept.bin", content=b"k" * 4000)).json()
+        refused = await http.put("/v1/blobs/kept.bin", content=chunks_of(b"y" * (QUOTA_BYTES + 1), 512))
+        other = await http.put("/v1/blobs/other.bin", content=chunks_of(b"z" * 7000, 512))
+    assert "content-length" not in refused.request.headers, "the body went chunked"
+    assert_quota_problem(refused, used_bytes=4000, used_objects=1)
+    assert_quota_problem(other, used_bytes=4000, used_objects=1)
+    assert await quota_api.store.get(kept["uri"]) == b"k" * 4000
+    assert [info.ref async for info in quota_api.store.list_prefix("tenants")] == [kept["uri"]]
+
+
+async def test_the_object_count_quota_refuses_a_new_name_not_a_re_upload(quota_api: BlobApi) -> None:
+    async with quota_api.client() as http:
+        for n in range(3):
+            assert (await http.put(f"/v1/blobs/f{n}.bin", content=b"x")).status_code == 201
+        refused = await http.put("/v1/blobs/f3.bin", content=b"x")
+        replaced = await http.put("/v1/blobs/f0.bin", content=b"xy")
+    assert_quota_problem(refused, used_bytes=3, used_objects=3)
+    assert replaced.status_code == 201, replaced.text
+
+
+@pytest.fixture(params=["local", "s3"])
+async def impatient_api(request: pytest.FixtureRequest, settings: Settings, db: asyncpg.Pool, workers: None):
+    """An API that waits little for an upload's next bytes and takes one upload per tenant at a time."""
+    async with blob_api(request, settings, db, upload_read_timeout_s=0.5, upload_concurrency_per_tenant=1) as api:
+        yield api
+
+
+def temp_files(api: BlobApi) -> Callable[[], list]:
+    """What an unfinished upload leaves while it runs: a local temp file or an S3 multipart upload."""
+    if api.s3 is None:
+        root = api.settings.blob_root
+        return lambda: [p for p in root.rglob(".*") if p.is_file()]
+    return lambda: api.s3.client().list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+
+
+async def test_a_slow_loris_upload_is_cut_off_with_408_and_its_temp_file_removed(impatient_api: BlobApi) -> None:
+    api = impatient_api
+    sent = os.urandom(2 * api.settings.blob_part_size if api.s3 else 64 * 1024)
+    reader, writer = await send_head_and_part_of_the_body(
+        api.url, api.headers, "/v1/blobs/slow.tif", len(sent) * 4, sent
+    )
+    try:
+        answer = await asyncio.wait_for(reader.read(), SETTLE_S)  # the server answers, then closes
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert b"application/problem+json" in head.lower()
+    assert b"/problems/upload-timeout" in body
+    await eventually(lambda: not temp_files(api)(), "the unfinished upload was removed")
+    assert [info async for info in api.store.list_prefix("tenants")] == []
+
+
+async def test_a_tenant_past_its_concurrent_uploads_gets_429_with_retry_after(
+    impatient_api: BlobApi, settings: Settings, db: asyncpg.Pool
+) -> None:
+    api = impatient_api
+    sent = os.urandom(2 * api.settings.blob_part_size if api.s3 else 64 * 1024)
+    reader, writer = await send_head_and_part_of_the_body(
+        api.url, api.headers, "/v1/blobs/first.tif", len(sent) + 1, sent
+    )
+    try:
+        await eventually(lambda: bool(temp_files(api)()), "the first upload began")
+        async with api.client() as http:
+            refused = await http.put("/v1/blobs/second.tif", content=b"second")
+        writer.write(b"!")  # the first upload's last byte
+        await writer.drain()
+        first = await asyncio.wait_for(reader.readuntil(b"\r\n"), SETTLE_S)
+    finally:
+        writer.close()
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["content-type"] == PROBLEM
+    assert refused.json()["type"] == "/problems/too-many-uploads"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert first.startswith(b"HTTP/1.1 201")
+    async with api.client() as http:
+        again = await http.put("/v1/blobs/second.tif", content=b"second")
+    assert again.status_code == 201, again.text

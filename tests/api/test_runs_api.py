@@ -109,6 +109,12 @@ async def test_concurrent_submits_with_one_key_make_one_run(client: httpx.AsyncC
             "validation-error",
         ),
         ({"model": "crop-classifier", "inputs": "nope"}, 422, "validation-error"),
+        # A scene's confidence map is `<id>-confidence.tif`: a scene named so would take another's name.
+        (
+            {"model": "landcover-segmenter", "inputs": [{"id": "field-confidence", "uri": "blob://tenants/acme/x"}]},
+            422,
+            "validation-error",
+        ),
     ],
 )
 async def test_bad_requests_get_problem_details(client: httpx.AsyncClient, body: dict, status: int, problem: str) -> None:

@@ -330,13 +330,19 @@ def egress_rules(release: Release, component: str) -> list[dict]:
 def test_each_component_may_reach_the_stores_its_code_opens(chart, render, values: str) -> None:
     """Derived from the code, not restated: a component that opens the blob store (or the
     database) gets that destination's egress rule, exactly as the values define it."""
-    merged = chart.merge_values(load_values(values))["networkPolicy"]["egress"]
+    policy = chart.merge_values(load_values(values))["networkPolicy"]
+    merged = policy["egress"]
+    # The blob store's rule reaches its `to` and, after them, each of `blobStoreCIDRs`.
+    targets = {
+        "database": merged["database"]["to"],
+        "blobStore": merged["blobStore"]["to"] + [{"ipBlock": {"cidr": c}} for c in policy["blobStoreCIDRs"]],
+    }
     release = render(load_values(values))
     for component, source in COMPONENT_SOURCES.items():
         code = source.read_text()
         rules = [{k: rule[k] for k in ("ports", "to") if k in rule} for rule in egress_rules(release, component)]
         for destination, opened in (("blobStore", "open_blob_store("), ("database", "connect(settings.dsn")):
-            wanted = {"ports": merged[destination]["ports"]} | ({"to": merged[destination]["to"]} if merged[destination]["to"] else {})
+            wanted = {"ports": merged[destination]["ports"]} | ({"to": targets[destination]} if targets[destination] else {})
             assert (wanted in rules) == (opened in code), f"{component} and {destination}"
 
 
@@ -361,3 +367,49 @@ def test_every_deployment_drains_within_its_grace_period(ci_release: Release) ->
         env = {e["name"]: e.get("value") for e in container["env"]}
         drain = env["SWATH_API_DRAIN_S" if container["args"] == ["api"] else "SWATH_WORKER_DRAIN_S"]
         assert float(drain) == pod["terminationGracePeriodSeconds"] - 5, deployment["metadata"]["name"]
+
+
+def test_every_pod_s_tmp_has_a_size_limit_from_values(render) -> None:
+    """/tmp is where scenes are copied and maps written: without a limit one tenant's large scenes
+    would fill the node's disk (and evict its neighbours' pods instead of this one)."""
+    values = load_values("minimal-values.yaml") | {"tmp": {"sizeLimit": "5Gi"}}
+    release = render(values)
+    volumes = [
+        volume for workload in pod_workloads(release)
+        for volume in workload["spec"]["template"]["spec"]["volumes"] if volume["name"] == "tmp"
+    ]
+    assert len(volumes) == len(pod_workloads(release)) > 1
+    assert all(volume["emptyDir"] == {"sizeLimit": "5Gi"} for volume in volumes)
+    defaults = render(load_values("minimal-values.yaml"))
+    for workload in pod_workloads(defaults):
+        (tmp,) = [v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "tmp"]
+        assert tmp["emptyDir"]["sizeLimit"], workload["metadata"]["name"]
+
+
+def blob_store_peers(release: Release, component: str) -> list[dict]:
+    """The destinations of the component's rule on the blob store's port (443)."""
+    rules = [rule for rule in egress_rules(release, component) if {"port": 443, "protocol": "TCP"} in rule["ports"]]
+    blob_rules = [rule for rule in rules if all("except" not in peer.get("ipBlock", {}) for peer in rule.get("to", []))]
+    (rule,) = blob_rules
+    return rule.get("to", [])
+
+
+def test_the_blob_store_rule_reaches_only_the_configured_cidrs(render) -> None:
+    values = load_values("minimal-values.yaml")
+    values["networkPolicy"] = {"blobStoreCIDRs": ["52.218.0.0/17", "3.5.64.0/21"]}
+    release = render(values)
+    for component in ("api", "ingest", "inference", "bookkeeping"):
+        assert blob_store_peers(release, component) == [
+            {"ipBlock": {"cidr": "52.218.0.0/17"}}, {"ipBlock": {"cidr": "3.5.64.0/21"}}
+        ], component
+
+
+def test_a_blob_store_rule_with_no_destination_is_refused(render) -> None:
+    """`to: []` would let ingest (and every pool) reach any address on 443, private ones included."""
+    values = load_values("minimal-values.yaml")
+    values["networkPolicy"] = {"blobStoreCIDRs": []}
+    with pytest.raises(Exception, match="blobStoreCIDRs"):
+        render(values)
+    # Without network policies there is no rule to leave open.
+    values["networkPolicy"] = {"enabled": False, "blobStoreCIDRs": []}
+    assert render(values).of_kind("NetworkPolicy") == []

@@ -7,6 +7,7 @@ from compose-spec/compose-spec with its LICENSE and NOTICE), so this runs offlin
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -56,3 +57,47 @@ def test_swath_containers_get_time_to_drain(compose: dict) -> None:
     for name in swath:
         grace = compose["services"][name]["stop_grace_period"]
         assert grace.endswith("s") and float(grace[:-1]) > max(drains), name
+
+
+#: The one port meant for clients: the API, which authenticates every request.
+PUBLIC_PORTS = {"8000"}
+#: Compose's "required variable" interpolation: `${NAME:?message}` stops `up` when NAME is unset.
+REQUIRED_VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*):\?[^}]*\}")
+
+
+def test_admin_uis_are_published_on_loopback_only(compose: dict) -> None:
+    """The Temporal UI (no auth, write actions) and the MinIO console are for the host's own user."""
+    published = {
+        (name, str(port)): str(port)
+        for name, service in compose["services"].items()
+        for port in service.get("ports", [])
+    }
+    assert {name for name, _ in published} >= {"temporal", "minio", "api"}
+    for (name, _), port in published.items():
+        parts = port.split(":")
+        container_port = parts[-1].split("/")[0]
+        if container_port in PUBLIC_PORTS:
+            continue
+        assert len(parts) == 3 and parts[0] == "127.0.0.1", f"{name} publishes {port} beyond the host"
+
+
+def test_no_credential_is_fixed_in_the_file(compose: dict) -> None:
+    """Every password (and MinIO's root user) comes from the environment, and `up` refuses without it."""
+    env = compose["x-swath-env"]
+    minio = compose["services"]["minio"]["environment"]
+    postgres = compose["services"]["postgres"]["environment"]
+    secrets = {
+        "MINIO_ROOT_USER": minio["MINIO_ROOT_USER"],
+        "MINIO_ROOT_PASSWORD": minio["MINIO_ROOT_PASSWORD"],
+        "POSTGRES_PASSWORD": postgres["POSTGRES_PASSWORD"],
+        "SWATH_BLOB_ACCESS_KEY_ID": env["SWATH_BLOB_ACCESS_KEY_ID"],
+        "SWATH_BLOB_SECRET_ACCESS_KEY": env["SWATH_BLOB_SECRET_ACCESS_KEY"],
+    }
+    for name, value in secrets.items():
+        assert REQUIRED_VARIABLE.fullmatch(value), f"{name} is {value!r}, not a required variable"
+    dsn = re.fullmatch(r"postgresql://swath:(?P<password>.+)@postgres:5432/swath", env["SWATH_DATABASE_URL"])
+    assert dsn and REQUIRED_VARIABLE.fullmatch(dsn["password"]), "the DSN's password is fixed"
+    bucket = " ".join(compose["services"]["minio-bucket"]["entrypoint"])
+    assert "$$MINIO_ROOT_PASSWORD" in bucket and "minio-bucket" in compose["services"]
+    text = (ROOT / "ops" / "compose.yaml").read_text()
+    assert "local-only" not in text and "change-me" not in text

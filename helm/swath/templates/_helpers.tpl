@@ -170,7 +170,8 @@ caches and SWATH_DATA_DIR there) and, with an existing TLS Secret, the Temporal 
 */}}
 {{- define "swath.volumes" -}}
 - name: tmp
-  emptyDir: {}
+  emptyDir:
+    sizeLimit: {{ .Values.tmp.sizeLimit | quote }}
 {{- with .Values.temporal.tls }}
 {{- if and .enabled .existingSecret }}
 - name: temporal-tls
@@ -243,12 +244,21 @@ is workflow tasks (the orchestration pool) or activity tasks (every other pool).
 
 {{/* NetworkPolicy egress rules for a list of destination names, DNS always included. Call with (list $ names). */}}
 {{- define "swath.egressRules" -}}
-{{- $egress := (index . 0).Values.networkPolicy.egress -}}
+{{- $policy := (index . 0).Values.networkPolicy -}}
 {{- range $name := prepend (index . 1) "dns" }}
-{{- $dest := index $egress $name }}
+{{- $dest := index $policy.egress $name }}
+{{- $to := $dest.to | default list }}
+{{- if eq $name "blobStore" }}
+{{- range $cidr := $policy.blobStoreCIDRs }}
+{{- $to = append $to (dict "ipBlock" (dict "cidr" $cidr)) }}
+{{- end }}
+{{- if not $to }}
+{{- fail "networkPolicy.blobStoreCIDRs is empty and networkPolicy.egress.blobStore.to names nothing: the blob store rule would reach every address on its ports; set the blob store's CIDRs (or its selector in egress.blobStore.to)" }}
+{{- end }}
+{{- end }}
 - ports:
     {{- toYaml $dest.ports | nindent 4 }}
-  {{- with $dest.to }}
+  {{- with $to }}
   to:
     {{- toYaml . | nindent 4 }}
   {{- end }}
