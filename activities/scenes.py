@@ -32,7 +32,7 @@ from swath.db import outputs, runs, scenes
 from swath.db.retrying import with_write_retries
 from swath.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, SceneChangedError, SceneError
 from swath.registry import ModelManifest, ModelRegistry
-from swath.scenes import areas, cog, grid, raster
+from swath.scenes import areas, cog, grid, output_names, raster
 from swath.scenes.blocks import decode_arrays, map_block_key, scene_windows, staged_block_key
 from swath.scenes.decoder import RasterDecoder
 from swath.temporal.activities import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
@@ -232,7 +232,7 @@ class SceneActivities:
         manifest = self.registry.resolve(req.model)
         scene = req.scene
         annotate(run_id=req.run_id, tenant=req.tenant, model=req.model, scene=scene.id, blocks=scene.blocks)
-        name = f"{scene.id}.tif"
+        name = output_names.map_name(scene.id)
         work = Path(tempfile.mkdtemp(dir=self._scratch(), prefix=f"{req.run_id}-"))
         try:
             async with heartbeating():
@@ -242,7 +242,7 @@ class SceneActivities:
                 await asyncio.to_thread(self._write_cogs, loop, req, manifest, blocks, map_path, work)
                 written = [(name, map_path)]
                 if req.confidence:
-                    written.append((f"{scene.id}-confidence.tif", work / "confidence.tif"))
+                    written.append((output_names.confidence_name(scene.id), work / "confidence.tif"))
                 stored = [(n, *await self._store(req, n, p)) for n, p in written]
                 stats = areas.class_stats(manifest.labels, req.pixels or [0] * len(manifest.labels),
                                           req.area_m2 or [0.0] * len(manifest.labels))
