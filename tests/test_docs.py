@@ -35,11 +35,14 @@ def test_the_readme_fits_its_budget_and_shows_the_two_commands() -> None:
     assert "make run" in text and "make test" in text
 
 
-def test_the_readme_quick_start_sets_every_variable_it_uses() -> None:
-    """`$RUN` and friends are assigned before any example uses them."""
-    code = "\n".join(re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S))
-    assigned = set(re.findall(r"^\s*([A-Z_]+)=", code, flags=re.M))
-    used = set(re.findall(r"\$\{?([A-Z_]+)\b", code))
+@pytest.mark.parametrize(
+    "page", [README, *sorted((REPO / "docs").glob("*.md"))], ids=lambda page: page.relative_to(REPO).as_posix()
+)
+def test_shell_examples_set_every_variable_they_use(page: Path) -> None:
+    """`$RUN`, `$KEY` and friends are assigned on the page whose examples use them."""
+    code = "\n".join(re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S))
+    assigned = set(re.findall(r"(?:^|\s)([A-Z_][A-Z0-9_]*)=", code, flags=re.M))
+    used = set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)\b", code))
     assert used - assigned == set()
 
 
