@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench install clean-data
+.PHONY: run test bench docs install clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,7 @@ clean-data:
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
+
+# The documentation site into site/ (open site/index.html); `.venv/bin/mkdocs serve` serves it live.
+docs: $(VENV)/.installed-test
+	$(BIN)/mkdocs build --strict

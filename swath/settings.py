@@ -34,24 +34,35 @@ class Settings(BaseSettings):
     # Errors never echo the input: a cross-field check would print every setting, secrets included.
     model_config = SettingsConfigDict(env_prefix="SWATH_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
-    mode: Mode = Mode.PRODUCTION
-    data_dir: Path = Path("data")
+    mode: Mode = Field(
+        default=Mode.PRODUCTION,
+        description="`production` refuses unsafe settings at start; `dev` (what `swath up` picks unless this is set) "
+        "creates the dev API key and lets URLs reach loopback.",
+    )
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="The embedded stack's state: PostgreSQL data, the Temporal SQLite file, blobs, logs, the dev key.",
+    )
 
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(default=8000, description="Port the API listens on.")
     public_url: str | None = Field(
         default=None, description="Base URL clients use to reach the API (default: http://api_host:api_port)."
     )
 
-    temporal_address: str = "127.0.0.1:7233"
-    temporal_namespace: str = "default"
-    temporal_ui_port: int = 8233
+    temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend, `host:port`.")
+    temporal_namespace: str = Field(default="default", description="Temporal namespace every run lives in.")
+    temporal_ui_port: int = Field(default=8233, description="Port of the embedded dev server's Web UI.")
     temporal_ui_url: str | None = Field(
         default=None, description="Base URL of the Temporal Web UI (default: the embedded dev server's UI)."
     )
     embedded_temporal: bool = Field(default=True, description="`swath up` starts the temporal dev server.")
-    temporal_tls: bool = False
-    temporal_tls_ca: Path | None = None
+    temporal_tls: bool = Field(
+        default=False, description="Reach Temporal over TLS (implied by a CA, a client certificate or an API key)."
+    )
+    temporal_tls_ca: Path | None = Field(
+        default=None, description="CA bundle (PEM) that signed the Temporal frontend's certificate."
+    )
     temporal_tls_cert: Path | None = Field(default=None, description="Client certificate for mTLS.")
     temporal_tls_key: Path | None = Field(default=None, description="Client private key for mTLS.")
     temporal_api_key: SecretStr | None = Field(default=None, description="API key (e.g. Temporal Cloud).")
@@ -74,15 +85,19 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, repr=False, description="PostgreSQL DSN; unset means the embedded server on pg_port."
     )  # repr=False: a DSN may hold a password, and settings get printed in tracebacks
-    pg_port: int = 5433
+    pg_port: int = Field(default=5433, description="Port of the embedded PostgreSQL.")
     embedded_postgres: bool = Field(default=True, description="`swath up` starts embedded PostgreSQL.")
-    pg_run_as: str | None = Field(default=None, description="Unix user for embedded PostgreSQL when run as root.")
+    pg_run_as: str | None = Field(
+        default=None, description="Unix user for embedded PostgreSQL when run as root (default: `postgres`, else `nobody`)."
+    )
 
     blob_dir: Path | None = Field(default=None, description="Local blob store root (default: data_dir/blobs).")
     blob_url: str | None = Field(
         default=None,
-        description="Object store for blobs: `s3://bucket/prefix` (also `gs://…`, `az://…`); unset: the local "
-        "directory blob_dir. A `blob://<key>` is the object `<prefix>/<key>`.",
+        description="Object store for blobs: `s3://bucket/prefix` (also `gs://…`, `az://…`, "
+        "`abfss://container@account.dfs.core.windows.net/prefix` through obstore, with GCS and Azure credentials "
+        "from obstore's environment or workload identity); unset: the local directory blob_dir. A `blob://<key>` "
+        "is the object `<prefix>/<key>`.",
     )
     blob_endpoint: str | None = Field(
         default=None, description="S3-compatible endpoint URL (MinIO, Ceph, R2, moto); unset: AWS's for the region."
@@ -97,9 +112,14 @@ class Settings(BaseSettings):
         default=8 * 1024 * 1024, ge=5 * 1024 * 1024,
         description="Bytes per multipart upload part: larger blobs and every streamed write go up in parts.",
     )
-    model_registry_dir: Path = BUNDLED_REGISTRY
+    model_registry_dir: Path = Field(
+        default=BUNDLED_REGISTRY,
+        description="Model registry root (`<name>/<version>/manifest.json`, `aliases.json`); default: the bundled one.",
+    )
 
-    inference_chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, ge=1, le=MAX_CHUNK_SIZE)
+    inference_chunk_size: int = Field(
+        default=DEFAULT_CHUNK_SIZE, ge=1, le=MAX_CHUNK_SIZE, description="Tiles per inference activity."
+    )
     inference_device: str = Field(default="auto", description="`auto`, `cpu`, `cuda` or `cuda:N`.")
     inference_compile: bool | None = Field(
         default=None, description="`torch.compile` every served model at warm-up, or none (unset: each "
@@ -115,10 +135,13 @@ class Settings(BaseSettings):
     )
     inference_gpus: Annotated[tuple[str, ...], NoDecode] | None = Field(
         default=None, description="Comma list of CUDA device ids (`0,1`): `swath up` runs one inference process "
-        "per id, the k-th seeing only the k-th device (`CUDA_VISIBLE_DEVICES`).",
+        "per id, the k-th seeing only the k-th device (`CUDA_VISIBLE_DEVICES`); a count that disagrees with "
+        "SWATH_INFERENCE_PROCESSES is refused at start-up.",
     )
     pool_http_port: int | None = Field(
-        default=None, description="Each pool serves /livez, /readyz and /metrics on this port (unset: off)."
+        default=None, description="Each pool serves /livez, /readyz (200 once it polls its queue; the inference "
+        "pool's once its models warmed up) and /metrics (its own series and the Temporal SDK's) on this port "
+        "(unset: off); meant for one pool per container."
     )
     pool_http_host: str = Field(default="127.0.0.1", description="Where the pools' HTTP port listens.")
     pool_http_base_port: int | None = Field(
@@ -129,7 +152,7 @@ class Settings(BaseSettings):
     inference_max_queued_items: int = Field(
         default=4096, ge=1, description="Items that may wait in one model's batcher; more callers wait for room."
     )
-    max_items_per_run: int = Field(default=1000, ge=1)
+    max_items_per_run: int = Field(default=1000, ge=1, description="Inputs one run may have (413 beyond).")
     # -- scenes
     scene_max_bytes: int = Field(
         default=SceneLimits.max_bytes, ge=1, description="Largest scene file a run may map."
@@ -154,7 +177,8 @@ class Settings(BaseSettings):
     )
     scene_block_size: int = Field(
         default=2048, ge=256, le=8192,
-        description="Scenes are read, mapped and written in blocks of this many pixels square.",
+        description="Scenes are read, mapped and written in blocks of this many pixels square (rounded so the "
+        "model's windows tile them).",
     )
     scene_block_concurrency: int = Field(
         default=2, ge=1, le=64, description="Blocks of one scene in flight at a time (bounds the pools' memory)."
@@ -170,10 +194,15 @@ class Settings(BaseSettings):
     )
     scene_cache_dir: Path | None = Field(
         default=None,
-        description="Where ingest pins the scenes runs read: links to a local store's files, copies of an object "
-        "store's (default: data_dir/scene-cache).",
+        description="Where ingest pins the scenes runs read (links to a local store's files, copies of an "
+        "object store's; dropped once the scene's map is made) and writes maps before they are stored "
+        "(default: data_dir/scene-cache).",
     )
-    max_item_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
+    max_item_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1,
+        description="Bytes per tile input: inline at submit, fetched URLs while fetching, after any gzip "
+        "(413 or `too_large`).",
+    )
     allow_loopback_urls: bool | None = Field(
         default=None, description="Let input URLs reach loopback addresses (default: on in dev mode only)."
     )
@@ -191,7 +220,9 @@ class Settings(BaseSettings):
     jwt_leeway_s: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on `exp`, `nbf`, `iat`.")
     jwt_tenant_claim: str = Field(default="tenant", description="Claim naming the caller's tenant.")
     jwt_scopes_claim: str = Field(default="scope", description="Claim with the scopes (space-separated or a list).")
-    rate_limit_enabled: bool = True
+    rate_limit_enabled: bool = Field(
+        default=True, description="Apply the rate limits below and the failed-authentication limit."
+    )
     rate_limit_per_key: str = Field(
         default="50/second;3000/minute", description="Per API key or token subject, `limits` notation."
     )

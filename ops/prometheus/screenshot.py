@@ -2,8 +2,8 @@
 
     python ops/prometheus/screenshot.py http://127.0.0.1:9090 docs/operations-overview.png
 
-Grafana is not installable here, so the README's picture is Prometheus' graph page with the
-overview dashboard's main queries (taken from `ops/grafana/overview.json`), over the last
+Grafana is not installable here, so the operations picture (docs/operations.md) is Prometheus'
+graph page with the overview dashboard's main queries (taken from `ops/grafana/overview.json`), over the last
 `--range` of a real stack's metrics — e.g. `swath up --observe --demo` with some runs submitted.
 Needs Debian's Chromium (`/usr/bin/chromium`) and the `playwright` package (a test dependency).
 """
