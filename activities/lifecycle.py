@@ -15,11 +15,11 @@ import asyncpg
 from temporalio import activity
 
 from swath.blobstore import BlobStore
-from swath.contracts import PurgeBlobsRequest, PurgeBlobsResult
+from swath.blobstore.lifecycle import RetentionPolicy, retained_prefixes, staged_prefix, uploads_prefix
 from swath.db import blob_purges
-from swath.errors import InvalidBlobRefError
-from swath.lifecycle import RetentionPolicy, retained_prefixes, staged_prefix, uploads_prefix
-from swath.temporal.activities import PURGE_BLOBS
+from swath.domain.contracts import PurgeBlobsRequest, PurgeBlobsResult
+from swath.domain.errors import InvalidBlobRefError
+from swath.temporal.catalog import PURGE_BLOBS
 
 
 class BlobLifecycleActivities:

@@ -16,8 +16,8 @@ import numpy as np
 from temporalio.client import Client
 
 from swath.db import runs
-from swath.samples import load_labels, sample_dir
-from swath.status import RunStatus
+from swath.domain.status import RunStatus
+from swath.lab.samples import load_labels, sample_dir
 
 TERMINAL = {"complete", "failed", "canceled"}
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from swath.embedded.pool_processes import pool_port_count, port_offset
 from swath.embedded.ports import free_stack_ports
-from swath.pool_processes import pool_port_count, port_offset
 from swath.temporal.queues import TaskQueue
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.inference import ModelCache
-from swath.errors import StartupError
-from swath.registry import ModelRegistry
+from swath.domain.errors import StartupError
+from swath.models.cache import ModelCache
+from swath.models.registry import ModelRegistry
 from swath.settings import BUNDLED_REGISTRY, Settings
 from workers.pools.inference import warm_up
 

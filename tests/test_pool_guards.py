@@ -14,7 +14,7 @@ import pytest
 from temporalio import activity, workflow
 
 from activities.legacy import V1_ACTIVITIES
-from swath.temporal.activities import ACTIVITIES, WORKFLOWS, definition_of
+from swath.temporal.catalog import ACTIVITIES, WORKFLOWS, definition_of
 from swath.temporal.queues import TaskQueue
 from workers.pools import load_pool
 
@@ -62,9 +62,9 @@ LIGHT_MODULES = [
     "activities.runs",
     "activities.legacy",
     "activities.notify",
-    "swath.temporal.activities",
-    "swath.tiles",
-    "swath.registry",
+    "swath.temporal.catalog",
+    "swath.imagery.tiles",
+    "swath.models.registry",
 ]
 
 
@@ -225,9 +225,9 @@ def test_load_pool_accepts_strings_and_refuses_unknown() -> None:
 
 
 def test_the_notify_pool_refuses_a_webhook_timeout_its_attempts_cannot_hold() -> None:
-    from swath.errors import TimeoutSettingsError
+    from swath.domain.errors import TimeoutSettingsError
     from swath.settings import Settings
-    from swath.temporal.activities import ATTEMPT_MARGIN, ATTEMPT_TIMEOUT
+    from swath.temporal.catalog import ATTEMPT_MARGIN, ATTEMPT_TIMEOUT
     from workers.pools.notify import check_attempt_timeout
 
     longest = (ATTEMPT_TIMEOUT - ATTEMPT_MARGIN).total_seconds()
@@ -237,7 +237,7 @@ def test_the_notify_pool_refuses_a_webhook_timeout_its_attempts_cannot_hold() ->
 
 
 def test_heartbeats_come_well_inside_the_heartbeat_timeout() -> None:
-    from swath.temporal.activities import HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, INGEST_INPUTS, RUN_INFERENCE_CHUNK
+    from swath.temporal.catalog import HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, INGEST_INPUTS, RUN_INFERENCE_CHUNK
 
     for defn in (INGEST_INPUTS, RUN_INFERENCE_CHUNK):
         assert defn.config["heartbeat_timeout"] == HEARTBEAT_TIMEOUT

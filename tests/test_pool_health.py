@@ -12,7 +12,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from swath.embedded.ports import free_port
-from swath.registry import ModelRegistry
+from swath.models.registry import ModelRegistry
 from swath.settings import BUNDLED_REGISTRY
 from workers.health import PoolHealth
 

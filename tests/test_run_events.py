@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.webhook_schemas import EndpointCreate, RunWebhook
-from swath.status import EVENT_FOR_STATUS, TERMINAL, RunEventType
+from swath.domain.status import EVENT_FOR_STATUS, TERMINAL, RunEventType
 from swath.webhooks.events import EVENT_TYPES
 from workflows.analysis_run import DEAD_LETTERED_EVENT
 

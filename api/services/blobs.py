@@ -17,8 +17,8 @@ from api.clients import Clients
 from api.problems import Problem, ProblemType
 from api.schemas import BlobOut
 from swath.blobstore import STREAM_CHUNK_BYTES
-from swath.db.keys import Principal
-from swath.lifecycle import uploads_prefix
+from swath.blobstore.lifecycle import uploads_prefix
+from swath.domain.principal import Principal
 
 #: What an upload may be named: one blob key segment (so never `.`-prefixed, never a path).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,254}$"

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from activities.batcher import BatchPolicy, BatchRecord, DynamicBatcher
+from swath.models.batcher import BatchPolicy, BatchRecord, DynamicBatcher
 
 
 class Model:

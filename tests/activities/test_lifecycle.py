@@ -14,13 +14,13 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.lifecycle import BlobLifecycleActivities
 from swath.blobstore import BlobStore
-from swath.contracts import PurgeBlobsRequest
+from swath.blobstore.lifecycle import RetentionPolicy
 from swath.db import blob_purges, runs
 from swath.db.keys import create_key
-from swath.lifecycle import RetentionPolicy
-from swath.run_view import to_run_out
+from swath.domain.contracts import PurgeBlobsRequest
+from swath.domain.run_view import to_run_out
+from swath.imagery.staged import batch_key
 from swath.settings import Mode, Settings
-from swath.staged import batch_key
 from tests.runs_helpers import insert_run
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

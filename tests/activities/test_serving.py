@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from activities.batcher import BatchPolicy, DynamicBatcher
-from activities.inference import ModelCache
-from activities.serving import ServedModel, memory_cap, warm_up_sizes
-from swath import synthetic
-from swath.errors import ErrorType, GpuOutOfMemoryError, inference_error_type
-from swath.nets.loader import load_model
-from swath.registry import ModelManifest, ModelRegistry, ServingSpec
+from swath.domain.errors import ErrorType, GpuOutOfMemoryError, inference_error_type
+from swath.lab import synthetic
+from swath.models.batcher import BatchPolicy, DynamicBatcher
+from swath.models.cache import ModelCache
+from swath.models.loader import load_model
+from swath.models.registry import ModelManifest, ModelRegistry, ServingSpec
+from swath.models.serving import ServedModel, memory_cap, warm_up_sizes
 from swath.settings import BUNDLED_REGISTRY
 
 REGISTRY = ModelRegistry(BUNDLED_REGISTRY)

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from activities.inference import ModelCache
-from activities.serving import ServedModel
-from swath import synthetic
-from swath.errors import GpuOutOfMemoryError
-from swath.nets.loader import load_model
-from swath.registry import ModelManifest, ModelRegistry, ServingSpec
+from swath.domain.errors import GpuOutOfMemoryError
+from swath.lab import synthetic
+from swath.models.cache import ModelCache
+from swath.models.loader import load_model
+from swath.models.registry import ModelManifest, ModelRegistry, ServingSpec
+from swath.models.serving import ServedModel
 from swath.settings import BUNDLED_REGISTRY
 
 pytestmark = [

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from swath.samples import load_labels, sample_dir
+from swath.lab.samples import load_labels, sample_dir
 from tests.loopback_http import QuietHandler, serving
 from tests.runs_helpers import wait_until_done
 

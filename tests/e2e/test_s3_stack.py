@@ -11,7 +11,7 @@ import pytest
 import rasterio
 from temporalio.client import Client
 
-from swath.chunks import chunk_bounds
+from swath.domain.chunks import chunk_bounds
 from swath.settings import Settings
 from swath.temporal.schedules import LIFECYCLE_SCHEDULE_ID
 from tests.moto_s3 import MotoS3

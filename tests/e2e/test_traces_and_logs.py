@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from temporalio.client import Client
 
-from swath.samples import sample_dir
-from swath.stack import DEV_TENANT
-from swath.temporal.activities import ANALYSIS_RUN
+from swath.embedded.stack import DEV_TENANT
+from swath.lab.samples import sample_dir
+from swath.temporal.catalog import ANALYSIS_RUN
 from tests.loopback_http import QuietHandler, serving
 from tests.otlp_receiver import ReceivedSpan, SpanStore, otlp_receiver
 from tests.runs_helpers import sample_inputs, wait_until_done

@@ -16,8 +16,8 @@ import asyncpg
 import httpx
 from temporalio.client import Client
 
+from swath.temporal.catalog import ANALYSIS_RUN
 from tests.stack import RunningStack
-from swath.temporal.activities import ANALYSIS_RUN
 from tests.failures.helpers import (
     TERMINAL,
     get_json,

@@ -11,7 +11,7 @@ import pytest
 import rasterio
 from temporalio.testing import WorkflowEnvironment
 
-from swath import synthetic
+from swath.lab import synthetic
 from swath.settings import Settings
 from tests.loopback_http import QuietHandler, serving
 from tests.scenes.scene_files import download, run_to_end, tile_mosaic, upload

@@ -14,7 +14,7 @@ from obstore.store import AzureStore, GCSStore
 
 from swath.blobstore import BlobStore, LocalBlobStore, ObjectBlobStore, key_of, open_blob_store, ref_of
 from swath.blobstore.object_store import MIN_PART_BYTES
-from swath.errors import BlobNotFoundError, BlobRangeError, BlobStoreSettingsError, InvalidBlobRefError
+from swath.domain.errors import BlobNotFoundError, BlobRangeError, BlobStoreSettingsError, InvalidBlobRefError
 from swath.settings import Settings
 from tests.moto_s3 import MotoS3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swath.chunks import chunk_bounds
+from swath.domain.chunks import chunk_bounds
 
 
 @pytest.mark.parametrize("count", [0, 1, 15, 16, 17, 33, 1000])

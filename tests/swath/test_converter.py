@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 from temporalio.converter import DataConverter
 
-from swath.contracts import (
+from swath.domain.contracts import (
     AnalysisRunInput,
     DeadLetterRequest,
     FinishRunRequest,

@@ -1,4 +1,4 @@
-"""One exception tree: every exception Swath defines lives in `swath.errors`, under `SwathError`,
+"""One exception tree: every exception Swath defines lives in `swath.domain.errors`, under `SwathError`,
 and keeps the builtin base its callers catch."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import inspect
 import pkgutil
 from pathlib import Path
 
-import swath.errors as errors
-from swath.errors import SwathError
+import swath.domain.errors as errors
+from swath.domain.errors import SwathError
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("swath", "workflows", "activities", "workers", "api")
@@ -57,13 +57,13 @@ def _exceptions_defined_in(module_name: str) -> list[type[BaseException]]:
 
 def test_every_exception_is_defined_in_the_errors_module() -> None:
     found = {f"{cls.__module__}.{cls.__qualname__}" for name in _modules() for cls in _exceptions_defined_in(name)}
-    assert "swath.errors.SwathError" in found and "api.problems.Problem" in found  # the walk reached both ends
-    elsewhere = sorted(found - OUTSIDE_THE_TREE - {n for n in found if n.startswith("swath.errors.")})
+    assert "swath.domain.errors.SwathError" in found and "api.problems.Problem" in found  # the walk reached both ends
+    elsewhere = sorted(found - OUTSIDE_THE_TREE - {n for n in found if n.startswith("swath.domain.errors.")})
     assert not elsewhere, elsewhere
 
 
 def test_the_tree_has_one_root_and_keeps_the_builtin_bases() -> None:
-    tree = _exceptions_defined_in("swath.errors")
+    tree = _exceptions_defined_in("swath.domain.errors")
     assert all(issubclass(cls, SwathError) for cls in tree)
     for name, base in BUILTIN_BASES.items():
         assert issubclass(getattr(errors, name), base), name
@@ -71,5 +71,5 @@ def test_the_tree_has_one_root_and_keeps_the_builtin_bases() -> None:
 
 def test_the_module_docstring_draws_every_exception() -> None:
     drawn = errors.__doc__ or ""
-    missing = [cls.__name__ for cls in _exceptions_defined_in("swath.errors") if f"* {cls.__name__}" not in drawn]
+    missing = [cls.__name__ for cls in _exceptions_defined_in("swath.domain.errors") if f"* {cls.__name__}" not in drawn]
     assert not missing, missing

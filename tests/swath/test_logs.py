@@ -17,8 +17,8 @@ from temporalio import activity, workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from swath.logs import configure_logging, CONTEXT_FIELDS, JsonFormatter, RunContextFilter, bind_run
-from swath.redact import RedactingFilter
+from swath.domain.redact import RedactingFilter
+from swath.observe.logs import configure_logging, CONTEXT_FIELDS, JsonFormatter, RunContextFilter, bind_run
 
 SCHEMA = {"ts", "level", "role", "logger", "message", *CONTEXT_FIELDS}
 

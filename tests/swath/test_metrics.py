@@ -7,8 +7,8 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from swath import metrics
-from swath.errors import ErrorType
+from swath.domain.errors import ErrorType
+from swath.observe import metrics
 
 
 class FakeCuda:
@@ -84,12 +84,12 @@ def test_without_utilisation_memory_is_still_sampled_and_the_reason_logged_once(
 ) -> None:
     metrics.GPU_UTILIZATION.clear()  # another test's sample
     sampler = metrics.GpuSampler(FakeCuda(nvml_error=error))
-    with caplog.at_level(logging.WARNING, logger="swath.metrics"):
+    with caplog.at_level(logging.WARNING, logger="swath.observe.metrics"):
         for _ in range(3):
             sampler.sample()
     assert _value("swath_gpu_memory_allocated_bytes", device="cuda:0") == 1000
     assert _value("swath_gpu_utilization_ratio", device="cuda:0") is None, "no series rather than a false 0"
-    (record,) = [r for r in caplog.records if r.name == "swath.metrics"]
+    (record,) = [r for r in caplog.records if r.name == "swath.observe.metrics"]
     assert str(error) in record.getMessage() and "nvidia-ml-py" in record.getMessage()
 
 

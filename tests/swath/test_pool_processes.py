@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from swath.errors import PoolProcessesError
-from swath.pool_processes import inference_process_count, pool_port_count, pool_processes, process_name
+from swath.domain.errors import PoolProcessesError
+from swath.embedded.pool_processes import inference_process_count, pool_port_count, pool_processes, process_name
 from swath.settings import Settings
 from swath.temporal.queues import TaskQueue
 

@@ -1,4 +1,4 @@
-"""Unit tests of `swath.redact`: URLs, free text and log records lose their secrets, nothing else."""
+"""Unit tests of `swath.domain.redact`: URLs, free text and log records lose their secrets, nothing else."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from swath.redact import REDACTED, RedactingFilter, redact_text, redact_url
+from swath.domain.redact import REDACTED, RedactingFilter, redact_text, redact_url
 
 SECRET = "hunter2"
 

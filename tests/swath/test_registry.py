@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from swath.errors import ModelNotFoundError
-from swath.registry import DEFAULT_ALIAS, InputSpec, ModelManifest, ModelRegistry, ServingSpec
+from swath.domain.errors import ModelNotFoundError
+from swath.models.registry import DEFAULT_ALIAS, InputSpec, ModelManifest, ModelRegistry, ServingSpec
 from swath.settings import BUNDLED_REGISTRY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -257,9 +257,9 @@ def test_bundled_registry_refuses_unknown(ref: str) -> None:
 def test_importing_the_registry_does_not_import_torch() -> None:
     code = (
         "import sys\n"
-        "import swath.registry\n"
+        "import swath.models.registry\n"
         "from swath.settings import BUNDLED_REGISTRY\n"
-        "swath.registry.ModelRegistry(BUNDLED_REGISTRY).versions('crop-classifier')\n"
+        "swath.models.registry.ModelRegistry(BUNDLED_REGISTRY).versions('crop-classifier')\n"
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

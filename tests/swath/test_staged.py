@@ -8,10 +8,10 @@ import io
 import numpy as np
 import pytest
 
-from swath.errors import BlobError, StagedBatchError
-from swath.lifecycle import staged_prefix
-from swath.registry import InputSpec
-from swath.staged import batch_key, decode_batch, encode_batch
+from swath.blobstore.lifecycle import staged_prefix
+from swath.domain.errors import BlobError, StagedBatchError
+from swath.imagery.staged import batch_key, decode_batch, encode_batch
+from swath.models.registry import InputSpec
 
 SPEC = InputSpec(bands=("B02", "B03", "B04", "B05", "B08", "B11"), height=32, width=32, scale=10000)
 

@@ -1,4 +1,4 @@
-"""Tests for swath.synthetic: determinism, shapes, balance, and staying free of torch."""
+"""Tests for swath.lab.synthetic: determinism, shapes, balance, and staying free of torch."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from swath import synthetic
+from swath.lab import synthetic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +64,7 @@ def test_unknown_label_is_rejected():
 
 def test_module_does_not_import_torch():
     subprocess.run(
-        [sys.executable, "-c", "import swath.synthetic, sys; assert 'torch' not in sys.modules"],
+        [sys.executable, "-c", "import swath.lab.synthetic, sys; assert 'torch' not in sys.modules"],
         cwd=REPO_ROOT,
         check=True,
     )

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from swath.errors import UrlRefusedError
-from swath.pinned_http import PinnedTransport
-from swath.urlguard import UrlGuard, url_target
+from swath.domain.errors import UrlRefusedError
+from swath.outbound.pinned_http import PinnedTransport
+from swath.outbound.urlguard import UrlGuard, url_target
 
 REFUSED = [
     "http://127.0.0.1/",

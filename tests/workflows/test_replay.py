@@ -19,7 +19,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from swath.temporal.activities import ANALYSIS_RUN, BLOB_LIFECYCLE
+from swath.temporal.catalog import ANALYSIS_RUN, BLOB_LIFECYCLE
 from workers.pools import load_pool
 
 HERE = Path(__file__).parent / "histories"

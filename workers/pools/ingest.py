@@ -11,11 +11,11 @@ from activities.legacy import LegacyRunStoreActivities
 from activities.scenes import SceneActivities, SceneFiles
 from swath.blobstore import open_blob_store
 from swath.db import connect
-from swath.memory_limit import limit_address_space
-from swath.temporal.queues import TaskQueue
-from swath.registry import ModelRegistry
+from swath.imagery.memory_limit import limit_address_space
+from swath.models.registry import ModelRegistry
+from swath.outbound.urlguard import input_guard
 from swath.settings import Settings
-from swath.urlguard import input_guard
+from swath.temporal.queues import TaskQueue
 from workers.pool import PoolSpec
 
 

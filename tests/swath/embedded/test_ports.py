@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
+from swath.domain.errors import PortInUseError
 from swath.embedded.ports import ensure_port_free, ephemeral_port, free_port, free_port_block, free_stack_ports
-from swath.errors import PortInUseError
 
 
 def test_free_port_passes() -> None:

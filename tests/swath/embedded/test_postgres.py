@@ -15,9 +15,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from swath.domain.errors import PortInUseError
 from swath.embedded.ports import free_port
 from swath.embedded.postgres import EmbeddedPostgres, default_run_as
-from swath.errors import PortInUseError
 
 
 def alive(pid: int) -> bool:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from swath.cli.up import banner
+from swath.domain.errors import PrometheusMissingError
 from swath.embedded.prometheus import RULES_FILE, prometheus_argv, scrape_config, write_config
-from swath.errors import PrometheusMissingError
+from swath.embedded.stack import Stack
 from swath.settings import Settings
-from swath.stack import Stack
 from swath.temporal.queues import TaskQueue
 
 
@@ -79,8 +79,8 @@ def test_swath_up_prints_every_pools_metrics_url(tmp_path: Path) -> None:
 
 
 def test_observe_without_prometheus_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import swath.stack
+    import swath.embedded.stack
 
-    monkeypatch.setattr(swath.stack, "find_prometheus", lambda: None)
+    monkeypatch.setattr(swath.embedded.stack, "find_prometheus", lambda: None)
     with pytest.raises(PrometheusMissingError, match="apt-get install prometheus"):
         Stack(Settings(data_dir=tmp_path), observe=True)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from swath.domain.errors import ChildExitedError
 from swath.embedded.supervisor import ChildSpec, Supervisor
-from swath.errors import ChildExitedError
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(1000)"]
 

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from swath import samples, synthetic
-from swath.errors import WeightsChecksumError
-from swath.nets.loader import load_model, sha256_file
+from swath.domain.errors import WeightsChecksumError
+from swath.lab import samples, synthetic
+from swath.models.loader import load_model, sha256_file
+from swath.settings import BUNDLED_REGISTRY
 
-VERSION_DIR = Path(synthetic.__file__).parent / "registry_data" / "crop-classifier" / "1.0.0"
+VERSION_DIR = BUNDLED_REGISTRY / "crop-classifier" / "1.0.0"
 
 
 @pytest.fixture(scope="module")

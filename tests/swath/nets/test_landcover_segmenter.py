@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from swath.errors import WeightsChecksumError
-from swath.nets import ARCHITECTURES
-from swath.nets.landcover_segmenter import (
+from swath.domain.errors import WeightsChecksumError
+from swath.models.nets import ARCHITECTURES
+from swath.models.nets.landcover_segmenter import (
     LandcoverUNet,
     confusion_matrix,
     mean_iou,
@@ -21,9 +21,9 @@ from swath.nets.landcover_segmenter import (
     predict_probabilities,
     window_origins,
 )
-from swath.nets.loader import load_model, sha256_file
-from swath.registry import ModelRegistry
-from swath.scenes import synthetic
+from swath.lab import synthetic_scenes as synthetic
+from swath.models.loader import load_model, sha256_file
+from swath.models.registry import ModelRegistry
 from swath.settings import BUNDLED_REGISTRY
 
 # Neither a training seed nor the manifest's calibration or held-out seed: scenes the claim

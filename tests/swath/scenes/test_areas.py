@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from swath.scenes.areas import class_counts, class_stats, row_pixel_areas_m2
+from swath.imagery.areas import class_counts, class_stats, row_pixel_areas_m2
 
 
 def test_a_utm_10_m_grid_has_100_m2_pixels() -> None:

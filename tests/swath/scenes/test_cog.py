@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import rasterio
 
-from swath.scenes.areas import class_counts, class_stats, row_pixel_areas_m2
-from swath.scenes.cog import is_valid_cog, write_confidence, write_map
-from swath.scenes.grid import blocks
-from swath.scenes.mapping import BlockMapper
-from swath.scenes.raster import band_indexes, inspect_scene, read_block
+from swath.imagery.areas import class_counts, class_stats, row_pixel_areas_m2
+from swath.imagery.cog import is_valid_cog, write_confidence, write_map
+from swath.imagery.grid import blocks
+from swath.imagery.mapping import BlockMapper
+from swath.imagery.raster import band_indexes, inspect_scene, read_block
 from tests.swath.scenes.conftest import UTM, WGS84
 
 #: Larger than one 512 px COG tile, so the COG has overviews.

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from swath.scenes.grid import Window, block_at, block_count, blocks
+from swath.imagery.grid import Window, block_at, block_count, blocks
 
 
 @pytest.mark.parametrize(("width", "height", "size"), [(10, 10, 5), (1000, 730, 256), (7, 3, 100), (1, 1, 1)])
@@ -41,6 +41,6 @@ def test_block_at_is_blocks_by_index() -> None:
 
 def test_the_grid_imports_no_gdal() -> None:
     """Workflow code counts blocks with it; it must not drag rasterio (or numpy) into the sandbox."""
-    code = "import sys, swath.scenes.grid; print(sorted({'rasterio', 'numpy', 'pyproj'} & set(sys.modules)))"
+    code = "import sys, swath.imagery.grid; print(sorted({'rasterio', 'numpy', 'pyproj'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

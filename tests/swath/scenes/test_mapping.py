@@ -7,9 +7,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from swath.scenes.grid import Window, blocks
-from swath.scenes.mapping import NO_CLASS, BlockMapper
-from swath.scenes.raster import BlockPixels, read_block
+from swath.imagery.grid import Window, blocks
+from swath.imagery.mapping import NO_CLASS, BlockMapper
+from swath.imagery.raster import BlockPixels, read_block
 from tests.swath.scenes.conftest import WriteRaster
 
 SCALE = 1000.0

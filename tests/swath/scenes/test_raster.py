@@ -11,7 +11,7 @@ from rasterio.windows import Window as RioWindow
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
-from swath.errors import (
+from swath.domain.errors import (
     ItemErrorCode,
     ItemProblem,
     MissingBandsError,
@@ -19,9 +19,9 @@ from swath.errors import (
     SceneTooLargeError,
     TruncatedRasterError,
 )
-from swath.scenes.grid import Window
-from swath.scenes import raster
-from swath.scenes.raster import band_indexes, inspect_scene, read_block
+from swath.imagery import raster
+from swath.imagery.grid import Window
+from swath.imagery.raster import band_indexes, inspect_scene, read_block
 from tests.swath.scenes.conftest import UTM, WGS84, WriteRaster
 
 NAMES = ("B02", "B03", "B04", "B08")

@@ -9,8 +9,8 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from swath import synthetic as tiles
-from swath.scenes.synthetic import (
+from swath.lab import synthetic as tiles
+from swath.lab.synthetic_scenes import (
     BANDS,
     COLORS,
     LABEL_NODATA,

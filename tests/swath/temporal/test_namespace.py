@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from swath.cli import main as swath_main
-from swath.errors import TemporalSetupError
+from swath.domain.errors import TemporalSetupError
 from swath.settings import Mode, Settings
 from swath.temporal.client import connect_temporal, connect_unchecked
 from swath.temporal.namespace import WANTED, missing_search_attributes

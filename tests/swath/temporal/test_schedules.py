@@ -16,10 +16,10 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowHandl
 from temporalio.testing import WorkflowEnvironment
 
 from swath.blobstore import open_blob_store
-from swath.contracts import PurgeBlobsResult
 from swath.db import blob_purges
+from swath.domain.contracts import PurgeBlobsResult
 from swath.settings import Settings
-from swath.temporal.activities import BLOB_LIFECYCLE
+from swath.temporal.catalog import BLOB_LIFECYCLE
 from swath.temporal.schedules import LIFECYCLE_SCHEDULE_ID, ensure_lifecycle_schedule
 from tests.runs_helpers import insert_run
 

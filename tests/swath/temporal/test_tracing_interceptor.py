@@ -20,8 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from swath import tracing
-from swath.tracing import annotate
+from swath.observe import tracing
+from swath.observe.tracing import annotate
 
 
 @activity.defn(name="tracing_test_step")
@@ -51,7 +51,7 @@ class FailingWorkflow:
 
 @pytest.fixture
 def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """A provider of this test's own, installed where `swath.tracing` keeps the process's."""
+    """A provider of this test's own, installed where `swath.observe.tracing` keeps the process's."""
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
