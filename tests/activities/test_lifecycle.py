@@ -21,7 +21,7 @@ from swath.domain.contracts import PurgeBlobsRequest
 from swath.domain.run_view import to_run_out
 from swath.imagery.staged import batch_key
 from swath.settings import Mode, Settings
-from tests.runs_helpers import insert_run
+from tests.utils.runs_helpers import insert_run
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

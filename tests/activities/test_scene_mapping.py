@@ -25,7 +25,7 @@ from swath.models.cache import ModelCache
 from swath.models.loader import load_model
 from swath.models.registry import ModelRegistry
 from swath.settings import BUNDLED_REGISTRY
-from tests.runs_helpers import insert_run
+from tests.utils.runs_helpers import insert_run
 
 MODEL = "landcover-segmenter"
 #: Two windows at the segmenter's stride (224) less its overlap: a block mapped with 4 windows.

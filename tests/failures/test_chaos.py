@@ -17,7 +17,7 @@ import httpx
 from temporalio.client import Client
 
 from swath.temporal.catalog import ANALYSIS_RUN
-from tests.stack import RunningStack
+from tests.utils.stack import RunningStack
 from tests.failures.helpers import (
     TERMINAL,
     get_json,
@@ -28,7 +28,7 @@ from tests.failures.helpers import (
     wait_for_status,
     wait_ready,
 )
-from tests.runs_helpers import sample_inputs
+from tests.utils.runs_helpers import sample_inputs
 
 RUNS = 30
 GROUPS = 5

@@ -27,8 +27,8 @@ from swath.lab.samples import load_labels, sample_dir
 from swath.models.registry import ModelRegistry
 from swath.outbound.urlguard import UrlGuard
 from swath.settings import BUNDLED_REGISTRY
-from tests.runs_helpers import inline, sample_inputs, wait_until_done
-from tests.tiff_forge import DEFLATE, LZMA, forge_tiff, lzma_bomb, zlib_bomb
+from tests.utils.runs_helpers import inline, sample_inputs, wait_until_done
+from tests.utils.tiff_forge import DEFLATE, LZMA, forge_tiff, lzma_bomb, zlib_bomb
 
 INFLATED = 256 * 1024 * 1024
 MAX_ITEM_BYTES = 4 * 1024 * 1024

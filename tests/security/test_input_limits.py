@@ -16,7 +16,7 @@ from swath.imagery.tiles import NPY, decode_tile
 from swath.models.registry import ModelRegistry
 from swath.settings import BUNDLED_REGISTRY
 from tests.conftest import make_key
-from tests.runs_helpers import inline, sample_inputs, wait_until_done
+from tests.utils.runs_helpers import inline, sample_inputs, wait_until_done
 from tests.security.conftest import (
     MAX_ITEM_BYTES,
     MAX_ITEMS,

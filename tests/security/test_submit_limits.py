@@ -26,8 +26,8 @@ from swath.models.registry import ModelRegistry
 from swath.outbound.urlguard import UrlGuard
 from swath.settings import Settings
 from tests.conftest import make_key
-from tests.runs_helpers import inline as npy_inline
-from tests.runs_helpers import npy_bytes
+from tests.utils.runs_helpers import inline as npy_inline
+from tests.utils.runs_helpers import npy_bytes
 from tests.security.conftest import MAX_ITEM_BYTES, SecureApi, bearer, unique_tenant
 
 PROBLEM = "application/problem+json"

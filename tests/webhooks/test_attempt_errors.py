@@ -29,7 +29,7 @@ from swath.settings import Settings
 from swath.webhooks.dispatch import DeliveryPolicy
 from swath.webhooks.events import RUN_DESTINATION, message_id
 from swath.webhooks.transport import webhook_http_client
-from tests.runs_helpers import inline, wait_until_done
+from tests.utils.runs_helpers import inline, wait_until_done
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.test_webhooks_api import default_secret
 

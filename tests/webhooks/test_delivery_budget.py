@@ -27,7 +27,7 @@ from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
 from swath.webhooks.events import message_id
 from swath.webhooks.transport import webhook_http_client
 from tests.conftest import make_key
-from tests.runs_helpers import inline, wait_until_done
+from tests.utils.runs_helpers import inline, wait_until_done
 from tests.webhooks.receiver import Receiver
 
 BUDGET = 3

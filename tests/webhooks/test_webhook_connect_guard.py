@@ -23,7 +23,7 @@ from swath.webhooks.dispatch import DeliveryPolicy
 from swath.webhooks.events import RUN_DESTINATION, message_id
 from swath.webhooks.failures import REFUSED
 from swath.webhooks.transport import webhook_http_client
-from tests.runs_helpers import inline
+from tests.utils.runs_helpers import inline
 from tests.webhooks.receiver import Receiver
 
 

@@ -14,7 +14,7 @@ import pytest
 from swath.domain.errors import UrlRefusedError
 from swath.outbound.urlguard import UrlGuard
 from swath.webhooks.transport import PinnedTransport, read_capped, webhook_http_client
-from tests.loopback_http import QuietHandler, serving
+from tests.utils.loopback_http import QuietHandler, serving
 from tests.webhooks.receiver import Receiver
 
 REFUSED = [

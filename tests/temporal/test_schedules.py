@@ -21,10 +21,10 @@ from swath.domain.contracts import PurgeBlobsResult
 from swath.settings import Settings
 from swath.temporal.catalog import BLOB_LIFECYCLE
 from swath.temporal.schedules import LIFECYCLE_SCHEDULE_ID, ensure_lifecycle_schedule
-from tests.runs_helpers import insert_run
+from tests.utils.runs_helpers import insert_run
 
 #: Replayable histories of `BlobLifecycleWorkflow` (replayed by tests/workflows/test_replay.py).
-HISTORIES = Path(__file__).resolve().parents[2] / "workflows" / "histories" / "lifecycle"
+HISTORIES = Path(__file__).resolve().parents[1] / "workflows" / "histories" / "lifecycle"
 
 
 @pytest.fixture

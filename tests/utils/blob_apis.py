@@ -18,7 +18,7 @@ from swath.blobstore import BlobStore, open_blob_store
 from swath.db import outputs
 from swath.settings import Settings
 from tests.conftest import make_key, serve_api
-from tests.moto_s3 import MotoS3
+from tests.utils.moto_s3 import MotoS3
 from tests.security.conftest import bearer, derived_settings, unique_tenant
 
 #: How long a server may take to answer, or to clean up after a client that hung up.

@@ -14,7 +14,7 @@ from swath.imagery.cog import is_valid_cog, write_confidence, write_map
 from swath.imagery.grid import blocks
 from swath.imagery.mapping import BlockMapper
 from swath.imagery.raster import band_indexes, inspect_scene, read_block
-from tests.swath.scenes.conftest import UTM, WGS84
+from tests.imagery.conftest import UTM, WGS84
 
 #: Larger than one 512 px COG tile, so the COG has overviews.
 WIDTH, HEIGHT, BLOCK = 1200, 1100, 400

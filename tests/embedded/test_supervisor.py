@@ -180,7 +180,7 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
         nobody = pwd.getpwnam("nobody")
         # A child whose credentials change: the kernel resets pdeathsig on that, so check it holds.
         kwargs = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(tmp_path), json.dumps(kwargs)], stdout=subprocess.PIPE, env=env, text=True
     )

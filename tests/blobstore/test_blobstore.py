@@ -16,7 +16,7 @@ from swath.blobstore import BlobStore, LocalBlobStore, ObjectBlobStore, key_of, 
 from swath.blobstore.object_store import MIN_PART_BYTES
 from swath.domain.errors import BlobNotFoundError, BlobRangeError, BlobStoreSettingsError, InvalidBlobRefError
 from swath.settings import Settings
-from tests.moto_s3 import MotoS3
+from tests.utils.moto_s3 import MotoS3
 
 #: Three multipart parts at the smallest part size S3 allows (the last one short).
 LARGE = 2 * MIN_PART_BYTES + 12345

@@ -22,7 +22,7 @@ from swath.domain.errors import (
 from swath.imagery import raster
 from swath.imagery.grid import Window
 from swath.imagery.raster import band_indexes, inspect_scene, read_block
-from tests.swath.scenes.conftest import UTM, WGS84, WriteRaster
+from tests.imagery.conftest import UTM, WGS84, WriteRaster
 
 NAMES = ("B02", "B03", "B04", "B08")
 

@@ -10,7 +10,7 @@ import pytest
 from swath.imagery.grid import Window, blocks
 from swath.imagery.mapping import NO_CLASS, BlockMapper
 from swath.imagery.raster import BlockPixels, read_block
-from tests.swath.scenes.conftest import WriteRaster
+from tests.imagery.conftest import WriteRaster
 
 SCALE = 1000.0
 

@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from tests.loopback_http import QuietHandler, serving
+from tests.utils.loopback_http import QuietHandler, serving
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from swath.temporal.catalog import ACTIVITIES, WORKFLOWS, definition_of
 from swath.temporal.queues import TaskQueue
 from workers.pools import load_pool
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def activity_names(cls: type) -> list[str]:

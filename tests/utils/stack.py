@@ -16,7 +16,7 @@ from swath.embedded.pool_processes import pool_port_count, port_offset
 from swath.embedded.ports import free_stack_ports
 from swath.temporal.queues import TaskQueue
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 240
 
 

@@ -15,11 +15,11 @@ import pytest
 from swath.blobstore import open_blob_store
 from swath.db import outputs
 from swath.settings import Settings
-from tests.blob_apis import store_output
-from tests.runs_helpers import insert_run
+from tests.utils.blob_apis import store_output
+from tests.utils.runs_helpers import insert_run
 from tests.conftest import make_key
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def swath(api_url: str, key: str, cwd: Path, *argv: str) -> tuple[int, str, str]:

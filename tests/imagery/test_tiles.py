@@ -16,7 +16,7 @@ import tifffile
 from swath.domain.errors import ItemErrorCode, ItemProblem
 from swath.imagery.tiles import NPY, TIFF, decode_tensor, decode_tile, encode_tensor, sniff
 from swath.models.registry import InputSpec
-from tests.tiff_forge import DEFLATE, LZMA, LZW, NONE, PACKBITS, forge_tiff, lzma_bomb, packbits, zlib_bomb
+from tests.utils.tiff_forge import DEFLATE, LZMA, LZW, NONE, PACKBITS, forge_tiff, lzma_bomb, packbits, zlib_bomb
 
 SPEC = InputSpec(bands=("B02", "B03", "B04", "B05", "B08", "B11"), height=32, width=32, scale=10000)
 MAX = 4 * 1024 * 1024

@@ -134,7 +134,7 @@ HOLDER = textwrap.dedent(
 @pytest.mark.asyncio
 async def test_supervised_postgres_dies_with_a_killed_supervisor(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(tmp_path / "pg"), str(port), str(tmp_path / "logs")],
         stdout=subprocess.PIPE,
