@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from temporalio import activity
 
-from swath.temporal.activities import HEARTBEAT_INTERVAL
+from swath.temporal.catalog import HEARTBEAT_INTERVAL
 
 T = TypeVar("T")
 

@@ -1,18 +1,18 @@
 """Inference: run one chunk of staged tiles through a registered model.
 
-With `activities.serving` (how a batch goes through a model on its device), the only activity
-code that imports torch; the `inference` pool is the only process that loads it. Weights are
+The model itself is `swath.models` (the only package that imports torch, with the lab); the
+`inference` pool is the only process that loads it. Weights are
 sha256-verified and read from safetensors (never unpickled). Every attempt's outcome feeds the
 shared circuit breaker; injected faults (dev mode only) apply before the model runs.
 
-`ModelCache` loads each model once into a `ServedModel` (`activities.serving`: precision,
-layout, compilation, pinned host→device copies, halving on out-of-memory) and warms it up at pool
-start (`ModelCache.warm_up`), capping the batch to what the GPU's memory allows.
+`ModelCache` (`swath.models.cache`) loads each model once into a `ServedModel`
+(`swath.models.serving`: precision, layout, compilation, pinned host→device copies, halving on
+out-of-memory) and warms it up at pool start (`ModelCache.warm_up`), capping the batch to what the GPU's memory allows.
 
-A chunk's tiles go through the model's `DynamicBatcher` (`activities.batcher`), shared by every
+A chunk's tiles go through the model's `DynamicBatcher` (`swath.models.batcher`), shared by every
 run's chunks in this process, so one forward pass serves many runs; its batch sizes, queue waits
 and forward times are Prometheus metrics. A chunk's tiles are read as the batch blobs ingest wrote
-(`swath.staged`): each distinct blob fetched and decoded once, into one contiguous array.
+(`swath.imagery.staged`): each distinct blob fetched and decoded once, into one contiguous array.
 
 An input whose forward pass fails fails only itself: the batcher isolates it, the other items of
 its chunk and of every run in its batch get their results, and, stored with them, it becomes an
@@ -40,19 +40,15 @@ import numpy as np
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from prometheus_client import Counter, Gauge, Histogram
-
-from activities.batcher import BatchPolicy, BatchRecord, DynamicBatcher
 from activities.heartbeat import heartbeating, heartbeating_until_done
-from activities.serving import ServedModel, WarmUp
 
 from swath.blobstore import BlobStore
-from swath.breaker import InferenceBreaker
-from swath.chunks import MAX_CHUNK_SIZE
-from swath.contracts import InferenceRequest, InferenceResult, ItemError, ModelInfo, Prediction
 from swath.db import items, runs
 from swath.db.retrying import with_write_retries
-from swath.errors import (
+from swath.domain.chunks import MAX_CHUNK_SIZE
+from swath.domain.contracts import InferenceRequest, InferenceResult, ItemError, ModelInfo, Prediction
+from swath.models.breaker import InferenceBreaker
+from swath.domain.errors import (
     BlobNotFoundError,
     ErrorType,
     ItemErrorCode,
@@ -61,90 +57,14 @@ from swath.errors import (
     WeightsChecksumError,
     inference_error_type,
 )
-from swath.faults import Fault, FaultInjector
-from swath.nets.loader import load_model
-from swath.registry import InputSpec, ModelManifest, ModelRegistry
-from swath.staged import decode_batch
-from swath.temporal.activities import RUN_INFERENCE_CHUNK
-from swath.tiles import decode_tensor
-from swath.tracing import annotate
-
-
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-BATCH_SIZE = Histogram(
-    "swath_inference_batch_size", "Items per forward pass.", ["model"], buckets=BATCH_BUCKETS
-)
-QUEUE_WAIT = Histogram("swath_inference_queue_wait_seconds", "How long items waited for their batch.", ["model"])
-FORWARD = Histogram("swath_inference_forward_seconds", "Duration of one forward pass.", ["model"])
-ITEMS = Counter("swath_inference_items", "Items through the model.", ["model"])
-MAX_BATCH = Gauge(
-    "swath_inference_max_batch_size", "The largest batch the pool forms for a model, after warm-up's memory cap.",
-    ["model"],
-)
-WARM_UP = Gauge("swath_inference_warm_up_seconds", "How long a model's warm-up at pool start took.", ["model"])
-
-
-class ModelCache:
-    """Served models and their batchers by `name@version`, each loaded (and verified) once per process."""
-
-    def __init__(
-        self, registry: ModelRegistry, *, device: str, max_queued_items: int = 4096, compile: bool | None = None
-    ) -> None:
-        """`compile` overrides every manifest's `serving.compile` when not `None` (`SWATH_INFERENCE_COMPILE`)."""
-        self.registry = registry
-        self.device = device
-        self.max_queued_items = max_queued_items
-        self.compile = compile
-        self._batchers: dict[str, DynamicBatcher[np.ndarray, np.ndarray]] = {}
-        self._served: dict[str, ServedModel] = {}
-        self._lock = asyncio.Lock()
-
-    async def get(self, manifest: ModelManifest) -> DynamicBatcher[np.ndarray, np.ndarray]:
-        """The batcher in front of the served model for a manifest."""
-        key = manifest.info.ref
-        async with self._lock:
-            if key not in self._batchers:
-                path = self.registry.weights_path(manifest)
-                module = await asyncio.to_thread(load_model, manifest.raw, path, device=self.device)
-                served = ServedModel(module, device=self.device, spec=manifest.serving, compile=self.compile)
-                policy = BatchPolicy(
-                    max_batch_size=manifest.serving.max_batch_size,
-                    max_wait_s=manifest.serving.max_wait_ms / 1000,
-                    max_queued_items=self.max_queued_items,
-                    max_in_flight=served.in_flight,
-                )
-                self._served[key] = served
-                self._batchers[key] = DynamicBatcher(served, policy, on_batch=_observer(key))
-                MAX_BATCH.labels(key).set(policy.max_batch_size)
-            return self._batchers[key]
-
-    def served(self, manifest: ModelManifest) -> ServedModel:
-        """The served model of a manifest already loaded by `get`."""
-        return self._served[manifest.info.ref]
-
-    async def warm_up(self, manifest: ModelManifest) -> WarmUp:
-        """Load the model and run it at every batch size it will see (compiling it, if asked);
-        the batcher then forms no batch larger than the device's memory allows."""
-        batcher = await self.get(manifest)
-        key = manifest.info.ref
-        shape = (len(manifest.input.bands), manifest.input.height, manifest.input.width)
-        report = await asyncio.to_thread(self.served(manifest).warm_up, shape)
-        batcher.policy = replace(batcher.policy, max_batch_size=report.max_batch_size)
-        MAX_BATCH.labels(key).set(report.max_batch_size)
-        WARM_UP.labels(key).set(report.seconds)
-        return report
-
-
-def _observer(model: str):
-    """Records each forward pass of one model in the pool's metrics."""
-    def observe(record: BatchRecord) -> None:
-        BATCH_SIZE.labels(model).observe(record.size)
-        FORWARD.labels(model).observe(record.forward_s)
-        ITEMS.labels(model).inc(record.size)
-        wait = QUEUE_WAIT.labels(model)
-        for seconds in record.queue_waits_s:
-            wait.observe(seconds)
-    return observe
+from swath.imagery.staged import decode_batch
+from swath.imagery.tiles import decode_tensor
+from swath.models.batcher import DynamicBatcher
+from swath.models.cache import ModelCache
+from swath.models.faults import Fault, FaultInjector
+from swath.models.registry import InputSpec, ModelManifest, ModelRegistry
+from swath.observe.tracing import annotate
+from swath.temporal.catalog import RUN_INFERENCE_CHUNK
 
 
 def resolve_model(registry: ModelRegistry, ref: str, attempt: int) -> ModelManifest:

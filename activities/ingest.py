@@ -10,9 +10,9 @@ fetch timeout, while the activity heartbeats; so one slow URL delays only itself
 out the whole step. Asked to `record`, ingest also marks the run processing and stores the item
 errors it found, so the run pays for one round trip instead of three.
 
-Tiles are staged one blob per chunk (`swath.staged`): the decoded tiles wait in memory until
+Tiles are staged one blob per chunk (`swath.imagery.staged`): the decoded tiles wait in memory until
 every input is decided, because which tiles share a chunk depends on which inputs failed; then the
-staged ones are cut with `swath.chunks.chunk_bounds` — the rule the workflow cuts its inference
+staged ones are cut with `swath.domain.chunks.chunk_bounds` — the rule the workflow cuts its inference
 chunks with — and each chunk is written as one batch.
 """
 
@@ -34,14 +34,14 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
 from activities.scenes import SceneFiles, open_scene
-from swath.scenes.decoder import RasterDecoder
-from swath import metrics
+from swath.imagery.decoder import RasterDecoder
+from swath.observe import metrics
 from swath.blobstore import SCHEME, BlobStore
-from swath.chunks import chunk_bounds
-from swath.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedChunk, StagedScene
+from swath.domain.chunks import chunk_bounds
+from swath.domain.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedChunk, StagedScene
 from swath.db import items, runs, scenes
 from swath.db.retrying import with_write_retries
-from swath.errors import (
+from swath.domain.errors import (
     BlobNotFoundError,
     BlobRangeError,
     ErrorType,
@@ -51,14 +51,14 @@ from swath.errors import (
     ModelNotFoundError,
     UrlRefusedError,
 )
-from swath.pinned_http import pinned_client
-from swath.redact import redact_url
-from swath.registry import InputSpec, ModelManifest, ModelRegistry
-from swath.staged import batch_key, encode_batch
-from swath.temporal.activities import INGEST_INPUTS
-from swath.tiles import decode_tile
-from swath.tracing import annotate
-from swath.urlguard import UrlGuard
+from swath.outbound.pinned_http import pinned_client
+from swath.domain.redact import redact_url
+from swath.models.registry import InputSpec, ModelManifest, ModelRegistry
+from swath.imagery.staged import batch_key, encode_batch
+from swath.temporal.catalog import INGEST_INPUTS
+from swath.imagery.tiles import decode_tile
+from swath.observe.tracing import annotate
+from swath.outbound.urlguard import UrlGuard
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.client import Client
 
-from swath.contracts import (
+from swath.domain.contracts import (
     DeadLetterRequest,
     FinishRunRequest,
     MarkProcessingRequest,
@@ -21,8 +21,8 @@ from swath.contracts import (
     StoreResultsRequest,
 )
 from swath.db import dead_letters, items, runs
+from swath.domain.status import RunStatus
 from swath.settings import Settings
-from swath.status import RunStatus
 from swath.temporal.queues import TaskQueue
 from swath.webhooks.dispatch import DeliveryPolicy
 from swath.webhooks.outbox import record_run_event

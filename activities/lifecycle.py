@@ -16,10 +16,10 @@ import asyncpg
 from temporalio import activity
 
 from swath.blobstore import BlobStore, ref_of
-from swath.contracts import PurgeBlobsRequest, PurgeBlobsResult
+from swath.domain.contracts import PurgeBlobsRequest, PurgeBlobsResult
 from swath.db import blob_purges
-from swath.errors import InvalidBlobRefError
-from swath.lifecycle import (
+from swath.domain.errors import InvalidBlobRefError
+from swath.blobstore.lifecycle import (
     STALE_TEMP_AFTER,
     TENANTS_PREFIX,
     RetentionPolicy,
@@ -27,7 +27,7 @@ from swath.lifecycle import (
     staged_prefix,
     uploads_prefix,
 )
-from swath.temporal.activities import PURGE_BLOBS
+from swath.temporal.catalog import PURGE_BLOBS
 
 
 class BlobLifecycleActivities:

@@ -17,12 +17,12 @@ import httpx
 from temporalio import activity
 
 from swath.db import webhooks as wh
-from swath.errors import UrlRefusedError
-from swath.redact import redact_text, redact_url
-from swath.temporal.activities import DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE
-from swath.tracing import annotate
+from swath.domain.errors import UrlRefusedError
+from swath.domain.redact import redact_text, redact_url
+from swath.domain.webhook_contracts import AttemptOutcome, DeliverWebhookRequest, DeliverWebhookResult, FailWebhookRequest
+from swath.observe.tracing import annotate
+from swath.temporal.catalog import DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE
 from swath.webhooks import metrics
-from swath.webhooks.contracts import AttemptOutcome, DeliverWebhookRequest, DeliverWebhookResult, FailWebhookRequest
 from swath.webhooks.dispatch import DeliveryPolicy
 from swath.webhooks.events import RUN_DESTINATION
 from swath.webhooks.failures import describe_failure, describe_status

@@ -17,13 +17,13 @@ import asyncpg
 from temporalio import activity
 from temporalio.client import Client
 
-from swath import metrics
-from swath.contracts import FinishRunRequest, FinishRunResult
 from swath.db import dead_letters, items, runs
+from swath.domain.contracts import FinishRunRequest, FinishRunResult
+from swath.domain.status import RunStatus
+from swath.observe import metrics
+from swath.observe.tracing import annotate
 from swath.settings import Settings
-from swath.status import RunStatus
-from swath.temporal.activities import FINISH_RUN, FINISH_RUN_LOCAL
-from swath.tracing import annotate
+from swath.temporal.catalog import FINISH_RUN, FINISH_RUN_LOCAL
 from swath.webhooks.dispatch import DeliveryPolicy
 from swath.webhooks.outbox import record_run_event
 

@@ -22,18 +22,19 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating, heartbeating_until_done
-from activities.inference import ModelCache, counted_by, ready_batcher, resolve_model
+from activities.inference import counted_by, ready_batcher, resolve_model
 from swath.blobstore import BlobStore
-from swath.breaker import InferenceBreaker
-from swath.contracts import BlockResult, MapBlockRequest
 from swath.db import scenes
 from swath.db.retrying import with_write_retries
-from swath.errors import inference_error_type
-from swath.registry import ModelManifest, ModelRegistry
-from swath.scenes import areas, grid, mapping, raster
-from swath.scenes.blocks import decode_arrays, encode_arrays, map_block_key, windows_in
-from swath.temporal.activities import MAP_SCENE_BLOCK
-from swath.tracing import annotate
+from swath.domain.contracts import BlockResult, MapBlockRequest
+from swath.domain.errors import inference_error_type
+from swath.imagery import areas, grid, mapping, raster
+from swath.imagery.blocks import decode_arrays, encode_arrays, map_block_key, windows_in
+from swath.models.breaker import InferenceBreaker
+from swath.models.cache import ModelCache
+from swath.models.registry import ModelManifest, ModelRegistry
+from swath.observe.tracing import annotate
+from swath.temporal.catalog import MAP_SCENE_BLOCK
 
 
 class SceneMappingActivities:

@@ -27,16 +27,16 @@ from temporalio.exceptions import ApplicationError
 from activities.heartbeat import heartbeating
 from swath.blobstore import BlobStore, ref_of
 from swath.blobstore.local import LocalBlobStore
-from swath.contracts import AssembleMapRequest, SceneBlockRequest, SceneMapResult, StagedBlock, StagedScene
+from swath.domain.contracts import AssembleMapRequest, SceneBlockRequest, SceneMapResult, StagedBlock, StagedScene
 from swath.db import outputs, runs, scenes
 from swath.db.retrying import with_write_retries
-from swath.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, SceneChangedError, SceneError
-from swath.registry import ModelManifest, ModelRegistry
-from swath.scenes import areas, cog, grid, output_names, raster
-from swath.scenes.blocks import decode_arrays, map_block_key, scene_windows, staged_block_key
-from swath.scenes.decoder import RasterDecoder
-from swath.temporal.activities import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
-from swath.tracing import annotate
+from swath.domain.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, SceneChangedError, SceneError
+from swath.models.registry import ModelManifest, ModelRegistry
+from swath.imagery import areas, cog, grid, output_names, raster
+from swath.imagery.blocks import decode_arrays, map_block_key, scene_windows, staged_block_key
+from swath.imagery.decoder import RasterDecoder
+from swath.temporal.catalog import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
+from swath.observe.tracing import annotate
 
 #: What a map is served as.
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"

@@ -5,10 +5,10 @@ import sys
 import uvicorn
 
 from api.app import create_app
-from swath.errors import InsecureSettingsError
-from swath.logs import configure_logging
+from swath.domain.errors import InsecureSettingsError
+from swath.observe.logs import configure_logging
+from swath.observe.tracing import configure_tracing
 from swath.settings import Settings
-from swath.tracing import configure_tracing
 
 ROLE = "api"
 

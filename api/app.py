@@ -24,13 +24,13 @@ from api.routes import blobs, dead_letters, health, keys, metrics, runs, webhook
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
 from swath.blobstore import open_blob_store
-from swath.breaker import BreakerPolicy
 from swath.db import connect
-from swath.registry import ModelRegistry
+from swath.models.breaker import BreakerPolicy
+from swath.models.registry import ModelRegistry
+from swath.observe.tracing import tracer_provider
+from swath.outbound.urlguard import input_guard
 from swath.settings import Settings
 from swath.temporal.client import connect_temporal
-from swath.tracing import tracer_provider
-from swath.urlguard import input_guard
 
 #: Probes and scrapes arrive every few seconds and say nothing about a run: they get no spans.
 UNTRACED_PATHS = r"/(metrics|livez|readyz)$"
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _instrument(app: FastAPI) -> None:
-    """A server span per request when this process traces (`swath.tracing.configure_tracing`)."""
+    """A server span per request when this process traces (`swath.observe.tracing.configure_tracing`)."""
     provider = tracer_provider()
     if provider is None:
         return

@@ -19,8 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.problems import ProblemType, problem_response
 from api.ratelimit import FailedAuthLimiter, RateLimiter, Verdict
 from swath.auth.tokens import JwtVerifier
-from swath.db.keys import Principal, authenticate, looks_like_key
-from swath.errors import AuthenticationFailed, TokenRejected
+from swath.db.keys import authenticate, looks_like_key
+from swath.domain.errors import AuthenticationFailed, TokenRejected
+from swath.domain.principal import Principal
 
 #: Every path under this prefix needs credentials; everything else (health, metrics, docs) is open.
 PROTECTED_PREFIX = "/v1/"

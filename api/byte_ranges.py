@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from swath.errors import BlobRangeError
+from swath.domain.errors import BlobRangeError
 
 _SINGLE = re.compile(r"^bytes=(?:(\d+)-(\d*)|-(\d+))$")
 

@@ -8,9 +8,9 @@ import asyncpg
 from temporalio.client import Client
 
 from swath.blobstore import BlobStore
-from swath.registry import ModelRegistry
+from swath.models.registry import ModelRegistry
+from swath.outbound.urlguard import UrlGuard
 from swath.settings import Settings
-from swath.urlguard import UrlGuard
 
 
 @dataclass(frozen=True)

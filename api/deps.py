@@ -16,8 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.authentication import PRINCIPAL
 from api.clients import Clients
 from api.problems import Problem, ProblemType
-from swath.db.keys import Principal
-from swath.logs import bind_run
+from swath.domain.principal import Principal
+from swath.observe.logs import bind_run
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (`swk_…`) or, where enabled, a JWT.")
 

@@ -24,9 +24,10 @@ import asyncpg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from swath.breaker import BreakerPolicy, BreakerState, BreakerStatus, list_statuses
 from swath.db import dead_letters, runs, webhooks
-from swath.metrics import BREAKER_STATE_VALUE
+from swath.domain.status import BreakerState
+from swath.models.breaker import BreakerPolicy, BreakerStatus, list_statuses
+from swath.observe.metrics import BREAKER_STATE_VALUE
 
 log = logging.getLogger(__name__)
 

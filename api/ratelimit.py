@@ -15,7 +15,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
-from swath.db.keys import Principal
+from swath.domain.principal import Principal
 from swath.settings import Settings
 
 

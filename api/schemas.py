@@ -1,5 +1,5 @@
 """Request bodies of the public API, and the responses only the API gives (pages, keys, dead
-letters); a run's own representation is `swath.run_view`, shared with webhook bodies."""
+letters); a run's own representation is `swath.domain.run_view`, shared with webhook bodies."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.webhook_schemas import RunWebhook
-from swath.db.keys import SCOPES, TENANT_PATTERN
-from swath.run_view import RunErrorOut, RunOut
+from swath.domain.principal import SCOPES, TENANT_PATTERN
+from swath.domain.run_view import RunErrorOut, RunOut
 
 ItemId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$", examples=["tile-1"])]
 

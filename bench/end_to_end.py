@@ -27,10 +27,10 @@ from bench.raw_pipeline import QUEUE as RAW_QUEUE
 from bench.raw_pipeline import RawPipeline, RawPipelineOnPools
 from bench.report import row
 from swath.embedded.ports import free_stack_ports
-from swath.samples import sample_dir
+from swath.embedded.stack import Stack
+from swath.lab.samples import sample_dir
 from swath.settings import Settings
 from swath.temporal.queues import TaskQueue
-from swath.stack import Stack
 
 TILE = base64.b64encode((sample_dir() / "tiles" / "tile-01.npy").read_bytes()).decode()
 WARM_UP_RUNS = 10

@@ -24,11 +24,11 @@ import time
 import numpy as np
 import torch
 
-from activities.batcher import BatchPolicy, DynamicBatcher
-from activities.serving import ServedModel
 from bench.report import row
 from bench.resnet import INPUT_SHAPE, resnet50
-from swath.registry import ServingSpec
+from swath.models.batcher import BatchPolicy, DynamicBatcher
+from swath.models.registry import ServingSpec
+from swath.models.serving import ServedModel
 
 BATCH_SIZES = (64, 128, 256, 512)
 SUBMITTERS = 64

@@ -17,17 +17,18 @@ import numpy as np
 import torch
 from temporalio.testing import ActivityEnvironment
 
-from activities.batcher import BatchPolicy, DynamicBatcher
-from activities.inference import InferenceActivities, ModelCache
-from activities.serving import pick_device
+from activities.inference import InferenceActivities
 from bench.report import row
 from swath.blobstore import LocalBlobStore
-from swath.contracts import InferenceRequest, StagedItem
-from swath.nets.loader import load_model
-from swath.registry import ModelRegistry
+from swath.domain.contracts import InferenceRequest, StagedItem
+from swath.imagery.staged import batch_key, encode_batch
+from swath.lab.synthetic import generate_dataset
+from swath.models.batcher import BatchPolicy, DynamicBatcher
+from swath.models.cache import ModelCache
+from swath.models.loader import load_model
+from swath.models.registry import ModelRegistry
+from swath.models.serving import pick_device
 from swath.settings import BUNDLED_REGISTRY
-from swath.synthetic import generate_dataset
-from swath.staged import batch_key, encode_batch
 
 
 async def main(*, tiles: int = 512, batch: int = 64, repeats: int = 5) -> list[str]:

@@ -25,8 +25,8 @@ from bench.raw_pipeline import QUEUE as RAW_QUEUE
 from bench.raw_pipeline import RawPipeline, RawPipelineOnPools
 from bench.raw_pipeline import workers as raw_workers
 from bench.report import median_seconds, row
-from swath.chunks import chunk_bounds
-from swath.contracts import (
+from swath.domain.chunks import chunk_bounds
+from swath.domain.contracts import (
     AnalysisRunInput,
     FinishRunRequest,
     FinishRunResult,
@@ -41,7 +41,7 @@ from swath.contracts import (
 from swath.embedded.temporal import find_temporal_cli
 from swath.settings import Settings
 from swath.temporal import search_attributes
-from swath.temporal.activities import ANALYSIS_RUN, FINISH_RUN_LOCAL, INGEST_INPUTS, RUN_INFERENCE_CHUNK
+from swath.temporal.catalog import ANALYSIS_RUN, FINISH_RUN_LOCAL, INGEST_INPUTS, RUN_INFERENCE_CHUNK
 from swath.temporal.converter import DATA_CONVERTER
 from swath.temporal.queues import TaskQueue
 from workers.run import workflow_runner

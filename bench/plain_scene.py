@@ -18,8 +18,8 @@ import rasterio
 import torch
 from rasterio.windows import Window
 
-from swath.nets.loader import load_model
-from swath.registry import ModelRegistry
+from swath.models.loader import load_model
+from swath.models.registry import ModelRegistry
 from swath.settings import BUNDLED_REGISTRY
 
 

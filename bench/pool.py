@@ -29,14 +29,14 @@ import numpy as np
 import torch
 from temporalio.client import Client
 
-from activities.serving import pick_device
 from bench.end_to_end import _stack_settings
 from bench.report import row
-from swath.nets.loader import load_model
-from swath.registry import ModelRegistry
+from swath.embedded.stack import Stack
+from swath.lab.synthetic import generate_dataset
+from swath.models.loader import load_model
+from swath.models.registry import ModelRegistry
+from swath.models.serving import pick_device
 from swath.settings import BUNDLED_REGISTRY
-from swath.stack import Stack
-from swath.synthetic import generate_dataset
 
 MODEL = "crop-classifier"
 NPY = "application/x-npy"

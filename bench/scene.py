@@ -26,8 +26,8 @@ from temporalio.client import Client
 
 from bench.end_to_end import _stack_settings
 from bench.report import row
-from swath.scenes import synthetic
-from swath.stack import Stack
+from swath.embedded.stack import Stack
+from swath.lab import synthetic_scenes as synthetic
 
 MODELS = ("crop-classifier", "landcover-segmenter")
 

@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from swath.chunks import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
-from swath.scenes.limits import SceneLimits
+from swath.domain.chunks import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
+from swath.domain.scene_limits import SceneLimits
 
-BUNDLED_REGISTRY = Path(__file__).parent / "registry_data"
+BUNDLED_REGISTRY = Path(__file__).parent / "models" / "registry_data"
 #: What `blob_url` may name: S3 (and S3-compatible stores), Google Cloud Storage, Azure Blob Storage.
 BLOB_URL_SCHEMES = ("s3://", "gs://", "az://", "abfs://", "abfss://")
 
@@ -341,7 +341,7 @@ class Settings(BaseSettings):
         default=None, description="The clock blob purges compare against (dev mode only; tests move time with it)."
     )
     fault_injection_file: Path | None = Field(
-        default=None, description="JSON file of injected inference faults (dev mode only; see swath.faults)."
+        default=None, description="JSON file of injected inference faults (dev mode only; see swath.models.faults)."
     )
     # -- traces and logs
     otel_exporter_otlp_endpoint: str | None = Field(

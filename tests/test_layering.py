@@ -2,7 +2,11 @@
 
 - only the `swath` command (`swath.cli` and its modules) imports `api` or `workers`;
 - activities and workflows never import the HTTP package nor the web framework;
-- the rest of `swath` imports none of the top-level packages that build on it.
+- the rest of `swath` imports none of the top-level packages that build on it;
+- inside `swath`, every module belongs to one wing, and a wing imports only the wings of the layers
+  below its own (`WINGS`): no upward arrow, and none between two wings of one layer;
+- the lab is imported by nothing but the `swath` command (never by a pool, the API or a workflow);
+- torch is imported only by `swath.models`, `swath.lab` and the inference pool.
 
 Imports inside functions, `TYPE_CHECKING` blocks and `imports_passed_through()` count like any other.
 """
@@ -86,7 +90,7 @@ def test_the_walk_sees_every_layer() -> None:
     # A walk that found nothing would let every check below pass.
     importers = {_top(imp.importer) for imp in IMPORTS}
     assert importers == set(PACKAGES)
-    assert any(imp.importer == "swath.webhooks.outbox" and imp.imported == "swath.run_view" for imp in IMPORTS)
+    assert any(imp.importer == "swath.webhooks.outbox" and imp.imported == "swath.domain.run_view" for imp in IMPORTS)
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,60 @@ RULES = (
         ("activities", "workflows"),
     ),
 )
+
+
+#: The wings of `swath`, bottom to top: a wing imports only wings of the layers below its own.
+WINGS: tuple[tuple[str, ...], ...] = (
+    ("swath.domain",),
+    ("swath.settings",),
+    ("swath.observe", "swath.outbound", "swath.db", "swath.blobstore"),
+    ("swath.auth", "swath.models"),
+    ("swath.imagery",),
+    ("swath.temporal",),
+    ("swath.webhooks",),
+    ("swath.embedded",),
+    ("swath.lab",),
+    (CLI,),
+)
+#: The lab's synthetic data and training: only the command that runs the demo may import it.
+LAB = "swath.lab"
+#: Only these import torch: the inference pool's models, training, and the inference pool itself
+#: (it hands `torch.cuda` to its GPU sampler).
+TORCH_IMPORTERS = ("swath.models", LAB, "workers.pools.inference")
+
+
+def _wing_rules() -> tuple[Rule, ...]:
+    """One rule per wing: it never imports a wing of its own layer or of a layer above it."""
+    rules = []
+    for level, layer in enumerate(WINGS):
+        same_or_above = [w for upper in WINGS[level:] for w in upper]
+        for wing in layer:
+            forbidden = tuple(w for w in same_or_above if w != wing)
+            if forbidden:
+                rules.append(Rule(f"{wing} builds only on the wings below it", (wing,), forbidden))
+    return tuple(rules)
+
+
+WING_RULES = (
+    *_wing_rules(),
+    Rule(
+        "the lab is never imported by a pool, the API or a workflow",
+        ("swath", "workflows", "activities", "workers", "api"), (LAB,), (LAB, CLI),
+    ),
+    Rule("only the models, the lab and the inference pool import torch", PACKAGES, ("torch",), TORCH_IMPORTERS),
+)
+
+
+def test_every_swath_module_belongs_to_one_wing() -> None:
+    wings = [w for layer in WINGS for w in layer]
+    modules = {imp.importer for imp in IMPORTS if _within(imp.importer, "swath")} - {"swath"}
+    homeless = sorted(m for m in modules if sum(_within(m, w) for w in wings) != 1)
+    assert not homeless, homeless
+
+
+def test_no_wing_imports_upward() -> None:
+    broken = [f"{imp} ({rule.why})" for rule in WING_RULES for imp in IMPORTS if rule.broken_by(imp)]
+    assert not broken, "\n".join(broken)
 
 
 def test_no_module_imports_a_layer_it_must_not() -> None:

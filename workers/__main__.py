@@ -4,11 +4,11 @@ import argparse
 import asyncio
 import sys
 
-from swath.errors import StartupError
-from swath.logs import configure_logging
-from swath.pool_processes import process_name
-from swath.temporal.queues import TaskQueue
+from swath.domain.errors import StartupError
+from swath.embedded.pool_processes import process_name
+from swath.observe.logs import configure_logging
 from swath.settings import Settings
+from swath.temporal.queues import TaskQueue
 from workers.run import run_pool
 
 

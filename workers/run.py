@@ -14,10 +14,10 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from swath.auth.checks import ensure_safe_to_start
-from swath.pool_processes import process_name
+from swath.embedded.pool_processes import process_name
+from swath.observe.tracing import configure_tracing
 from swath.settings import Settings
 from swath.temporal.client import connect_temporal
-from swath.tracing import configure_tracing
 from workers.health import PoolHealth
 from workers.pool import activity_methods
 from workers.pools import load_pool
@@ -40,7 +40,7 @@ def worker_identity(pool: str, index: int = 0) -> str:
 async def run_pool(name: str, settings: Settings, *, index: int = 0) -> None:
     """Serve one pool until SIGTERM or SIGINT, then drain in-flight tasks and exit.
 
-    `index`: which process of its pool on this machine this is (`swath.pool_processes`).
+    `index`: which process of its pool on this machine this is (`swath.embedded.pool_processes`).
     Refuses (`InsecureSettingsError`) to start on settings production does not allow.
     """
     ensure_safe_to_start(settings)

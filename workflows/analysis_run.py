@@ -1,11 +1,11 @@
 """`AnalysisRunWorkflow` (type `AnalysisRunV4`): ingest → inference in chunks → finish.
 
-Each step is one activity, called by reference (`swath.temporal.activities`) on its own pool's
+Each step is one activity, called by reference (`swath.temporal.catalog`) on its own pool's
 queue, and each records what it produced, so a one-chunk run costs what three activities cost:
 
 - `ingest_inputs` stages the inputs, records the run as processing and stores the item errors;
   it returns the staged tiles as chunks (`StagedChunk`: one batch blob, its tiles' ids and
-  positions), cut with `swath.chunks.chunk_bounds`;
+  positions), cut with `swath.domain.chunks.chunk_bounds`;
 - `run_inference_chunk` classifies one such chunk and stores its predictions, its items whose
   forward pass failed alone (`inference_failed` item errors) and progress;
 - each scene input is mapped by a child `SceneMapWorkflow` (block by block; see
@@ -47,7 +47,7 @@ from temporalio.exceptions import (
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from swath.contracts import (
+    from swath.domain.contracts import (
         AnalysisRunInput,
         DeadLetterRequest,
         FinishRunRequest,
@@ -63,9 +63,9 @@ with workflow.unsafe.imports_passed_through():
         StagedChunk,
         StagedScene,
     )
-    from swath.errors import CALLER_ERRORS, ErrorType
-    from swath.status import EVENT_FOR_STATUS, RunEventType, RunStatus
-    from swath.temporal.activities import (
+    from swath.domain.errors import CALLER_ERRORS, ErrorType
+    from swath.domain.status import EVENT_FOR_STATUS, RunEventType, RunStatus
+    from swath.temporal.catalog import (
         ANALYSIS_RUN,
         FINISH_RUN,
         FINISH_RUN_LOCAL,
@@ -76,7 +76,7 @@ with workflow.unsafe.imports_passed_through():
         execute,
         execute_child,
     )
-    from swath.temporal.ids import scene_workflow_id
+    from swath.domain.workflow_ids import scene_workflow_id
 
 #: Raised for every dead-lettered run, next to its `run.failed`.
 DEAD_LETTERED_EVENT = RunEventType.DEAD_LETTERED

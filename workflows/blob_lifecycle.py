@@ -9,8 +9,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from swath.contracts import PurgeBlobsRequest, PurgeBlobsResult
-    from swath.temporal.activities import BLOB_LIFECYCLE, PURGE_BLOBS, execute
+    from swath.domain.contracts import PurgeBlobsRequest, PurgeBlobsResult
+    from swath.temporal.catalog import BLOB_LIFECYCLE, PURGE_BLOBS, execute
 
 
 @workflow.defn(name=BLOB_LIFECYCLE.name)

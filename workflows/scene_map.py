@@ -20,7 +20,7 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from swath.contracts import (
+    from swath.domain.contracts import (
         AssembleMapRequest,
         BlockResult,
         MapBlockRequest,
@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         SceneMapInput,
         SceneMapResult,
     )
-    from swath.temporal.activities import (
+    from swath.temporal.catalog import (
         ASSEMBLE_SCENE_MAP,
         INGEST_SCENE_BLOCK,
         MAP_SCENE_BLOCK,

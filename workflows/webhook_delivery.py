@@ -14,8 +14,8 @@ from temporalio.exceptions import ActivityError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from swath.temporal.activities import DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE, WEBHOOK_DELIVERY, execute
-    from swath.webhooks.contracts import (
+    from swath.temporal.catalog import DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE, WEBHOOK_DELIVERY, execute
+    from swath.domain.webhook_contracts import (
         AttemptOutcome,
         DeliverWebhookRequest,
         DeliverWebhookResult,

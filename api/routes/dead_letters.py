@@ -12,7 +12,7 @@ from api.pagination import CURSOR_PATTERN
 from api.problems import MEDIA_TYPE
 from api.schemas import DeadLetterOut, DeadLetterPage
 from api.services import dead_letters
-from swath.run_view import RunOut
+from swath.domain.run_view import RunOut
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
 PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}

@@ -11,7 +11,7 @@ from api.deps import Admin, ClientsDep
 from api.problems import MEDIA_TYPE
 from api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
 from api.services import keys
-from swath.db.keys import TENANT_PATTERN
+from swath.domain.principal import TENANT_PATTERN
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}

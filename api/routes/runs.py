@@ -14,8 +14,8 @@ from api.problems import MEDIA_TYPE
 from api.run_body import REQUEST_BODY, parse_run_create
 from api.schemas import RunPage
 from api.services import outputs, runs
-from swath.run_view import RunOut, Status
-from swath.status import RunStatus
+from swath.domain.run_view import RunOut, Status
+from swath.domain.status import RunStatus
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[RunLogContext])
 PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}

@@ -25,8 +25,8 @@ from api.problems import Problem, ProblemType
 from api.schemas import BlobOut
 from api.upload_slots import UploadSlots
 from swath.blobstore import STREAM_CHUNK_BYTES, BlobStore, ref_of
-from swath.db.keys import Principal
-from swath.lifecycle import uploads_prefix
+from swath.domain.principal import Principal
+from swath.blobstore.lifecycle import uploads_prefix
 from swath.settings import Settings
 
 #: A refusal answered while the client may still be sending: the connection cannot carry another request.

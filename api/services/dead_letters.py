@@ -14,9 +14,9 @@ from api.problems import Problem, ProblemType
 from api.schemas import DeadLetterOut, DeadLetterPage, InputItem, RunCreate
 from api.services import runs
 from swath.db import dead_letters as queries
-from swath.db.keys import Principal
-from swath.errors import BlobNotFoundError
-from swath.run_view import RunErrorOut, RunOut
+from swath.domain.errors import BlobNotFoundError
+from swath.domain.principal import Principal
+from swath.domain.run_view import RunErrorOut, RunOut
 
 
 def to_dead_letter_out(row: asyncpg.Record) -> DeadLetterOut:

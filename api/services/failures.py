@@ -6,9 +6,10 @@ import logging
 
 from api.clients import Clients
 from api.problems import Problem, ProblemType
-from swath.breaker import BreakerPolicy, BreakerState, get_status, list_statuses
-from swath.errors import ModelNotFoundError
-from swath.registry import ModelManifest
+from swath.domain.errors import ModelNotFoundError
+from swath.domain.status import BreakerState
+from swath.models.breaker import BreakerPolicy, get_status, list_statuses
+from swath.models.registry import ModelManifest
 from swath.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -14,14 +14,14 @@ from uuid import UUID
 from fastapi.responses import Response, StreamingResponse
 
 from api.byte_ranges import ByteRange, etag_matches, requested_range
-from swath.errors import BlobRangeError
 from api.clients import Clients
 from api.problems import Problem, ProblemType
 from swath.blobstore import STREAM_CHUNK_BYTES, BlobStore
 from swath.db import outputs as output_queries
 from swath.db import runs as run_queries
-from swath.db.keys import Principal
-from swath.errors import BlobNotFoundError
+from swath.domain.errors import BlobRangeError
+from swath.domain.errors import BlobNotFoundError
+from swath.domain.principal import Principal
 
 
 async def download(

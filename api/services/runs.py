@@ -24,22 +24,22 @@ from api.schemas import InputItem, RunCreate, RunPage
 from api.services import webhooks
 from api.services import failures
 from swath.blobstore import SCHEME, key_of
-from swath.contracts import AnalysisRunInput, InputRef
+from swath.domain.contracts import AnalysisRunInput, InputRef
 from swath.db import items as item_queries
 from swath.db import outputs as output_queries
 from swath.db import scenes as scene_queries
 from swath.db import runs as run_queries
-from swath.db.keys import Principal
-from swath.errors import InvalidBlobRefError, ModelNotFoundError, UrlRefusedError
+from swath.domain.principal import Principal
+from swath.domain.errors import InvalidBlobRefError, ModelNotFoundError, UrlRefusedError
 from swath.temporal import search_attributes as sa
-from swath.temporal.activities import ANALYSIS_RUN
-from swath.temporal.ids import run_workflow_id
-from swath.redact import redact_url
-from swath.scenes import output_names
-from swath.run_view import RunOut, to_run_out
+from swath.temporal.catalog import ANALYSIS_RUN
+from swath.domain.workflow_ids import run_workflow_id
+from swath.domain.redact import redact_url
+from swath.imagery import output_names
+from swath.domain.run_view import RunOut, to_run_out
 from swath.settings import Settings
-from swath.status import RunStatus
-from swath.tracing import annotate, current_trace_id
+from swath.domain.status import RunStatus
+from swath.observe.tracing import annotate, current_trace_id
 
 log = logging.getLogger(__name__)
 

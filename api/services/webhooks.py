@@ -26,10 +26,10 @@ from api.webhook_schemas import (
     SigningSecret,
 )
 from swath.db import webhooks as wh
-from swath.db.keys import Principal
-from swath.errors import DuplicateEndpointError, EndpointLimitError, UrlRefusedError
-from swath.redact import redact_text, redact_url
-from swath.urlguard import webhook_guard
+from swath.domain.errors import DuplicateEndpointError, EndpointLimitError, UrlRefusedError
+from swath.domain.principal import Principal
+from swath.domain.redact import redact_text, redact_url
+from swath.outbound.urlguard import webhook_guard
 from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
 from swath.webhooks.signing import generate_secret
 

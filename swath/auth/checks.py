@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from limits import parse_many
 
-from swath.errors import InsecureSettingsError
+from swath.domain.errors import InsecureSettingsError
 from swath.settings import Mode, Settings
 
 log = logging.getLogger(__name__)

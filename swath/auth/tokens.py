@@ -10,8 +10,8 @@ from pathlib import Path
 
 import jwt
 
-from swath.db.keys import SCOPES, Principal, is_valid_tenant
-from swath.errors import TokenRejected
+from swath.domain.errors import TokenRejected
+from swath.domain.principal import SCOPES, Principal, is_valid_tenant
 from swath.settings import Settings
 
 #: Claims a token must carry besides the tenant claim.

@@ -8,7 +8,7 @@ from obstore.store import from_url
 from swath.blobstore.local import LocalBlobStore
 from swath.blobstore.object_store import ObjectBlobStore
 from swath.blobstore.store import BlobStore
-from swath.errors import BlobStoreSettingsError
+from swath.domain.errors import BlobStoreSettingsError
 from swath.settings import Settings
 
 

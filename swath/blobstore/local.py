@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from swath.blobstore.refs import checked_key, key_of, ref_of
 from swath.blobstore.store import STREAM_CHUNK_BYTES, BlobInfo
-from swath.errors import BlobNotFoundError, BlobRangeError, InvalidBlobRefError
+from swath.domain.errors import BlobNotFoundError, BlobRangeError, InvalidBlobRefError
 
 _TEMP_PREFIX = ".tmp-"
 

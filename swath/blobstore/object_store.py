@@ -17,7 +17,7 @@ from obstore.store import ObjectStore
 
 from swath.blobstore.refs import checked_key, key_of, ref_of
 from swath.blobstore.store import STREAM_CHUNK_BYTES, BlobInfo
-from swath.errors import BlobNotFoundError, BlobRangeError, InvalidBlobRefError
+from swath.domain.errors import BlobNotFoundError, BlobRangeError, InvalidBlobRefError
 
 #: S3 refuses multipart parts under 5 MiB (except the last).
 MIN_PART_BYTES = 5 * 1024 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from swath.errors import InvalidBlobRefError
+from swath.domain.errors import InvalidBlobRefError
 
 SCHEME = "blob://"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")

@@ -14,8 +14,8 @@ import argparse
 import sys
 
 from swath.cli import blobs, dlq, keys, migrate, runs, serve, temporal, up, webhooks, worker
-from swath.errors import StartupError
-from swath.logs import configure_logging
+from swath.domain.errors import StartupError
+from swath.observe.logs import configure_logging
 from swath.settings import Settings
 
 #: Every command group, in the order `swath --help` lists them.

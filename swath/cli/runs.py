@@ -15,8 +15,8 @@ import httpx
 
 from swath.cli import transfers
 from swath.cli.api_calls import api_key
+from swath.domain.errors import DownloadError
 from swath.settings import Settings
-from swath.errors import DownloadError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from swath.cli import progress
-from swath.errors import DownloadError
+from swath.domain.errors import DownloadError
 
 CHUNK_BYTES = 1024 * 1024
 #: Each network read or write may stall this long; a whole transfer may take as long as it needs.

@@ -28,9 +28,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _up(settings: Settings, *, demo: bool, observe: bool = False) -> int:
-    from swath.demo import run_sample
-    from swath.errors import PortInUseError, PrometheusMissingError
-    from swath.stack import Stack
+    from swath.domain.errors import PortInUseError, PrometheusMissingError
+    from swath.embedded.stack import Stack
+    from swath.lab.demo import run_sample
 
     try:
         stack = Stack(settings, observe=observe)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from swath.logs import configure_logging
-from swath.temporal.queues import TaskQueue
+from swath.observe.logs import configure_logging
 from swath.settings import Settings
+from swath.temporal.queues import TaskQueue
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from swath.status import TERMINAL
+from swath.domain.status import TERMINAL
 
 _TERMINAL = [s.value for s in TERMINAL]
 

@@ -6,7 +6,7 @@ from uuid import UUID
 
 import asyncpg
 
-from swath.contracts import ItemError, ModelInfo, Prediction
+from swath.domain.contracts import ItemError, ModelInfo, Prediction
 
 
 async def insert_predictions(

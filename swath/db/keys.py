@@ -1,6 +1,6 @@
 """API keys: shown once as `swk_<id>_<secret>`, stored only as a sha256 hash.
 
-Also `Principal`, who a request acts for, whether it came with an API key or a JWT.
+Who a request acts for (`Principal`) and the scopes are `swath.domain.principal`.
 """
 
 from __future__ import annotations
@@ -9,48 +9,19 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID, uuid4
 
 import asyncpg
 
+from swath.domain.principal import SCOPES, TENANT_PATTERN, Principal, is_valid_tenant
+
 KEY_PREFIX = "swk_"
-#: Every scope a key or token can carry; `admin` implies the others. An API key with `admin` is also a
-#: platform admin (keys of every tenant); a JWT only through its own claim (see `swath.auth.tokens`).
-SCOPES = ("runs:read", "runs:write", "admin")
-#: Tenants name blob-store folders and search attributes, so they are kept to a safe alphabet.
-TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 #: `last_used_at` is refreshed at most this often, so reads do not become one write each.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 _KEY_SHAPE = re.compile(r"^swk_[0-9a-f]{12}_[A-Za-z0-9_-]{20,100}$")
-_TENANT = re.compile(TENANT_PATTERN)
 _COLUMNS = "id, tenant, scopes, created_at, last_used_at, revoked_at"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the tenant and what they may do."""
-
-    #: The API key's id; `None` for a JWT.
-    key_id: UUID | None
-    tenant: str
-    scopes: frozenset[str]
-    #: The JWT's `sub` claim; `None` for an API key.
-    subject: str | None = None
-    #: May manage the keys of every tenant. Never derived from a scope an identity provider grants.
-    platform_admin: bool = False
-
-    @property
-    def identity(self) -> str:
-        """One caller (a key or a token subject), e.g. for per-caller rate limits."""
-        return f"key:{self.key_id}" if self.key_id else f"jwt:{self.subject}"
-
-
-def is_valid_tenant(tenant: str) -> bool:
-    """Whether `tenant` is a well-formed tenant name."""
-    return bool(_TENANT.fullmatch(tenant))
 
 
 def looks_like_key(token: str) -> bool:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from swath.status import TERMINAL, RunStatus
+from swath.domain.status import TERMINAL, RunStatus
 
 _TERMINAL = [s.value for s in TERMINAL]
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from swath.contracts import ModelInfo
+from swath.domain.contracts import ModelInfo
 
 
 async def add_windows_total(conn: asyncpg.Connection, *, run_id: UUID, windows: int) -> None:

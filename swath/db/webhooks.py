@@ -9,8 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
-from swath.errors import DuplicateEndpointError, EndpointLimitError
-from swath.webhooks.destinations import destination_key
+from swath.domain.errors import DuplicateEndpointError, EndpointLimitError
+from swath.domain.webhook_destinations import destination_key
 
 #: First key of the advisory lock that serialises one tenant's endpoint creations.
 _ENDPOINTS_LOCK = 0x5753_4850  # "WSHP"

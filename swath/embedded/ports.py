@@ -7,7 +7,7 @@ import random
 import socket
 from collections.abc import Iterable
 
-from swath.errors import PortInUseError
+from swath.domain.errors import PortInUseError
 
 __all__ = ["ensure_port_free", "ephemeral_port", "free_port", "free_port_block", "free_stack_ports"]
 

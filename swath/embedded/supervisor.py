@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swath.errors import ChildExitedError
+from swath.domain.errors import ChildExitedError
 
 __all__ = [
     "ChildSpec",

@@ -9,10 +9,10 @@ import time
 from temporalio.client import Client, TLSConfig
 from temporalio.runtime import Runtime
 
+from swath.observe.tracing import temporal_interceptors
 from swath.settings import Settings
 from swath.temporal.converter import DATA_CONVERTER
 from swath.temporal.namespace import ensure_ready
-from swath.tracing import temporal_interceptors
 
 
 log = logging.getLogger(__name__)

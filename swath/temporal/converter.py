@@ -2,7 +2,7 @@
 
 The SDK's default converter turns a JSON payload into a dataclass by calling `typing.get_type_hints`
 on it for every value it decodes; with postponed annotations (`from __future__ import annotations`
-in `swath.contracts`) that compiles and evaluates every field's annotation again, every time: about
+in `swath.domain.contracts`) that compiles and evaluates every field's annotation again, every time: about
 4 ms of CPU per run, a sixth of what a run costs the worker processes. This converter resolves each
 dataclass's fields once and decodes the same way the SDK does, so payloads, histories and replays
 are byte-for-byte the same, and every client and worker can use it alongside any default one.

@@ -17,7 +17,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from swath.errors import TemporalSetupError
+from swath.domain.errors import TemporalSetupError
 from swath.temporal import search_attributes
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from swath.contracts import PurgeBlobsRequest
-from swath.temporal.activities import BLOB_LIFECYCLE
+from swath.domain.contracts import PurgeBlobsRequest
+from swath.temporal.catalog import BLOB_LIFECYCLE
 
 #: The id of the Schedule that starts a purge pass every `lifecycle_interval_s`.
 LIFECYCLE_SCHEDULE_ID = "swath-blob-lifecycle"

@@ -8,10 +8,10 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from swath.temporal.ids import delivery_workflow_id
-from swath.temporal.activities import WEBHOOK_DELIVERY
+from swath.domain.webhook_contracts import WebhookDeliveryInput
+from swath.domain.workflow_ids import delivery_workflow_id
 from swath.settings import Settings
-from swath.webhooks.contracts import WebhookDeliveryInput
+from swath.temporal.catalog import WEBHOOK_DELIVERY
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Webhook message ids and bodies, and the event names a webhook may subscribe to (the values of
-`swath.status.RunEventType`)."""
+`swath.domain.status.RunEventType`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from swath.redact import redact_text, redact_url
-from swath.status import RunEventType
+from swath.domain.redact import redact_text, redact_url
+from swath.domain.status import RunEventType
 
 #: Every event a webhook may subscribe to, as plain strings; the default subscription is all of them.
 EVENT_TYPES = tuple(event.value for event in RunEventType)

@@ -11,7 +11,7 @@ import ssl
 
 import httpx
 
-from swath.errors import UrlRefusedError
+from swath.domain.errors import UrlRefusedError
 
 REFUSED = "refused before connecting: the URL guard does not allow this destination"
 CONNECT_FAILED = "connection failed"

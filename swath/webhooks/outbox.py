@@ -13,11 +13,11 @@ from uuid import UUID
 import asyncpg
 from temporalio.client import Client
 
-from swath.run_view import to_run_out
 from swath.db import events, items, runs, scenes
 from swath.db import webhooks as wh
+from swath.domain.run_view import to_run_out
+from swath.domain.status import RunStatus
 from swath.settings import Settings
-from swath.status import RunStatus
 from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
 from swath.webhooks.events import RUN_DESTINATION, compact_run, message_id, webhook_body
 

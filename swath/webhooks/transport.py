@@ -1,11 +1,11 @@
-"""Outbound HTTP for webhooks: the pinned client of `swath.pinned_http` (see there)."""
+"""Outbound HTTP for webhooks: the pinned client of `swath.outbound.pinned_http` (see there)."""
 
 from __future__ import annotations
 
 import httpx
 
-from swath.pinned_http import MAX_RESPONSE_BYTES, PinnedTransport, pinned_client, read_capped
-from swath.urlguard import UrlGuard
+from swath.outbound.pinned_http import MAX_RESPONSE_BYTES, PinnedTransport, pinned_client, read_capped
+from swath.outbound.urlguard import UrlGuard
 
 __all__ = ["MAX_RESPONSE_BYTES", "PinnedTransport", "read_capped", "webhook_http_client"]
 

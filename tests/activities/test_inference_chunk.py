@@ -11,16 +11,17 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.inference import InferenceActivities, ModelCache
+from activities.inference import InferenceActivities
 from swath.blobstore import LocalBlobStore
-from swath.contracts import InferenceRequest, StagedChunk, StagedItem
-from swath.errors import ErrorType, ItemErrorCode
-from swath.faults import FaultInjector
-from swath.registry import ModelRegistry
+from swath.domain.contracts import InferenceRequest, StagedChunk, StagedItem
+from swath.domain.errors import ErrorType, ItemErrorCode
+from swath.imagery.staged import batch_key, encode_batch
+from swath.imagery.tiles import encode_tensor
+from swath.lab.synthetic import generate_dataset
+from swath.models.cache import ModelCache
+from swath.models.faults import FaultInjector
+from swath.models.registry import ModelRegistry
 from swath.settings import BUNDLED_REGISTRY
-from swath.staged import batch_key, encode_batch
-from swath.synthetic import generate_dataset
-from swath.tiles import encode_tensor
 
 REGISTRY = ModelRegistry(BUNDLED_REGISTRY)
 MANIFEST = REGISTRY.resolve("crop-classifier")

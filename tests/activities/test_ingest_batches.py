@@ -12,15 +12,15 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.ingest import IngestActivities
 from swath.blobstore import LocalBlobStore
-from swath.chunks import chunk_bounds
-from swath.contracts import IngestRequest, InputRef
-from swath.lifecycle import staged_prefix
-from swath.registry import ModelRegistry
-from swath.samples import sample_dir
+from swath.blobstore.lifecycle import staged_prefix
+from swath.domain.chunks import chunk_bounds
+from swath.domain.contracts import IngestRequest, InputRef
+from swath.imagery.staged import decode_batch
+from swath.imagery.tiles import decode_tile
+from swath.lab.samples import sample_dir
+from swath.models.registry import ModelRegistry
+from swath.outbound.urlguard import UrlGuard
 from swath.settings import BUNDLED_REGISTRY
-from swath.staged import decode_batch
-from swath.tiles import decode_tile
-from swath.urlguard import UrlGuard
 
 REGISTRY = ModelRegistry(BUNDLED_REGISTRY)
 SPEC = REGISTRY.resolve("crop-classifier").input

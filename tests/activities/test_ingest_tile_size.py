@@ -12,12 +12,12 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.ingest import IngestActivities
 from swath.blobstore import LocalBlobStore
-from swath.contracts import IngestRequest, InputRef
-from swath.errors import ItemErrorCode
-from swath.registry import ModelRegistry
-from swath.samples import sample_dir
+from swath.domain.contracts import IngestRequest, InputRef
+from swath.domain.errors import ItemErrorCode
+from swath.models.registry import ModelRegistry
+from swath.lab.samples import sample_dir
 from swath.settings import BUNDLED_REGISTRY
-from swath.urlguard import UrlGuard
+from swath.outbound.urlguard import UrlGuard
 
 MIB = 1024 * 1024
 LARGE_UPLOAD_BYTES = 200 * MIB

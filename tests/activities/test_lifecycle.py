@@ -16,14 +16,14 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.lifecycle import BlobLifecycleActivities
 from swath.blobstore import BlobStore, LocalBlobStore
-from swath.contracts import PurgeBlobsRequest
+from swath.domain.contracts import PurgeBlobsRequest
 from swath.db import blob_purges, runs
 from swath.db.keys import create_key
-from swath.lifecycle import STALE_TEMP_AFTER, RetentionPolicy
-from swath.run_view import to_run_out
+from swath.blobstore.lifecycle import STALE_TEMP_AFTER, RetentionPolicy
+from swath.domain.run_view import to_run_out
 from swath.settings import Mode, Settings
-from swath.staged import batch_key
-from tests.runs_helpers import insert_run
+from swath.imagery.staged import batch_key
+from tests.utils.runs_helpers import insert_run
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -14,17 +14,18 @@ import pytest
 import torch
 from temporalio.testing import ActivityEnvironment
 
-from activities.inference import ModelCache
 from activities.scene_mapping import SceneMappingActivities
 from swath.blobstore import LocalBlobStore
-from swath.contracts import MapBlockRequest, StagedScene
 from swath.db import runs
-from swath.nets.loader import load_model
-from swath.registry import ModelRegistry
-from swath.scenes import grid, mapping, raster, synthetic
-from swath.scenes.blocks import decode_arrays, encode_arrays
+from swath.domain.contracts import MapBlockRequest, StagedScene
+from swath.imagery import grid, mapping, raster
+from swath.imagery.blocks import decode_arrays, encode_arrays
+from swath.lab import synthetic_scenes as synthetic
+from swath.models.cache import ModelCache
+from swath.models.loader import load_model
+from swath.models.registry import ModelRegistry
 from swath.settings import BUNDLED_REGISTRY
-from tests.runs_helpers import insert_run
+from tests.utils.runs_helpers import insert_run
 
 MODEL = "landcover-segmenter"
 #: Two windows at the segmenter's stride (224) less its overlap: a block mapped with 4 windows.

@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from swath.blobstore import open_blob_store
-from swath.samples import sample_dir
+from swath.lab.samples import sample_dir
 from swath.settings import Settings
+from tests.utils.blob_apis import SETTLE_S, BlobApi, blob_api
 from tests.conftest import make_key
-from tests.blob_apis import SETTLE_S, BlobApi, blob_api
-from tests.moto_s3 import BUCKET
+from tests.utils.moto_s3 import BUCKET
 from tests.security.conftest import bearer
 
 PROBLEM = "application/problem+json"

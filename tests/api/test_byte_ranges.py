@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api.byte_ranges import ByteRange, etag_matches, requested_range
-from swath.errors import BlobRangeError
+from swath.domain.errors import BlobRangeError
 
 
 @pytest.mark.parametrize(

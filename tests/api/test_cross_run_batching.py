@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import make_key
-from tests.runs_helpers import sample_inputs
+from tests.utils.runs_helpers import sample_inputs
 
 MODEL = "crop-classifier"
 RUNS = 32

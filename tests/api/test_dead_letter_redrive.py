@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 
 from swath.db import dead_letters
-from tests.runs_helpers import insert_run
+from tests.utils.runs_helpers import insert_run
 
 
 async def test_a_redrive_keeps_each_inputs_kind(client: httpx.AsyncClient, db: asyncpg.Pool) -> None:

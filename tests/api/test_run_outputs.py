@@ -17,8 +17,8 @@ import pytest
 from swath.blobstore import open_blob_store
 from swath.db import blob_purges, outputs
 from swath.settings import Settings
-from tests.blob_apis import BlobApi, StoredOutput, blob_api, store_output
-from tests.runs_helpers import insert_run
+from tests.utils.blob_apis import BlobApi, StoredOutput, blob_api, store_output
+from tests.utils.runs_helpers import insert_run
 
 PROBLEM = "application/problem+json"
 #: More than two stream chunks, so full and ranged bodies come in several pieces.

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.runs_helpers import accuracy, inline, npy_bytes, sample_inputs, wait_until_done
+from tests.utils.runs_helpers import accuracy, inline, npy_bytes, sample_inputs, wait_until_done
 
 PROBLEM = "application/problem+json"
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from swath.samples import load_labels, sample_dir
-from tests.loopback_http import QuietHandler, serving
-from tests.runs_helpers import wait_until_done
+from swath.lab.samples import load_labels, sample_dir
+from tests.utils.loopback_http import QuietHandler, serving
+from tests.utils.runs_helpers import wait_until_done
 
 TILE = (sample_dir() / "tiles" / "tile-01.npy").read_bytes()
 

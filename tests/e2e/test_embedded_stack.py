@@ -15,14 +15,14 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from swath.embedded.ports import free_port
-from swath.samples import sample_dir
+from swath.embedded.stack import DEV_TENANT
+from swath.lab.samples import sample_dir
 from swath.settings import BUNDLED_REGISTRY
-from swath.stack import DEV_TENANT
-from swath.temporal.activities import ANALYSIS_RUN
-from tests.loopback_http import QuietHandler, serving
-from tests.runs_helpers import accuracy, history_text, sample_inputs, wait_until_done
+from swath.temporal.catalog import ANALYSIS_RUN
+from tests.utils.loopback_http import QuietHandler, serving
+from tests.utils.runs_helpers import accuracy, history_text, sample_inputs, wait_until_done
 from tests.scenes.scene_files import tile_mosaic, upload
-from tests.stack import RunningStack, stack_env, start_stack, stop_stack
+from tests.utils.stack import RunningStack, stack_env, start_stack, stop_stack
 from tests.webhooks.receiver import Receiver
 
 CHROMIUM = "/usr/bin/chromium"

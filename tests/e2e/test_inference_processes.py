@@ -18,8 +18,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from swath.temporal.queues import TaskQueue
-from tests.runs_helpers import sample_inputs, wait_until_done
-from tests.stack import RunningStack, stack_env, start_stack, stop_stack
+from tests.utils.runs_helpers import sample_inputs, wait_until_done
+from tests.utils.stack import RunningStack, stack_env, start_stack, stop_stack
 
 PROCESSES = ("pool-inference", "pool-inference-1")
 RUNS = 4

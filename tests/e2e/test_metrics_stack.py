@@ -20,8 +20,8 @@ from swath.embedded.ports import free_port
 from swath.embedded.prometheus import find_prometheus
 from swath.temporal.queues import TaskQueue
 from tests.ops.promql import all_rules, dashboard_exprs, metric_names, recording_rule_names
-from tests.runs_helpers import inline, sample_inputs, wait_until_done
-from tests.stack import REPO, RunningStack, stack_env, start_stack, stop_stack
+from tests.utils.runs_helpers import inline, sample_inputs, wait_until_done
+from tests.utils.stack import REPO, RunningStack, stack_env, start_stack, stop_stack
 from tests.webhooks.receiver import Receiver
 
 #: Labels that would make a series per run, tenant or caller: none may appear on any metric.

@@ -11,13 +11,13 @@ import pytest
 import rasterio
 from temporalio.client import Client
 
-from swath.chunks import chunk_bounds
+from swath.domain.chunks import chunk_bounds
 from swath.settings import Settings
 from swath.temporal.schedules import LIFECYCLE_SCHEDULE_ID
-from tests.moto_s3 import MotoS3
-from tests.runs_helpers import accuracy, sample_inputs, wait_until_done
+from tests.utils.moto_s3 import MotoS3
+from tests.utils.runs_helpers import accuracy, sample_inputs, wait_until_done
 from tests.scenes.scene_files import download, tile_mosaic, upload
-from tests.stack import RunningStack, stack_env, start_stack, stop_stack
+from tests.utils.stack import RunningStack, stack_env, start_stack, stop_stack
 
 PREFIX = "e2e-stack"
 

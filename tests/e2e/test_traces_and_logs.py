@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from temporalio.client import Client
 
-from swath.samples import sample_dir
-from swath.stack import DEV_TENANT
-from swath.temporal.activities import ANALYSIS_RUN
-from tests.loopback_http import QuietHandler, serving
-from tests.otlp_receiver import ReceivedSpan, SpanStore, otlp_receiver
-from tests.runs_helpers import sample_inputs, wait_until_done
-from tests.stack import RunningStack, stack_env, start_stack, stop_stack
+from swath.embedded.stack import DEV_TENANT
+from swath.lab.samples import sample_dir
+from swath.temporal.catalog import ANALYSIS_RUN
+from tests.utils.loopback_http import QuietHandler, serving
+from tests.utils.otlp_receiver import ReceivedSpan, SpanStore, otlp_receiver
+from tests.utils.runs_helpers import sample_inputs, wait_until_done
+from tests.utils.stack import RunningStack, stack_env, start_stack, stop_stack
 from tests.webhooks.receiver import Receiver
 
 #: Every activity of a run with a webhook, each a span of the run's trace.

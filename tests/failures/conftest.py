@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from swath.settings import BUNDLED_REGISTRY
-from tests.otlp_receiver import SpanStore, otlp_receiver
-from tests.stack import RunningStack, stack_env, start_stack, stop_stack
+from tests.utils.otlp_receiver import SpanStore, otlp_receiver
+from tests.utils.stack import RunningStack, stack_env, start_stack, stop_stack
 from tests.failures.helpers import Faults, register_copy
 
 #: Extra models in the stack's registry: (name, copied from, fallback, corrupt weights).

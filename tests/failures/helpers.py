@@ -42,7 +42,7 @@ class Faults:
         self._faults: dict[str, str | dict[str, list[str]]] = {}
 
     def set(self, model: str, fault: str | dict[str, list[str]]) -> None:
-        """`fault` is a kind (`fail`, `hang`, `oom`) or `{"poison": [item ids]}` (see `swath.faults`)."""
+        """`fault` is a kind (`fail`, `hang`, `oom`) or `{"poison": [item ids]}` (see `swath.models.faults`)."""
         self._faults[model] = fault
         self._write()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.stack import RunningStack
+from tests.utils.stack import RunningStack
 from tests.failures.helpers import Faults, get_json, submit, wait_for_status
-from tests.runs_helpers import sample_inputs
+from tests.utils.runs_helpers import sample_inputs
 
 MODEL = "breaker-classifier@1.0.0"
 BODY = {"model": MODEL, "inputs": sample_inputs(2)}

@@ -7,7 +7,8 @@ import uuid
 
 import asyncpg
 
-from swath.breaker import BreakerPolicy, BreakerState, get_status, list_statuses, record_outcome
+from swath.domain.status import BreakerState
+from swath.models.breaker import BreakerPolicy, get_status, list_statuses, record_outcome
 
 POLICY = BreakerPolicy(min_attempts=4, failure_ratio=0.5, window_size=10, window_s=300, cooldown_s=1)
 

@@ -16,8 +16,8 @@ import asyncpg
 import httpx
 from temporalio.client import Client
 
-from tests.stack import RunningStack
-from swath.temporal.activities import ANALYSIS_RUN
+from swath.temporal.catalog import ANALYSIS_RUN
+from tests.utils.stack import RunningStack
 from tests.failures.helpers import (
     TERMINAL,
     get_json,
@@ -28,7 +28,7 @@ from tests.failures.helpers import (
     wait_for_status,
     wait_ready,
 )
-from tests.runs_helpers import sample_inputs
+from tests.utils.runs_helpers import sample_inputs
 
 RUNS = 30
 GROUPS = 5

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from temporalio.client import Client
 
-from tests.stack import RunningStack
+from tests.utils.stack import RunningStack
 from tests.failures.helpers import Faults, assert_nothing_left_running, record_history, submit, wait_for_status
-from tests.runs_helpers import sample_inputs
+from tests.utils.runs_helpers import sample_inputs
 
 MODEL = "hang-classifier@1.0.0"
 

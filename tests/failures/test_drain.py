@@ -13,9 +13,9 @@ import time
 from temporalio.client import Client
 
 from tests.failures.helpers import submit, wait_for_status
-from tests.loopback_http import QuietHandler, serving
-from tests.runs_helpers import sample_inputs
-from tests.stack import RunningStack
+from tests.utils.loopback_http import QuietHandler, serving
+from tests.utils.runs_helpers import sample_inputs
+from tests.utils.stack import RunningStack
 
 #: How long the slow input takes to arrive: the ingest step is in flight all that time.
 SLOW_S = 4.0

@@ -12,7 +12,7 @@ import httpx
 from temporalio.client import Client
 
 from swath.db.keys import create_key
-from tests.stack import REPO, RunningStack
+from tests.utils.stack import REPO, RunningStack
 from tests.failures.conftest import manifest
 from tests.failures.helpers import (
     Faults,
@@ -23,8 +23,8 @@ from tests.failures.helpers import (
     submit,
     wait_for_status,
 )
-from tests.otlp_receiver import ReceivedSpan, SpanStore
-from tests.runs_helpers import inline, sample_inputs
+from tests.utils.otlp_receiver import ReceivedSpan, SpanStore
+from tests.utils.runs_helpers import inline, sample_inputs
 
 #: The OTLP status code of a span that ended in error, as a number on the wire.
 STATUS_ERROR = 2

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from swath.contracts import ModelInfo
-from swath.errors import FaultInjectionRefusedError
-from swath.faults import Fault, FaultInjector
+from swath.domain.contracts import ModelInfo
+from swath.domain.errors import FaultInjectionRefusedError
+from swath.models.faults import Fault, FaultInjector
 from swath.settings import Mode, Settings
 from workers.pools import load_pool
 

@@ -20,8 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.runs import LocalRunFinishActivities, RunBookkeepingActivities
 from swath.db import connect, runs
+from swath.domain.run_view import to_run_out
 from swath.embedded.ports import free_port
-from swath.run_view import to_run_out
 from swath.settings import Settings
 from swath.temporal.queues import TaskQueue
 from swath.webhooks.dispatch import DeliveryPolicy

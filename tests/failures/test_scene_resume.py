@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from tests.failures.helpers import kill9, submit, wait_for_status
 from tests.scenes.scene_files import tile_mosaic, upload
-from tests.stack import RunningStack
+from tests.utils.stack import RunningStack
 
 MODEL = "crop-classifier@1.0.0"
 CELLS = 64  # a 2048×2048 mosaic: 64 blocks of 256 px on this stack

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from swath.embedded.stack import Stack
 from swath.settings import Settings
-from swath.stack import Stack
 from swath.temporal.queues import TaskQueue
 
 DOCKER = Path(__file__).resolve().parents[2] / "ops" / "docker"
@@ -106,7 +106,7 @@ def test_models_and_migrations_are_package_data() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     package_data = pyproject["tool"]["setuptools"]["package-data"]["swath"]
     assert "db/migrations/*.sql" in package_data
-    assert "registry_data/**/*" in package_data
+    assert "models/registry_data/**/*" in package_data
 
 
 @pytest.fixture

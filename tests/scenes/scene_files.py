@@ -10,7 +10,7 @@ import rasterio
 from rasterio.transform import from_origin
 from temporalio.testing import WorkflowEnvironment
 
-from swath import synthetic
+from swath.lab import synthetic
 
 UTM = "EPSG:32633"
 

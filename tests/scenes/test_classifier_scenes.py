@@ -11,9 +11,9 @@ import pytest
 import rasterio
 from temporalio.testing import WorkflowEnvironment
 
-from swath import synthetic
+from swath.lab import synthetic
 from swath.settings import Settings
-from tests.loopback_http import QuietHandler, serving
+from tests.utils.loopback_http import QuietHandler, serving
 from tests.scenes.scene_files import download, run_to_end, tile_mosaic, upload
 
 HISTORY_EVENTS_MAX = 5000

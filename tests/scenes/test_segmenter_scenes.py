@@ -13,7 +13,7 @@ from pyproj import Geod
 from rio_cogeo.cogeo import cog_validate
 from temporalio.testing import WorkflowEnvironment
 
-from swath.scenes import synthetic
+from swath.lab import synthetic_scenes as synthetic
 from swath.settings import Settings
 from tests.scenes.scene_files import download, run_to_end, upload
 

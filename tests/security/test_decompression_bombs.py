@@ -22,13 +22,13 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.ingest import IngestActivities
 from swath.blobstore import LocalBlobStore
-from swath.contracts import IngestRequest, InputRef
-from swath.registry import ModelRegistry
-from swath.samples import load_labels, sample_dir
+from swath.domain.contracts import IngestRequest, InputRef
+from swath.lab.samples import load_labels, sample_dir
+from swath.models.registry import ModelRegistry
+from swath.outbound.urlguard import UrlGuard
 from swath.settings import BUNDLED_REGISTRY
-from swath.urlguard import UrlGuard
-from tests.runs_helpers import inline, sample_inputs, wait_until_done
-from tests.tiff_forge import DEFLATE, LZMA, forge_tiff, lzma_bomb, zlib_bomb
+from tests.utils.runs_helpers import inline, sample_inputs, wait_until_done
+from tests.utils.tiff_forge import DEFLATE, LZMA, forge_tiff, lzma_bomb, zlib_bomb
 
 INFLATED = 256 * 1024 * 1024
 MAX_ITEM_BYTES = 4 * 1024 * 1024
@@ -75,10 +75,10 @@ ADDRESS_SPACE_PROBE = textwrap.dedent(
     """
     import resource, sys
     from pathlib import Path
-    from swath.registry import ModelRegistry
+    from swath.domain.errors import ItemProblem
+    from swath.imagery.tiles import decode_tile
+    from swath.models.registry import ModelRegistry
     from swath.settings import BUNDLED_REGISTRY, Settings
-    from swath.errors import ItemProblem
-    from swath.tiles import decode_tile
     from workers.pools import load_pool
 
     def vm_size() -> int:

@@ -26,11 +26,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.ingest import IngestActivities
 from swath.blobstore import LocalBlobStore
-from swath.contracts import IngestRequest, IngestResult, InputRef
-from swath.registry import ModelRegistry
-from swath.samples import sample_dir
+from swath.domain.contracts import IngestRequest, IngestResult, InputRef
+from swath.lab.samples import sample_dir
+from swath.models.registry import ModelRegistry
+from swath.outbound.urlguard import UrlGuard
 from swath.settings import BUNDLED_REGISTRY
-from swath.urlguard import UrlGuard
 
 TILE = (sample_dir() / "tiles" / "tile-01.npy").read_bytes()
 PUBLIC, INTERNAL = "127.0.0.2", "127.0.0.1"

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import tifffile
 
-from swath.errors import ItemErrorCode, ItemProblem
-from swath.registry import ModelRegistry
+from swath.domain.errors import ItemErrorCode, ItemProblem
+from swath.imagery.tiles import NPY, decode_tile
+from swath.models.registry import ModelRegistry
 from swath.settings import BUNDLED_REGISTRY
-from swath.tiles import NPY, decode_tile
 from tests.conftest import make_key
-from tests.runs_helpers import inline, sample_inputs, wait_until_done
+from tests.utils.runs_helpers import inline, sample_inputs, wait_until_done
 from tests.security.conftest import (
     MAX_ITEM_BYTES,
     MAX_ITEMS,

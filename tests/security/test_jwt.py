@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from swath.auth.tokens import JwtVerifier
-from swath.errors import TokenRejected
+from swath.domain.errors import TokenRejected
 from tests.security.conftest import (
     JWT_AUDIENCE,
     JWT_ISSUER,

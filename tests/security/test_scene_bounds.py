@@ -27,22 +27,22 @@ from temporalio.testing import ActivityEnvironment
 from activities.ingest import IngestActivities
 from activities.scenes import SceneActivities, SceneFiles, open_scene
 from swath.blobstore import LocalBlobStore
-from swath.contracts import SceneBlockRequest
-from swath.errors import (
+from swath.domain.contracts import SceneBlockRequest
+from swath.domain.errors import (
     ItemErrorCode,
     NotARasterError,
     SceneDecodeTimeoutError,
     SceneTooLargeError,
     TruncatedRasterError,
 )
-from swath.registry import ModelRegistry
-from swath.scenes import synthetic
-from swath.scenes.blocks import decode_arrays
-from swath.scenes.decoder import RasterDecoder
-from swath.scenes.limits import SceneLimits
-from swath.scenes.raster import inspect_scene
+from swath.models.registry import ModelRegistry
+from swath.lab import synthetic_scenes as synthetic
+from swath.imagery.blocks import decode_arrays
+from swath.imagery.decoder import RasterDecoder
+from swath.domain.scene_limits import SceneLimits
+from swath.imagery.raster import inspect_scene
 from swath.settings import BUNDLED_REGISTRY, Settings
-from tests.tiff_forge import forge_tiff, zlib_bomb
+from tests.utils.tiff_forge import forge_tiff, zlib_bomb
 from workers.pools import ingest as ingest_pool
 
 MODEL = "landcover-segmenter"

@@ -15,9 +15,9 @@ import jwt
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from swath.domain.workflow_ids import delivery_workflow_id
 from swath.settings import Settings
-from swath.temporal.ids import delivery_workflow_id
-from tests.runs_helpers import history_text, sample_inputs, wait_until_done
+from tests.utils.runs_helpers import history_text, sample_inputs, wait_until_done
 from tests.security.conftest import (
     JWT_AUDIENCE,
     JWT_ISSUER,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
+from swath.domain.errors import InsecureSettingsError
 from swath.embedded.ports import free_port
-from swath.errors import InsecureSettingsError
 from swath.settings import Mode, Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,14 +20,14 @@ from api.problems import Problem
 from api.schemas import RunCreate
 from api.services import runs
 from swath.blobstore import LocalBlobStore
-from swath.db.keys import Principal
-from swath.errors import UrlRefusedError
-from swath.registry import ModelRegistry
+from swath.domain.errors import UrlRefusedError
+from swath.domain.principal import Principal
+from swath.models.registry import ModelRegistry
+from swath.outbound.urlguard import UrlGuard
 from swath.settings import Settings
-from swath.urlguard import UrlGuard
 from tests.conftest import make_key
-from tests.runs_helpers import inline as npy_inline
-from tests.runs_helpers import npy_bytes
+from tests.utils.runs_helpers import inline as npy_inline
+from tests.utils.runs_helpers import npy_bytes
 from tests.security.conftest import MAX_ITEM_BYTES, SecureApi, bearer, unique_tenant
 
 PROBLEM = "application/problem+json"

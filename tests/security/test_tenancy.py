@@ -13,7 +13,7 @@ from api.app import create_app
 from swath.temporal import search_attributes as sa
 from swath.db import dead_letters
 from swath.settings import Settings
-from tests.runs_helpers import sample_inputs, wait_until_done
+from tests.utils.runs_helpers import sample_inputs, wait_until_done
 
 
 @pytest.fixture(scope="module")

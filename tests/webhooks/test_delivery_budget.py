@@ -19,15 +19,15 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.notify import NotifyActivities
 from swath.db import webhooks as wh
+from swath.domain.webhook_contracts import AttemptOutcome, DeliverWebhookRequest
+from swath.domain.workflow_ids import delivery_workflow_id
+from swath.outbound.urlguard import UrlGuard
 from swath.settings import Settings
-from swath.urlguard import UrlGuard
-from swath.webhooks.contracts import AttemptOutcome, DeliverWebhookRequest
-from swath.temporal.ids import delivery_workflow_id
 from swath.webhooks.dispatch import DeliveryPolicy, start_delivery
 from swath.webhooks.events import message_id
 from swath.webhooks.transport import webhook_http_client
 from tests.conftest import make_key
-from tests.runs_helpers import inline, wait_until_done
+from tests.utils.runs_helpers import inline, wait_until_done
 from tests.webhooks.receiver import Receiver
 
 BUDGET = 3

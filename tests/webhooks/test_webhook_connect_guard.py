@@ -16,14 +16,14 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.notify import NotifyActivities
 from swath.db import webhooks as wh
+from swath.domain.webhook_contracts import AttemptOutcome, DeliverWebhookRequest
+from swath.outbound.urlguard import UrlGuard
 from swath.settings import Settings
-from swath.urlguard import UrlGuard
-from swath.webhooks.contracts import AttemptOutcome, DeliverWebhookRequest
 from swath.webhooks.dispatch import DeliveryPolicy
 from swath.webhooks.events import RUN_DESTINATION, message_id
 from swath.webhooks.failures import REFUSED
 from swath.webhooks.transport import webhook_http_client
-from tests.runs_helpers import inline
+from tests.utils.runs_helpers import inline
 from tests.webhooks.receiver import Receiver
 
 

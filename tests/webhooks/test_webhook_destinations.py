@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swath.webhooks.destinations import destination_key
+from swath.domain.webhook_destinations import destination_key
 
 SAME = [
     ("https://example.com/hook", "HTTPS://EXAMPLE.COM/hook"),

@@ -20,8 +20,8 @@ import pytest
 from temporalio.client import Client
 
 from swath.embedded.ports import free_port
-from tests.stack import RunningStack, stack_env, start_stack, stop_stack
-from tests.runs_helpers import inline
+from tests.utils.stack import RunningStack, stack_env, start_stack, stop_stack
+from tests.utils.runs_helpers import inline
 from tests.webhooks.receiver import Receiver
 
 

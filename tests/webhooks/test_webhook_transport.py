@@ -11,10 +11,10 @@ import ipaddress
 import httpx
 import pytest
 
-from swath.errors import UrlRefusedError
-from swath.urlguard import UrlGuard
+from swath.domain.errors import UrlRefusedError
+from swath.outbound.urlguard import UrlGuard
 from swath.webhooks.transport import PinnedTransport, read_capped, webhook_http_client
-from tests.loopback_http import QuietHandler, serving
+from tests.utils.loopback_http import QuietHandler, serving
 from tests.webhooks.receiver import Receiver
 
 REFUSED = [

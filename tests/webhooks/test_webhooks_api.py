@@ -29,7 +29,7 @@ from temporalio.worker import Replayer
 from swath.embedded.ports import free_port
 from swath.settings import Settings
 from tests.conftest import serve_api
-from tests.runs_helpers import inline, sample_inputs
+from tests.utils.runs_helpers import inline, sample_inputs
 from tests.webhooks.receiver import Receiver
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 

@@ -1,6 +1,6 @@
 """AnalysisRunWorkflow on a real dev server, activities replaced by name with recording fakes.
 
-Each fake is registered against the same definition as the real activity (`swath.temporal.activities`),
+Each fake is registered against the same definition as the real activity (`swath.temporal.catalog`),
 on the queue that definition names.
 
 A module-scoped dev server of its own keeps these fakes off the queues the real workers poll.
@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from swath.contracts import (
+from swath.domain.contracts import (
     AnalysisRunInput,
     FinishRunRequest,
     FinishRunResult,
@@ -32,8 +32,8 @@ from swath.contracts import (
     ModelInfo,
     StagedChunk,
 )
-from swath.chunks import chunk_bounds
-from swath.temporal.activities import ANALYSIS_RUN, FINISH_RUN, FINISH_RUN_LOCAL, INGEST_INPUTS, RUN_INFERENCE_CHUNK
+from swath.domain.chunks import chunk_bounds
+from swath.temporal.catalog import ANALYSIS_RUN, FINISH_RUN, FINISH_RUN_LOCAL, INGEST_INPUTS, RUN_INFERENCE_CHUNK
 from swath.temporal.queues import TaskQueue
 from tests.conftest import start_dev_server
 from workflows.analysis_run import AnalysisRunWorkflow

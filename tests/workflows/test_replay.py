@@ -7,7 +7,7 @@ workflows already running in production. `histories/v3/`, `histories/v2/` and `h
 hold runs of the earlier versions (types `AnalysisRunV3`, `AnalysisRun` and
 `AnalysisRunWorkflow`), which the orchestration pool still hosts to finish such runs.
 `histories/lifecycle/` holds a purge pass the lifecycle Schedule started (`BlobLifecycleWorkflow`,
-recorded by `SWATH_RECORD_HISTORIES=1 pytest tests/swath/temporal/test_schedules.py`).
+recorded by `SWATH_RECORD_HISTORIES=1 pytest tests/temporal/test_schedules.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from swath.temporal.activities import ANALYSIS_RUN, BLOB_LIFECYCLE
+from swath.temporal.catalog import ANALYSIS_RUN, BLOB_LIFECYCLE
 from workers.pools import load_pool
 
 HERE = Path(__file__).parent / "histories"

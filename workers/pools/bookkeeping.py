@@ -12,8 +12,8 @@ from temporalio.client import Client
 from activities.lifecycle import BlobLifecycleActivities
 from activities.runs import RunBookkeepingActivities
 from swath.blobstore import open_blob_store
+from swath.blobstore.lifecycle import RetentionPolicy
 from swath.db import connect
-from swath.lifecycle import RetentionPolicy
 from swath.settings import Settings
 from swath.temporal.queues import TaskQueue
 from swath.temporal.schedules import ensure_lifecycle_schedule

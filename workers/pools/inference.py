@@ -6,18 +6,19 @@ from contextlib import AsyncExitStack
 import torch
 from temporalio.client import Client
 
-from activities.inference import InferenceActivities, ModelCache
-from activities.serving import pick_device
+from activities.inference import InferenceActivities
 from activities.scene_mapping import SceneMappingActivities
 from swath.blobstore import open_blob_store
-from swath.breaker import BreakerPolicy, InferenceBreaker
 from swath.db import connect
-from swath.errors import GpuOutOfMemoryError, ModelNotFoundError, StartupError, WeightsChecksumError
-from swath.faults import FaultInjector
-from swath.metrics import start_gpu_sampler
-from swath.temporal.queues import TaskQueue
-from swath.registry import ModelRegistry
+from swath.domain.errors import GpuOutOfMemoryError, ModelNotFoundError, StartupError, WeightsChecksumError
+from swath.models.breaker import BreakerPolicy, InferenceBreaker
+from swath.models.cache import ModelCache
+from swath.models.faults import FaultInjector
+from swath.models.registry import ModelRegistry
+from swath.models.serving import pick_device
+from swath.observe.metrics import start_gpu_sampler
 from swath.settings import Settings
+from swath.temporal.queues import TaskQueue
 from workers.pool import PoolSpec
 
 log = logging.getLogger(__name__)

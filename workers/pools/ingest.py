@@ -11,14 +11,14 @@ from activities.legacy import LegacyRunStoreActivities
 from activities.scenes import SceneActivities, SceneFiles
 from swath.blobstore import open_blob_store
 from swath.db import connect
-from swath.errors import TimeoutSettingsError
-from swath.memory_limit import limit_address_space
-from swath.scenes.decoder import RasterDecoder
-from swath.temporal.activities import INGEST_SCENE_BLOCK
+from swath.domain.errors import TimeoutSettingsError
+from swath.imagery.memory_limit import limit_address_space
+from swath.imagery.decoder import RasterDecoder
+from swath.temporal.catalog import INGEST_SCENE_BLOCK
 from swath.temporal.queues import TaskQueue
-from swath.registry import ModelRegistry
+from swath.models.registry import ModelRegistry
 from swath.settings import Settings
-from swath.urlguard import input_guard
+from swath.outbound.urlguard import input_guard
 from workers.pool import PoolSpec
 
 

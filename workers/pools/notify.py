@@ -8,11 +8,11 @@ from temporalio.client import Client
 from activities.legacy import LegacyEventActivities
 from activities.notify import NotifyActivities
 from swath.db import connect
-from swath.errors import TimeoutSettingsError
+from swath.domain.errors import TimeoutSettingsError
+from swath.outbound.urlguard import webhook_guard
 from swath.settings import Settings
-from swath.temporal.activities import ATTEMPT_MARGIN, ATTEMPT_TIMEOUT
+from swath.temporal.catalog import ATTEMPT_MARGIN, ATTEMPT_TIMEOUT
 from swath.temporal.queues import TaskQueue
-from swath.urlguard import webhook_guard
 from swath.webhooks.dispatch import DeliveryPolicy
 from swath.webhooks.transport import webhook_http_client
 from workers.pool import PoolSpec

@@ -25,7 +25,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from swath.temporal import search_attributes as sa
-    from swath.contracts import (
+    from swath.domain.contracts import (
         AnalysisRunInput,
         DeadLetterRequest,
         FinishRunRequest,
@@ -42,9 +42,9 @@ with workflow.unsafe.imports_passed_through():
         StoreItemErrorsRequest,
         StoreResultsRequest,
     )
-    from swath.errors import CALLER_ERRORS, NON_RETRYABLE, ErrorType
+    from swath.domain.errors import CALLER_ERRORS, NON_RETRYABLE, ErrorType
+    from swath.domain.status import EVENT_FOR_STATUS, RunStatus
     from swath.temporal.queues import TaskQueue
-    from swath.status import EVENT_FOR_STATUS, RunStatus
 
 #: Ingest and inference: 3 retries, backoff 1 s, 2 s, 4 s (DESIGN §3).
 STEP_RETRY = RetryPolicy(

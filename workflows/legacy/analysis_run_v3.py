@@ -22,7 +22,7 @@ from temporalio.exceptions import (
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from swath.contracts import (
+    from swath.domain.contracts import (
         AnalysisRunInput,
         DeadLetterRequest,
         FinishRunRequest,
@@ -38,9 +38,9 @@ with workflow.unsafe.imports_passed_through():
         StagedChunk,
         StagedScene,
     )
-    from swath.errors import CALLER_ERRORS, ErrorType
-    from swath.status import EVENT_FOR_STATUS, RunEventType, RunStatus
-    from swath.temporal.activities import (
+    from swath.domain.errors import CALLER_ERRORS, ErrorType
+    from swath.domain.status import EVENT_FOR_STATUS, RunEventType, RunStatus
+    from swath.temporal.catalog import (
         FINISH_RUN,
         INGEST_INPUTS,
         RUN_INFERENCE_CHUNK,
@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
         execute,
         execute_child,
     )
-    from swath.temporal.ids import scene_workflow_id
+    from swath.domain.workflow_ids import scene_workflow_id
 
 #: Raised for every dead-lettered run, next to its `run.failed`.
 DEAD_LETTERED_EVENT = RunEventType.DEAD_LETTERED

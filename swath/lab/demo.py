@@ -1,0 +1,156 @@
+"""The sample runs `make run` submits: the bundled labelled tiles, then a sample scene mapped by
+`landcover-segmenter` (generated deterministically at the first run, uploaded, its map downloaded)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+import httpx
+
+from pathlib import Path
+
+from swath.imagery.preview import write_preview
+from swath.lab import synthetic_scenes as synthetic
+from swath.lab.samples import load_labels, sample_dir
+from swath.settings import Settings
+
+MODEL = "crop-classifier"
+SCENE_MODEL = "landcover-segmenter"
+#: The sample scene: 1024×1024 px of synthetic Sentinel-2 bands at 10 m, the same bytes every time.
+SCENE_SIZE, SCENE_SEED = 1024, 7
+
+
+def sample_request() -> dict:
+    """`POST /v1/runs` body with every bundled tile inline."""
+    inputs = [
+        {"id": path.stem, "data": base64.b64encode(path.read_bytes()).decode(), "media_type": "application/x-npy"}
+        for path in sorted((sample_dir() / "tiles").glob("*.npy"))
+    ]
+    return {"model": MODEL, "inputs": inputs, "params": {}}
+
+
+async def run_sample(settings: Settings, *, out=print, timeout: float = 300) -> dict:
+    """Submit the sample tile run, then the sample scene; print progress, the result table, where
+    the scene's map was written and its class table. Returns the tile run."""
+    key = settings.dev_api_key_file.read_text().strip()
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=settings.api_base_url, headers=headers, timeout=60) as http:
+        response = await http.post("/v1/runs", json=sample_request())
+        response.raise_for_status()
+        run = response.json()
+        out(f"submitted run {run['id']} ({run['items_total']} tiles, {run['model']})")
+        out(f"  Temporal UI: {run['temporal_ui_url']}")
+        run = await _follow(http, run, out, timeout)
+        out(format_result(run))
+        scene_run = await run_sample_scene(http, settings.data_dir / "samples", out=out, timeout=timeout)
+        out(format_scene_result(scene_run, settings.data_dir / "samples"))
+    return run
+
+
+async def run_sample_scene(http: httpx.AsyncClient, folder: Path, *, out=print, timeout: float = 300) -> dict:
+    """Upload the sample scene, map it, and download its map into `folder`."""
+    scene = sample_scene(folder)
+    with open(scene, "rb") as f:
+        response = await http.put(f"/v1/blobs/{scene.name}", content=f.read())
+    response.raise_for_status()
+    uri = response.json()["uri"]
+    body = {"model": SCENE_MODEL, "inputs": [{"id": scene.stem, "uri": uri}], "params": {"confidence": True}}
+    response = await http.post("/v1/runs", json=body)
+    response.raise_for_status()
+    run = response.json()
+    out(f"submitted run {run['id']} (scene {scene.name}, {SCENE_SIZE}×{SCENE_SIZE} px, {run['model']})")
+    out(f"  Temporal UI: {run['temporal_ui_url']}")
+    run = await _follow(http, run, out, timeout)
+    if run["status"] == "complete":
+        for output in run["outputs"]:
+            dest = folder / run["id"] / output["name"]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            async with http.stream("GET", output["download_url"]) as answer:
+                answer.raise_for_status()
+                with open(dest, "wb") as f:
+                    async for chunk in answer.aiter_bytes():
+                        f.write(chunk)
+        for scene_map in run["result"]["maps"]:
+            map_path = folder / run["id"] / scene_map["name"]
+            write_preview(scene, map_path, map_path.with_suffix(".png"))
+    return run
+
+
+def sample_scene(folder: Path) -> Path:
+    """The sample scene's GeoTIFF in `folder`, generated there the first time (deterministically)."""
+
+    path = folder / "sample-scene.tif"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = synthetic.SceneSpec(SCENE_SIZE, SCENE_SIZE, seed=SCENE_SEED)
+        tmp = synthetic.write_scene(folder / ".sample-scene.tif", spec)
+        tmp.replace(path)
+    return path
+
+
+def format_scene_result(run: dict, folder: Path) -> str:
+    """Where the scene's map was written, and its class table."""
+    lines = [f"run {run['id']}: {run['status']}"]
+    if run["status"] != "complete":
+        lines.append(f"  error: {run['error']}")
+        return "\n".join(lines)
+    for item in run["result"]["items"]:
+        if item.get("error"):
+            lines.append(f"  {item['id']}: error {item['error']['code']}: {item['error']['message']}")
+    for scene_map in run["result"]["maps"]:
+        lines.append(f"  map of {scene_map['input_id']} ({scene_map['crs']}, {scene_map['width']}×{scene_map['height']} px):")
+        map_path = folder / run["id"] / scene_map["name"]
+        lines.append(f"    {map_path}   (a COG: opens in QGIS)")
+        lines.append(f"    {map_path.with_suffix('.png')}   (preview: true colour | classes)")
+        lines.append(f"    {'class':<10} {'pixels':>9} {'share':>7} {'area (ha)':>10}")
+        for stat in scene_map["class_stats"]:
+            lines.append(
+                f"    {stat['label']:<10} {stat['pixels']:>9} {stat['fraction']:>7.1%} {stat['area_ha']:>10.2f}"
+            )
+    return "\n".join(lines)
+
+
+async def _follow(http: httpx.AsyncClient, run: dict, out, timeout: float) -> dict:
+    """Poll a run to its end, printing its progress when it changes."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while run["status"] in ("queued", "processing"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run['id']} still {run['status']} after {timeout:.0f}s")
+        await asyncio.sleep(0.5)
+        run = (await http.get(f"/v1/runs/{run['id']}")).json()
+        eta = run["estimated_seconds_remaining"]
+        line = f"  {run['status']:<10} {run['progress_percent']:>3}%" + (f"  about {eta}s left" if eta else "")
+        if line != last:
+            out(line)
+            last = line
+    return run
+
+
+def format_result(run: dict) -> str:
+    """The result table: item, label, confidence, model version, and the known label."""
+    lines = [f"run {run['id']}: {run['status']}"]
+    if run["status"] != "complete":
+        lines.append(f"  error: {run['error']}")
+        return "\n".join(lines)
+    truth = load_labels()
+    lines.append(f"  {'item':<10} {'label':<10} {'confidence':>10}  {'model':<22} {'expected':<10}")
+    correct = 0
+    for item in run["result"]["items"]:
+        if item.get("error"):
+            lines.append(f"  {item['id']:<10} error: {item['error']['code']}: {item['error']['message']}")
+            continue
+        expected = truth.get(item["id"], "?")
+        correct += item["label"] == expected
+        mark = "" if item["label"] == expected else "  ✗"
+        lines.append(
+            f"  {item['id']:<10} {item['label']:<10} {item['confidence']:>10.3f}  "
+            f"{run['result']['model']['name'] + '@' + item['model_version']:<22} {expected:<10}{mark}"
+        )
+    model = run["result"]["model"]
+    lines.append(f"  accuracy on the labelled samples: {correct}/{len(run['result']['items'])}")
+    lines.append(f"  model {model['name']}@{model['version']} sha256 {model['sha256'][:16]}…")
+    lines.append(f"  Temporal UI: {run['temporal_ui_url']}")
+    return "\n".join(lines)

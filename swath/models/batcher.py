@@ -1,0 +1,220 @@
+"""The dynamic batcher: many callers' items, one forward pass at a time (plain asyncio, no Temporal).
+
+Concurrent callers — inference activities of any number of runs — `submit` their items to one
+batcher per model and device. A single loop forms batches of at most `max_batch_size` items,
+waiting at most `max_wait_s` after the oldest waiting item for more (Triton's
+`max_queue_delay_microseconds`, Ray Serve's `batch_wait_timeout_s`), runs the forward pass in a
+thread, and hands each caller exactly its own results, in its order.
+
+- **Fair**: a batch takes items round-robin from the waiting submissions, so a one-tile run is in
+  the next batch however large the scene queued before it.
+- **Bounded**: at most `max_queued_items` wait; `submit` waits for room (back-pressure). A
+  submission larger than the bound is admitted alone, when nothing else waits.
+- **Cancellable**: a cancelled caller's waiting items leave the queue at once.
+- **Isolating**: a batch whose forward pass raises is split in halves until the items that fail
+  are alone; each of those gets its exception as its result, every other item its real one. A
+  forward may also return an exception in an item's place (the served model does, for an item
+  that runs out of GPU memory alone); it reaches that item's caller like a raised one.
+- **Pipelined** (`max_in_flight` > 1): the next batch is formed and sent while the previous one
+  runs, so on a GPU one batch's host→device copy overlaps the other's compute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """How batches are formed."""
+
+    max_batch_size: int
+    max_wait_s: float
+    max_queued_items: int
+    #: Forward passes that may run at once (each in its own thread): 1 on a CPU, where a second
+    #: pass would only share the cores; 2 on a GPU (`swath.models.serving.ServedModel.in_flight`).
+    max_in_flight: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1 or self.max_wait_s < 0 or self.max_queued_items < 1 or self.max_in_flight < 1:
+            raise ValueError(f"invalid batch policy: {self}")
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """What one forward pass was: its size, how long each item waited, and the pass itself."""
+
+    size: int
+    queue_waits_s: tuple[float, ...]
+    forward_s: float
+    submissions: int
+
+
+@dataclass(eq=False)
+class _Submission(Generic[T, R]):
+    items: Sequence[T]
+    enqueued_at: float
+    done: asyncio.Future[list[R | Exception]]
+    next_index: int = 0
+    outstanding: int = 0
+    results: list[R | Exception | None] = field(default_factory=list)
+
+    @property
+    def waiting(self) -> int:
+        return len(self.items) - self.next_index
+
+
+class DynamicBatcher(Generic[T, R]):
+    """One queue and one forward loop; `forward(items) -> results` runs in a worker thread."""
+
+    def __init__(
+        self,
+        forward: Callable[[list[T]], Sequence[R]],
+        policy: BatchPolicy,
+        *,
+        on_batch: Callable[[BatchRecord], None] | None = None,
+    ) -> None:
+        self.forward = forward
+        self.policy = policy
+        self.on_batch = on_batch
+        self._waiting: deque[_Submission[T, R]] = deque()
+        self._queued = 0
+        self._changed = asyncio.Condition()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    @property
+    def queued(self) -> int:
+        """Items waiting for a batch."""
+        return self._queued
+
+    async def submit(self, items: Sequence[T]) -> list[R | Exception]:
+        """Each item's result (or the exception its forward pass raised), in the items' order."""
+        if not items:
+            return []
+        self._ensure_running()
+        loop = asyncio.get_running_loop()
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._has_room(len(items)))
+            sub: _Submission[T, R] = _Submission(items, time.monotonic(), loop.create_future())
+            sub.results = [None] * len(items)
+            self._waiting.append(sub)
+            self._queued += len(items)
+            self._changed.notify_all()
+        try:
+            return await asyncio.shield(sub.done)
+        except asyncio.CancelledError:
+            await self._withdraw(sub)
+            raise
+
+    async def close(self) -> None:
+        """Stop the loop; callers still waiting are cancelled."""
+        if self._loop_task:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        for sub in self._waiting:
+            sub.done.cancel()
+        self._waiting.clear()
+        self._queued = 0
+
+    def _has_room(self, count: int) -> bool:
+        return self._queued == 0 or self._queued + count <= self.policy.max_queued_items
+
+    def _ensure_running(self) -> None:
+        if self._loop_task is None or self._loop_task.done():
+            self._loop_task = asyncio.create_task(self._run(), name="dynamic-batcher")
+
+    async def _withdraw(self, sub: _Submission[T, R]) -> None:
+        async with self._changed:
+            if sub in self._waiting:
+                self._waiting.remove(sub)
+                self._queued -= sub.waiting
+                sub.next_index = len(sub.items)
+                self._changed.notify_all()
+
+    async def _run(self) -> None:
+        slots = asyncio.Semaphore(self.policy.max_in_flight)
+        running: set[asyncio.Task[None]] = set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            slots.release()
+
+        try:
+            while True:
+                await slots.acquire()
+                batch = await self._next_batch()
+                task = asyncio.create_task(self._execute(batch), name="dynamic-batcher-forward")
+                running.add(task)
+                task.add_done_callback(finished)
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _next_batch(self) -> list[tuple[_Submission[T, R], int]]:
+        """Wait for a full batch or for the oldest item's deadline, then take items round-robin."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._queued > 0)
+            deadline = self._waiting[0].enqueued_at + self.policy.max_wait_s
+            while self._queued < self.policy.max_batch_size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(self._changed.wait(), timeout=remaining)
+                except TimeoutError:
+                    break
+                if self._queued == 0:  # every waiting caller withdrew
+                    await self._changed.wait_for(lambda: self._queued > 0)
+                    deadline = self._waiting[0].enqueued_at + self.policy.max_wait_s
+            batch = self._take_round_robin()
+            self._changed.notify_all()  # room for callers held back by the bound
+            return batch
+
+    def _take_round_robin(self) -> list[tuple[_Submission[T, R], int]]:
+        batch: list[tuple[_Submission[T, R], int]] = []
+        while self._waiting and len(batch) < self.policy.max_batch_size:
+            sub = self._waiting.popleft()
+            batch.append((sub, sub.next_index))
+            sub.next_index += 1
+            sub.outstanding += 1
+            self._queued -= 1
+            if sub.waiting:
+                self._waiting.append(sub)
+        return batch
+
+    async def _execute(self, batch: list[tuple[_Submission[T, R], int]]) -> None:
+        started = time.monotonic()
+        waits = tuple(started - sub.enqueued_at for sub, _ in batch)
+        try:
+            outcomes = await self._forward_isolating([sub.items[i] for sub, i in batch])
+        except Exception as err:  # a forward that breaks its contract fails its batch, not the loop
+            outcomes = [err] * len(batch)
+        if self.on_batch:
+            self.on_batch(BatchRecord(len(batch), waits, time.monotonic() - started, len({id(s) for s, _ in batch})))
+        for (sub, index), outcome in zip(batch, outcomes):
+            sub.results[index] = outcome
+            sub.outstanding -= 1
+            if sub.outstanding == 0 and sub.next_index == len(sub.items) and not sub.done.done():
+                sub.done.set_result(list(sub.results))  # type: ignore[arg-type]
+
+    async def _forward_isolating(self, items: list[T]) -> list[R | Exception]:
+        """The batch's results; on a failure, halves until each failing item is alone."""
+        try:
+            results = await asyncio.to_thread(self.forward, items)
+        except Exception as err:
+            if len(items) == 1:
+                return [err]
+            middle = len(items) // 2
+            return await self._forward_isolating(items[:middle]) + await self._forward_isolating(items[middle:])
+        if len(results) != len(items):
+            raise RuntimeError(f"forward returned {len(results)} results for {len(items)} items")
+        return list(results)

@@ -1,0 +1,51 @@
+"""Load a registered model: verify the weights' sha256, then build it from safetensors.
+
+Weights are never unpickled (no ``torch.load``), and the digest is checked before the file is
+parsed at all, so a tampered or truncated file is rejected without being read as a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from swath.domain.errors import WeightsChecksumError
+from swath.models.nets import ARCHITECTURES
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of the file at ``path``, read in chunks so large files stay out of memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_model(
+    manifest: dict[str, Any], weights_path: Path, *, device: str = "cpu"
+) -> torch.nn.Module:
+    """Build ``manifest["architecture"]`` with its params, load verified weights, set eval mode.
+
+    Raises ``WeightsChecksumError`` when the file's sha256 is not ``manifest["sha256"]`` and
+    ``ValueError`` when the architecture is not in ``ARCHITECTURES``. Loading is strict: a
+    missing or unexpected tensor is an error, not a silently half-initialised model.
+    """
+    expected = manifest["sha256"]
+    actual = sha256_file(weights_path)
+    if actual != expected:
+        raise WeightsChecksumError(
+            f"sha256 mismatch for {weights_path}: expected {expected}, got {actual}"
+        )
+    name = manifest["architecture"]
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}")
+    model = ARCHITECTURES[name](**manifest.get("architecture_params", {}))
+    model.load_state_dict(load_file(weights_path, device="cpu"), strict=True)
+    return model.to(device).eval()
