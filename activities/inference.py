@@ -33,6 +33,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -42,7 +43,7 @@ from temporalio.exceptions import ApplicationError
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from activities.batcher import BatchPolicy, BatchRecord, DynamicBatcher
+from activities.batcher import DEFAULT_WEIGHT, BatchPolicy, BatchRecord, DynamicBatcher
 from activities.heartbeat import heartbeating, heartbeating_until_done
 from activities.serving import ServedModel, WarmUp
 
@@ -153,6 +154,15 @@ def resolve_model(registry: ModelRegistry, ref: str, attempt: int) -> ModelManif
         return registry.resolve(ref)
     except ModelNotFoundError as err:
         raise ApplicationError(str(err), attempt, type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
+
+
+def batch_share(tenant: str) -> dict[str, Any]:
+    """`submit` arguments for the batcher: the run's tenant and fairness weight, as its Temporal
+    Priority carries them (the weight Temporal dispatches its tasks by); 1.0 when none is set."""
+    if not activity.in_activity():  # called directly, e.g. by a benchmark
+        return {"tenant": tenant, "weight": DEFAULT_WEIGHT}
+    priority = activity.info().priority
+    return {"tenant": priority.fairness_key or tenant, "weight": priority.fairness_weight or DEFAULT_WEIGHT}
 
 
 async def ready_batcher(
@@ -286,7 +296,7 @@ class InferenceActivities:
         raises when it served none."""
         await self._inject_fault(manifest.info, attempt)
         batcher = await ready_batcher(self.models, manifest, attempt)
-        rows = await heartbeating_until_done(batcher.submit(self._poisoned(manifest.info, req, list(tiles))))
+        rows = await heartbeating_until_done(batcher.submit(self._poisoned(manifest.info, req, list(tiles)), **batch_share(req.tenant)))
         served = [(item, row) for item, row in zip(req.items, rows) if not isinstance(row, Exception)]
         failed = [(item, row) for item, row in zip(req.items, rows) if isinstance(row, Exception)]
         if not served:

@@ -22,7 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating, heartbeating_until_done
-from activities.inference import ModelCache, counted_by, ready_batcher, resolve_model
+from activities.inference import ModelCache, batch_share, counted_by, ready_batcher, resolve_model
 from swath.blobstore import BlobStore
 from swath.breaker import InferenceBreaker
 from swath.contracts import BlockResult, MapBlockRequest
@@ -108,10 +108,11 @@ class SceneMappingActivities:
                 )
             mapper.add(ids, np.stack(rows), probabilities=True)
 
+        share = batch_share(req.tenant)
         ahead: tuple[np.ndarray, asyncio.Future] | None = None
         try:
             for ids, x in mapper.batches(manifest.serving.max_batch_size):
-                submitted = asyncio.ensure_future(batcher.submit(list(x)))
+                submitted = asyncio.ensure_future(batcher.submit(list(x), **share))
                 if ahead is not None:
                     await blend(*ahead)
                 ahead = (ids, submitted)
