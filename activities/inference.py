@@ -32,7 +32,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -62,6 +63,7 @@ from swath.errors import (
     WeightsChecksumError,
     inference_error_type,
 )
+from swath import metering
 from swath.faults import Fault, FaultInjector
 from swath.nets.loader import load_model
 from swath.registry import InputSpec, ModelManifest, ModelRegistry
@@ -156,6 +158,14 @@ def resolve_model(registry: ModelRegistry, ref: str, attempt: int) -> ModelManif
         raise ApplicationError(str(err), attempt, type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
 
 
+@dataclass(frozen=True)
+class _Usage:
+    """What one inference step metered for its run."""
+
+    pixels: int
+    seconds: float
+
+
 def batch_share(tenant: str) -> dict[str, Any]:
     """`submit` arguments for the batcher: the run's tenant and fairness weight, as its Temporal
     Priority carries them (the weight Temporal dispatches its tasks by); 1.0 when none is set."""
@@ -229,8 +239,12 @@ class InferenceActivities:
                 type=ErrorType.CIRCUIT_OPEN, non_retryable=True,
             )
         tiles = await self._staged_tiles(req, manifest.input, attempt)
+        started = time.monotonic()
         async with counted_by(self.breaker, manifest.info):
             result, errors = await self._classify(req, manifest, tiles, attempt)
+        # Metered per attempt that reached the model: the work was done whether or not it is stored.
+        usage = _Usage(pixels=int(np.prod(tiles.shape[-2:])) * len(tiles), seconds=time.monotonic() - started)
+        metering.record_inference(req.tenant, windows=len(tiles), pixels=usage.pixels, seconds=usage.seconds)
         if not req.store_results:
             if errors:
                 raise ApplicationError(
@@ -239,10 +253,14 @@ class InferenceActivities:
                 )
             return result
         async with heartbeating():
-            await with_write_retries(lambda: self._store(req, result, errors), what=f"results of run {req.run_id}")
+            await with_write_retries(
+                lambda: self._store(req, result, errors, usage), what=f"results of run {req.run_id}"
+            )
         return InferenceResult(predictions=[], model=result.model, stored=len(result.predictions), failed=len(errors))
 
-    async def _store(self, req: InferenceRequest, result: InferenceResult, errors: list[ItemError]) -> None:
+    async def _store(
+        self, req: InferenceRequest, result: InferenceResult, errors: list[ItemError], usage: _Usage
+    ) -> None:
         """The chunk's predictions, its failed items and the progress they make, in one transaction (idempotent)."""
         assert self.db is not None, "storing results needs a database pool"
         run_id = UUID(req.run_id)
@@ -255,6 +273,7 @@ class InferenceActivities:
             if errors:
                 await items.insert_item_errors(conn, run_id=run_id, errors=errors, positions=positions)
             await runs.refresh_progress(conn, run_id=run_id)
+            await runs.add_usage(conn, run_id=run_id, pixels=usage.pixels, inference_s=usage.seconds)
 
     async def _staged_tiles(self, req: InferenceRequest, spec: InputSpec, attempt: int) -> np.ndarray:
         """The chunk's tiles as one contiguous float32 array, each distinct blob read and decoded once.

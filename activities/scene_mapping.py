@@ -14,6 +14,7 @@ the last one's probabilities are blended in, so the forward pass never waits for
 from __future__ import annotations
 
 import asyncio
+import time
 from uuid import UUID
 
 import asyncpg
@@ -24,9 +25,10 @@ from temporalio.exceptions import ApplicationError
 from activities.heartbeat import heartbeating, heartbeating_until_done
 from activities.inference import ModelCache, batch_share, counted_by, ready_batcher, resolve_model
 from swath.blobstore import BlobStore
+from swath import metering
 from swath.breaker import InferenceBreaker
 from swath.contracts import BlockResult, MapBlockRequest
-from swath.db import scenes
+from swath.db import runs, scenes
 from swath.db.retrying import with_write_retries
 from swath.errors import inference_error_type
 from swath.registry import ModelManifest, ModelRegistry
@@ -65,12 +67,18 @@ class SceneMappingActivities:
         scene = req.scene
         window = grid.block_at(scene.width, scene.height, scene.block_size, req.block)
         result = BlockResult(req.block, manifest.info)
+        pixels, seconds = 0, 0.0
+        windows = windows_in(window.height, window.width, manifest.input.width, scene.halo)
         if req.pixels_ref is not None:
+            started = time.monotonic()
             async with counted_by(self.breaker, manifest.info):
                 result = await self._map(req, manifest, window, attempt)
-        windows = windows_in(window.height, window.width, manifest.input.width, scene.halo)
+            pixels, seconds = window.height * window.width, time.monotonic() - started
+            metering.record_inference(req.tenant, windows=windows, pixels=pixels, seconds=seconds)
         async with heartbeating():
-            await with_write_retries(lambda: self._count(req, windows), what=f"progress of run {req.run_id}")
+            await with_write_retries(
+                lambda: self._count(req, windows, pixels, seconds), what=f"progress of run {req.run_id}"
+            )
         return result
 
     async def _map(
@@ -124,8 +132,9 @@ class SceneMappingActivities:
                 ahead[1].cancel()
         return await asyncio.to_thread(mapper.result)
 
-    async def _count(self, req: MapBlockRequest, windows: int) -> None:
+    async def _count(self, req: MapBlockRequest, windows: int, pixels: int, seconds: float) -> None:
         async with self.db.acquire() as conn, conn.transaction():
             await scenes.record_block(
                 conn, run_id=UUID(req.run_id), input_id=req.scene.id, block=req.block, windows=windows
             )
+            await runs.add_usage(conn, run_id=UUID(req.run_id), pixels=pixels, inference_s=seconds)

@@ -19,7 +19,7 @@ from api.failure_metrics import FailureMetrics, snapshot_query
 from api.limits import BodySizeLimit
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
-from api.routes import blobs, dead_letters, health, keys, metrics, runs, webhooks
+from api.routes import blobs, dead_letters, health, keys, metrics, runs, tenants, webhooks
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
 from swath.blobstore import open_blob_store
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(blobs.router)
     app.include_router(keys.router)
+    app.include_router(tenants.router)
     app.include_router(dead_letters.router)
     app.include_router(webhooks.router)
     app.include_router(webhooks.endpoints)

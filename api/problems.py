@@ -40,6 +40,8 @@ class ProblemType(StrEnum):
     UNAUTHORIZED = "unauthorized", HTTPStatus.UNAUTHORIZED
     FORBIDDEN = "forbidden", HTTPStatus.FORBIDDEN
     RATE_LIMITED = "rate-limited", HTTPStatus.TOO_MANY_REQUESTS
+    #: The tenant has as many runs queued, or unfinished, as its caps allow (`docs/sharing.md`).
+    RUN_QUOTA = "run-quota-exceeded", HTTPStatus.TOO_MANY_REQUESTS
     REQUEST_TOO_LARGE = "request-too-large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     DELIVERY_IN_PROGRESS = "webhook-delivery-in-progress", HTTPStatus.CONFLICT
     TOO_MANY_ENDPOINTS = "too-many-webhook-endpoints", HTTPStatus.CONFLICT

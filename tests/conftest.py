@@ -30,6 +30,7 @@ from swath.embedded.temporal import find_temporal_cli
 from swath.temporal.queues import TaskQueue
 from swath.settings import Mode, Settings
 from swath.temporal.client import connect_temporal
+from swath.temporal.priority import FAIRNESS_CONFIG
 from tests.moto_s3 import MotoS3, moto_s3
 from workers.pool import activity_methods
 from workers.pools import load_pool
@@ -45,7 +46,10 @@ async def start_dev_server() -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal_cli(),
         search_attributes=search_attributes.ALL,
-        dev_server_extra_args=["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"],
+        dev_server_extra_args=[
+            "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
+            "--dynamic-config-value", f"{FAIRNESS_CONFIG}=true",
+        ],  # fmt: skip
     )
 
 
