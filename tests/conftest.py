@@ -41,14 +41,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
 
 
-async def start_dev_server() -> WorkflowEnvironment:
-    """A local Temporal dev server with Swath's search attributes registered."""
+async def start_dev_server(*dynamic_config: str) -> WorkflowEnvironment:
+    """A local Temporal dev server with Swath's search attributes registered, task-queue fairness on,
+    and `dynamic_config` (`name=value`) besides."""
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal_cli(),
         search_attributes=search_attributes.ALL,
         dev_server_extra_args=[
             "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
             "--dynamic-config-value", f"{FAIRNESS_CONFIG}=true",
+            *(arg for value in dynamic_config for arg in ("--dynamic-config-value", value)),
         ],  # fmt: skip
     )
 
