@@ -20,6 +20,7 @@ from api.limits import BodySizeLimit
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
 from api.routes import blobs, dead_letters, health, keys, metrics, runs, tenants, webhooks
+from swath import metering
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
 from swath.blobstore import open_blob_store
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.failure_metrics = failure_metrics
     app.state.metrics_registry = CollectorRegistry()
     app.state.metrics_registry.register(failure_metrics)
+    app.state.metrics_registry.register(metering.TENANT_RUNS)
     problems.install(app)
     _document_raw_bodies(app)
     allow.install(app)

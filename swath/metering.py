@@ -17,7 +17,8 @@ from prometheus_client import Counter
 
 __all__ = ["TENANT_INFERENCE_SECONDS", "TENANT_PIXELS", "TENANT_RUNS", "TENANT_WINDOWS", "record_inference"]
 
-TENANT_RUNS = Counter("swath_tenant_runs", "Runs accepted, by tenant.", ["tenant"])
+#: Counted by the API, which serves it from its app's own registry (`api.app`), so not the default one.
+TENANT_RUNS = Counter("swath_tenant_runs", "Runs accepted, by tenant.", ["tenant"], registry=None)
 TENANT_WINDOWS = Counter("swath_tenant_windows", "Model windows (tiles count one each) inferred, by tenant.", ["tenant"])
 TENANT_PIXELS = Counter("swath_tenant_pixels", "Pixels through the model, by tenant.", ["tenant"])
 TENANT_INFERENCE_SECONDS = Counter(
