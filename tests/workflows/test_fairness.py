@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import pytest
-from temporalio import activity
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue as TaskQueueProto
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -161,10 +164,6 @@ async def until(predicate, *, timeout: float = 60) -> None:
 
 async def backlog(client: Client, queue: TaskQueue) -> int:
     """Activity tasks waiting on `queue` (as the server reports them; approximate, as it says)."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue as TaskQueueProto
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
     described = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace, task_queue=TaskQueueProto(name=queue.value),
@@ -183,8 +182,10 @@ async def test_one_tenants_runs_finish_before_anothers_full_queue_has_drained(en
         activities=acts.pop(TaskQueue.ORCHESTRATION), no_remote_activities=True,
     )  # fmt: skip
     inference = acts.pop(TaskQueue.INFERENCE)
-    others = [Worker(client, task_queue=q, activities=a) for q, a in acts.items()]
-    async with orchestration, others[0], others[1]:
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(orchestration)
+        for queue, activities in acts.items():  # ingest and bookkeeping: as many slots as they like
+            await stack.enter_async_context(Worker(client, task_queue=queue, activities=activities))
         # Tenant A queues 30 scene runs: with nobody serving inference, two blocks of each wait.
         a_runs = [a_run("tenant-a", "scene") for _ in range(30)]
         a_handles = [await start(client, run) for run in a_runs]
@@ -208,7 +209,6 @@ async def test_one_tenants_runs_finish_before_anothers_full_queue_has_drained(en
     # Order recorded: B's five tasks went out interleaved with A's, not behind the 60 blocks A had
     # queued (first come, first served, they went out at 40 and later).
     b_positions = [n for n, (tenant, _) in enumerate(pools.order) if tenant == "tenant-b"]
-    print("inference dispatch positions of tenant B:", b_positions, "of", len(pools.order))
     assert max(b_positions) < 20, f"B's tasks were dispatched at {b_positions} of {len(pools.order)}"
     # And every B run finished while A still had most of its runs to finish.
     last_b = max(n for n, tenant in enumerate(finished) if tenant == "tenant-b")
@@ -229,8 +229,10 @@ async def test_a_priority_1_run_overtakes_queued_priority_5_runs(env: WorkflowEn
         activities=acts.pop(TaskQueue.ORCHESTRATION), no_remote_activities=True,
     )  # fmt: skip
     inference = acts.pop(TaskQueue.INFERENCE)
-    others = [Worker(client, task_queue=q, activities=a) for q, a in acts.items()]
-    async with orchestration, others[0], others[1]:
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(orchestration)
+        for queue, activities in acts.items():  # ingest and bookkeeping: as many slots as they like
+            await stack.enter_async_context(Worker(client, task_queue=queue, activities=activities))
         # One tenant, so only priority tells the runs apart.
         low = [a_run("tenant-c", "tile") for _ in range(8)]
         low_handles = [await start(client, run, priority=5) for run in low]
