@@ -32,7 +32,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -59,10 +61,12 @@ from swath.domain.errors import (
 )
 from swath.imagery.staged import decode_batch
 from swath.imagery.tiles import decode_tensor
+from swath.domain.priority import DEFAULT_WEIGHT
 from swath.models.batcher import DynamicBatcher
 from swath.models.cache import ModelCache
 from swath.models.faults import Fault, FaultInjector
 from swath.models.registry import InputSpec, ModelManifest, ModelRegistry
+from swath.observe import metering
 from swath.observe.tracing import annotate
 from swath.temporal.catalog import RUN_INFERENCE_CHUNK
 
@@ -73,6 +77,23 @@ def resolve_model(registry: ModelRegistry, ref: str, attempt: int) -> ModelManif
         return registry.resolve(ref)
     except ModelNotFoundError as err:
         raise ApplicationError(str(err), attempt, type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
+
+
+@dataclass(frozen=True)
+class _Usage:
+    """What one inference step metered for its run."""
+
+    pixels: int
+    seconds: float
+
+
+def batch_share(tenant: str) -> dict[str, Any]:
+    """`submit` arguments for the batcher: the run's tenant and fairness weight, as its Temporal
+    Priority carries them (the weight Temporal dispatches its tasks by); 1.0 when none is set."""
+    if not activity.in_activity():  # called directly, e.g. by a benchmark
+        return {"tenant": tenant, "weight": DEFAULT_WEIGHT}
+    priority = activity.info().priority
+    return {"tenant": priority.fairness_key or tenant, "weight": priority.fairness_weight or DEFAULT_WEIGHT}
 
 
 async def ready_batcher(
@@ -139,8 +160,12 @@ class InferenceActivities:
                 type=ErrorType.CIRCUIT_OPEN, non_retryable=True,
             )
         tiles = await self._staged_tiles(req, manifest.input, attempt)
+        started = time.monotonic()
         async with counted_by(self.breaker, manifest.info):
             result, errors = await self._classify(req, manifest, tiles, attempt)
+        # Metered per attempt that reached the model: the work was done whether or not it is stored.
+        usage = _Usage(pixels=int(np.prod(tiles.shape[-2:])) * len(tiles), seconds=time.monotonic() - started)
+        metering.record_inference(req.tenant, windows=len(tiles), pixels=usage.pixels, seconds=usage.seconds)
         if not req.store_results:
             if errors:
                 raise ApplicationError(
@@ -149,10 +174,14 @@ class InferenceActivities:
                 )
             return result
         async with heartbeating():
-            await with_write_retries(lambda: self._store(req, result, errors), what=f"results of run {req.run_id}")
+            await with_write_retries(
+                lambda: self._store(req, result, errors, usage), what=f"results of run {req.run_id}"
+            )
         return InferenceResult(predictions=[], model=result.model, stored=len(result.predictions), failed=len(errors))
 
-    async def _store(self, req: InferenceRequest, result: InferenceResult, errors: list[ItemError]) -> None:
+    async def _store(
+        self, req: InferenceRequest, result: InferenceResult, errors: list[ItemError], usage: _Usage
+    ) -> None:
         """The chunk's predictions, its failed items and the progress they make, in one transaction (idempotent)."""
         assert self.db is not None, "storing results needs a database pool"
         run_id = UUID(req.run_id)
@@ -165,6 +194,7 @@ class InferenceActivities:
             if errors:
                 await items.insert_item_errors(conn, run_id=run_id, errors=errors, positions=positions)
             await runs.refresh_progress(conn, run_id=run_id)
+            await runs.add_usage(conn, run_id=run_id, pixels=usage.pixels, inference_s=usage.seconds)
 
     async def _staged_tiles(self, req: InferenceRequest, spec: InputSpec, attempt: int) -> np.ndarray:
         """The chunk's tiles as one contiguous float32 array, each distinct blob read and decoded once.
@@ -206,7 +236,7 @@ class InferenceActivities:
         raises when it served none."""
         await self._inject_fault(manifest.info, attempt)
         batcher = await ready_batcher(self.models, manifest, attempt)
-        rows = await heartbeating_until_done(batcher.submit(self._poisoned(manifest.info, req, list(tiles))))
+        rows = await heartbeating_until_done(batcher.submit(self._poisoned(manifest.info, req, list(tiles)), **batch_share(req.tenant)))
         served = [(item, row) for item, row in zip(req.items, rows) if not isinstance(row, Exception)]
         failed = [(item, row) for item, row in zip(req.items, rows) if isinstance(row, Exception)]
         if not served:

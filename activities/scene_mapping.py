@@ -14,6 +14,7 @@ the last one's probabilities are blended in, so the forward pass never waits for
 from __future__ import annotations
 
 import asyncio
+import time
 from uuid import UUID
 
 import asyncpg
@@ -22,9 +23,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating, heartbeating_until_done
-from activities.inference import counted_by, ready_batcher, resolve_model
+from activities.inference import batch_share, counted_by, ready_batcher, resolve_model
 from swath.blobstore import BlobStore
-from swath.db import scenes
+from swath.db import runs, scenes
 from swath.db.retrying import with_write_retries
 from swath.domain.contracts import BlockResult, MapBlockRequest
 from swath.domain.errors import inference_error_type
@@ -33,6 +34,7 @@ from swath.imagery.blocks import decode_arrays, encode_arrays, map_block_key, wi
 from swath.models.breaker import InferenceBreaker
 from swath.models.cache import ModelCache
 from swath.models.registry import ModelManifest, ModelRegistry
+from swath.observe import metering
 from swath.observe.tracing import annotate
 from swath.temporal.catalog import MAP_SCENE_BLOCK
 
@@ -66,12 +68,18 @@ class SceneMappingActivities:
         scene = req.scene
         window = grid.block_at(scene.width, scene.height, scene.block_size, req.block)
         result = BlockResult(req.block, manifest.info)
+        pixels, seconds = 0, 0.0
+        windows = windows_in(window.height, window.width, manifest.input.width, scene.halo)
         if req.pixels_ref is not None:
+            started = time.monotonic()
             async with counted_by(self.breaker, manifest.info):
                 result = await self._map(req, manifest, window, attempt)
-        windows = windows_in(window.height, window.width, manifest.input.width, scene.halo)
+            pixels, seconds = window.height * window.width, time.monotonic() - started
+            metering.record_inference(req.tenant, windows=windows, pixels=pixels, seconds=seconds)
         async with heartbeating():
-            await with_write_retries(lambda: self._count(req, windows), what=f"progress of run {req.run_id}")
+            await with_write_retries(
+                lambda: self._count(req, windows, pixels, seconds), what=f"progress of run {req.run_id}"
+            )
         return result
 
     async def _map(
@@ -109,10 +117,11 @@ class SceneMappingActivities:
                 )
             mapper.add(ids, np.stack(rows), probabilities=True)
 
+        share = batch_share(req.tenant)
         ahead: tuple[np.ndarray, asyncio.Future] | None = None
         try:
             for ids, x in mapper.batches(manifest.serving.max_batch_size):
-                submitted = asyncio.ensure_future(batcher.submit(list(x)))
+                submitted = asyncio.ensure_future(batcher.submit(list(x), **share))
                 if ahead is not None:
                     await blend(*ahead)
                 ahead = (ids, submitted)
@@ -124,8 +133,9 @@ class SceneMappingActivities:
                 ahead[1].cancel()
         return await asyncio.to_thread(mapper.result)
 
-    async def _count(self, req: MapBlockRequest, windows: int) -> None:
+    async def _count(self, req: MapBlockRequest, windows: int, pixels: int, seconds: float) -> None:
         async with self.db.acquire() as conn, conn.transaction():
             await scenes.record_block(
                 conn, run_id=UUID(req.run_id), input_id=req.scene.id, block=req.block, windows=windows
             )
+            await runs.add_usage(conn, run_id=UUID(req.run_id), pixels=pixels, inference_s=seconds)

@@ -19,13 +19,14 @@ from api.failure_metrics import FailureMetrics, snapshot_query
 from api.limits import BodySizeLimit
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
+from api.routes import blobs, dead_letters, health, keys, metrics, runs, tenants, webhooks
 from api.upload_slots import UploadSlots
-from api.routes import blobs, dead_letters, health, keys, metrics, runs, webhooks
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
 from swath.blobstore import open_blob_store
 from swath.db import connect
 from swath.models.breaker import BreakerPolicy
+from swath.observe import metering
 from swath.models.registry import ModelRegistry
 from swath.observe.tracing import tracer_provider
 from swath.outbound.urlguard import input_guard
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.upload_slots = UploadSlots(settings.upload_concurrency_per_tenant)
     app.state.metrics_registry = CollectorRegistry()
     app.state.metrics_registry.register(failure_metrics)
+    app.state.metrics_registry.register(metering.TENANT_RUNS)
     problems.install(app)
     _document_raw_bodies(app)
     allow.install(app)
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(blobs.router)
     app.include_router(keys.router)
+    app.include_router(tenants.router)
     app.include_router(dead_letters.router)
     app.include_router(webhooks.router)
     app.include_router(webhooks.endpoints)

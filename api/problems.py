@@ -40,6 +40,8 @@ class ProblemType(StrEnum):
     UNAUTHORIZED = "unauthorized", HTTPStatus.UNAUTHORIZED
     FORBIDDEN = "forbidden", HTTPStatus.FORBIDDEN
     RATE_LIMITED = "rate-limited", HTTPStatus.TOO_MANY_REQUESTS
+    #: The tenant has as many runs queued, or unfinished, as its caps allow (`docs/sharing.md`).
+    RUN_QUOTA = "run-quota-exceeded", HTTPStatus.TOO_MANY_REQUESTS
     REQUEST_TOO_LARGE = "request-too-large", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     QUOTA_EXCEEDED = "quota-exceeded", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     UPLOAD_TIMEOUT = "upload-timeout", HTTPStatus.REQUEST_TIMEOUT

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.webhook_schemas import RunWebhook
 from swath.domain.principal import SCOPES, TENANT_PATTERN
 from swath.domain.run_view import RunErrorOut, RunOut
+from swath.domain.priority import DEFAULT_PRIORITY, HIGHEST_PRIORITY, LOWEST_PRIORITY, MAX_WEIGHT, MIN_WEIGHT
 
 ItemId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$", examples=["tile-1"])]
 
@@ -49,6 +50,11 @@ class RunCreate(BaseModel):
         default=None, ge=1, description="Fail the run as `deadline_exceeded` after this long (default 30 min)."
     )
     webhook: RunWebhook | None = Field(default=None, description="Notify this URL when the run ends.")
+    priority: int = Field(
+        default=DEFAULT_PRIORITY, ge=HIGHEST_PRIORITY, le=LOWEST_PRIORITY,
+        description="1 (first) to 5 (last): queued work of a higher priority is dispatched before any of a lower. "
+        "Priority 1 may need a scope of its own (`SWATH_TOP_PRIORITY_SCOPE`, admin by default).",
+    )
 
 
 class BlobOut(BaseModel):
@@ -124,3 +130,51 @@ class DeadLetterPage(BaseModel):
 
     items: list[DeadLetterOut]
     next_cursor: str | None
+
+
+# -- sharing one Swath between tenants
+class TenantUpdate(BaseModel):
+    """`PUT /v1/tenants/{tenant}` body: the fields given are set, the others kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fairness_weight: float | None = Field(
+        default=None, ge=MIN_WEIGHT, le=MAX_WEIGHT,
+        description="The tenant's share of queued work, relative to other tenants' (default 1.0).",
+    )
+    max_queued_runs: int | None = Field(default=None, ge=0, description="Runs it may have queued; null: the default.")
+    max_active_runs: int | None = Field(
+        default=None, ge=0, description="Runs it may have unfinished (queued or processing); null: the default."
+    )
+
+
+class TenantOut(BaseModel):
+    """A tenant's sharing settings, the defaults filled in, and its runs now."""
+
+    tenant: str
+    fairness_weight: float
+    max_queued_runs: int
+    max_active_runs: int
+    runs_queued: int
+    runs_processing: int
+
+
+class TenantUsage(BaseModel):
+    """What one tenant's runs created since `since` used."""
+
+    tenant: str
+    runs: int
+    windows: int = Field(description="Model windows inferred (a tile counts one).")
+    pixels: int = Field(description="Pixels through the model.")
+    inference_seconds: float = Field(
+        description="Seconds the runs' items spent in the model's batcher (waiting for a batch and in the "
+        "forward pass), every attempt's."
+    )
+    bytes_stored: int = Field(description="Bytes of the runs' outputs still stored.")
+
+
+class UsageOut(BaseModel):
+    """`GET /v1/usage`: per tenant, what its runs created since `since` used."""
+
+    since: datetime
+    tenants: list[TenantUsage]

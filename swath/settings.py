@@ -153,6 +153,19 @@ class Settings(BaseSettings):
         default=4096, ge=1, description="Items that may wait in one model's batcher; more callers wait for room."
     )
     max_items_per_run: int = Field(default=1000, ge=1, description="Inputs one run may have (413 beyond).")
+    # -- sharing one Swath between tenants (docs/sharing.md)
+    tenant_max_queued_runs: int = Field(
+        default=500, ge=0, description="Runs a tenant may have queued (not yet started); more are answered 429. "
+        "An admin may set another per tenant (PUT /v1/tenants/{tenant}).",
+    )
+    tenant_max_active_runs: int = Field(
+        default=1000, ge=0, description="Runs a tenant may have unfinished (queued or processing); more are "
+        "answered 429. An admin may set another per tenant.",
+    )
+    top_priority_scope: str = Field(
+        default="admin", description="The scope a caller needs to submit runs at priority 1 (the highest); "
+        "`runs:write` lets every writer.",
+    )
     # -- scenes
     scene_max_bytes: int = Field(
         default=SceneLimits.max_bytes, ge=1, description="Largest scene file a run may map."

@@ -31,6 +31,8 @@ from swath.temporal.queues import TaskQueue
 from swath.settings import Mode, Settings
 from swath.temporal.client import connect_temporal
 from tests.utils.moto_s3 import MotoS3, moto_s3
+from swath.temporal.priority import FAIRNESS_CONFIG
+from tests.utils.moto_s3 import MotoS3, moto_s3
 from workers.pool import activity_methods
 from workers.pools import load_pool
 
@@ -40,12 +42,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
 
 
-async def start_dev_server() -> WorkflowEnvironment:
-    """A local Temporal dev server with Swath's search attributes registered."""
+async def start_dev_server(*dynamic_config: str) -> WorkflowEnvironment:
+    """A local Temporal dev server with Swath's search attributes registered, task-queue fairness on,
+    and `dynamic_config` (`name=value`) besides."""
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal_cli(),
         search_attributes=search_attributes.ALL,
-        dev_server_extra_args=["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"],
+        dev_server_extra_args=[
+            "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
+            "--dynamic-config-value", f"{FAIRNESS_CONFIG}=true",
+            *(arg for value in dynamic_config for arg in ("--dynamic-config-value", value)),
+        ],  # fmt: skip
     )
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from uuid import UUID, uuid4, uuid5
 
 from temporalio.client import WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import Priority, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -23,6 +23,7 @@ from api.problems import Problem, ProblemType
 from api.schemas import InputItem, RunCreate, RunPage
 from api.services import webhooks
 from api.services import failures
+from swath.observe import metering
 from swath.blobstore import SCHEME, key_of
 from swath.domain.contracts import AnalysisRunInput, InputRef
 from swath.db import items as item_queries
@@ -37,6 +38,9 @@ from swath.domain.workflow_ids import run_workflow_id
 from swath.domain.redact import redact_url
 from swath.imagery import output_names
 from swath.domain.run_view import RunOut, to_run_out
+from swath.db import tenants as tenant_queries
+from swath.domain.priority import DEFAULT_PRIORITY, HIGHEST_PRIORITY
+from swath.temporal.priority import run_priority
 from swath.settings import Settings
 from swath.domain.status import RunStatus
 from swath.observe.tracing import annotate, current_trace_id
@@ -45,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Namespace of the deterministic run ids derived from (tenant, Idempotency-Key).
 _IDEMPOTENT_RUNS = UUID("6f0b7c1e-2d4a-4c55-9a57-5f1f3e0d8a21")
+#: When a tenant at its run caps is told to try again: about when a few of its runs will have moved on.
+QUOTA_RETRY_AFTER_S = 10
 
 
 def tenant_prefix(tenant: str) -> str:
@@ -72,7 +78,9 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     settings = clients.settings
     # The request's trace is the run's: the workflow and its activities continue it.
     trace_id = current_trace_id()
-    request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    # The default priority is left out, so a request hashes as it did before runs had priorities.
+    hashed = body.model_dump(mode="json", exclude={"priority"} if body.priority == DEFAULT_PRIORITY else None)
+    request_hash = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()
     if idempotency_key:
         existing = await _replay(clients, principal, idempotency_key, request_hash)
         if existing:
@@ -101,7 +109,9 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
             )
     await _check_urls(clients, checked, body.webhook.url if body.webhook else None)
     deadline_s = failures.deadline_seconds(settings, body.deadline_seconds)
+    _check_priority(settings, principal, body.priority)
     await failures.ensure_breaker_closed(clients, manifest.info.ref)
+    weight = await _admit(clients, principal.tenant)
 
     # Keyed runs get a deterministic id: if we crash after Temporal accepted the workflow but before
     # the row committed, the client's retry finds that same workflow instead of starting a second.
@@ -120,6 +130,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
             "inputs": [{"id": r.id, "uri": r.uri, "media_type": r.media_type, "kind": r.kind} for r in refs],
             "params": body.params,
             "deadline_seconds": body.deadline_seconds,
+            "priority": body.priority,
         }
         run_input = AnalysisRunInput(
             run_id=str(run_id), tenant=principal.tenant, model=manifest.info.ref, inputs=refs,
@@ -133,16 +144,19 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
             row = await run_queries.insert_run(
                 conn, run_id=run_id, tenant=principal.tenant, model_ref=body.model,
                 model_resolved=manifest.info.ref, input=submitted, idempotency_key=idempotency_key,
-                request_hash=request_hash, items_total=len(refs), trace_id=trace_id,
+                request_hash=request_hash, items_total=len(refs), trace_id=trace_id, priority=body.priority,
             )
             if row is not None:
                 if body.webhook:
                     await webhooks.store_run_webhook(conn, run_id=run_id, webhook=body.webhook)
-                keep = await _start_workflow(clients, run_input, trace_id)
+                priority = run_priority(priority=body.priority, tenant=principal.tenant, weight=weight)
+                keep = await _start_workflow(clients, run_input, trace_id, priority)
         keep = row is not None
     finally:
         if not keep:
             await _delete_blobs(clients, written)
+    if row is not None:
+        metering.TENANT_RUNS.labels(principal.tenant).inc()
     if row is None:  # a concurrent request with the same key won the race
         replayed = await _replay(clients, principal, idempotency_key or "", request_hash)
         assert replayed is not None
@@ -160,8 +174,40 @@ async def _replay(clients: Clients, principal: Principal, key: str, request_hash
     return await get_run(clients, principal, row["id"])
 
 
-async def _start_workflow(clients: Clients, run_input: AnalysisRunInput, trace_id: str | None) -> bool:
-    """Start the run's workflow; `False` when an earlier attempt had already started it.
+def _check_priority(settings: Settings, principal: Principal, priority: int) -> None:
+    """The highest priority is kept for callers holding `top_priority_scope` (or `admin`)."""
+    needed = settings.top_priority_scope
+    if priority == HIGHEST_PRIORITY and needed not in principal.scopes and "admin" not in principal.scopes:
+        raise Problem(ProblemType.FORBIDDEN, f"priority {HIGHEST_PRIORITY} needs the {needed!r} scope")
+
+
+async def _admit(clients: Clients, tenant: str) -> float:
+    """429 when the tenant is at one of its run caps; otherwise its fairness weight.
+
+    The caps are counted, not locked: requests racing past the check together may overshoot a cap
+    by as many as raced (a lock would serialise every submission of a tenant behind Temporal's answer).
+    """
+    settings = clients.settings
+    async with clients.db.acquire() as conn:
+        row = await tenant_queries.get_tenant(conn, tenant=tenant)
+        queued, processing = await tenant_queries.unfinished_runs(conn, tenant=tenant)
+    max_queued = settings.tenant_max_queued_runs if row is None or row["max_queued_runs"] is None else row["max_queued_runs"]
+    max_active = settings.tenant_max_active_runs if row is None or row["max_active_runs"] is None else row["max_active_runs"]
+    retry = {"Retry-After": str(QUOTA_RETRY_AFTER_S)}
+    if queued >= max_queued:
+        raise Problem(ProblemType.RUN_QUOTA, f"tenant {tenant} has {queued} runs queued; its cap is {max_queued}",
+                      headers=retry)
+    if queued + processing >= max_active:
+        raise Problem(ProblemType.RUN_QUOTA,
+                      f"tenant {tenant} has {queued + processing} runs unfinished; its cap is {max_active}",
+                      headers=retry)
+    return tenant_queries.DEFAULT_WEIGHT if row is None else float(row["fairness_weight"])
+
+
+async def _start_workflow(
+    clients: Clients, run_input: AnalysisRunInput, trace_id: str | None, priority: Priority
+) -> bool:
+    """Start the run's workflow at its priority; `False` when an earlier attempt had already started it.
 
     The Temporal UI's workflow list shows the summary, ending with the run's trace id (when
     tracing is on) to look the trace up by.
@@ -176,6 +222,7 @@ async def _start_workflow(clients: Clients, run_input: AnalysisRunInput, trace_i
                 SearchAttributePair(sa.MODEL, run_input.model),
             ]),
             static_summary=_summary(run_input, trace_id),
+            priority=priority,
         )
     except WorkflowAlreadyStartedError:
         return False

@@ -25,17 +25,19 @@ async def insert_run(
     request_hash: str,
     items_total: int,
     trace_id: str | None = None,
+    priority: int = 3,
 ) -> asyncpg.Record | None:
     """Insert a queued run; `None` when the tenant already used this idempotency key (or its run id)."""
     return await conn.fetchrow(
         """
         INSERT INTO runs (id, tenant, status, model_ref, model_resolved, input, idempotency_key,
-                          request_hash, items_total, trace_id)
-        VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9)
+                          request_hash, items_total, trace_id, priority)
+        VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10)
         ON CONFLICT DO NOTHING
         RETURNING *
         """,
         run_id, tenant, model_ref, model_resolved, input, idempotency_key, request_hash, items_total, trace_id,
+        priority,
     )
 
 
@@ -139,3 +141,11 @@ async def count_by_status(conn: asyncpg.Connection) -> dict[str, int]:
     counts = {status.value: 0 for status in RunStatus}
     counts.update({r["status"]: r["n"] for r in rows})
     return counts
+
+
+async def add_usage(conn: asyncpg.Connection, *, run_id: UUID, pixels: int, inference_s: float) -> None:
+    """Meter what one inference step did for the run: pixels through the model and seconds in it."""
+    await conn.execute(
+        "UPDATE runs SET pixels = pixels + $2, inference_s = inference_s + $3 WHERE id = $1",
+        run_id, pixels, inference_s,
+    )

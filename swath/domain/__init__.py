@@ -9,6 +9,7 @@
 - `workflow_ids`: `run-<run id>` and `webhook-<message id>`;
 - `chunks`: where a run's staged tiles are cut into chunks;
 - `scene_limits`: what one scene may cost to open and read (`SceneLimits`);
+- `priority`: a run's priority range and a tenant's fairness weight range and defaults;
 - `principal`: who a request acts for, the scopes and tenant names;
 - `webhook_destinations`: when two webhook URLs are one destination.
 

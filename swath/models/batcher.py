@@ -6,8 +6,10 @@ waiting at most `max_wait_s` after the oldest waiting item for more (Triton's
 `max_queue_delay_microseconds`, Ray Serve's `batch_wait_timeout_s`), runs the forward pass in a
 thread, and hands each caller exactly its own results, in its order.
 
-- **Fair**: a batch takes items round-robin from the waiting submissions, so a one-tile run is in
-  the next batch however large the scene queued before it.
+- **Fair**: a batch takes items from the waiting tenants by smooth weighted round-robin (each
+  tenant's share of a batch follows its weight), and round-robin from each tenant's waiting
+  submissions, so a one-tile run is in the next batch however large the scene queued before it,
+  and a tenant with many runs waiting gets no more of a batch than one with a single run.
 - **Bounded**: at most `max_queued_items` wait; `submit` waits for room (back-pressure). A
   submission larger than the bound is admitted alone, when nothing else waits.
 - **Cancellable**: a cancelled caller's waiting items leave the queue at once.
@@ -27,6 +29,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from swath.domain.priority import DEFAULT_WEIGHT
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,6 +67,8 @@ class _Submission(Generic[T, R]):
     items: Sequence[T]
     enqueued_at: float
     done: asyncio.Future[list[R | Exception]]
+    tenant: str = ""
+    weight: float = DEFAULT_WEIGHT
     next_index: int = 0
     outstanding: int = 0
     results: list[R | Exception | None] = field(default_factory=list)
@@ -85,7 +91,10 @@ class DynamicBatcher(Generic[T, R]):
         self.forward = forward
         self.policy = policy
         self.on_batch = on_batch
-        self._waiting: deque[_Submission[T, R]] = deque()
+        #: Waiting submissions by tenant (a deque each, rotated round-robin), only tenants with some.
+        self._waiting: dict[str, deque[_Submission[T, R]]] = {}
+        #: Smooth weighted round-robin credit of each waiting tenant (nginx's `current_weight`).
+        self._credit: dict[str, float] = {}
         self._queued = 0
         self._changed = asyncio.Condition()
         self._loop_task: asyncio.Task[None] | None = None
@@ -95,17 +104,25 @@ class DynamicBatcher(Generic[T, R]):
         """Items waiting for a batch."""
         return self._queued
 
-    async def submit(self, items: Sequence[T]) -> list[R | Exception]:
-        """Each item's result (or the exception its forward pass raised), in the items' order."""
+    async def submit(
+        self, items: Sequence[T], *, tenant: str = "", weight: float = DEFAULT_WEIGHT
+    ) -> list[R | Exception]:
+        """Each item's result (or the exception its forward pass raised), in the items' order.
+
+        `tenant` and `weight` decide the share of each batch the items compete for: tenants with
+        items waiting share a batch in proportion to their weights (a tenant's latest weight counts).
+        """
         if not items:
             return []
+        if not weight > 0:
+            raise ValueError(f"a batcher weight must be positive, not {weight}")
         self._ensure_running()
         loop = asyncio.get_running_loop()
         async with self._changed:
             await self._changed.wait_for(lambda: self._has_room(len(items)))
-            sub: _Submission[T, R] = _Submission(items, time.monotonic(), loop.create_future())
+            sub: _Submission[T, R] = _Submission(items, time.monotonic(), loop.create_future(), tenant, weight)
             sub.results = [None] * len(items)
-            self._waiting.append(sub)
+            self._waiting.setdefault(tenant, deque()).append(sub)
             self._queued += len(items)
             self._changed.notify_all()
         try:
@@ -120,9 +137,11 @@ class DynamicBatcher(Generic[T, R]):
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
             self._loop_task = None
-        for sub in self._waiting:
-            sub.done.cancel()
+        for waiting in self._waiting.values():
+            for sub in waiting:
+                sub.done.cancel()
         self._waiting.clear()
+        self._credit.clear()
         self._queued = 0
 
     def _has_room(self, count: int) -> bool:
@@ -134,8 +153,11 @@ class DynamicBatcher(Generic[T, R]):
 
     async def _withdraw(self, sub: _Submission[T, R]) -> None:
         async with self._changed:
-            if sub in self._waiting:
-                self._waiting.remove(sub)
+            waiting = self._waiting.get(sub.tenant)
+            if waiting is not None and sub in waiting:
+                waiting.remove(sub)
+                if not waiting:
+                    self._forget(sub.tenant)
                 self._queued -= sub.waiting
                 sub.next_index = len(sub.items)
                 self._changed.notify_all()
@@ -163,7 +185,7 @@ class DynamicBatcher(Generic[T, R]):
         """Wait for a full batch or for the oldest item's deadline, then take items round-robin."""
         async with self._changed:
             await self._changed.wait_for(lambda: self._queued > 0)
-            deadline = self._waiting[0].enqueued_at + self.policy.max_wait_s
+            deadline = self._oldest() + self.policy.max_wait_s
             while self._queued < self.policy.max_batch_size:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -174,21 +196,47 @@ class DynamicBatcher(Generic[T, R]):
                     break
                 if self._queued == 0:  # every waiting caller withdrew
                     await self._changed.wait_for(lambda: self._queued > 0)
-                    deadline = self._waiting[0].enqueued_at + self.policy.max_wait_s
+                    deadline = self._oldest() + self.policy.max_wait_s
             batch = self._take_round_robin()
             self._changed.notify_all()  # room for callers held back by the bound
             return batch
 
+    def _oldest(self) -> float:
+        """When the longest-waiting submission arrived."""
+        return min(sub.enqueued_at for waiting in self._waiting.values() for sub in waiting)
+
+    def _forget(self, tenant: str) -> None:
+        """A tenant with nothing waiting leaves the rotation (and its credit with it)."""
+        del self._waiting[tenant]
+        self._credit.pop(tenant, None)
+
+    def _next_tenant(self) -> str:
+        """Smooth weighted round-robin: every waiting tenant earns its weight, the richest is
+        served and pays the total; over a round each tenant is served in proportion to its weight,
+        interleaved rather than in runs."""
+        total = 0.0
+        for tenant, waiting in self._waiting.items():
+            weight = waiting[-1].weight
+            self._credit[tenant] = self._credit.get(tenant, 0.0) + weight
+            total += weight
+        chosen = max(self._waiting, key=lambda t: self._credit[t])
+        self._credit[chosen] -= total
+        return chosen
+
     def _take_round_robin(self) -> list[tuple[_Submission[T, R], int]]:
         batch: list[tuple[_Submission[T, R], int]] = []
         while self._waiting and len(batch) < self.policy.max_batch_size:
-            sub = self._waiting.popleft()
+            tenant = self._next_tenant()
+            waiting = self._waiting[tenant]
+            sub = waiting.popleft()
             batch.append((sub, sub.next_index))
             sub.next_index += 1
             sub.outstanding += 1
             self._queued -= 1
             if sub.waiting:
-                self._waiting.append(sub)
+                waiting.append(sub)
+            elif not waiting:
+                self._forget(tenant)
         return batch
 
     async def _execute(self, batch: list[tuple[_Submission[T, R], int]]) -> None:

@@ -2,7 +2,8 @@
 
 Every label is bounded: statuses and outcomes are enums, `model` is a registry version
 (`name@version`), error codes come from `ErrorType`. Nothing is labelled by run, tenant, workflow
-or URL, so a busy installation never grows a series per run.
+or URL, so a busy installation never grows a series per run (per-tenant usage counters live in
+`swath.observe.metering`).
 
 - `swath_runs_finished_total{status,model}`, `swath_run_duration_seconds{model,status,size}` (created
   → finished; `size` is the run's item count as a class, `le10` … `gt1000`, so the latency SLO can

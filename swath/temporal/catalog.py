@@ -116,20 +116,27 @@ class WorkflowDef(Generic[In, Out]):
 
 
 async def execute_child(defn: WorkflowDef[In, Out], arg: In, *, id: str, **options: Any) -> Out:
-    """From workflow code: run a child workflow on its queue and wait for its result."""
+    """From workflow code: run a child workflow on its queue, with this workflow's priority, and wait for its result."""
     return await workflow.execute_child_workflow(
-        defn.name, arg, id=id, task_queue=defn.queue, result_type=defn.result_type, **options
+        defn.name, arg, id=id, task_queue=defn.queue, result_type=defn.result_type,
+        **{"priority": workflow.info().priority, **options},
     )
 
 
 async def execute(defn: ActivityDef[In, Out], arg: In, **options: Any) -> Out:
-    """From workflow code: run the activity on its queue with its config (`options` add to it, e.g. `summary`)."""
+    """From workflow code: run the activity on its queue with its config (`options` add to it, e.g. `summary`).
+
+    A remote activity carries the calling workflow's priority (`swath.temporal.priority`): its
+    queue's backlog is dispatched by the run's priority and its tenant's fairness weight. (The
+    server would inherit it too; stating it makes every scheduled event in the history show it.)
+    """
     if defn.local:
         return await workflow.execute_local_activity(
             defn.name, arg, result_type=defn.result_type, **{**defn.config, **options}
         )
     return await workflow.execute_activity(
-        defn.name, arg, result_type=defn.result_type, task_queue=defn.queue, **{**defn.config, **options}
+        defn.name, arg, result_type=defn.result_type, task_queue=defn.queue,
+        **{**defn.config, "priority": workflow.info().priority, **options},
     )
 
 

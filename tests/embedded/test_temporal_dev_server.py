@@ -28,6 +28,7 @@ def test_argv_has_the_embedded_defaults(tmp_path: Path) -> None:
     assert "--search-attribute SwathModel=Keyword --search-attribute SwathItems=Int" in joined
     assert "--sqlite-pragma journal_mode=wal" in joined and "--sqlite-pragma synchronous=normal" in joined
     assert "--dynamic-config-value history.transferProcessorMaxPollRPS=1000" in joined
+    assert "--dynamic-config-value matching.enableFairness=true" in joined  # task-queue fairness by tenant
 
 
 @pytest.mark.asyncio

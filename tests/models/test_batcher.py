@@ -138,6 +138,49 @@ async def test_a_small_caller_is_not_starved_by_a_large_one() -> None:
     await b.close()
 
 
+async def test_a_tenant_with_many_submissions_gets_no_more_of_a_batch_than_one_with_one() -> None:
+    model = Model()
+    model.gate.clear()
+    b = batcher(model, size=4, wait_s=0)
+    warm = asyncio.create_task(b.submit([0]))
+    await until(lambda: model.started == 1)
+    # Tenant a: three runs of 8 items each; tenant b: one run of 8.
+    a_runs = [asyncio.create_task(b.submit(list(range(100 * r, 100 * r + 8)), tenant="a")) for r in (1, 2, 3)]
+    await until(lambda: b.queued == 24)
+    b_run = asyncio.create_task(b.submit(list(range(900, 908)), tenant="b"))
+    await until(lambda: b.queued == 32)
+    model.gate.set()
+    await asyncio.gather(*a_runs, b_run, warm)
+    # Every batch formed while both waited was half a's, half b's: b's 8 items went in the first four.
+    for batch in model.batches[1:5]:
+        assert sum(i >= 900 for i in batch) == 2
+    await b.close()
+
+
+async def test_tenants_share_batches_in_proportion_to_their_weights() -> None:
+    model = Model()
+    model.gate.clear()
+    b = batcher(model, size=4, wait_s=0)
+    warm = asyncio.create_task(b.submit([0]))
+    await until(lambda: model.started == 1)
+    heavy = asyncio.create_task(b.submit(list(range(100, 140)), tenant="heavy", weight=3.0))
+    light = asyncio.create_task(b.submit(list(range(900, 940)), tenant="light", weight=1.0))
+    await until(lambda: b.queued == 80)
+    model.gate.set()
+    await asyncio.gather(heavy, light, warm)
+    first_ten = [i for batch in model.batches[1:11] for i in batch]  # both still waiting throughout
+    assert sum(i >= 900 for i in first_ten) == 10
+    assert sum(100 <= i < 900 for i in first_ten) == 30
+    await b.close()
+
+
+async def test_a_weight_must_be_positive() -> None:
+    b = batcher(Model())
+    with pytest.raises(ValueError, match="weight"):
+        await b.submit([1], tenant="a", weight=0)
+    await b.close()
+
+
 def test_a_policy_must_make_sense() -> None:
     with pytest.raises(ValueError):
         BatchPolicy(max_batch_size=0, max_wait_s=0.01, max_queued_items=10)
