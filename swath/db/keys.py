@@ -16,6 +16,8 @@ from uuid import UUID, uuid4
 import asyncpg
 
 KEY_PREFIX = "swk_"
+#: Hex digits of the key's id in its public prefix, `swk_<id>`.
+KEY_ID_HEX = 12
 #: Every scope a key or token can carry; `admin` implies the others. An API key with `admin` is also a
 #: platform admin (keys of every tenant); a JWT only through its own claim (see `swath.auth.tokens`).
 SCOPES = ("runs:read", "runs:write", "admin")
@@ -60,7 +62,7 @@ def looks_like_key(token: str) -> bool:
 
 def key_prefix(key_id: UUID) -> str:
     """The public part of a key, `swk_<12 hex>`: enough to recognise it in a list."""
-    return f"{KEY_PREFIX}{key_id.hex[:12]}"
+    return f"{KEY_PREFIX}{key_id.hex[:KEY_ID_HEX]}"
 
 
 def _hash(key: str) -> bytes:
