@@ -25,6 +25,18 @@ async def test_metrics_are_open_and_count_requests_by_route(api_url: str, client
     assert "swath_http_request_duration_seconds_bucket" in response.text
 
 
+async def test_invented_methods_share_one_label(api_url: str) -> None:
+    invented = [f"X{uuid.uuid4().hex[:10].upper()}" for _ in range(5)]
+    async with httpx.AsyncClient(base_url=api_url) as anonymous:
+        for method in invented:
+            await anonymous.request(method, "/healthz")
+            await anonymous.request(method, "/v1/runs")
+        text = (await anonymous.get("/metrics")).text
+    assert not any(method in text for method in invented)
+    assert 'method="OTHER"' in text
+    assert 'method="GET"' in text
+
+
 async def swath_keys(dsn: str, *args: str) -> tuple[int, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "SWATH_DATABASE_URL": dsn}
     proc = await asyncio.create_subprocess_exec(
