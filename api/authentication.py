@@ -21,6 +21,7 @@ from api.problems import ProblemType, problem_response
 from api.ratelimit import FailedAuthLimiter, RateLimiter, Verdict, credential_id
 from swath.auth.tokens import JwtVerifier
 from swath.db.keys import Principal, authenticate, looks_like_key
+from swath.db.revoked_tokens import is_revoked
 from swath.errors import AuthenticationFailed, TokenRejected
 
 #: Every path under this prefix needs credentials; everything else (health, metrics, docs) is open.
@@ -54,9 +55,14 @@ async def authenticate_token(state, token: str | None) -> Principal:
     if verifier is None:
         raise AuthenticationFailed("the bearer token is not an API key (`swk_…`), and JWT is not enabled")
     try:
-        return verifier.verify(token)
+        principal = verifier.verify(token)
     except TokenRejected as err:
         raise AuthenticationFailed(str(err)) from None
+    if principal.token_id is not None:  # looked up only once the signature proved the token is the IdP's
+        async with state.clients.db.acquire() as conn:
+            if await is_revoked(conn, jti=principal.token_id):
+                raise AuthenticationFailed("token revoked")
+    return principal
 
 
 class Authentication:

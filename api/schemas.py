@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.webhook_schemas import RunWebhook
+from swath.auth.tokens import MAX_JTI_CHARS
 from swath.db.keys import SCOPES, TENANT_PATTERN
 from swath.run_view import RunErrorOut, RunOut
 
@@ -101,6 +102,21 @@ class KeyList(BaseModel):
     """API keys, newest first."""
 
     items: list[KeyOut]
+
+
+class TokenRevoke(BaseModel):
+    """`POST /v1/keys/revoked-tokens` body: the `jti` of the JWT(s) to refuse from now on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jti: str = Field(min_length=1, max_length=MAX_JTI_CHARS, pattern=r"^[^\x00]+$", examples=["4f1c…"])
+
+
+class RevokedToken(BaseModel):
+    """A revoked token id and when it was first revoked."""
+
+    jti: str
+    revoked_at: datetime
 
 
 # -- dead letters

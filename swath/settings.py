@@ -168,6 +168,16 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(default=None, description="Required `iss` of every token.")
     jwt_audience: str | None = Field(default=None, description="Required `aud` of every token.")
     jwt_leeway_s: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on `exp`, `nbf`, `iat`.")
+    jwt_max_age_s: int = Field(
+        default=24 * 3600, ge=60,
+        description="A token issued (`iat`, required) longer ago than this is refused, whatever its `exp`.",
+    )
+    jwt_require_jti: bool = Field(
+        default=True,
+        description="Refuse tokens without a `jti`, the id by which a token is revoked (`swath keys revoke-token`, "
+        "`POST /v1/keys/revoked-tokens`); false for an identity provider that issues none: its tokens then "
+        "cannot be revoked and live at most jwt_max_age_s.",
+    )
     jwt_tenant_claim: str = Field(default="tenant", description="Claim naming the caller's tenant.")
     jwt_scopes_claim: str = Field(default="scope", description="Claim with the scopes (space-separated or a list).")
     rate_limit_enabled: bool = True

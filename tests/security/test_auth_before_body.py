@@ -175,6 +175,7 @@ async def test_no_credentials_count_as_one_credential(strict_api: str, db: async
 def token(tenant: str, subject: str, **claims) -> str:
     now = int(time.time())
     payload = {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": subject, "iat": now, "exp": now + 300,
+               "jti": str(uuid.uuid4()),
                "tenant": tenant, "scope": "runs:read", **claims}
     return jwt.encode(payload, JWT_SECRET, algorithm="HS256")
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import httpx
+import jwt
 
-from tests.security.conftest import bearer, unique_tenant
+from tests.security.conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, SecureApi, bearer, unique_tenant
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,3 +65,21 @@ async def test_the_keys_cli_creates_lists_and_revokes(db_dsn: str, api_url: str)
         assert (await user.get("/v1/runs")).status_code == 401
     code, out = await swath_keys(db_dsn, "create", "--tenant", "Bad Tenant", "--scope", "runs:read")
     assert code == 2 and "tenant must match" in out
+
+
+async def test_the_keys_cli_revokes_a_token_by_its_jti(db_dsn: str, secure_api: SecureApi) -> None:
+    now = int(time.time())
+    jti = str(uuid.uuid4())
+    token = jwt.encode(
+        {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "cli-revoked", "iat": now, "exp": now + 300, "jti": jti,
+         "tenant": unique_tenant(), "scope": "runs:read"},
+        JWT_SECRET, algorithm="HS256",
+    )
+    async with httpx.AsyncClient(base_url=secure_api.url, headers=bearer(token)) as user:
+        assert (await user.get("/v1/runs")).status_code == 200
+        code, out = await swath_keys(db_dsn, "revoke-token", jti)
+        assert code == 0 and jti in out and "revoked" in out, out
+        refused = await user.get("/v1/runs")
+    assert refused.status_code == 401 and refused.json()["detail"] == "token revoked"
+    code, out = await swath_keys(db_dsn, "revoke-token", "")
+    assert code == 2
