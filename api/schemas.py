@@ -105,7 +105,7 @@ class KeyList(BaseModel):
 
 
 class TokenRevoke(BaseModel):
-    """`POST /v1/keys/revoked-tokens` body: the `jti` of the JWT(s) to refuse from now on."""
+    """`POST /v1/revoked-tokens` body: the `jti` of the JWT(s) to refuse from now on."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -175,7 +175,7 @@ class Settings(BaseSettings):
     jwt_require_jti: bool = Field(
         default=True,
         description="Refuse tokens without a `jti`, the id by which a token is revoked (`swath keys revoke-token`, "
-        "`POST /v1/keys/revoked-tokens`); false for an identity provider that issues none: its tokens then "
+        "`POST /v1/revoked-tokens`); false for an identity provider that issues none: its tokens then "
         "cannot be revoked and live at most jwt_max_age_s.",
     )
     jwt_tenant_claim: str = Field(default="tenant", description="Claim naming the caller's tenant.")

@@ -110,12 +110,12 @@ async def test_a_revoked_token_is_refused_from_then_on(secure_api: SecureApi, ad
     jti = jwt.decode(token, options={"verify_signature": False})["jti"]
     async with httpx.AsyncClient(base_url=secure_api.url) as http:
         before = await http.get("/v1/runs", headers=bearer(token))
-        by_a_user = await http.post("/v1/keys/revoked-tokens", json={"jti": jti}, headers=bearer(other))
-        revoked = await http.post("/v1/keys/revoked-tokens", json={"jti": jti}, headers=bearer(admin_token))
-        again = await http.post("/v1/keys/revoked-tokens", json={"jti": jti}, headers=bearer(admin_token))
+        by_a_user = await http.post("/v1/revoked-tokens", json={"jti": jti}, headers=bearer(other))
+        revoked = await http.post("/v1/revoked-tokens", json={"jti": jti}, headers=bearer(admin_token))
+        again = await http.post("/v1/revoked-tokens", json={"jti": jti}, headers=bearer(admin_token))
         after = await http.get("/v1/runs", headers=bearer(token))
         unrelated = await http.get("/v1/runs", headers=bearer(other))
-        empty = await http.post("/v1/keys/revoked-tokens", json={"jti": ""}, headers=bearer(admin_token))
+        empty = await http.post("/v1/revoked-tokens", json={"jti": ""}, headers=bearer(admin_token))
     assert before.status_code == 200
     assert by_a_user.status_code == 403
     assert revoked.status_code == 201, revoked.text
