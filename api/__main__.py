@@ -5,6 +5,7 @@ import sys
 import uvicorn
 
 from api.app import create_app
+from api.serving import uvicorn_options
 from swath.domain.errors import InsecureSettingsError
 from swath.observe.logs import configure_logging
 from swath.observe.tracing import configure_tracing
@@ -21,11 +22,7 @@ def main() -> None:
         app = create_app(settings)
     except InsecureSettingsError as err:
         sys.exit(f"python -m api: {err}")
-    config = uvicorn.Config(
-        app, host=settings.api_host, port=settings.api_port, log_level="info",
-        # SIGTERM: stop accepting, let in-flight requests finish for this long, then close them.
-        timeout_graceful_shutdown=settings.api_drain_s,
-    )
+    config = uvicorn.Config(app, log_level="info", **uvicorn_options(settings))
     configure_logging(role=ROLE, fmt=settings.log_format)  # again: uvicorn.Config just gave its own loggers fresh handlers
     uvicorn.Server(config).run()
 

@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(blobs.router)
     app.include_router(keys.router)
     app.include_router(tenants.router)
+    app.include_router(keys.revoked_tokens)
     app.include_router(dead_letters.router)
     app.include_router(webhooks.router)
     app.include_router(webhooks.endpoints)

@@ -6,7 +6,8 @@ dependency lets anyone make the API read and parse a body. Here the credential i
 read, however large it is declared or however slowly it arrives. The outcome travels to the routes
 as `scope["state"]["principal"]`, which `api.deps` reads.
 
-Order of the checks, cheapest first: the client address's failed-authentication budget, then the
+Order of the checks, cheapest first: the failed-authentication budget of the credential presented
+from the client's address (a trusted proxy's `X-Forwarded-For`, else the TCP peer), then the
 credential (a JWT signature, or one database query for an API key), then the caller's and the
 tenant's rate limits.
 """
@@ -17,9 +18,10 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import ProblemType, problem_response
-from api.ratelimit import FailedAuthLimiter, RateLimiter, Verdict
+from api.ratelimit import FailedAuthLimiter, RateLimiter, Verdict, credential_id
 from swath.auth.tokens import JwtVerifier
 from swath.db.keys import authenticate, looks_like_key
+from swath.db.revoked_tokens import is_revoked
 from swath.domain.errors import AuthenticationFailed, TokenRejected
 from swath.domain.principal import Principal
 
@@ -54,9 +56,14 @@ async def authenticate_token(state, token: str | None) -> Principal:
     if verifier is None:
         raise AuthenticationFailed("the bearer token is not an API key (`swk_…`), and JWT is not enabled")
     try:
-        return verifier.verify(token)
+        principal = verifier.verify(token)
     except TokenRejected as err:
         raise AuthenticationFailed(str(err)) from None
+    if principal.token_id is not None:  # looked up only once the signature proved the token is the IdP's
+        async with state.clients.db.acquire() as conn:
+            if await is_revoked(conn, jti=principal.token_id):
+                raise AuthenticationFailed("token revoked")
+    return principal
 
 
 class Authentication:
@@ -70,17 +77,20 @@ class Authentication:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
+        # uvicorn has put a trusted proxy's `X-Forwarded-For` here, and only a trusted proxy's (api.serving).
         address = (scope.get("client") or (UNKNOWN_ADDRESS,))[0]
+        token = bearer_token(Headers(scope=scope))
+        credential = credential_id(token)
         failures: FailedAuthLimiter | None = state.auth_failures
-        if failures is not None and (refusal := await failures.refusal(address)) is not None:
+        if failures is not None and (refusal := await failures.refusal(address, credential)) is not None:
             await self._refuse(scope, send, ProblemType.RATE_LIMITED,
-                               "too many failed authentications from this address; retry later", refusal.headers())
+                               "too many failed authentications with this credential; retry later", refusal.headers())
             return
         try:
-            principal = await authenticate_token(state, bearer_token(Headers(scope=scope)))
+            principal = await authenticate_token(state, token)
         except AuthenticationFailed as err:
             if failures is not None:
-                await failures.record_failure(address)
+                await failures.record_failure(address, credential)
             await self._refuse(scope, send, ProblemType.UNAUTHORIZED, str(err), {"WWW-Authenticate": "Bearer"})
             return
         limiter: RateLimiter | None = state.rate_limiter

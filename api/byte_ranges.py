@@ -13,6 +13,17 @@ from dataclasses import dataclass
 from swath.domain.errors import BlobRangeError
 
 _SINGLE = re.compile(r"^bytes=(?:(\d+)-(\d*)|-(\d+))$")
+#: Digits past which a position is beyond any representation (2**63 has 19): the header may carry
+#: thousands, which `int()` refuses (over 4,300) or spends time on, and which no message repeats.
+_MAX_DIGITS = 19
+#: Where every longer number is taken to point: past the end of anything stored.
+_BEYOND_ANY_SIZE = 10**_MAX_DIGITS
+
+
+def _position(digits: str) -> int:
+    """The number `digits` spell, or `_BEYOND_ANY_SIZE` when they spell a larger one."""
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= _MAX_DIGITS else _BEYOND_ANY_SIZE
 
 
 @dataclass(frozen=True)
@@ -44,15 +55,18 @@ def requested_range(header: str | None, size: int) -> ByteRange | None:
         return None
     first, last, suffix = match.groups()
     if suffix is not None:
-        if int(suffix) == 0 or size == 0:
-            raise BlobRangeError(f"no last {suffix} bytes of {size}")
-        return ByteRange(max(0, size - int(suffix)), size - 1)
-    start = int(first)
-    if last and int(last) < start:  # invalid, not unsatisfiable: ignored like any other invalid range
+        count = _position(suffix)
+        if count == 0 or size == 0:
+            raise BlobRangeError(f"no last {count} bytes of {size}")
+        return ByteRange(max(0, size - count), size - 1)
+    start = _position(first)
+    end = _position(last) if last else None
+    if end is not None and end < start:  # invalid, not unsatisfiable: ignored like any other invalid range
         return None
     if start >= size:
-        raise BlobRangeError(f"range starts at {start}; the representation has {size} bytes")
-    return ByteRange(start, min(int(last), size - 1) if last else size - 1)
+        shown = start if start < _BEYOND_ANY_SIZE else f"a {len(first)}-digit position"
+        raise BlobRangeError(f"range starts at {shown}; the representation has {size} bytes")
+    return ByteRange(start, min(end, size - 1) if end is not None else size - 1)
 
 
 def etag_matches(header: str | None, etag: str) -> bool:

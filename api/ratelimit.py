@@ -1,5 +1,5 @@
 """Rate limits per caller (an API key or a token subject) and per tenant, on the `limits` async API,
-and the limit on failed authentications per client address.
+and the limit on failed authentications per credential and client address.
 
 Memory storage counts per process; point `SWATH_RATE_LIMIT_STORAGE_URI` at Redis to share the
 counts between API replicas. Windows are moving windows: no burst of twice the limit at a boundary.
@@ -7,6 +7,7 @@ counts between API replicas. Windows are moving windows: no burst of twice the l
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from swath.db.keys import KEY_ID_HEX, KEY_PREFIX, looks_like_key
 from swath.domain.principal import Principal
 from swath.settings import Settings
 
@@ -80,11 +82,25 @@ class RateLimiter:
         return await _verdict(self._strategy, item, ids, allowed)
 
 
-class FailedAuthLimiter:
-    """Counts failed authentications per client address; an address past the limit is refused outright.
+def credential_id(token: str | None) -> str:
+    """What a failed authentication is counted against: an API key's public prefix (`swk_<id>`), a digest
+    of any other token, or `none`. Never the secret itself: the counters may live in a shared Redis."""
+    if token is None:
+        return "none"
+    if looks_like_key(token):
+        return token[: len(KEY_PREFIX) + KEY_ID_HEX]
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()[:32]
 
-    Checking credentials costs a database query (API keys) or a signature check (JWT), so an address
-    that keeps failing is answered 429 before its credentials are looked at, until its window has room.
+
+class FailedAuthLimiter:
+    """Counts failed authentications per credential presented and client address; past the limit that
+    client is refused that credential outright.
+
+    Checking credentials costs a database query (API keys) or a signature check (JWT), so a client that
+    keeps failing with one credential is answered 429 before it is looked at again, until its window has
+    room. The bucket is never the address alone: behind a proxy or SNAT many clients share an address,
+    and one of them failing must not lock every tenant out. Nor the credential alone: someone else's
+    failures with a key's id must not lock out the key's owner elsewhere.
     """
 
     def __init__(self, *, storage_uri: str, limit: str) -> None:
@@ -99,18 +115,18 @@ class FailedAuthLimiter:
             return None
         return cls(storage_uri=settings.rate_limit_storage_uri, limit=settings.auth_failure_limit)
 
-    async def refusal(self, address: str) -> Verdict | None:
-        """The refusing verdict while `address` has no failures left; `None` when it may try."""
+    async def refusal(self, address: str, credential: str) -> Verdict | None:
+        """The refusing verdict while `address` has no failures left with `credential`; `None` when it may try."""
+        ids = ("auth-failures", address, credential)
         for item in self._limits:
-            ids = ("auth-failures", address)
             if not await self._strategy.test(item, *ids):
                 return await _verdict(self._strategy, item, ids, False)
         return None
 
-    async def record_failure(self, address: str) -> None:
-        """Count one failed authentication from `address`."""
+    async def record_failure(self, address: str, credential: str) -> None:
+        """Count one failed authentication of `credential` from `address`."""
         for item in self._limits:
-            await self._strategy.hit(item, "auth-failures", address)
+            await self._strategy.hit(item, "auth-failures", address, credential)
 
 
 async def _verdict(

@@ -12,6 +12,7 @@ from api.webhook_schemas import RunWebhook
 from swath.domain.principal import SCOPES, TENANT_PATTERN
 from swath.domain.run_view import RunErrorOut, RunOut
 from swath.domain.priority import DEFAULT_PRIORITY, HIGHEST_PRIORITY, LOWEST_PRIORITY, MAX_WEIGHT, MIN_WEIGHT
+from swath.auth.tokens import MAX_JTI_CHARS
 
 ItemId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$", examples=["tile-1"])]
 
@@ -107,6 +108,21 @@ class KeyList(BaseModel):
     """API keys, newest first."""
 
     items: list[KeyOut]
+
+
+class TokenRevoke(BaseModel):
+    """`POST /v1/revoked-tokens` body: the `jti` of the JWT(s) to refuse from now on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jti: str = Field(min_length=1, max_length=MAX_JTI_CHARS, pattern=r"^[^\x00]+$", examples=["4f1c…"])
+
+
+class RevokedToken(BaseModel):
+    """A revoked token id and when it was first revoked."""
+
+    jti: str
+    revoked_at: datetime
 
 
 # -- dead letters

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -231,6 +232,16 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = Field(default=None, description="Required `iss` of every token.")
     jwt_audience: str | None = Field(default=None, description="Required `aud` of every token.")
     jwt_leeway_s: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on `exp`, `nbf`, `iat`.")
+    jwt_max_age_s: int = Field(
+        default=24 * 3600, ge=60,
+        description="A token issued (`iat`, required) longer ago than this is refused, whatever its `exp`.",
+    )
+    jwt_require_jti: bool = Field(
+        default=True,
+        description="Refuse tokens without a `jti`, the id by which a token is revoked (`swath keys revoke-token`, "
+        "`POST /v1/revoked-tokens`); false for an identity provider that issues none: its tokens then "
+        "cannot be revoked and live at most jwt_max_age_s.",
+    )
     jwt_tenant_claim: str = Field(default="tenant", description="Claim naming the caller's tenant.")
     jwt_scopes_claim: str = Field(default="scope", description="Claim with the scopes (space-separated or a list).")
     rate_limit_enabled: bool = Field(
@@ -278,8 +289,15 @@ class Settings(BaseSettings):
     # -- the API edge: work done before authentication, probes and scrapes
     auth_failure_limit: str = Field(
         default="20/minute",
-        description="Failed authentications allowed per client address, `limits` notation; past it the address "
-        "gets 429 without its credentials being looked at (off with rate_limit_enabled=false).",
+        description="Failed authentications allowed per credential presented (an API key's id, a digest of any "
+        "other token) and client address, `limits` notation; past it that client gets 429 for that credential "
+        "without it being looked at (off with rate_limit_enabled=false).",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma list of addresses or CIDRs of the proxies in front of the API (an Ingress controller, "
+        "a load balancer): only a request from one of them has its client address taken from `X-Forwarded-For` "
+        "(uvicorn's forwarded_allow_ips). Unset: no header is believed; every client is its TCP peer.",
     )
     readyz_cache_s: float = Field(
         default=2.0, ge=0, description="`/readyz` reuses one probe of PostgreSQL and Temporal for this long."
@@ -370,6 +388,22 @@ class Settings(BaseSettings):
     @classmethod
     def _split_device_ids(cls, value: object) -> object:
         return tuple(part.strip() for part in value.split(",")) if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # `*` would believe any peer's header: anyone could choose their own failure budget.
+        for proxy in value:
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {proxy!r} is not an IP address or CIDR") from None
+        return value
 
     @cached_property
     def dsn(self) -> str:

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from api.serving import proxy_options
 from swath.blobstore import BlobStore, open_blob_store
 from swath.temporal import search_attributes
 from swath.db import connect, migrate
@@ -162,7 +163,7 @@ async def serve_api(settings: Settings, app: FastAPI | None = None) -> AsyncIter
     """Serve `app` (default: `create_app(settings)`) with uvicorn on loopback; yields its base URL."""
     server = uvicorn.Server(
         uvicorn.Config(app or create_app(settings), host=settings.api_host, port=settings.api_port,
-                       log_level="warning")
+                       log_level="warning", **proxy_options(settings))
     )
     task = asyncio.create_task(server.serve())
     while not server.started:

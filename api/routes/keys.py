@@ -1,4 +1,5 @@
-"""`/v1/keys`: create, list and revoke API keys (platform admins only: see `api.deps.Admin`)."""
+"""`/v1/keys`: create, list and revoke API keys; `/v1/revoked-tokens`: revoke JWTs by `jti` (platform
+admins only: see `api.deps.Admin`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from fastapi import APIRouter, Query
 
 from api.deps import Admin, ClientsDep
 from api.problems import MEDIA_TYPE
-from api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
+from api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut, RevokedToken, TokenRevoke
 from api.services import keys
 from swath.domain.principal import TENANT_PATTERN
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
+#: Revoked JWTs, by `jti`: beside the keys (not under `/v1/keys/`, where a path segment is a key's id).
+revoked_tokens = APIRouter(prefix="/v1/revoked-tokens", tags=["keys"])
 PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 
 
@@ -35,3 +38,9 @@ async def list_keys(
 async def revoke_key(key_id: UUID, clients: ClientsDep, principal: Admin) -> KeyOut:
     """Revoke a key: every request with it is refused from now on."""
     return await keys.revoke_key(clients, key_id)
+
+
+@revoked_tokens.post("", status_code=201, responses={422: PROBLEM})
+async def revoke_token(body: TokenRevoke, clients: ClientsDep, principal: Admin) -> RevokedToken:
+    """Revoke every JWT with this `jti`: refused from now on (revoking again keeps the first time)."""
+    return await keys.revoke_token(clients, body.jti)

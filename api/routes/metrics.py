@@ -1,7 +1,8 @@
 """`/metrics` for Prometheus (unauthenticated, like `/healthz`), and the middleware that feeds it.
 
 Each app has its own registry, so several apps in one process (tests) never share counters.
-Requests are labelled by route template, never by raw path, to keep the label set bounded.
+Requests are labelled by route template, never by raw path, and by a method of a fixed set (any
+other is `OTHER`), so unauthenticated clients cannot grow the label set.
 """
 
 from __future__ import annotations
@@ -18,7 +19,19 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.allow import HTTP_METHODS
+
 router = APIRouter(tags=["health"])
+
+#: Methods counted under their own name: the routable ones, and the two HTTP defines that never are.
+LABELLED_METHODS = frozenset((*HTTP_METHODS, "CONNECT", "TRACE"))
+#: The label of every other method, however many a client invents.
+OTHER_METHOD = "OTHER"
+
+
+def method_label(method: str) -> str:
+    """`method` if it is a standard one, else `OTHER`."""
+    return method if method in LABELLED_METHODS else OTHER_METHOD
 
 
 class RequestMetrics:
@@ -51,8 +64,9 @@ class RequestMetrics:
             await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.requests.labels(scope["method"], route, str(status)).inc()
-            self.duration.labels(scope["method"], route).observe(time.perf_counter() - start)
+            method = method_label(scope["method"])
+            self.requests.labels(method, route, str(status)).inc()
+            self.duration.labels(method, route).observe(time.perf_counter() - start)
 
 
 @router.get("/metrics", include_in_schema=False)

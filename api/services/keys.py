@@ -1,4 +1,4 @@
-"""Creating, listing and revoking API keys (platform admins only; keys of every tenant)."""
+"""Creating, listing and revoking API keys, and revoking JWTs (platform admins only; every tenant)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import asyncpg
 
 from api.clients import Clients
 from api.problems import Problem, ProblemType
-from api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
+from api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut, RevokedToken
 from swath.db import keys as key_queries
+from swath.db import revoked_tokens
 
 
 def to_key_out(row: asyncpg.Record) -> KeyOut:
@@ -42,3 +43,10 @@ async def revoke_key(clients: Clients, key_id: UUID) -> KeyOut:
     if row is None:
         raise Problem(ProblemType.NOT_FOUND, f"no API key {key_id}")
     return to_key_out(row)
+
+
+async def revoke_token(clients: Clients, jti: str) -> RevokedToken:
+    """Revoke the JWTs with id `jti`; requests with them are refused from now on."""
+    async with clients.db.acquire() as conn:
+        row = await revoked_tokens.revoke_token(conn, jti=jti)
+    return RevokedToken(jti=row["jti"], revoked_at=row["revoked_at"])

@@ -23,6 +23,9 @@ from swath.domain.errors import BlobRangeError
 from swath.domain.errors import BlobNotFoundError
 from swath.domain.principal import Principal
 
+#: The one character a PostgreSQL text value cannot hold.
+NUL = "\x00"
+
 
 async def download(
     clients: Clients,
@@ -35,6 +38,8 @@ async def download(
     if_range: str | None,
 ) -> Response:
     """The output `name` of one of the tenant's runs: 200, 206, 304; 404, 410 or 416 problems."""
+    if NUL in name:  # PostgreSQL text never holds one, so no output has it; asking the database would fail
+        raise Problem(ProblemType.NOT_FOUND, f"run {run_id} has no output of that name (it holds a NUL)")
     async with clients.db.acquire() as conn:
         run = await run_queries.get_run(conn, tenant=principal.tenant, run_id=run_id)
         if run is None:

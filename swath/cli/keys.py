@@ -1,4 +1,5 @@
-"""`swath keys create|list|revoke`: manage API keys straight in PostgreSQL (`SWATH_DATABASE_URL`)."""
+"""`swath keys create|list|revoke|revoke-token`: manage API keys, and revoke JWTs by their `jti`, straight
+in PostgreSQL (`SWATH_DATABASE_URL`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import asyncio
 from uuid import UUID
 
 from swath.db import connect
+from swath.auth.tokens import MAX_JTI_CHARS
 from swath.db import keys as key_queries
+from swath.db import revoked_tokens
 from swath.settings import Settings
 
 
@@ -25,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     listing.add_argument("--tenant")
     revoke = actions.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id", type=UUID)
+    revoke_token = actions.add_parser("revoke-token", help="refuse every JWT with this `jti` from now on")
+    revoke_token.add_argument("jti")
     return keys
 
 
@@ -45,6 +50,12 @@ async def carry_out(args: argparse.Namespace, settings: Settings, *, out=print) 
                     out(f"swath keys create: {err}")
                     return 2
                 out(f"id   {key_id}\nkey  {key}\n(the key is shown only now; store it safely)")
+            elif args.keys_command == "revoke-token":
+                if not 0 < len(args.jti) <= MAX_JTI_CHARS:
+                    out(f"swath keys revoke-token: a jti has 1 to {MAX_JTI_CHARS} characters")
+                    return 2
+                row = await revoked_tokens.revoke_token(conn, jti=args.jti)
+                out(f"{row['jti']}  revoked {row['revoked_at']:%Y-%m-%dT%H:%M:%SZ}")
             elif args.keys_command == "list":
                 for row in await key_queries.list_keys(conn, tenant=args.tenant):
                     out(_row_line(row))

@@ -17,6 +17,8 @@ import asyncpg
 from swath.domain.principal import SCOPES, TENANT_PATTERN, Principal, is_valid_tenant
 
 KEY_PREFIX = "swk_"
+#: Hex digits of the key's id in its public prefix, `swk_<id>`.
+KEY_ID_HEX = 12
 #: `last_used_at` is refreshed at most this often, so reads do not become one write each.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -31,7 +33,7 @@ def looks_like_key(token: str) -> bool:
 
 def key_prefix(key_id: UUID) -> str:
     """The public part of a key, `swk_<12 hex>`: enough to recognise it in a list."""
-    return f"{KEY_PREFIX}{key_id.hex[:12]}"
+    return f"{KEY_PREFIX}{key_id.hex[:KEY_ID_HEX]}"
 
 
 def _hash(key: str) -> bytes:

@@ -27,6 +27,8 @@ class Principal:
     subject: str | None = None
     #: May manage the keys of every tenant. Never derived from a scope an identity provider grants.
     platform_admin: bool = False
+    #: The JWT's `jti` claim, by which it can be revoked; `None` for an API key or a token without one.
+    token_id: str | None = None
 
     @property
     def identity(self) -> str:

@@ -1,8 +1,9 @@
 """Secrets out of everything people read: URLs with credentials or signed queries, bearer tokens.
 
-Customer URLs often carry secrets: `https://user:pass@host/…` or a presigned query string
-(`?X-Amz-Signature=…`). The full URL is kept only where a fetch needs it; every log line, error
-message and webhook body shows `redact_url(url)` instead, and `RedactingFilter` scrubs whatever
+Customer URLs often carry secrets: `https://user:pass@host/…`, a presigned query string
+(`?X-Amz-Signature=…`), or the path itself (a capability URL). The full URL is kept only where a
+fetch needs it (sealed in the blob store); every log line, error message, stored request, workflow
+payload and webhook body shows `redact_url(url)`, scheme and host only, instead, and `RedactingFilter` scrubs whatever
 reaches a log handler anyway (httpx's own request lines included).
 """
 
@@ -13,6 +14,8 @@ import re
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "REDACTED"
+#: The scheme of references into Swath's own blob store, which hold no customer secret.
+BLOB_SCHEME = "blob"
 
 #: A URL with an authority, wherever it stands in a text.
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s\"'<>]+")
@@ -21,28 +24,34 @@ _TOKENS = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}|\bswk_[0-9a-f]{12}
 
 
 def redact_url(url: str) -> str:
-    """`url` with its userinfo and every query value replaced by `REDACTED`; the rest unchanged.
+    """`url` as scheme and host (and port) only: its userinfo, path, query values and fragment are
+    replaced by `REDACTED`, query names kept (they say what was there, e.g. a presigned URL's).
 
-    A string that does not parse as a URL is returned with its query cut off, never as it was.
+    The path goes too: a capability URL (`https://host/share/<secret>/file.tif`) is a secret as a
+    whole. References into the blob store (`blob://…`) are Swath's own keys and stay as they are.
+    A string that does not parse as a URL keeps only its scheme.
     """
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port
     except ValueError:
-        return url.split("?", 1)[0].split("#", 1)[0]
+        return f"{url.split('://', 1)[0]}://{REDACTED}" if "://" in url else REDACTED
+    if parts.scheme == BLOB_SCHEME:
+        return url
     netloc = parts.netloc
     if "@" in netloc:
         if ":" in host:  # an IPv6 literal
             host = f"[{host}]"
         netloc = f"{REDACTED}@{host}" + (f":{port}" if port is not None else "")
+    path = parts.path if parts.path in ("", "/") else f"/{REDACTED}"
     # Names stay (they say what was there); values go, and so does a bare `?token` with no name.
     query = "&".join(
         f"{field.split('=', 1)[0]}={REDACTED}" if "=" in field else REDACTED
         for field in parts.query.split("&") if field
     )
     fragment = REDACTED if parts.fragment else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))
 
 
 def redact_text(text: str) -> str:

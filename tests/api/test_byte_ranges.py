@@ -38,6 +38,29 @@ def test_unsatisfiable_ranges(header: str, size: int) -> None:
         requested_range(header, size)
 
 
+#: A number longer than Python converts from text (4,300 digits) unless told to.
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (f"bytes=0-{HUGE}", ByteRange(0, 9)),  # an end past the end is the end, however far past
+        (f"bytes=-{HUGE}", ByteRange(0, 9)),
+        (f"bytes={'0' * 5000}3-4", ByteRange(3, 4)),  # leading zeros are still the number
+    ],
+)
+def test_numbers_of_any_length_are_read_as_numbers(header: str, expected: ByteRange) -> None:
+    assert requested_range(header, 10) == expected
+
+
+@pytest.mark.parametrize("header", [f"bytes={HUGE}-", f"bytes={HUGE}-{HUGE}", f"bytes=-{'0' * 5000}"])
+def test_huge_starts_are_unsatisfiable_and_the_error_stays_short(header: str) -> None:
+    with pytest.raises(BlobRangeError) as err:
+        requested_range(header, 10)
+    assert len(str(err.value)) < 200
+
+
 def test_a_range_describes_itself() -> None:
     assert ByteRange(2, 5).length == 4
     assert ByteRange(2, 5).content_range(10) == "bytes 2-5/10"

@@ -87,6 +87,30 @@ async def test_an_unsatisfiable_range_is_a_416_problem(
     assert response.json()["type"] == "/problems/range-not-satisfiable"
 
 
+async def test_a_range_of_thousands_of_digits_is_answered_not_a_500(
+    client: httpx.AsyncClient, acme_output: StoredOutput
+) -> None:
+    huge = "9" * 5000
+    past_the_end = await client.get(acme_output.path, headers={"Range": f"bytes={huge}-"})
+    to_the_end = await client.get(acme_output.path, headers={"Range": f"bytes=10-{huge}"})
+    assert past_the_end.status_code == 416
+    assert past_the_end.headers["content-type"] == PROBLEM
+    assert len(past_the_end.content) < 1000
+    assert to_the_end.status_code == 206
+    assert to_the_end.content == DATA[10:]
+
+
+@pytest.mark.parametrize("name", ["map%00.tif", "%00", "map.tif%00/x"])
+async def test_a_nul_in_an_output_name_is_a_404_problem(
+    client: httpx.AsyncClient, acme_output: StoredOutput, name: str
+) -> None:
+    path = acme_output.path.rsplit("/", 1)[0] + "/" + name
+    response = await client.get(path)
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert "\x00" not in response.text and "\u0000" not in response.text
+
+
 @pytest.mark.parametrize("header", ["bytes=0-9,20-29", "items=0-9", "bytes=9-0", "bytes=abc"])
 async def test_several_or_invalid_ranges_are_ignored_and_the_whole_output_sent(
     client: httpx.AsyncClient, acme_output: StoredOutput, header: str

@@ -75,8 +75,8 @@ def test_a_secret_in_the_message_or_an_extra_field_is_redacted(json_lines: tuple
     text = out.getvalue()
     assert secret not in text
     warned, fetch = lines(out)
-    assert warned["message"] == "GET https://REDACTED@tiles.example/t.npy?X-Amz-Signature=REDACTED failed"
-    assert warned["url"] == "https://tiles.example/t?token=REDACTED"
+    assert warned["message"] == "GET https://REDACTED@tiles.example/REDACTED?X-Amz-Signature=REDACTED failed"
+    assert warned["url"] == "https://tiles.example/REDACTED?token=REDACTED"
     assert warned["auth"] == {"header": "Bearer REDACTED"} and warned["n"] == 3
     assert "sig=REDACTED" in fetch["exc"]
 

@@ -44,7 +44,7 @@ def test_exported_spans_have_every_string_redacted() -> None:
 
     (exported,) = memory.get_finished_spans()
     assert secret not in repr(exported.attributes) + repr(exported.events[0].attributes) + exported.status.description
-    assert exported.attributes["url.full"] == "http://REDACTED@h/t?sig=REDACTED"
+    assert exported.attributes["url.full"] == "http://REDACTED@h/REDACTED?sig=REDACTED"
     assert exported.attributes["swath.run_id"] == "r1" and exported.attributes["swath.chunk"] == 2
     assert "swath.tenant" not in exported.attributes
     assert exported.events[0].attributes["tries"] == ("http://h/?token=REDACTED", "plain")

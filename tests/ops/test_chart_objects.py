@@ -86,6 +86,19 @@ def test_the_orchestration_pool_sets_the_namespace_up_before_it_polls(render) ->
     assert "initContainers" not in cloud["spec"]["template"]["spec"]
 
 
+def api_env(release: Release) -> dict[str, str]:
+    (api,) = [d for d in release.of_kind("Deployment") if containers(d)[0]["args"] == ["api"]]
+    return {var["name"]: var.get("value") for var in containers(api)[0]["env"]}
+
+
+def test_the_api_believes_forwarded_headers_from_the_named_proxies_only(render) -> None:
+    values = load_values("minimal-values.yaml")
+    assert "SWATH_TRUSTED_PROXIES" not in api_env(render(values))  # none named: no header is believed
+    values.setdefault("api", {})["trustedProxies"] = ["10.0.0.0/8", "192.168.1.7"]
+    assert api_env(render(values))["SWATH_TRUSTED_PROXIES"] == "10.0.0.0/8,192.168.1.7"
+    assert Settings(trusted_proxies="10.0.0.0/8,192.168.1.7").trusted_proxies == ("10.0.0.0/8", "192.168.1.7")
+
+
 def test_the_migration_job_is_a_hook_that_runs_before_the_deployments(ci_release: Release) -> None:
     (job,) = ci_release.of_kind("Job")
     annotations = job["metadata"]["annotations"]

@@ -6,12 +6,14 @@ settings differ, so rate-limit and JWT tests never throttle or reconfigure the r
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
 import httpx
+import jwt
 import pytest
 
 from swath.embedded.ports import free_port
@@ -22,6 +24,8 @@ JWT_SECRET = "test-only-hs256-secret-" + "x" * 24
 JWT_ISSUER = "https://issuer.test"
 JWT_AUDIENCE = "swath-tests"
 PLATFORM_ADMIN_CLAIM = "platform_admin"
+#: Tokens issued longer ago than this are refused, whatever their `exp`.
+JWT_MAX_AGE_S = 3600
 KEY_LIMIT = 5
 TENANT_LIMIT = 8
 MAX_REQUEST_BYTES = 64 * 1024
@@ -61,6 +65,7 @@ async def secure_api(settings: Settings, workers: None) -> AsyncIterator[SecureA
         jwt_issuer=JWT_ISSUER,
         jwt_audience=JWT_AUDIENCE,
         jwt_platform_admin_claim=PLATFORM_ADMIN_CLAIM,
+        jwt_max_age_s=JWT_MAX_AGE_S,
         rate_limit_per_key=f"{KEY_LIMIT}/minute",
         rate_limit_per_tenant=f"{TENANT_LIMIT}/minute",
         max_request_bytes=MAX_REQUEST_BYTES,
@@ -78,3 +83,14 @@ async def admin(api_url: str, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClie
     key = await make_key(db, "ops", ["admin"])
     async with httpx.AsyncClient(base_url=api_url, headers=bearer(key), timeout=30) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def admin_token() -> str:
+    """A platform admin's JWT for the second API (tenant `ops`)."""
+    now = int(time.time())
+    return jwt.encode(
+        {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "ops-admin", "iat": now, "exp": now + JWT_MAX_AGE_S,
+         "jti": str(uuid.uuid4()), "tenant": "ops", "scope": "admin", PLATFORM_ADMIN_CLAIM: True},
+        JWT_SECRET, algorithm="HS256",
+    )

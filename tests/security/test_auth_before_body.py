@@ -1,4 +1,5 @@
-"""Credentials are checked from the headers, before the API reads a body; failed attempts are limited per address.
+"""Credentials are checked from the headers, before the API reads a body; failed attempts are limited per
+credential and client, the client's address taken from a trusted proxy's `X-Forwarded-For` only.
 
 Also: per-caller buckets of JWT subjects are per tenant, and an IdP's `admin` scope is not platform power.
 """
@@ -36,9 +37,13 @@ from tests.security.conftest import (
 ANSWER_TIMEOUT_S = 30
 #: A body size the API accepts (under the session API's `max_request_bytes`), so only credentials decide.
 DECLARED_BYTES = 8 * 1024 * 1024
-FAILURE_LIMIT = 3
-#: A second loopback address, to call from "another client".
-OTHER_ADDRESS = "127.0.0.2"
+FAILURE_LIMIT = 20
+#: The trusted proxy's address (every forwarded client's TCP peer), and a peer that is no proxy.
+PROXY = "127.0.0.1"
+NOT_A_PROXY = "127.0.0.2"
+#: Clients behind the proxy, as `X-Forwarded-For` names them (documentation addresses, RFC 5737).
+ATTACKER = "203.0.113.7"
+OTHER_CLIENT = "198.51.100.9"
 
 
 async def head_only_request(base_url: str, headers: dict[str, str], framing: str) -> tuple[int, dict[str, str], dict]:
@@ -77,8 +82,10 @@ async def test_an_unauthenticated_request_whose_body_never_arrives_is_401_at_onc
 
 @pytest.fixture
 async def strict_api(settings: Settings, workers: None) -> AsyncIterator[str]:
-    """An API allowing only `FAILURE_LIMIT` failed authentications per client address a minute."""
-    async with serve_api(derived_settings(settings, auth_failure_limit=f"{FAILURE_LIMIT}/minute")) as url:
+    """An API allowing `FAILURE_LIMIT` failed authentications a minute per credential and client, behind
+    a trusted proxy at 127.0.0.1 (whose `X-Forwarded-For` names the client); 127.0.0.2 is not a proxy."""
+    tight = derived_settings(settings, auth_failure_limit=f"{FAILURE_LIMIT}/minute", trusted_proxies=(PROXY,))
+    async with serve_api(tight) as url:
         yield url
 
 
@@ -86,40 +93,89 @@ def client_from(address: str, base_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, transport=httpx.AsyncHTTPTransport(local_address=address))
 
 
-async def test_failed_authentications_are_limited_per_client_address(strict_api: str, db: asyncpg.Pool) -> None:
-    good = bearer(await make_key(db, unique_tenant(), ["runs:read"]))
-    never_looked_up = unique_tenant()
-    fresh = bearer(await make_key(db, never_looked_up, ["runs:read"]))
-    bogus = bearer("swk_0123456789ab_" + "B" * 43)
-    async with client_from("127.0.0.1", strict_api) as attacker, client_from(OTHER_ADDRESS, strict_api) as other:
-        assert (await attacker.get("/v1/runs", headers=good)).status_code == 200  # successes do not count
-        failed = [await attacker.get("/v1/runs", headers=bogus) for _ in range(FAILURE_LIMIT - 1)]
-        failed.append(await attacker.get("/v1/runs"))  # no credentials at all counts as a failure too
-        refused = await attacker.get("/v1/runs", headers=bogus)
-        # Past its budget the address is refused before any credential is looked at, valid or not.
-        refused_valid = await attacker.get("/v1/runs", headers=good)
-        refused_fresh = await attacker.get("/v1/runs", headers=fresh)
-        refused_body = await attacker.post("/v1/runs", headers=bogus, content=b"{}")
-        other_good = await other.get("/v1/runs", headers=good)
-        other_bogus = await other.get("/v1/runs", headers=bogus)
-        open_paths = [(await attacker.get(p)).status_code for p in ("/healthz", "/metrics")]
+def forwarded_for(client: str, credentials: dict[str, str] | None = None) -> dict[str, str]:
+    """Headers a proxy adds for `client` (a documentation address), with the client's credentials."""
+    return {"X-Forwarded-For": client, **(credentials or {})}
 
-    assert [r.status_code for r in failed] == [401] * FAILURE_LIMIT
+
+def with_wrong_secret(key: str) -> str:
+    """`key`'s public prefix (its id) with a secret that is not its own."""
+    return key.rsplit("_", 1)[0] + "_" + "W" * 43
+
+
+async def key_used(db: asyncpg.Pool, tenant: str) -> bool:
     async with db.acquire() as conn:  # a looked-up key would carry a `last_used_at` now
-        assert await conn.fetchval("SELECT last_used_at FROM api_keys WHERE tenant = $1", never_looked_up) is None
-    for response in (refused, refused_valid, refused_fresh, refused_body):
-        assert response.status_code == 429, response.text
-        assert response.headers["content-type"] == "application/problem+json"
-        assert response.json()["type"] == "/problems/rate-limited"
-        assert 1 <= int(response.headers["retry-after"]) <= 60
-    assert other_good.status_code == 200
-    assert other_bogus.status_code == 401
+        return await conn.fetchval("SELECT last_used_at FROM api_keys WHERE tenant = $1", tenant) is not None
+
+
+async def test_bad_tokens_behind_a_trusted_proxy_lock_out_only_that_credential_and_that_client(
+    strict_api: str, db: asyncpg.Pool
+) -> None:
+    good = bearer(await make_key(db, unique_tenant(), ["runs:read"]))
+    victim_tenant = unique_tenant()
+    victim_key = await make_key(db, victim_tenant, ["runs:read"])
+    bogus = bearer("swk_0123456789ab_" + "B" * 43)
+    async with client_from(PROXY, strict_api) as proxy:
+        # Every client arrives from the proxy's one address; only `X-Forwarded-For` tells them apart.
+        bad = [(await proxy.get("/v1/runs", headers=forwarded_for(ATTACKER, bogus))).status_code for _ in range(100)]
+        # The attacker also guesses secrets for another tenant's key, whose id it has seen.
+        guessed = [(await proxy.get("/v1/runs", headers=forwarded_for(ATTACKER, bearer(with_wrong_secret(victim_key)))))
+                   .status_code for _ in range(100)]
+        # Past the budget the pair is refused before the credential is looked at, the right secret too.
+        attacker_victim_key = await proxy.get("/v1/runs", headers=forwarded_for(ATTACKER, bearer(victim_key)))
+        victim_looked_up = await key_used(db, victim_tenant)
+        # Everyone else behind the same proxy: their own keys, the victim's key, even the bogus one.
+        others = {
+            "good": await proxy.get("/v1/runs", headers=forwarded_for(OTHER_CLIENT, good)),
+            "victim": await proxy.get("/v1/runs", headers=forwarded_for(OTHER_CLIENT, bearer(victim_key))),
+            "bogus": await proxy.get("/v1/runs", headers=forwarded_for(OTHER_CLIENT, bogus)),
+        }
+        attacker_good = await proxy.get("/v1/runs", headers=forwarded_for(ATTACKER, good))
+        open_paths = [(await proxy.get(p, headers=forwarded_for(ATTACKER))).status_code for p in ("/healthz", "/metrics")]
+
+    assert bad == [401] * FAILURE_LIMIT + [429] * (100 - FAILURE_LIMIT)
+    assert guessed == [401] * FAILURE_LIMIT + [429] * (100 - FAILURE_LIMIT)
+    assert attacker_victim_key.status_code == 429
+    assert attacker_victim_key.headers["content-type"] == "application/problem+json"
+    assert attacker_victim_key.json()["type"] == "/problems/rate-limited"
+    assert 1 <= int(attacker_victim_key.headers["retry-after"]) <= 60
+    assert not victim_looked_up
+    assert others["good"].status_code == 200, others["good"].text
+    assert others["victim"].status_code == 200, others["victim"].text
+    assert others["bogus"].status_code == 401
+    assert attacker_good.status_code == 200  # the attacker's own key is its own credential
     assert open_paths == [200, 200]
+
+
+async def test_a_forwarded_header_from_an_untrusted_peer_is_ignored(strict_api: str, db: asyncpg.Pool) -> None:
+    bogus = bearer("swk_0123456789ab_" + "C" * 43)
+    async with client_from(PROXY, strict_api) as proxy, client_from(NOT_A_PROXY, strict_api) as direct:
+        # A direct client claims to be someone else; its failures are its own address's.
+        spoofed = [(await direct.get("/v1/runs", headers=forwarded_for(OTHER_CLIENT, bogus))).status_code
+                   for _ in range(FAILURE_LIMIT + 1)]
+        renamed = await direct.get("/v1/runs", headers=forwarded_for(ATTACKER, bogus))
+        real_other = await proxy.get("/v1/runs", headers=forwarded_for(OTHER_CLIENT, bogus))
+    assert spoofed == [401] * FAILURE_LIMIT + [429]
+    assert renamed.status_code == 429  # a new name in the header is no new budget
+    assert real_other.status_code == 401  # the client it named was never charged
+
+
+async def test_no_credentials_count_as_one_credential(strict_api: str, db: asyncpg.Pool) -> None:
+    good = bearer(await make_key(db, unique_tenant(), ["runs:read"]))
+    async with client_from(PROXY, strict_api) as proxy:
+        bare = [(await proxy.get("/v1/runs", headers=forwarded_for(ATTACKER))).status_code
+                for _ in range(FAILURE_LIMIT + 1)]
+        refused_body = await proxy.post("/v1/runs", headers=forwarded_for(ATTACKER), content=b"{}")
+        keyed = await proxy.get("/v1/runs", headers=forwarded_for(ATTACKER, good))
+    assert bare == [401] * FAILURE_LIMIT + [429]
+    assert refused_body.status_code == 429
+    assert keyed.status_code == 200
 
 
 def token(tenant: str, subject: str, **claims) -> str:
     now = int(time.time())
     payload = {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": subject, "iat": now, "exp": now + 300,
+               "jti": str(uuid.uuid4()),
                "tenant": tenant, "scope": "runs:read", **claims}
     return jwt.encode(payload, JWT_SECRET, algorithm="HS256")
 
@@ -165,3 +221,9 @@ def test_without_the_setting_no_token_is_a_platform_admin(settings: Settings) ->
     ))
     principal = verifier.verify(token("acme", "root", scope="admin", platform_admin=True, admin=True))
     assert not principal.platform_admin
+
+
+@pytest.mark.parametrize("proxies", ["*", "10.0.0.0/8,ingress.local"])
+def test_trusted_proxies_are_addresses_never_a_wildcard(proxies: str) -> None:
+    with pytest.raises(ValueError, match="trusted_proxies"):
+        Settings(trusted_proxies=proxies)

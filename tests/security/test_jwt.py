@@ -22,6 +22,7 @@ from tests.security.conftest import (
     JWT_AUDIENCE,
     JWT_ISSUER,
     JWT_SECRET,
+    JWT_MAX_AGE_S,
     SecureApi,
     bearer,
     unique_tenant,
@@ -35,7 +36,7 @@ def claims(**overrides) -> dict:
     now = int(time.time())
     base = {
         "iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": f"user-{uuid.uuid4().hex[:8]}", "iat": now, "exp": now + 3600,
-        "tenant": unique_tenant(), "scope": "runs:read runs:write",
+        "jti": str(uuid.uuid4()), "tenant": unique_tenant(), "scope": "runs:read runs:write",
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
@@ -69,6 +70,12 @@ async def test_clock_skew_within_the_leeway_is_accepted(secure_api: SecureApi) -
         (hs256(claims(iss="https://evil.test")), "token issuer not accepted"),
         (hs256(claims(nbf=int(time.time()) + 600)), "token not valid yet"),
         (hs256(claims(exp=None)), "token lacks the 'exp' claim"),
+        (hs256(claims(iat=None)), "token lacks the 'iat' claim"),
+        (hs256(claims(jti=None)), "token lacks the 'jti' claim"),
+        (hs256(claims(jti=7)), "invalid token"),
+        (hs256(claims(jti="x" * 256)), "token lacks a valid 'jti' claim"),
+        # Issued longer ago than the maximum age: refused although its own `exp` is hours away.
+        (hs256(claims(iat=int(time.time()) - JWT_MAX_AGE_S - 120)), "token too old"),
         (hs256(claims(tenant=None)), "token lacks a valid 'tenant' claim"),
         (hs256(claims(tenant="../other")), "token lacks a valid 'tenant' claim"),
         (hs256(claims(tenant="acme\n")), "token lacks a valid 'tenant' claim"),
@@ -96,6 +103,34 @@ async def test_token_scopes_are_enforced(secure_api: SecureApi) -> None:
         assert (await http.get("/v1/runs", headers=bearer(nothing))).status_code == 403
         assert (await http.get("/v1/runs", headers=bearer(listed))).status_code == 200
         assert (await http.get("/v1/keys", headers=bearer(listed))).status_code == 403
+
+
+async def test_a_revoked_token_is_refused_from_then_on(secure_api: SecureApi, admin_token: str) -> None:
+    token, other = hs256(claims()), hs256(claims())
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    async with httpx.AsyncClient(base_url=secure_api.url) as http:
+        before = await http.get("/v1/runs", headers=bearer(token))
+        by_a_user = await http.post("/v1/revoked-tokens", json={"jti": jti}, headers=bearer(other))
+        revoked = await http.post("/v1/revoked-tokens", json={"jti": jti}, headers=bearer(admin_token))
+        again = await http.post("/v1/revoked-tokens", json={"jti": jti}, headers=bearer(admin_token))
+        after = await http.get("/v1/runs", headers=bearer(token))
+        unrelated = await http.get("/v1/runs", headers=bearer(other))
+        empty = await http.post("/v1/revoked-tokens", json={"jti": ""}, headers=bearer(admin_token))
+    assert before.status_code == 200
+    assert by_a_user.status_code == 403
+    assert revoked.status_code == 201, revoked.text
+    assert revoked.json()["jti"] == jti
+    assert again.status_code == 201 and again.json()["revoked_at"] == revoked.json()["revoked_at"]
+    assert after.status_code == 401
+    assert after.json()["detail"] == "token revoked"
+    assert unrelated.status_code == 200
+    assert empty.status_code == 422
+
+
+def test_without_jti_required_a_token_needs_none() -> None:
+    check = verifier("HS256", key=JWT_SECRET.encode(), require_jti=False)
+    assert check.verify(hs256(claims(jti=None))).token_id is None
+    assert check.verify(hs256(claims(jti="abc"))).token_id == "abc"
 
 
 def verifier(algorithm: str, **key) -> JwtVerifier:

@@ -66,7 +66,8 @@ async def test_no_secret_reaches_logs_errors_or_temporal(
     key = created["key"]
     now = int(time.time())
     token = jwt.encode(
-        {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "hygiene", "exp": now + 60, "tenant": tenant,
+        {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "hygiene", "iat": now, "exp": now + 60, "jti": "hygiene-1",
+         "tenant": tenant,
          "scope": "runs:read"},
         JWT_SECRET, algorithm="HS256",
     )
