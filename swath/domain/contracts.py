@@ -139,14 +139,6 @@ class RunOutcome:
 
 
 @dataclass(frozen=True)
-class MarkProcessingRequest:
-    """The run has started: record it and how many items it holds."""
-
-    run_id: str
-    items_total: int
-
-
-@dataclass(frozen=True)
 class IngestRequest:
     """Stage every input of a run for the model."""
 
@@ -218,30 +210,6 @@ class InferenceResult:
 
 
 @dataclass(frozen=True)
-class StoreItemErrorsRequest:
-    """Persist item-level errors found during ingest."""
-
-    run_id: str
-    errors: list[ItemError]
-    #: Submission order of every item id, so results list in the order they were sent.
-    positions: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StoreResultsRequest:
-    """Persist one chunk's predictions (idempotent: a retry never duplicates a row)."""
-
-    run_id: str
-    predictions: list[Prediction]
-    model: ModelInfo
-    #: Predictions stored by the activity itself (`store_results`).
-    stored: int = 0
-    positions: dict[str, int] = field(default_factory=dict)
-    #: The predictions came from the primary model's declared fallback.
-    fallback_used: bool = False
-
-
-@dataclass(frozen=True)
 class FinishRunRequest:
     """Move a run to its terminal status, dead-letter it and record its events, in one step (idempotent)."""
 
@@ -266,15 +234,6 @@ class FinishRunResult:
 
     finished: bool
     deliveries_started: int = 0
-
-
-@dataclass(frozen=True)
-class RunEvent:
-    """A lifecycle event of a run, recorded once for notification (`run.completed`, …)."""
-
-    run_id: str
-    tenant: str
-    type: str
 
 
 @dataclass(frozen=True)
@@ -346,7 +305,7 @@ class StagedScene:
 
 @dataclass(frozen=True)
 class SceneMapInput:
-    """Start argument of `SceneMapWorkflow`: one scene of a run, from block `first_block` on.
+    """Start argument of `SceneMap`: one scene of a run, from block `first_block` on.
 
     A scene with more blocks than one history should hold continues as new with the totals so far.
     """
