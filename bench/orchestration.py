@@ -64,7 +64,7 @@ async def ingest(req: IngestRequest) -> IngestResult:
 
 @RUN_INFERENCE_CHUNK.implementation
 async def infer(req: InferenceRequest) -> InferenceResult:
-    return InferenceResult([], MODEL, stored=len(req.chunk or req.items))
+    return InferenceResult([], MODEL, stored=len(req.chunk))
 
 
 @FINISH_RUN_LOCAL.implementation

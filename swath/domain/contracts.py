@@ -177,11 +177,12 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class InferenceRequest:
-    """One chunk of staged items for one model: `chunk`, or (from older workflows) `items`."""
+    """One chunk of staged tiles for one model."""
 
     run_id: str
     model: str
-    items: list[StagedItem] = field(default_factory=list)
+    #: The chunk's tiles as ingest staged them: one batch blob, whose rows are the chunk's tiles.
+    chunk: StagedChunk
     chunk_index: int = 0
     chunk_count: int = 1
     #: A fallback is waiting: refuse fast with `circuit_open` while this model's breaker is open.
@@ -190,9 +191,7 @@ class InferenceRequest:
     store_results: bool = False
     #: The model is the primary's declared fallback (recorded with each stored prediction).
     fallback_used: bool = False
-    #: The chunk's tiles as ingest staged them; the activity reads them as `items`.
-    chunk: StagedChunk | None = None
-    #: The run's tenant, for the step's span (empty from workflows older than `AnalysisRunV3`).
+    #: The run's tenant, for the step's span.
     tenant: str = ""
 
 

@@ -84,7 +84,7 @@ class Fakes:
                     activity.heartbeat()
                     await asyncio.sleep(0.1)
             model = MODEL if req.model == MODEL.ref else FALLBACK
-            assert req.chunk is not None and not req.items, "a chunk travels as one reference"
+            assert req.chunk.tensor_ref, "a chunk travels as one reference"
             return InferenceResult([], model, stored=len(req.chunk))
 
         @FINISH_RUN_LOCAL.implementation
