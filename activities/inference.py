@@ -19,8 +19,8 @@ its chunk and of every run in its batch get their results, and, stored with them
 `inference_failed` item error of its run. A chunk none of whose items got a result fails (and
 retries, then falls back) as a whole, and only such a chunk counts as the model's failure in the
 breaker: one bad input says nothing of the model's health, a model that answers nothing does. A
-caller that stores results itself (the legacy workflow, which knows no such item errors) gets the
-old contract: any failed item fails the chunk.
+request that does not ask to `store_results` has nowhere to put such item errors: any failed item
+fails the chunk.
 
 Asked to `store_results`, the activity stores the chunk's predictions and progress itself, after
 the breaker has counted the model's success: a database that is briefly away is waited for in
@@ -33,7 +33,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -60,7 +60,6 @@ from swath.domain.errors import (
     inference_error_type,
 )
 from swath.imagery.staged import decode_batch
-from swath.imagery.tiles import decode_tensor
 from swath.domain.priority import DEFAULT_WEIGHT
 from swath.models.batcher import DynamicBatcher
 from swath.models.cache import ModelCache
@@ -149,10 +148,8 @@ class InferenceActivities:
         the step was tried. The staged tiles are read before the breaker counts anything: a
         missing or malformed blob is not the model's fault.
         """
-        if req.chunk is not None:
-            req = replace(req, items=req.chunk.items(), chunk=None)
         attempt = activity.info().attempt
-        annotate(run_id=req.run_id, tenant=req.tenant or None, model=req.model, chunk=req.chunk_index, batch_size=len(req.items))
+        annotate(run_id=req.run_id, tenant=req.tenant or None, model=req.model, chunk=req.chunk_index, batch_size=len(req.chunk))
         manifest = resolve_model(self.registry, req.model, attempt)
         if req.refuse_if_breaker_open and self.breaker and await self.breaker.is_open(manifest.info.ref):
             raise ApplicationError(
@@ -185,7 +182,7 @@ class InferenceActivities:
         """The chunk's predictions, its failed items and the progress they make, in one transaction (idempotent)."""
         assert self.db is not None, "storing results needs a database pool"
         run_id = UUID(req.run_id)
-        positions = {item.id: item.position for item in req.items}
+        positions = dict(zip(req.chunk.ids, req.chunk.positions, strict=True))
         async with self.db.acquire() as conn, conn.transaction():
             await items.insert_predictions(
                 conn, run_id=run_id, predictions=result.predictions, model=result.model, positions=positions,
@@ -197,37 +194,25 @@ class InferenceActivities:
             await runs.add_usage(conn, run_id=run_id, pixels=usage.pixels, inference_s=usage.seconds)
 
     async def _staged_tiles(self, req: InferenceRequest, spec: InputSpec, attempt: int) -> np.ndarray:
-        """The chunk's tiles as one contiguous float32 array, each distinct blob read and decoded once.
+        """The chunk's tiles as one contiguous float32 array: its batch blob, read and decoded once.
 
-        A chunk is one batch blob whose rows are its items in order, and that array is used as it
-        is; other mixes are gathered into a new one: tiles staged one per blob before batches, and
-        the legacy workflow's chunks, cut by its own chunk size from blobs of the default one.
+        Ingest writes one batch blob per chunk, cut by the rule the workflow cuts its chunks with, so
+        the blob's rows are the chunk's tiles in order; any other blob is refused for good.
         """
-        refs = list(dict.fromkeys(item.tensor_ref for item in req.items))
-        per_tile = {item.tensor_ref for item in req.items if item.batch_index is None}
+        chunk = req.chunk
         try:
-            blobs = await asyncio.gather(*(self.blobs.get(ref) for ref in refs))
-            decoded = {
-                ref: decode_tensor(data)[np.newaxis] if ref in per_tile else decode_batch(
-                    data, spec, max_tiles=MAX_CHUNK_SIZE
-                )
-                for ref, data in zip(refs, blobs)
-            }
+            tiles = decode_batch(await self.blobs.get(chunk.tensor_ref), spec, max_tiles=MAX_CHUNK_SIZE)
         except (BlobNotFoundError, StagedBatchError) as err:
             raise ApplicationError(
                 f"the staged tiles of chunk {req.chunk_index} are unreadable: {err}", attempt,
                 type=ErrorType.INTERNAL, non_retryable=True,
             ) from None
-        rows = [(item.tensor_ref, item.batch_index or 0) for item in req.items]
-        if len(refs) == 1 and [i for _, i in rows] == list(range(len(decoded[refs[0]]))):
-            return decoded[refs[0]]
-        for ref, index in rows:
-            if index >= len(decoded[ref]):
-                raise ApplicationError(
-                    f"row {index} of a staged batch of {len(decoded[ref])} tiles is asked for", attempt,
-                    type=ErrorType.INTERNAL, non_retryable=True,
-                )
-        return np.stack([decoded[ref][index] for ref, index in rows])
+        if len(tiles) != len(chunk):
+            raise ApplicationError(
+                f"the staged batch of chunk {req.chunk_index} holds {len(tiles)} tiles, the chunk {len(chunk)}", attempt,
+                type=ErrorType.INTERNAL, non_retryable=True,
+            )
+        return tiles
 
     async def _classify(
         self, req: InferenceRequest, manifest: ModelManifest, tiles: np.ndarray, attempt: int
@@ -237,30 +222,30 @@ class InferenceActivities:
         await self._inject_fault(manifest.info, attempt)
         batcher = await ready_batcher(self.models, manifest, attempt)
         rows = await heartbeating_until_done(batcher.submit(self._poisoned(manifest.info, req, list(tiles)), **batch_share(req.tenant)))
-        served = [(item, row) for item, row in zip(req.items, rows) if not isinstance(row, Exception)]
-        failed = [(item, row) for item, row in zip(req.items, rows) if isinstance(row, Exception)]
+        served = [(id, row) for id, row in zip(req.chunk.ids, rows) if not isinstance(row, Exception)]
+        failed = [(id, row) for id, row in zip(req.chunk.ids, rows) if isinstance(row, Exception)]
         if not served:
-            item, err = failed[0]
+            id, err = failed[0]
             raise ApplicationError(
-                f"{manifest.info.ref} failed on every item of the chunk, first {item.id!r}: {err}", attempt,
+                f"{manifest.info.ref} failed on every item of the chunk, first {id!r}: {err}", attempt,
                 type=inference_error_type(err),
             )
         errors = [
-            ItemError(item.id, ItemErrorCode.INFERENCE_FAILED, f"{manifest.info.ref} failed on this item: {err}"[:500])
-            for item, err in failed
+            ItemError(id, ItemErrorCode.INFERENCE_FAILED, f"{manifest.info.ref} failed on this item: {err}"[:500])
+            for id, err in failed
         ]
         probabilities = np.stack([row for _, row in served])
         confidence, index = probabilities.max(axis=1), probabilities.argmax(axis=1)
         predictions = [
-            Prediction(id=item.id, label=manifest.labels[i], confidence=round(float(c), 4))
-            for (item, _), i, c in zip(served, index, confidence)
+            Prediction(id=id, label=manifest.labels[i], confidence=round(float(c), 4))
+            for (id, _), i, c in zip(served, index, confidence)
         ]
         return InferenceResult(predictions=predictions, model=manifest.info), errors
 
     def _poisoned(self, model: ModelInfo, req: InferenceRequest, rows: list[np.ndarray]) -> list[np.ndarray]:
         """The chunk's rows, an injected poisoned item's replaced by an array no model takes."""
         poisoned = self.faults.poisoned_items(model) if self.faults else frozenset()
-        return [self.POISONED_TILE if item.id in poisoned else row for item, row in zip(req.items, rows)]
+        return [self.POISONED_TILE if id in poisoned else row for id, row in zip(req.chunk.ids, rows)]
 
     #: What an injected poisoned item is handed to the model as: no shape a model accepts.
     POISONED_TILE = np.empty(0, dtype=np.float32)

@@ -20,7 +20,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.inference import InferenceActivities
 from bench.report import row
 from swath.blobstore import LocalBlobStore
-from swath.domain.contracts import InferenceRequest, StagedItem
+from swath.domain.contracts import InferenceRequest, StagedChunk
 from swath.imagery.staged import batch_key, encode_batch
 from swath.lab.synthetic import generate_dataset
 from swath.models.batcher import BatchPolicy, DynamicBatcher
@@ -48,17 +48,17 @@ async def main(*, tiles: int = 512, batch: int = 64, repeats: int = 5) -> list[s
 
     with tempfile.TemporaryDirectory() as tmp:
         blobs = LocalBlobStore(Path(tmp))
-        items = []
+        chunks = []
         for start in range(0, tiles, batch):
-            chunk = reflectance[start : start + batch]
-            data = encode_batch(list(chunk))
+            rows = reflectance[start : start + batch]
+            data = encode_batch(list(rows))
             ref = await blobs.put(batch_key("bench", data), data)
-            items += [StagedItem(f"t{start + n}", ref, start + n, batch_index=n) for n in range(len(chunk))]
+            positions = list(range(start, start + len(rows)))
+            chunks.append(StagedChunk(ref, [f"t{p}" for p in positions], positions))
         acts = InferenceActivities(blobs=blobs, registry=registry, models=ModelCache(registry, device=device))
         env = ActivityEnvironment()
         requests = [
-            InferenceRequest("bench", manifest.info.ref, items[i : i + batch], n, tiles // batch)
-            for n, i in enumerate(range(0, tiles, batch))
+            InferenceRequest("bench", manifest.info.ref, chunk, n, tiles // batch) for n, chunk in enumerate(chunks)
         ]
 
         async def swath() -> None:

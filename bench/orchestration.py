@@ -1,4 +1,4 @@
-"""Orchestration overhead: `AnalysisRunWorkflow` against a raw three-activity Temporal pipeline.
+"""Orchestration overhead: `AnalysisRunV4` against a raw three-activity Temporal pipeline.
 
 Both run on one local dev server in this process, with no-op activities registered against the
 real definitions, so the numbers are the cost of orchestration alone: Swath's run is the same
@@ -45,7 +45,7 @@ from swath.temporal.catalog import ANALYSIS_RUN, FINISH_RUN_LOCAL, INGEST_INPUTS
 from swath.temporal.converter import DATA_CONVERTER
 from swath.temporal.queues import TaskQueue
 from workers.run import workflow_runner
-from workflows.analysis_run import AnalysisRunWorkflow
+from workflows.analysis_run import AnalysisRunV4
 
 MODEL = ModelInfo("bench", "1", "0" * 64)
 #: Tiles per chunk in the activity counts (the default `SWATH_INFERENCE_CHUNK_SIZE`).
@@ -64,7 +64,7 @@ async def ingest(req: IngestRequest) -> IngestResult:
 
 @RUN_INFERENCE_CHUNK.implementation
 async def infer(req: InferenceRequest) -> InferenceResult:
-    return InferenceResult([], MODEL, stored=len(req.chunk or req.items))
+    return InferenceResult([], MODEL, stored=len(req.chunk))
 
 
 @FINISH_RUN_LOCAL.implementation
@@ -96,7 +96,7 @@ async def main(*, runs: int = 60, rounds: int = 5, repeats: int = 15) -> list[st
     workers = [
         *raw_workers(client),
         Worker(
-            swath, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunWorkflow], activities=[finish],
+            swath, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunV4], activities=[finish],
             workflow_runner=runner, no_remote_activities=True,
         ),
         *(Worker(swath, task_queue=q, activities=a) for q, a in SWATH_ACTIVITIES.items()),

@@ -6,7 +6,9 @@
 - inside `swath`, every module belongs to one wing, and a wing imports only the wings of the layers
   below its own (`WINGS`): no upward arrow, and none between two wings of one layer;
 - the lab is imported by nothing but the `swath` command (never by a pool, the API or a workflow);
-- torch is imported only by `swath.models`, `swath.lab` and the inference pool.
+- torch is imported only by `swath.models`, `swath.lab` and the inference pool;
+- legacy code (the frozen earlier workflow types, `workflows.legacy`) is imported only by the pool
+  that hosts it and by itself: no live workflow, activity, contract or service depends on it.
 
 Imports inside functions, `TYPE_CHECKING` blocks and `imports_passed_through()` count like any other.
 """
@@ -91,6 +93,8 @@ def test_the_walk_sees_every_layer() -> None:
     importers = {_top(imp.importer) for imp in IMPORTS}
     assert importers == set(PACKAGES)
     assert any(imp.importer == "swath.webhooks.outbox" and imp.imported == "swath.domain.run_view" for imp in IMPORTS)
+    # …and the legacy rule has something to guard: the host imports the legacy package.
+    assert any(imp.importer in LEGACY_HOSTS and _within(imp.imported, LEGACY[0]) for imp in IMPORTS)
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,10 @@ class Rule:
         )
 
 
+#: Frozen earlier versions, kept only to finish their runs; and the one pool that hosts them.
+LEGACY = ("workflows.legacy", "activities.legacy", "swath.domain.legacy_contracts")
+LEGACY_HOSTS = ("workers.pools.orchestration",)
+
 RULES = (
     Rule("only the swath command runs the API", ("swath", "workflows", "activities", "workers"), ("api",), (CLI,)),
     Rule("only the swath command runs the pools", ("swath", "workflows", "activities", "api"), ("workers",), (CLI,)),
@@ -123,6 +131,7 @@ RULES = (
         "the API reaches workflows and pools only through Temporal (by their definitions)", ("api",),
         ("activities", "workflows"),
     ),
+    Rule("no live module imports legacy code; only the pool that hosts it", PACKAGES, LEGACY, (*LEGACY, *LEGACY_HOSTS)),
 )
 
 
@@ -203,3 +212,11 @@ def test_swath_worker_offers_every_pool_and_only_those() -> None:
         assert parser.parse_args(["worker", queue.value]).pool == queue.value
     with pytest.raises(SystemExit):
         parser.parse_args(["worker", "no-such-pool"])
+
+
+def test_the_legacy_rule_refuses_a_live_import_and_allows_the_host() -> None:
+    rule = next(r for r in RULES if r.forbidden == LEGACY)
+    assert rule.broken_by(Import("workflows.analysis_run", "workflows.legacy.analysis_run_v3", 1))
+    assert rule.broken_by(Import("swath.domain.contracts", "swath.domain.legacy_contracts", 1))
+    assert not rule.broken_by(Import("workers.pools.orchestration", "workflows.legacy", 1))
+    assert not rule.broken_by(Import("workflows.legacy", "workflows.legacy.analysis_run_v3", 1))

@@ -1,1 +1,2 @@
-"""Deterministic workflow code only: `AnalysisRunWorkflow` drives one analysis run."""
+"""Deterministic workflow code only: `AnalysisRunV4` drives one analysis run;
+`legacy` holds the frozen earlier types this build still hosts (`swath.temporal.versions`)."""

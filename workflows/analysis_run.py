@@ -1,4 +1,4 @@
-"""`AnalysisRunWorkflow` (type `AnalysisRunV4`): ingest → inference in chunks → finish.
+"""`AnalysisRunV4`: ingest → inference in chunks → finish.
 
 Each step is one activity, called by reference (`swath.temporal.catalog`) on its own pool's
 queue, and each records what it produced, so a one-chunk run costs what three activities cost:
@@ -8,7 +8,7 @@ queue, and each records what it produced, so a one-chunk run costs what three ac
   positions), cut with `swath.domain.chunks.chunk_bounds`;
 - `run_inference_chunk` classifies one such chunk and stores its predictions, its items whose
   forward pass failed alone (`inference_failed` item errors) and progress;
-- each scene input is mapped by a child `SceneMapWorkflow` (block by block; see
+- each scene input is mapped by a child `SceneMap` workflow (block by block; see
   `workflows.scene_map`), at the same time as the tiles' chunks; a scene that cannot be mapped is
   an item error of the run, not its failure;
 - `finish_run_local` records the terminal status, the dead letter (if any) and the run's events,
@@ -26,8 +26,8 @@ Payloads are references and counts: no term of the history grows faster than the
 The workflow writes nothing but its steps: a run's status lives in PostgreSQL (each step records
 its own) and, for the Web UI, in Temporal's own `ExecutionStatus`; `SwathTenant` and `SwathModel`
 are set once when the API starts it. A status search attribute upserted as the run moved cost two
-workflow tasks per run (`workflows.legacy.analysis_run_v2`, type `AnalysisRun`, still did), and
-finishing on the bookkeeping pool one more (`workflows.legacy.analysis_run_v3`).
+workflow tasks per run (type `AnalysisRun`, retired), and finishing on the bookkeeping pool one more
+(`workflows.legacy.analysis_run_v3`).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ WAIT = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 
 
 @workflow.defn(name=ANALYSIS_RUN.name)
-class AnalysisRunWorkflow:
+class AnalysisRunV4:
     """One analysis run; workflow id `run-<run_id>`."""
 
     def __init__(self) -> None:

@@ -1,4 +1,4 @@
-"""`SceneMapWorkflow` (type `SceneMap`): one scene of a run, block by block, into one map.
+"""`SceneMap`: one scene of a run, block by block, into one map.
 
 Each block is two activities: `ingest_scene_block` reads it (with its halo) on the ingest pool
 and stages its pixels as one blob, then `map_scene_block` runs the model over its windows on the
@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 @workflow.defn(name=SCENE_MAP.name)
-class SceneMapWorkflow:
+class SceneMap:
     """The map of one scene; workflow id `run-<run_id>-scene-<position>`."""
 
     def __init__(self) -> None:

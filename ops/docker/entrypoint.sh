@@ -1,9 +1,9 @@
 #!/bin/sh
-# One image, four roles: the chart and the compose file pick one with the container's args.
+# One image, five roles: the chart and the compose file pick one with the container's args.
 set -eu
 
 usage() {
-  echo "usage: entrypoint.sh api | migrate | temporal-setup | worker POOL" >&2
+  echo "usage: entrypoint.sh api | migrate | temporal-setup | drain-check | worker POOL" >&2
   exit 64
 }
 
@@ -17,6 +17,7 @@ case "$role" in
   api) exec python -m api ;;
   migrate) exec swath migrate ;;
   temporal-setup) exec swath temporal setup ;;
+  drain-check) exec swath temporal drain-check ;;
   worker)
     [ $# -eq 1 ] || usage
     exec python -m workers --pool "$1" ;;

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _up(settings: Settings, *, demo: bool, observe: bool = False) -> int:
-    from swath.domain.errors import PortInUseError, PrometheusMissingError
+    from swath.domain.errors import PortInUseError, PrometheusMissingError, UndrainedVersionsError
     from swath.embedded.stack import Stack
     from swath.lab.demo import run_sample
 
@@ -43,7 +43,7 @@ async def _up(settings: Settings, *, demo: bool, observe: bool = False) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stack.start()
-    except PortInUseError as err:
+    except (PortInUseError, UndrainedVersionsError) as err:
         print(f"swath up: {err}", file=sys.stderr)
         await stack.stop()
         return 2

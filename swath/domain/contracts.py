@@ -107,7 +107,7 @@ class RunError:
 
 @dataclass(frozen=True)
 class AnalysisRunInput:
-    """Start argument of `AnalysisRunWorkflow`."""
+    """Start argument of `AnalysisRunV4`."""
 
     run_id: str
     tenant: str
@@ -129,21 +129,13 @@ class AnalysisRunInput:
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """Result of `AnalysisRunWorkflow`."""
+    """Result of `AnalysisRunV4`."""
 
     run_id: str
     status: str
     items_ok: int = 0
     items_failed: int = 0
     error: RunError | None = None
-
-
-@dataclass(frozen=True)
-class MarkProcessingRequest:
-    """The run has started: record it and how many items it holds."""
-
-    run_id: str
-    items_total: int
 
 
 @dataclass(frozen=True)
@@ -185,11 +177,12 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class InferenceRequest:
-    """One chunk of staged items for one model: `chunk`, or (from older workflows) `items`."""
+    """One chunk of staged tiles for one model."""
 
     run_id: str
     model: str
-    items: list[StagedItem] = field(default_factory=list)
+    #: The chunk's tiles as ingest staged them: one batch blob, whose rows are the chunk's tiles.
+    chunk: StagedChunk
     chunk_index: int = 0
     chunk_count: int = 1
     #: A fallback is waiting: refuse fast with `circuit_open` while this model's breaker is open.
@@ -198,9 +191,7 @@ class InferenceRequest:
     store_results: bool = False
     #: The model is the primary's declared fallback (recorded with each stored prediction).
     fallback_used: bool = False
-    #: The chunk's tiles as ingest staged them; the activity reads them as `items`.
-    chunk: StagedChunk | None = None
-    #: The run's tenant, for the step's span (empty from workflows older than `AnalysisRunV3`).
+    #: The run's tenant, for the step's span.
     tenant: str = ""
 
 
@@ -215,30 +206,6 @@ class InferenceResult:
     #: Items whose forward pass failed on their own, stored by the activity as `inference_failed`
     #: item errors (only with `store_results`; without it such an item fails the chunk).
     failed: int = 0
-
-
-@dataclass(frozen=True)
-class StoreItemErrorsRequest:
-    """Persist item-level errors found during ingest."""
-
-    run_id: str
-    errors: list[ItemError]
-    #: Submission order of every item id, so results list in the order they were sent.
-    positions: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StoreResultsRequest:
-    """Persist one chunk's predictions (idempotent: a retry never duplicates a row)."""
-
-    run_id: str
-    predictions: list[Prediction]
-    model: ModelInfo
-    #: Predictions stored by the activity itself (`store_results`).
-    stored: int = 0
-    positions: dict[str, int] = field(default_factory=dict)
-    #: The predictions came from the primary model's declared fallback.
-    fallback_used: bool = False
 
 
 @dataclass(frozen=True)
@@ -266,15 +233,6 @@ class FinishRunResult:
 
     finished: bool
     deliveries_started: int = 0
-
-
-@dataclass(frozen=True)
-class RunEvent:
-    """A lifecycle event of a run, recorded once for notification (`run.completed`, …)."""
-
-    run_id: str
-    tenant: str
-    type: str
 
 
 @dataclass(frozen=True)
@@ -346,7 +304,7 @@ class StagedScene:
 
 @dataclass(frozen=True)
 class SceneMapInput:
-    """Start argument of `SceneMapWorkflow`: one scene of a run, from block `first_block` on.
+    """Start argument of `SceneMap`: one scene of a run, from block `first_block` on.
 
     A scene with more blocks than one history should hold continues as new with the totals so far.
     """

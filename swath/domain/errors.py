@@ -37,6 +37,7 @@ are kept because callers catch those too):
     * TimeoutSettingsError            - timeouts that must agree do not (e.g. webhook HTTP vs attempt)
     * BlobStoreSettingsError          - `SWATH_BLOB_URL` names a store that cannot be opened as configured
     * PoolProcessesError              - the inference processes and GPUs configured disagree
+    * UndrainedVersionsError          - runs of a workflow type this build no longer hosts are open
   * DownloadError                     - a downloaded output cannot be kept (bad sha256, unsafe name)
 
 Failures that cross Temporal travel as `ApplicationError`s whose `type` is an `ErrorType`, and
@@ -298,6 +299,11 @@ class TimeoutSettingsError(StartupError):
 class BlobStoreSettingsError(StartupError):
     """The object store `SWATH_BLOB_URL` names cannot be opened: a missing account, an unreadable
     credentials file, a malformed URL. Raised when a process opens its store, before any work."""
+
+
+class UndrainedVersionsError(StartupError):
+    """Runs of a workflow type this build no longer hosts are still open (`swath.temporal.versions`):
+    `swath up` and the chart's pre-upgrade hook refuse to start the build until they end."""
 
 
 class PoolProcessesError(StartupError):

@@ -1,7 +1,8 @@
 """The embedded stack behind `swath up`: PostgreSQL, Temporal, the pools' processes and the API, supervised.
 
-Start order follows dependencies (PostgreSQL → migrations → Temporal → pools → API); stop is the
-reverse. Every pool runs one process, inference one per GPU or `SWATH_INFERENCE_PROCESSES`
+Start order follows dependencies (PostgreSQL → migrations → Temporal → drain check → pools → API);
+stop is the reverse. The drain check (`swath.temporal.versions`) refuses to start a build that no
+longer hosts a workflow type while a run of that type is open in the stack's Temporal. Every pool runs one process, inference one per GPU or `SWATH_INFERENCE_PROCESSES`
 (`swath.embedded.pool_processes`). Any child that dies is restarted with back-off by the supervisor; every
 run lives in PostgreSQL and Temporal's SQLite file under `data/`, so restarts lose nothing.
 """
@@ -30,6 +31,8 @@ from swath.embedded.supervisor import ChildSpec, Supervisor
 from swath.embedded.temporal import TemporalDevServer
 from swath.settings import Mode, Settings
 from swath.temporal import search_attributes
+from swath.temporal.client import connect_unchecked
+from swath.temporal.versions import ensure_drained
 
 log = logging.getLogger("swath.embedded.stack")
 
@@ -127,6 +130,8 @@ class Stack:
             await self.supervisor.start(
                 ChildSpec(name="temporal", argv=self.temporal.argv(), ready=self.temporal.wait_ready)
             )
+        # Nothing in this build finishes a run of a retired workflow type: refuse before any pool polls.
+        await ensure_drained(await connect_unchecked(self.settings))
         env = self.child_env()
         for process in self.pool_processes:
             await self.supervisor.start(ChildSpec(name=process.name, argv=process.argv, env=self.pool_env(process)))

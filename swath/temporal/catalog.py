@@ -46,6 +46,7 @@ from swath.domain.contracts import (
 )
 from swath.domain.errors import NON_RETRYABLE
 from swath.temporal.queues import TaskQueue
+from swath.temporal.versions import CURRENT_RUN_TYPE
 from swath.domain.webhook_contracts import (
     DeliverWebhookRequest,
     DeliverWebhookResult,
@@ -228,9 +229,9 @@ ACTIVITIES: tuple[ActivityDef[Any, Any], ...] = (
 
 # -- workflows ----------------------------------------------------------------------------------
 
-#: Type `AnalysisRunV4`: the fourth shape of a run's workflow (`AnalysisRunV3`, `AnalysisRun`, v2,
-#: and `AnalysisRunWorkflow`, v1, are hosted by `workflows.legacy` until their last runs end).
-ANALYSIS_RUN: WorkflowDef[AnalysisRunInput, RunOutcome] = WorkflowDef("AnalysisRunV4", AnalysisRunInput, RunOutcome)
+#: Type `AnalysisRunV4`: the fourth shape of a run's workflow (the types before it, hosted and
+#: retired, are listed in `swath.temporal.versions`).
+ANALYSIS_RUN: WorkflowDef[AnalysisRunInput, RunOutcome] = WorkflowDef(CURRENT_RUN_TYPE, AnalysisRunInput, RunOutcome)
 #: A child of a run's workflow per scene input, workflow id `run-<run_id>-scene-<position>`.
 SCENE_MAP: WorkflowDef[SceneMapInput, SceneMapResult] = WorkflowDef("SceneMap", SceneMapInput, SceneMapResult)
 WEBHOOK_DELIVERY: WorkflowDef[WebhookDeliveryInput, WebhookDeliveryOutcome] = WorkflowDef(

@@ -135,7 +135,7 @@ def stack_dsn(stack) -> str:
     return f"postgresql://postgres@127.0.0.1:{stack.env['SWATH_PG_PORT']}/swath"
 
 
-#: Where replayable histories of `AnalysisRunWorkflow` live (replayed by tests/workflows/test_replay.py).
+#: Where replayable histories of `AnalysisRunV4` live (replayed by tests/workflows/test_replay.py).
 HISTORIES = Path(__file__).resolve().parents[1] / "workflows" / "histories"
 
 

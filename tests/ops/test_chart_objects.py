@@ -99,8 +99,13 @@ def test_the_api_believes_forwarded_headers_from_the_named_proxies_only(render) 
     assert Settings(trusted_proxies="10.0.0.0/8,192.168.1.7").trusted_proxies == ("10.0.0.0/8", "192.168.1.7")
 
 
+def job_named(release: Release, suffix: str) -> dict:
+    (job,) = [j for j in release.of_kind("Job") if j["metadata"]["name"].endswith(f"-{suffix}")]
+    return job
+
+
 def test_the_migration_job_is_a_hook_that_runs_before_the_deployments(ci_release: Release) -> None:
-    (job,) = ci_release.of_kind("Job")
+    job = job_named(ci_release, "migrate")
     annotations = job["metadata"]["annotations"]
     assert set(annotations[HOOK].split(",")) == {"pre-install", "pre-upgrade"}
     assert containers(job)[0]["args"] == ["migrate"]
@@ -111,13 +116,29 @@ def test_the_migration_job_is_a_hook_that_runs_before_the_deployments(ci_release
     # Whatever the Job needs that is itself a hook comes first (a lower weight).
     for obj in (r.obj for r in ci_release.objects):
         hook = obj["metadata"].get("annotations", {}).get(HOOK)
-        if hook and obj is not job:
+        if hook and obj is not job and obj["metadata"]["name"] != job_named(ci_release, "drain-check")["metadata"]["name"]:
             assert int(obj["metadata"]["annotations"][WEIGHT]) < int(annotations[WEIGHT])
             assert obj["kind"] == "Secret"
 
 
+def test_an_upgrade_is_refused_before_anything_changes_while_retired_workflow_types_have_open_runs(
+    ci_release: Release,
+) -> None:
+    drain, migrate = job_named(ci_release, "drain-check"), job_named(ci_release, "migrate")
+    annotations = drain["metadata"]["annotations"]
+    # Only upgrades: a first install has no runs of an earlier build, nor yet the ConfigMap it reads.
+    assert annotations[HOOK] == "pre-upgrade"
+    assert int(annotations[WEIGHT]) < int(migrate["metadata"]["annotations"][WEIGHT])
+    assert drain["spec"]["backoffLimit"] == 0
+    (container,) = containers(drain)
+    assert container["args"] == ["drain-check"]
+    assert container["envFrom"] == [{"configMapRef": {"name": migrate["metadata"]["name"].removesuffix("-migrate")}}]
+    # It reaches Temporal and nothing else.
+    assert egress_ports(ci_release, "drain-check") == {53, 7233}
+
+
 def test_the_migration_job_reads_the_dsn_from_a_secret_that_exists_before_it(ci_release: Release) -> None:
-    (job,) = ci_release.of_kind("Job")
+    job = job_named(ci_release, "migrate")
     env = {e["name"]: e for e in containers(job)[0]["env"]}
     name = env["SWATH_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"]
     secrets = {s["metadata"]["name"]: s for s in ci_release.of_kind("Secret")}

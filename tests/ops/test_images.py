@@ -84,6 +84,7 @@ def entrypoint(fake_bin: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (["api"], "python -m api"),
         (["migrate"], "swath migrate"),
         (["temporal-setup"], "swath temporal setup"),
+        (["drain-check"], "swath temporal drain-check"),
         *[(["worker", queue.value], f"python -m workers --pool {queue.value}") for queue in TaskQueue],
     ],
 )

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from temporalio import activity, workflow
 
-from activities.legacy import V1_ACTIVITIES
-from swath.temporal.catalog import ACTIVITIES, WORKFLOWS, definition_of
+from swath.temporal.catalog import ACTIVITIES, ANALYSIS_RUN, WORKFLOWS, definition_of
 from swath.temporal.queues import TaskQueue
+from swath.temporal.versions import CURRENT_RUN_TYPE, HOSTED_LEGACY_RUN_TYPES, RETIRED_RUN_TYPES
 from workers.pools import load_pool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,14 +53,12 @@ LIGHT_MODULES = [
     "workers.pools.ingest",
     "workers.pools.notify",
     "workflows.analysis_run",
-    "workflows.legacy.analysis_run_v1",
-    "workflows.legacy.analysis_run_v2",
+    "workflows.legacy",
     "workflows.legacy.analysis_run_v3",
     "workflows.webhook_delivery",
     "activities",
     "activities.ingest",
     "activities.runs",
-    "activities.legacy",
     "activities.notify",
     "swath.temporal.catalog",
     "swath.imagery.tiles",
@@ -124,16 +122,10 @@ def test_every_activity_definition_has_one_implementation_on_its_queue(pools: di
         assert hints["return"] is defn.result_type, defn.name
 
 
-def test_every_registered_activity_is_defined_or_serves_the_previous_workflow(pools: dict) -> None:
-    for queue, name, fn in registrations(pools):
-        defn = definition_of(fn)
-        if defn is None:
-            assert V1_ACTIVITIES.get(name) is queue, f"{name} on {queue} has no definition"
-
-
-def test_every_activity_the_previous_workflow_calls_is_still_served_on_its_queue(pools: dict) -> None:
-    served = {(queue, name) for queue, name, _ in registrations(pools)}
-    assert {(queue, name) for name, queue in V1_ACTIVITIES.items()} <= served
+def test_every_registered_activity_is_defined(pools: dict) -> None:
+    """The hosted legacy type calls the live activities by their definitions: no activity is legacy-only."""
+    undefined = [(queue, name) for queue, name, fn in registrations(pools) if definition_of(fn) is None]
+    assert undefined == []
 
 
 def test_no_queue_registers_a_name_twice(pools: dict) -> None:
@@ -153,9 +145,22 @@ def test_every_workflow_definition_has_one_implementation_on_its_queue(pools: di
     hosted = Counter((queue, workflow_name(cls)) for queue, pool in pools.items() for cls in pool.workflows)
     for defn in WORKFLOWS:
         assert hosted[(defn.queue, defn.name)] == 1, defn.name
-    # Besides them only the earlier versions of the run workflow (v1, v2, v3), kept to finish their runs.
-    legacy = {(TaskQueue.ORCHESTRATION, name) for name in ("AnalysisRunWorkflow", "AnalysisRun", "AnalysisRunV3")}
+    # Besides them only the frozen earlier run types this build hosts, never a retired one.
+    legacy = {(TaskQueue.ORCHESTRATION, name) for name in HOSTED_LEGACY_RUN_TYPES}
     assert set(hosted) == {(d.queue, d.name) for d in WORKFLOWS} | legacy
+    assert not {name for _, name in hosted} & set(RETIRED_RUN_TYPES)
+
+
+def test_every_workflow_class_is_named_as_its_temporal_type(pools: dict) -> None:
+    """A type copied from the Web UI is the class to open."""
+    classes = [cls for pool in pools.values() for cls in pool.workflows]
+    assert [(cls.__name__, workflow_name(cls)) for cls in classes if cls.__name__ != workflow_name(cls)] == []
+
+
+def test_the_versions_are_distinct_and_the_current_one_is_started() -> None:
+    every = [CURRENT_RUN_TYPE, *HOSTED_LEGACY_RUN_TYPES, *RETIRED_RUN_TYPES]
+    assert len(set(every)) == len(every)
+    assert ANALYSIS_RUN.name == CURRENT_RUN_TYPE
 
 
 def test_only_orchestration_hosts_workflows_and_its_only_activities_are_local(pools: dict) -> None:

@@ -1,4 +1,4 @@
-"""AnalysisRunWorkflow on a real dev server, activities replaced by name with recording fakes.
+"""AnalysisRunV4 on a real dev server, activities replaced by name with recording fakes.
 
 Each fake is registered against the same definition as the real activity (`swath.temporal.catalog`),
 on the queue that definition names.
@@ -36,7 +36,7 @@ from swath.domain.chunks import chunk_bounds
 from swath.temporal.catalog import ANALYSIS_RUN, FINISH_RUN, FINISH_RUN_LOCAL, INGEST_INPUTS, RUN_INFERENCE_CHUNK
 from swath.temporal.queues import TaskQueue
 from tests.conftest import start_dev_server
-from workflows.analysis_run import AnalysisRunWorkflow
+from workflows.analysis_run import AnalysisRunV4
 
 MODEL = ModelInfo("crop-classifier", "1.0.0", "ab" * 32)
 FALLBACK = ModelInfo("crop-classifier", "0.9.0", "cd" * 32)
@@ -84,7 +84,7 @@ class Fakes:
                     activity.heartbeat()
                     await asyncio.sleep(0.1)
             model = MODEL if req.model == MODEL.ref else FALLBACK
-            assert req.chunk is not None and not req.items, "a chunk travels as one reference"
+            assert req.chunk.tensor_ref, "a chunk travels as one reference"
             return InferenceResult([], model, stored=len(req.chunk))
 
         @FINISH_RUN_LOCAL.implementation
@@ -128,7 +128,7 @@ async def run_with(env: WorkflowEnvironment, fakes: Fakes, run: AnalysisRunInput
     activities = {**fakes.activities(), **(real or {})}
     workers = [
         Worker(
-            env.client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunWorkflow],
+            env.client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunV4],
             activities=activities.pop(TaskQueue.ORCHESTRATION), no_remote_activities=True,
         )
     ]
@@ -203,7 +203,7 @@ async def test_happy_path_runs_every_step_on_its_queue_in_order(env: WorkflowEnv
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
     # The stored history replays deterministically against the current workflow code.
-    await Replayer(workflows=[AnalysisRunWorkflow]).replay_workflow(history)
+    await Replayer(workflows=[AnalysisRunV4]).replay_workflow(history)
 
 
 async def test_a_run_that_cannot_finish_in_its_own_worker_finishes_on_the_bookkeeping_pool(

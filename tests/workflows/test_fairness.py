@@ -57,8 +57,8 @@ from swath.domain.workflow_ids import run_workflow_id
 from swath.temporal.priority import run_priority
 from swath.temporal.queues import TaskQueue
 from tests.conftest import start_dev_server
-from workflows.analysis_run import AnalysisRunWorkflow
-from workflows.scene_map import SceneMapWorkflow
+from workflows.analysis_run import AnalysisRunV4
+from workflows.scene_map import SceneMap
 
 MODEL = ModelInfo("landcover-segmenter", "1.0.0", "0" * 64)
 #: Each scene of tenant A: three blocks, two in flight at a time (the pools' default).
@@ -178,7 +178,7 @@ async def test_one_tenants_runs_finish_before_anothers_full_queue_has_drained(en
     acts = pools.activities()
     client = env.client
     orchestration = Worker(
-        client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunWorkflow, SceneMapWorkflow],
+        client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunV4, SceneMap],
         activities=acts.pop(TaskQueue.ORCHESTRATION), no_remote_activities=True,
     )  # fmt: skip
     inference = acts.pop(TaskQueue.INFERENCE)
@@ -225,7 +225,7 @@ async def test_a_priority_1_run_overtakes_queued_priority_5_runs(env: WorkflowEn
     acts = pools.activities()
     client = env.client
     orchestration = Worker(
-        client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunWorkflow, SceneMapWorkflow],
+        client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunV4, SceneMap],
         activities=acts.pop(TaskQueue.ORCHESTRATION), no_remote_activities=True,
     )  # fmt: skip
     inference = acts.pop(TaskQueue.INFERENCE)

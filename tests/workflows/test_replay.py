@@ -3,9 +3,9 @@
 The histories come from the failure suite's real stack (`SWATH_RECORD_HISTORIES=1 pytest
 tests/failures`) and cover a complete run, a fallback, a dead-lettered failure, a redrive, a
 deadline and a cancel. A workflow change that breaks replay fails here, before it reaches
-workflows already running in production. `histories/v3/`, `histories/v2/` and `histories/v1/`
-hold runs of the earlier versions (types `AnalysisRunV3`, `AnalysisRun` and
-`AnalysisRunWorkflow`), which the orchestration pool still hosts to finish such runs.
+workflows already running in production. `histories/v3/` holds runs of the frozen earlier type
+`AnalysisRunV3`, which the orchestration pool still hosts to finish such runs; the histories of
+retired types went with their code (`swath.temporal.versions.RETIRED_RUN_TYPES`).
 `histories/lifecycle/` holds a purge pass the lifecycle Schedule started (`BlobLifecycleWorkflow`,
 recorded by `SWATH_RECORD_HISTORIES=1 pytest tests/temporal/test_schedules.py`).
 """
@@ -20,19 +20,29 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from swath.temporal.catalog import ANALYSIS_RUN, BLOB_LIFECYCLE
+from swath.temporal.versions import HOSTED_LEGACY_RUN_TYPES
 from workers.pools import load_pool
 
 HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(HERE.glob("*.json"))
 V3_HISTORIES = sorted((HERE / "v3").glob("*.json"))
-V2_HISTORIES = sorted((HERE / "v2").glob("*.json"))
-V1_HISTORIES = sorted((HERE / "v1").glob("*.json"))
 LIFECYCLE_HISTORIES = sorted((HERE / "lifecycle").glob("*.json"))
-ALL = HISTORIES + V3_HISTORIES + V2_HISTORIES + V1_HISTORIES + LIFECYCLE_HISTORIES
+ALL = HISTORIES + V3_HISTORIES + LIFECYCLE_HISTORIES
+#: The histories of each frozen earlier type the orchestration pool hosts.
+LEGACY_HISTORIES = {"AnalysisRunV3": V3_HISTORIES}
 
 
-def test_there_are_histories_of_every_version_to_replay() -> None:
-    assert all(len(h) >= 5 for h in (HISTORIES, V3_HISTORIES, V2_HISTORIES, V1_HISTORIES))
+def test_there_are_histories_of_every_hosted_version_to_replay() -> None:
+    assert len(HISTORIES) >= 5
+    assert set(LEGACY_HISTORIES) == set(HOSTED_LEGACY_RUN_TYPES)
+    assert all(len(h) >= 5 for h in LEGACY_HISTORIES.values())
+
+
+@pytest.mark.parametrize("name", list(LEGACY_HISTORIES))
+def test_legacy_histories_are_of_their_type(name: str) -> None:
+    for path in LEGACY_HISTORIES[name]:
+        started = json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]
+        assert started["workflowType"]["name"] == name, path
 
 
 def test_there_is_a_history_of_the_lifecycle_workflow_to_replay() -> None:

@@ -1,6 +1,6 @@
 """The `bookkeeping` pool: finishing the runs whose workflow could not finish them itself (a run
 finishes in its orchestration worker as a local activity, and hands the step here after that
-failed for about a minute; runs of older workflow versions finish here too) and the blob purge,
+failed for about a minute; runs of the frozen `AnalysisRunV3` finish here too) and the blob purge,
 in a light process of their own so they never wait behind ingest. Starting it keeps the blob
 lifecycle's Schedule as the settings say."""
 

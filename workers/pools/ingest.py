@@ -1,13 +1,11 @@
 """The `ingest` pool: fetch, decode and stage inputs, read scene blocks and assemble scene maps,
-recording what it finds in PostgreSQL (and the bookkeeping writes of runs of the previous workflow
-version)."""
+recording what it finds in PostgreSQL."""
 
 from contextlib import AsyncExitStack
 
 from temporalio.client import Client
 
 from activities.ingest import IngestActivities
-from activities.legacy import LegacyRunStoreActivities
 from activities.scenes import SceneActivities, SceneFiles
 from swath.blobstore import open_blob_store
 from swath.db import connect
@@ -59,7 +57,7 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
         blobs=blobs, registry=registry, files=files, db=db, scratch_dir=settings.scene_cache_root / "maps",
         decoder=decoder,
     )
-    return [ingest, scenes, LegacyRunStoreActivities(db=db)]
+    return [ingest, scenes]
 
 
 def prepare_process(settings: Settings) -> None:
@@ -69,7 +67,7 @@ def prepare_process(settings: Settings) -> None:
 
 POOL = PoolSpec(
     queue=TaskQueue.INGEST,
-    activity_classes=(IngestActivities, SceneActivities, LegacyRunStoreActivities),
+    activity_classes=(IngestActivities, SceneActivities),
     build_activities=build,
     prepare_process=prepare_process,
     max_concurrent_activities=16,

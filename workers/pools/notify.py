@@ -5,7 +5,6 @@ from contextlib import AsyncExitStack
 from prometheus_client import start_http_server
 from temporalio.client import Client
 
-from activities.legacy import LegacyEventActivities
 from activities.notify import NotifyActivities
 from swath.db import connect
 from swath.domain.errors import TimeoutSettingsError
@@ -28,8 +27,7 @@ def check_attempt_timeout(settings: Settings) -> None:
 
 
 async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> list[object]:
-    """Delivery activities over one DB pool and the pinned webhook HTTP client (and, for runs of
-    the previous workflow version, their event step with the pool's Temporal client)."""
+    """Delivery activities over one DB pool and the pinned webhook HTTP client."""
     check_attempt_timeout(settings)
     db = await connect(settings.dsn)
     stack.push_async_callback(db.close)
@@ -41,15 +39,12 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
         webhook_http_client(webhook_guard(settings), timeout_s=settings.webhook_timeout_s)
     )
     policy = DeliveryPolicy.from_settings(settings)
-    return [
-        NotifyActivities(db=db, http=http, policy=policy),
-        LegacyEventActivities(db=db, temporal=temporal, policy=policy, settings=settings),
-    ]
+    return [NotifyActivities(db=db, http=http, policy=policy)]
 
 
 POOL = PoolSpec(
     queue=TaskQueue.NOTIFY,
-    activity_classes=(NotifyActivities, LegacyEventActivities),
+    activity_classes=(NotifyActivities,),
     build_activities=build,
     max_concurrent_activities=32,
 )

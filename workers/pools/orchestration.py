@@ -16,12 +16,10 @@ from swath.settings import Settings
 from swath.temporal.queues import TaskQueue
 from swath.webhooks.dispatch import DeliveryPolicy
 from workers.pool import PoolSpec
-from workflows.analysis_run import AnalysisRunWorkflow
+from workflows.analysis_run import AnalysisRunV4
 from workflows.blob_lifecycle import BlobLifecycleWorkflow
-from workflows.legacy.analysis_run_v1 import AnalysisRunWorkflowV1
-from workflows.legacy.analysis_run_v2 import AnalysisRunWorkflowV2
-from workflows.legacy.analysis_run_v3 import AnalysisRunWorkflowV3
-from workflows.scene_map import SceneMapWorkflow
+from workflows.legacy import HOSTED as LEGACY_RUN_WORKFLOWS
+from workflows.scene_map import SceneMap
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 
@@ -43,8 +41,9 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
 POOL = PoolSpec(
     queue=TaskQueue.ORCHESTRATION,
     workflows=(
-        AnalysisRunWorkflow, SceneMapWorkflow, WebhookDeliveryWorkflow, BlobLifecycleWorkflow,
-        AnalysisRunWorkflowV3, AnalysisRunWorkflowV2, AnalysisRunWorkflowV1,
+        AnalysisRunV4, SceneMap, WebhookDeliveryWorkflow, BlobLifecycleWorkflow,
+        # Frozen earlier run types, to finish the runs they started (`swath.temporal.versions`).
+        *LEGACY_RUN_WORKFLOWS,
     ),
     activity_classes=(LocalRunFinishActivities,),
     build_activities=build,

@@ -1,6 +1,7 @@
-"""`AnalysisRunWorkflowV3` (type `AnalysisRunV3`), kept only to finish runs started before
-`AnalysisRunV4` (`workflows.analysis_run`) replaced it. Frozen: never change what it does; delete
-it once no run of type `AnalysisRunV3` is open.
+"""`AnalysisRunV3`, kept only to finish runs started before
+`AnalysisRunV4` (`workflows.analysis_run`) replaced it. Frozen: never change what it does (its stored histories
+are replayed by the tests). It retires when a type replaces `AnalysisRunV4`: delete it then and list
+its type in `swath.temporal.versions.RETIRED_RUN_TYPES`.
 
 v3 differs from v4 only in how it finishes: `finish_run` is an activity on the `bookkeeping`
 pool's queue, which cost one more task-queue hop and one more workflow task per run.
@@ -58,7 +59,7 @@ WAIT = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 
 
 @workflow.defn(name="AnalysisRunV3")
-class AnalysisRunWorkflowV3:
+class AnalysisRunV3:
     """One analysis run; workflow id `run-<run_id>`."""
 
     def __init__(self) -> None:
