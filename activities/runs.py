@@ -6,10 +6,18 @@ run's workflow finishes without a task-queue hop; `finish_run` is the same step 
 of attempts (and where runs of older workflow versions finish). Every write is idempotent: a retry,
 or the other home, finds the run finished, the dead letter stored and the events recorded, and
 only starts deliveries still pending.
+
+A run that completes with maps gets its run-level outputs here, before it is marked complete (so
+`run.completed` finds them): the STAC Collection linking its maps' Items and the RO-Crate of the
+run (`swath.imagery.run_outputs`), both small documents built from the Items the maps' assembly
+stored, both rewritten as they were by a retry.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 from dataclasses import asdict
 from uuid import UUID
 
@@ -17,7 +25,9 @@ import asyncpg
 from temporalio import activity
 from temporalio.client import Client
 
-from swath.db import dead_letters, items, runs
+from swath.blobstore import BlobStore
+from swath.db import dead_letters, items, outputs, runs
+from swath.imagery import crate, run_outputs, stac
 from swath.domain.contracts import FinishRunRequest, FinishRunResult
 from swath.domain.status import RunStatus
 from swath.observe import metrics
@@ -31,18 +41,25 @@ from swath.webhooks.outbox import record_run_event
 class RunFinisher:
     """The run writes the workflow itself makes (ingest and inference record their own)."""
 
-    def __init__(self, *, db: asyncpg.Pool, temporal: Client, policy: DeliveryPolicy, settings: Settings) -> None:
-        """`temporal` starts webhook deliveries; `settings` gives the run representation its links."""
+    def __init__(
+        self, *, db: asyncpg.Pool, temporal: Client, policy: DeliveryPolicy, settings: Settings,
+        blobs: BlobStore | None = None,
+    ) -> None:
+        """`temporal` starts webhook deliveries; `settings` gives the run representation its links;
+        `blobs` stores a completed run's Collection and crate (none: they are not written)."""
         self.db = db
         self.temporal = temporal
         self.policy = policy
         self.settings = settings
+        self.blobs = blobs
 
     async def finish(self, req: FinishRunRequest) -> FinishRunResult:
         """Dead-letter (if asked), record the terminal status, then each event and its deliveries."""
         annotate(run_id=req.run_id, tenant=req.tenant or None, status=req.status)
         run_id = UUID(req.run_id)
         dead_lettered = False
+        if self.blobs is not None and req.status == RunStatus.COMPLETE.value:
+            await self._write_run_outputs(req)
         async with self.db.acquire() as conn, conn.transaction():
             if req.item_errors:
                 await items.insert_item_errors(
@@ -83,6 +100,41 @@ class RunFinisher:
             req.run_id, req.status, "now" if finished else "already", ",".join(req.events) or "none", started,
         )
         return FinishRunResult(finished=finished, deliveries_started=started)
+
+    async def _write_run_outputs(self, req: FinishRunRequest) -> None:
+        """Store and record the run's STAC Collection and RO-Crate, when it has maps."""
+        run_id = UUID(req.run_id)
+        async with self.db.acquire() as conn:
+            rows = await outputs.list_outputs(conn, run_id=run_id)
+            run = await conn.fetchrow("SELECT tenant, input FROM runs WHERE id = $1", run_id)
+        run_level = {stac.COLLECTION_NAME, crate.METADATA_NAME}
+        rows = [row for row in rows if row["name"] not in run_level]
+        item_rows = [row for row in rows if row["name"].endswith(stac.ITEM_SUFFIX)]
+        if run is None or not item_rows:
+            return
+        found = [json.loads(await self.blobs.get(row["ref"])) for row in item_rows]
+        tenant = req.tenant or run["tenant"]
+        submitted = run["input"] or {}
+        stored = [run_outputs.OutputRow(r["name"], r["size"], r["sha256"], r["media_type"]) for r in rows]
+        collection = run_outputs.collection(req.run_id, found)
+        stored.append(await self._put_output(run_id, tenant, stac.COLLECTION_NAME, collection, stac.MEDIA_TYPE))
+        parameters = {"model": submitted.get("model", ""), **(submitted.get("params") or {})}
+        fallback = crate.CrateModel(req.model.name, req.model.version, req.model.sha256) if req.model else None
+        document = await asyncio.to_thread(
+            run_outputs.run_crate, run_id=req.run_id, status=req.status, items=found, outputs=stored,
+            parameters=parameters, fallback_model=fallback,
+        )
+        await self._put_output(run_id, tenant, crate.METADATA_NAME, document, crate.MEDIA_TYPE)
+
+    async def _put_output(
+        self, run_id: UUID, tenant: str, name: str, data: bytes, media_type: str
+    ) -> run_outputs.OutputRow:
+        ref = await self.blobs.put(f"tenants/{tenant}/outputs/{run_id}/{name}", data)
+        row = run_outputs.OutputRow(name, len(data), hashlib.sha256(data).hexdigest(), media_type)
+        await outputs.record_output(
+            self.db, run_id=run_id, name=name, ref=ref, size=row.size, sha256=row.sha256, media_type=media_type
+        )
+        return row
 
 
 class LocalRunFinishActivities(RunFinisher):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -32,14 +33,14 @@ from swath.db import outputs, runs, scenes
 from swath.db.retrying import with_write_retries
 from swath.domain.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, SceneChangedError, SceneError
 from swath.models.registry import ModelManifest, ModelRegistry
-from swath.imagery import areas, cog, grid, output_names, raster
+from swath.imagery import areas, cog, grid, output_names, preview, provenance, raster, stac, vectors
 from swath.imagery.blocks import decode_arrays, map_block_key, scene_windows, staged_block_key
 from swath.imagery.decoder import RasterDecoder
 from swath.temporal.catalog import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
 from swath.observe.tracing import annotate
 
 #: What a map is served as.
-COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+COG_MEDIA_TYPE = cog.COG_MEDIA_TYPE
 _COPY_CHUNK = 8 << 20
 #: Pins of runs that failed or were cancelled (none reads them any more) go once idle this long.
 PIN_IDLE_S = 6 * 3600.0
@@ -191,6 +192,24 @@ def _aligned_block_size(requested: int, window: int, overlap: int) -> int:
     return max(1, (requested + overlap) // stride) * stride - overlap
 
 
+class MapPaths:
+    """Where a map's outputs are written before they are stored."""
+
+    def __init__(self, work: Path, scene_id: str) -> None:
+        self.work = work
+        self.map = work / output_names.map_name(scene_id)
+        self.confidence = work / "confidence.tif"
+        self.vectors = work / "vectors.parquet"
+        self.geojson = work / "vectors.geojson"
+        self.preview = work / "preview.png"
+
+
+def _min_pixels(params: dict) -> int:
+    """The vectors' minimum mapping unit, in pixels: the run's `vector_min_pixels`, or the default."""
+    value = params.get("vector_min_pixels", vectors.DEFAULT_MIN_PIXELS)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else vectors.DEFAULT_MIN_PIXELS
+
+
 class SceneActivities:
     """Reads scene blocks and assembles maps; `scratch_dir` holds maps while they are written."""
 
@@ -228,7 +247,8 @@ class SceneActivities:
 
     @ASSEMBLE_SCENE_MAP.implementation
     async def assemble_scene_map(self, req: AssembleMapRequest) -> SceneMapResult:
-        """Write the COG from the mapped blocks, store it as the run's output and record it (idempotent)."""
+        """Write the map's outputs from the mapped blocks — the COG (and confidence COG), its vectors,
+        its preview and its STAC Item — store them as the run's outputs and record them (idempotent)."""
         manifest = self.registry.resolve(req.model)
         scene = req.scene
         annotate(run_id=req.run_id, tenant=req.tenant, model=req.model, scene=scene.id, blocks=scene.blocks)
@@ -236,14 +256,29 @@ class SceneActivities:
         work = Path(tempfile.mkdtemp(dir=self._scratch(), prefix=f"{req.run_id}-"))
         try:
             async with heartbeating():
-                map_path = work / name
+                run_input = await self._run_input(req)
+                min_pixels = _min_pixels(run_input.get("params") or {})
                 blocks = await self._mapped_blocks(req)
                 loop = asyncio.get_running_loop()
-                await asyncio.to_thread(self._write_cogs, loop, req, manifest, blocks, map_path, work)
-                written = [(name, map_path)]
+                paths = MapPaths(work, scene.id)
+                summary = await asyncio.to_thread(
+                    self._write_outputs, loop, req, manifest, blocks, paths, min_pixels
+                )
+                written = [(name, paths.map, cog.COG_MEDIA_TYPE)]
                 if req.confidence:
-                    written.append((output_names.confidence_name(scene.id), work / "confidence.tif"))
-                stored = [(n, *await self._store(req, n, p)) for n, p in written]
+                    written.append((output_names.confidence_name(scene.id), paths.confidence, cog.COG_MEDIA_TYPE))
+                written.append((output_names.vectors_name(scene.id), paths.vectors, vectors.GEOPARQUET_MEDIA_TYPE))
+                if summary.geojson:
+                    written.append((output_names.geojson_name(scene.id), paths.geojson, vectors.GEOJSON_MEDIA_TYPE))
+                written.append((output_names.preview_name(scene.id), paths.preview, preview.PNG_MEDIA_TYPE))
+                stored = [(n, *await self._store(req, n, p), media) for n, p, media in written]
+                item = provenance.map_item(
+                    req, manifest, stored, run_input=run_input, software=provenance.software_versions(),
+                )
+                item_path = work / "item.json"
+                await asyncio.to_thread(item_path.write_text, json.dumps(item, indent=1))
+                item_name = stac.item_name(scene.id)
+                stored.append((item_name, *await self._store(req, item_name, item_path), "application/geo+json"))
                 stats = areas.class_stats(manifest.labels, req.pixels or [0] * len(manifest.labels),
                                           req.area_m2 or [0.0] * len(manifest.labels))
                 await with_write_retries(
@@ -253,6 +288,12 @@ class SceneActivities:
             await asyncio.to_thread(shutil.rmtree, work, True)
         self.files.forget(run_id=req.run_id, position=scene.position)
         return SceneMapResult(scene.id, name, req.model_info)
+
+    async def _run_input(self, req: AssembleMapRequest) -> dict:
+        """The run's request as submitted (its inputs and parameters); empty if the row is gone."""
+        async with self.db.acquire() as conn:
+            row = await conn.fetchrow("SELECT input FROM runs WHERE id = $1", UUID(req.run_id))
+        return (row["input"] if row else None) or {}
 
     def _scratch(self) -> Path:
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
@@ -265,11 +306,12 @@ class SceneActivities:
         present = await asyncio.gather(*(self.blobs.exists(ref) for _, ref in refs))
         return [(n, ref) for (n, ref), ok in zip(refs, present) if ok]
 
-    def _write_cogs(
+    def _write_outputs(
         self, loop: asyncio.AbstractEventLoop, req: AssembleMapRequest, manifest: ModelManifest,
-        blocks: list[tuple[int, str]], dest: Path, work: Path,
-    ) -> None:
-        """In a thread: fetch each mapped block in turn (on `loop`) and write the COG(s) from them."""
+        blocks: list[tuple[int, str]], paths: "MapPaths", min_pixels: int,
+    ) -> vectors.VectorSummary:
+        """In a thread: fetch each mapped block in turn (on `loop`) and write the COG(s) from them,
+        tracing the class blocks into vectors on the way; then the preview from the COG."""
         scene = req.scene
 
         def mapped(layer: str) -> Iterator[tuple[grid.Window, np.ndarray]]:
@@ -277,11 +319,27 @@ class SceneActivities:
                 data = asyncio.run_coroutine_threadsafe(self.blobs.get(ref), loop).result()
                 yield grid.block_at(scene.width, scene.height, scene.block_size, n), decode_arrays(data)[layer]
 
+        sink = vectors.VectorSink(
+            paths.vectors, width=scene.width, height=scene.height, crs=scene.crs, transform=scene.transform,
+            labels=manifest.labels, min_pixels=min_pixels,
+        )
+
+        def traced(layer: str) -> Iterator[tuple[grid.Window, np.ndarray]]:
+            for window, classes in mapped(layer):
+                sink.add(window, classes)
+                yield window, classes
+
         common = dict(width=scene.width, height=scene.height, crs=scene.crs, transform=scene.transform,
-                      scratch_dir=work)
-        cog.write_map(dest, mapped("classes"), labels=manifest.labels, colors=manifest.colors, **common)
+                      scratch_dir=paths.work)
+        cog.write_map(paths.map, traced("classes"), labels=manifest.labels, colors=manifest.colors, **common)
+        summary = sink.close()
         if req.confidence:
-            cog.write_confidence(work / "confidence.tif", mapped("confidence"), **common)
+            cog.write_confidence(paths.confidence, mapped("confidence"), **common)
+        if sum(summary.polygons) <= vectors.GEOJSON_MAX_FEATURES:
+            vectors.write_geojson(paths.vectors, paths.geojson)
+            summary.geojson = True
+        preview.write_map_preview(paths.map, paths.preview)
+        return summary
 
     async def _store(self, req: AssembleMapRequest, name: str, path: Path) -> tuple[str, int, str]:
         """Stream a written file into the run's outputs; its reference, size and sha256."""
@@ -299,17 +357,17 @@ class SceneActivities:
         ref = await self.blobs.put_stream(f"tenants/{req.tenant}/outputs/{req.run_id}/{name}", chunks())
         return ref, size, digest.hexdigest()
 
-    async def _record(self, req: AssembleMapRequest, stored: list[tuple[str, str, int, str]], stats: list[dict]) -> None:
+    async def _record(self, req: AssembleMapRequest, stored: list[tuple[str, str, int, str, str]], stats: list[dict]) -> None:
         run_id, scene = UUID(req.run_id), req.scene
         async with self.db.acquire() as conn, conn.transaction():
-            for name, ref, size, sha256 in stored:
+            for name, ref, size, sha256, media_type in stored:
                 await outputs.record_output(
-                    conn, run_id=run_id, name=name, ref=ref, size=size, sha256=sha256, media_type=COG_MEDIA_TYPE
+                    conn, run_id=run_id, name=name, ref=ref, size=size, sha256=sha256, media_type=media_type
                 )
             await scenes.record_map(
                 conn, run_id=run_id, input_id=scene.id, name=stored[0][0], crs=scene.crs, width=scene.width,
                 height=scene.height, transform=scene.transform, class_stats=stats,
-                confidence_name=stored[1][0] if len(stored) > 1 else None,
+                confidence_name=stored[1][0] if req.confidence else None,
             )
             await scenes.record_scene_item(
                 conn, run_id=run_id, input_id=scene.id, position=scene.position, model=req.model_info

@@ -19,7 +19,12 @@
 - `areas`: per-class pixel counts and areas in m^2, on the CRS's ellipsoid for geographic grids
   (`row_pixel_areas_m2`, `class_counts`, `class_stats`);
 - `blocks`: how a block's pixels and its map are staged between steps (one `.npz` blob per block);
-- `preview`: a PNG of a scene's true colour beside its map.
+- `preview`: a map's PNG preview in its classes' colours, and a scene's true colour beside its map;
+- `vectors`: a map's polygons, traced per block and stitched across seams, as GeoParquet and GeoJSON;
+- `stac`: a map's STAC Item and a run's Collection, and the shipped schemas (`stac_schemas/`) to
+  validate them offline; `provenance`: what an Item says of the model, the inputs and the software;
+- `crate`: a run's RO-Crate (Workflow Run Crate); `run_outputs`: a run's Collection and crate from
+  its maps' Items.
 
 Nothing here imports torch, Temporal or the database; import the module you need (this package
 imports none of them, and `swath.imagery.grid`, which workflows may use to count blocks, imports

@@ -27,6 +27,8 @@ from rio_cogeo.profiles import cog_profiles
 from swath.imagery.grid import Window
 from swath.imagery.mapping import NO_CLASS
 
+#: What a COG is served as.
+COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 #: Tile size of the scratch file and of the COG.
 _TILE = 512
 

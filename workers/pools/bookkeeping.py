@@ -26,13 +26,15 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
     deliveries); the purge over the same pool and the blob store."""
     db = await connect(settings.dsn)
     stack.push_async_callback(db.close)
+    blobs = open_blob_store(settings)
     if settings.lifecycle_interval_s > 0:
         await ensure_lifecycle_schedule(temporal, timedelta(seconds=settings.lifecycle_interval_s))
     return [
         RunBookkeepingActivities(
             db=db, temporal=temporal, policy=DeliveryPolicy.from_settings(settings), settings=settings,
+            blobs=blobs,
         ),
-        BlobLifecycleActivities(db=db, blobs=open_blob_store(settings), policy=RetentionPolicy.from_settings(settings)),
+        BlobLifecycleActivities(db=db, blobs=blobs, policy=RetentionPolicy.from_settings(settings)),
     ]
 
 

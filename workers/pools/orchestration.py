@@ -1,7 +1,8 @@
 """The `orchestration` pool: the workflows, and the one write a run's workflow makes itself.
 
-Finishing a run is a local activity here (`finish_run_local`), over one database pool and the
-pool's Temporal client (finishing starts webhook deliveries); it is async I/O on the worker's
+Finishing a run is a local activity here (`finish_run_local`), over one database pool, the blob
+store (a completed run's STAC Collection and RO-Crate) and the pool's Temporal client (finishing
+starts webhook deliveries); it is async I/O on the worker's
 event loop, never in a workflow task. The worker polls for workflow tasks only
 (`no_remote_activities`): every other activity belongs to another pool's queue.
 """
@@ -11,6 +12,7 @@ from contextlib import AsyncExitStack
 from temporalio.client import Client
 
 from activities.runs import LocalRunFinishActivities
+from swath.blobstore import open_blob_store
 from swath.db import connect
 from swath.settings import Settings
 from swath.temporal.queues import TaskQueue
@@ -30,10 +32,12 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
     even while PostgreSQL is away, and a finish that cannot reach it goes to the bookkeeping pool.
     """
     db = await connect(settings.dsn, min_size=0)
+    blobs = open_blob_store(settings)  # a completed run's Collection and crate
     stack.push_async_callback(db.close)
     return [
         LocalRunFinishActivities(
             db=db, temporal=temporal, policy=DeliveryPolicy.from_settings(settings), settings=settings,
+            blobs=blobs,
         ),
     ]
 
