@@ -186,3 +186,38 @@ def test_sentinel2_baseline_offset_applies_once() -> None:
                   {"scale": 0.0001}) == pytest.approx((1.0, 0.0))
     assert values({"s2:processing_baseline": "03.01"}, {"scale": 0.0001}) == pytest.approx((1.0, 0.0))
     assert values({}, {}) == pytest.approx((1.0, 0.0))
+
+
+@pytest.mark.parametrize(("item", "status"), [
+    ({"id": "two", "uri": "blob://tenants/acme/uploads/x.tif", "bands": {"B02": "blob://tenants/acme/uploads/B02.tif"}}, 422),
+    ({"id": "line", "bands": {"B02": "blob://tenants/acme/uploads/B02.tif"}, "aoi": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}}, 422),
+    ({"id": "tile", "kind": "tile", "stac_item": "https://example.com/item.json"}, 422),
+    ({"id": "other", "bands": {"B02": "blob://tenants/other/uploads/B02.tif"}}, 422),
+    ({"id": "metadata", "bands": {"B02": "http://169.254.169.254/latest/B02.tif"}}, 422),
+])
+async def test_bad_per_band_inputs_are_refused_at_submission(client: httpx.AsyncClient, item: dict, status: int) -> None:
+    response = await client.post("/v1/runs", json={"model": MODEL, "inputs": [item]})
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_jpeg2000_band_reads_like_the_same_band_as_a_geotiff(tmp_path: Path) -> None:
+    from swath.imagery import raster
+    from swath.imagery.band_stack import BandSource, GridSpec, read_bands_block
+    from swath.imagery.grid import Window
+
+    with rasterio.open(DATA / "s2_B05.jp2") as src:
+        profile = {**src.profile, "driver": "JP2OpenJPEG", "QUALITY": 100, "REVERSIBLE": "YES"}
+        profile.pop("blockxsize", None), profile.pop("blockysize", None), profile.pop("tiled", None)
+        data = src.read()
+    jp2 = tmp_path / "B05.jp2"
+    with rasterio.open(jp2, "w", **profile) as dst:
+        dst.write(data)
+    assert raster.inspect_scene(jp2).width == data.shape[2]
+    with rasterio.open(DATA / "s2_B02.jp2") as b02:
+        grid = GridSpec("EPSG:32618", tuple(b02.transform)[:6], b02.width, b02.height)
+    block = Window(100, 100, 300, 300)
+    from_jp2 = read_bands_block([BandSource(str(jp2))], grid, block, halo=16)
+    from_tiff = read_bands_block([BandSource(str(DATA / "s2_B05.jp2"))], grid, block, halo=16)
+    assert np.array_equal(from_jp2.valid, from_tiff.valid)
+    assert np.allclose(from_jp2.pixels, from_tiff.pixels)
