@@ -19,6 +19,7 @@ chunks with — and each chunk is written as one batch.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import tempfile
 import zlib
@@ -33,10 +34,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
+from activities.band_scenes import BandInput, open_band_scene
 from activities.scenes import SceneFiles, open_scene
 from swath.imagery.decoder import RasterDecoder
 from swath.observe import metrics
-from swath.blobstore import SCHEME, BlobStore
+from swath.blobstore import SCHEME, BlobStore, key_of
 from swath.domain.chunks import chunk_bounds
 from swath.domain.contracts import IngestRequest, IngestResult, InputRef, ItemError, StagedChunk, StagedScene
 from swath.db import items, runs, scenes
@@ -54,6 +56,7 @@ from swath.domain.errors import (
 from swath.outbound.pinned_http import pinned_client
 from swath.domain.redact import redact_url
 from swath.models.registry import InputSpec, ModelManifest, ModelRegistry
+from swath.imagery import stac_assets
 from swath.imagery.staged import batch_key, encode_batch
 from swath.temporal.catalog import INGEST_INPUTS
 from swath.imagery.tiles import decode_tile
@@ -105,15 +108,18 @@ class IngestActivities:
         """`db` is needed for requests that ask to `record`; `scene_files` and `scene_decoder` for scene
         inputs (by default a cache under the temporary directory and a decoder with default limits)."""
         self.blobs = blobs
-        self.scene_files = scene_files or SceneFiles(blobs, Path(tempfile.gettempdir()) / "swath-scenes")
+        self.http = pinned_client(guard, timeout_s=fetch_timeout_s, headers=FETCH_HEADERS)
         self.scene_decoder = scene_decoder or RasterDecoder()
+        self.scene_files = scene_files or SceneFiles(
+            blobs, Path(tempfile.gettempdir()) / "swath-scenes", http=self.http,
+            max_remote_bytes=self.scene_decoder.limits.max_bytes,
+        )
         self.max_scene_bytes = self.scene_decoder.limits.max_bytes
         self.registry = registry
         self.guard = guard
         self.max_item_bytes = max_item_bytes
         self.db = db
         self.fetch_concurrency = fetch_concurrency
-        self.http = pinned_client(guard, timeout_s=fetch_timeout_s, headers=FETCH_HEADERS)
 
     async def aclose(self) -> None:
         """Close the HTTP client and stop the decoder's processes."""
@@ -195,7 +201,13 @@ class IngestActivities:
     async def _stage_scene(
         self, req: IngestRequest, position: int, item: InputRef, manifest: ModelManifest
     ) -> StagedScene:
-        """Check a scene and plan its blocks; an `https://` scene is streamed into the blob store first."""
+        """Check a scene and plan its blocks; an `https://` scene is streamed into the blob store first.
+
+        A scene given as a STAC item or as one file per band is opened band by band where its files lie
+        (`activities.band_scenes`): remote bands are read by range, only the blocks the run maps.
+        """
+        if item.stac_item or item.bands:
+            return await self._stage_band_scene(req, position, item, manifest)
         uri = await self._full_uri(item)
         if uri.startswith(SCHEME):
             ref = uri
@@ -205,6 +217,42 @@ class IngestActivities:
         return await open_scene(
             self.scene_files, self.scene_decoder, ref=ref, run_id=req.run_id, item_id=item.id, position=position,
             manifest=manifest, block_size=req.scene_block_size,
+        )
+
+    async def _stage_band_scene(
+        self, req: IngestRequest, position: int, item: InputRef, manifest: ModelManifest
+    ) -> StagedScene:
+        wanted = manifest.input.bands
+        ref = ""
+        if item.stac_item:
+            location = await self._full_uri(item)
+            try:
+                raw = json.loads(await self._fetch(location))
+            except (ValueError, UnicodeDecodeError):
+                raise ItemProblem(ItemErrorCode.INVALID_STAC_ITEM, "the STAC item is not JSON") from None
+            base = None if location.startswith(SCHEME) else location
+            stac = stac_assets.parse_item(raw, self_href=base)
+            matched = stac_assets.match_bands(
+                stac, wanted, manifest_scale=manifest.input.scale, overrides=item.band_assets, base_href=base
+            )
+            bands = [
+                BandInput(m.band, _asset_uri(m.href, req.tenant, m.band), m.index, m.nodata, m.gain, m.bias)
+                for m in matched
+            ]
+            ref = item.uri
+        else:
+            given = {name.lower(): uri for name, uri in item.bands.items()}
+            missing = [band for band in wanted if band.lower() not in given]
+            if missing:
+                raise ItemProblem(
+                    ItemErrorCode.MISSING_BANDS,
+                    f"no file for bands {', '.join(missing)} (given: {', '.join(item.bands) or 'none'})",
+                )
+            bands = [BandInput(band, given[band.lower()]) for band in wanted]
+        return await open_band_scene(
+            self.scene_files, self.scene_decoder, bands=bands, run_id=req.run_id, item_id=item.id,
+            position=position, manifest=manifest, block_size=req.scene_block_size, resolution=item.resolution,
+            aoi=item.aoi, aoi_crs=item.aoi_crs, ref=ref,
         )
 
     async def _copy_capped(self, response: httpx.Response, key: str) -> str:
@@ -324,6 +372,24 @@ class IngestActivities:
         except zlib.error:
             raise ItemProblem(ItemErrorCode.UNDECODABLE, f"body is not valid {encoding}") from None
         return bytes(body)
+
+
+def _asset_uri(href: str, tenant: str, band: str) -> str:
+    """A STAC asset's location, if it is one ingest may read: an `http(s)://` URL (the guard checks it
+    when it is fetched) or a blob of the run's own tenant."""
+    scheme = href.split(":", 1)[0].lower() if ":" in href else ""
+    if scheme in ("http", "https"):
+        return href
+    if href.startswith(SCHEME) and tenant:
+        try:
+            if key_of(href).startswith(f"tenants/{tenant}/"):
+                return href
+        except InvalidBlobRefError:
+            pass
+    raise ItemProblem(
+        ItemErrorCode.URL_REFUSED,
+        f"band {band}: the asset {redact_url(href)} is neither an http(s) URL nor a blob of this tenant",
+    )
 
 
 async def _store_item_errors(

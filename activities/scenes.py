@@ -22,9 +22,11 @@ from pathlib import Path
 from uuid import UUID
 
 import asyncpg
+import httpx
 import numpy as np
 from temporalio.exceptions import ApplicationError
 
+from activities import band_scenes
 from activities.heartbeat import heartbeating
 from swath.blobstore import BlobStore, ref_of
 from swath.blobstore.local import LocalBlobStore
@@ -34,8 +36,10 @@ from swath.db.retrying import with_write_retries
 from swath.domain.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, SceneChangedError, SceneError
 from swath.models.registry import ModelManifest, ModelRegistry
 from swath.imagery import areas, cog, grid, output_names, preview, provenance, raster, stac, vectors
-from swath.imagery.blocks import decode_arrays, map_block_key, scene_windows, staged_block_key
+from swath.imagery.blocks import aligned_block_size, decode_arrays, map_block_key, scene_windows, staged_block_key
 from swath.imagery.decoder import RasterDecoder
+from swath.imagery.ranged_file import RangedFile, RemoteReadError
+from swath.domain.scene_limits import SceneLimits
 from swath.temporal.catalog import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
 from swath.observe.tracing import annotate
 
@@ -57,18 +61,40 @@ class SceneFiles:
     dropped when its map is assembled, and pins of failed or cancelled runs once idle for `idle_s`.
     """
 
-    def __init__(self, blobs: BlobStore, cache_dir: Path, *, idle_s: float = PIN_IDLE_S) -> None:
+    def __init__(
+        self, blobs: BlobStore, cache_dir: Path, *, idle_s: float = PIN_IDLE_S, http: httpx.AsyncClient | None = None,
+        max_remote_bytes: int = SceneLimits().max_bytes,
+    ) -> None:
+        """`http` (a pinned client) reads remote band files by range; without it they are refused."""
         self.blobs = blobs
         self.cache_dir = cache_dir
         self.idle_s = idle_s
+        self.http = http
+        self.max_remote_bytes = max_remote_bytes
         self._locks: dict[Path, asyncio.Lock] = {}
+        self._ranged: dict[Path, RangedFile] = {}
 
-    def _pin_path(self, run_id: str, position: int) -> Path:
-        return self.cache_dir / "pins" / run_id / f"{position}.tif"
+    def _pin_path(self, run_id: str, position: int, band: str = "") -> Path:
+        return self.cache_dir / "pins" / run_id / (f"{position}-{band}.tif" if band else f"{position}.tif")
 
-    async def pin(self, ref: str, *, run_id: str, position: int) -> tuple[Path, str]:
-        """Pin the blob `ref` for a run's scene: its local file and the sha256 of its bytes."""
-        dest = self._pin_path(run_id, position)
+    def ranged(self, url: str, *, run_id: str, position: int, band: str) -> RangedFile:
+        """The run's sparse local copy of a remote band file, fetched by range as blocks need it."""
+        if self.http is None:
+            raise ItemProblem(ItemErrorCode.URL_REFUSED, "remote band files are not read by this pool")
+        path = self._pin_path(run_id, position, band)
+        file = self._ranged.get(path)
+        if file is None:
+            file = self._ranged[path] = RangedFile(path, url, self.http, max_bytes=self.max_remote_bytes)
+        return file
+
+    async def aclose(self) -> None:
+        """Close the HTTP client remote band files are read with."""
+        if self.http is not None:
+            await self.http.aclose()
+
+    async def pin(self, ref: str, *, run_id: str, position: int, band: str = "") -> tuple[Path, str]:
+        """Pin the blob `ref` for a run's scene (or one band of it): its local file and the sha256 of its bytes."""
+        dest = self._pin_path(run_id, position, band)
         async with self._locks.setdefault(dest, asyncio.Lock()):
             await asyncio.to_thread(self.sweep)
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -85,16 +111,16 @@ class SceneFiles:
                 raise
         return dest, digest
 
-    async def path(self, ref: str, *, run_id: str, position: int, sha256: str) -> Path:
+    async def path(self, ref: str, *, run_id: str, position: int, sha256: str, band: str = "") -> Path:
         """The pinned file of a run's scene; pinned again when missing, if the blob still holds `sha256`.
 
         An empty `sha256` (scenes of older workflows) takes whatever the blob holds.
         """
-        dest = self._pin_path(run_id, position)
+        dest = self._pin_path(run_id, position, band)
         if dest.is_file():
             os.utime(dest)  # in use: not idle
             return dest
-        dest, digest = await self.pin(ref, run_id=run_id, position=position)
+        dest, digest = await self.pin(ref, run_id=run_id, position=position, band=band)
         if sha256 and digest != sha256:
             dest.unlink(missing_ok=True)
             raise SceneChangedError(f"the blob {ref} was replaced after the run inspected it")
@@ -113,6 +139,10 @@ class SceneFiles:
         dest = self._pin_path(run_id, position)
         dest.unlink(missing_ok=True)
         self._locks.pop(dest, None)
+        for band_file in dest.parent.glob(f"{position}-*"):  # one file per band, and what ranges each holds
+            band_file.unlink(missing_ok=True)
+            self._locks.pop(band_file, None)
+            self._ranged.pop(band_file, None)
         with contextlib.suppress(OSError):
             dest.parent.rmdir()  # only once the run's last pin is gone
 
@@ -168,7 +198,7 @@ async def open_scene(
     indexes = raster.band_indexes(info, manifest.input.bands)
     window = manifest.input.width
     halo = manifest.overlap if manifest.task == "segmentation" else 0
-    block_size = _aligned_block_size(block_size, window, halo)
+    block_size = aligned_block_size(block_size, window, halo)
     return StagedScene(
         id=item_id, position=position, ref=ref, width=info.width, height=info.height, crs=info.crs,
         transform=list(info.transform), band_indexes=list(indexes), nodata=info.nodata, block_size=block_size,
@@ -177,19 +207,6 @@ async def open_scene(
         windows=scene_windows(info.height, info.width, block_size, window, halo),
         sha256=sha256,
     )
-
-
-def _aligned_block_size(requested: int, window: int, overlap: int) -> int:
-    """The block size nearest below `requested` whose windows tile the block exactly.
-
-    Without overlap: a multiple of the window. With overlap (the block read with a halo of
-    `overlap` on every side): `k·(window − overlap) − overlap`, so the haloed block is exactly
-    `k` windows at the model's stride and no window is spent on a sliver at the block's edge.
-    """
-    if not overlap:
-        return max(window, requested // window * window)
-    stride = window - overlap
-    return max(1, (requested + overlap) // stride) * stride - overlap
 
 
 class MapPaths:
@@ -232,13 +249,20 @@ class SceneActivities:
         window = grid.block_at(scene.width, scene.height, scene.block_size, req.block)
         async with heartbeating():
             try:
-                path = await self.files.path(
-                    scene.ref, run_id=req.run_id, position=scene.position, sha256=scene.sha256
-                )
-                block = await self.decoder.read_block(
-                    path, window, indexes=scene.band_indexes, halo=scene.halo, nodata=scene.nodata
-                )
-            except SceneError as err:
+                if scene.bands:
+                    block = await band_scenes.read_band_block(
+                        self.files, self.decoder, scene, run_id=req.run_id, block=req.block
+                    )
+                else:
+                    path = await self.files.path(
+                        scene.ref, run_id=req.run_id, position=scene.position, sha256=scene.sha256
+                    )
+                    block = await self.decoder.read_block(
+                        path, window, indexes=scene.band_indexes, halo=scene.halo, nodata=scene.nodata
+                    )
+            except RemoteReadError as err:  # a range that kept failing: the block is retried as a whole
+                raise ApplicationError(str(err), type=err.code) from None
+            except ItemProblem as err:
                 raise ApplicationError(str(err), type=err.code, non_retryable=True) from None
             if block.data is None:
                 return StagedBlock(req.block)

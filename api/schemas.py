@@ -14,6 +14,9 @@ from swath.domain.run_view import RunErrorOut, RunOut
 from swath.domain.priority import DEFAULT_PRIORITY, HIGHEST_PRIORITY, LOWEST_PRIORITY, MAX_WEIGHT, MIN_WEIGHT
 from swath.auth.tokens import MAX_JTI_CHARS
 
+#: Bands one per-band input may name, at most.
+MAX_BANDS = 64
+BandName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")]
 ItemId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$", examples=["tile-1"])]
 
 
@@ -29,14 +32,59 @@ class InputItem(BaseModel):
     kind: Literal["tile", "scene"] | None = Field(
         default=None,
         description="`tile`: one model input, one label. `scene`: a GeoTIFF/COG of any size, mapped window by "
-        "window into a map (by `uri` only). Default: `scene` for segmentation models, `tile` otherwise.",
+        "window into a map (by `uri`, `bands` or `stac_item`). Default: `scene` for segmentation models and for "
+        "`bands` and `stac_item` inputs, `tile` otherwise.",
+    )
+    bands: dict[BandName, Annotated[str, Field(max_length=2048)]] | None = Field(
+        default=None, max_length=MAX_BANDS,
+        description="A scene as one single-band GeoTIFF or JPEG 2000 file per band (`blob://…` or `https://…`), "
+        "resampled onto one grid.",
+        examples=[{"B02": "blob://tenants/acme/uploads/B02.tif", "B03": "https://example.com/B03.tif"}],
+    )
+    stac_item: Annotated[str, Field(max_length=2048)] | dict[str, Any] | None = Field(
+        default=None, description="A STAC Item describing the scene: its URL, or the item itself.",
+    )
+    assets: dict[BandName, Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None, max_length=MAX_BANDS,
+        description="Band name → asset key: which of the STAC item's assets holds a band (overrides the matching).",
+    )
+    aoi: dict[str, Any] | None = Field(
+        default=None, description="A GeoJSON geometry: only the blocks it touches are read, and pixels outside it "
+        "are nodata (WGS84 unless `crs` is given).",
+    )
+    crs: str | None = Field(default=None, max_length=200, examples=["EPSG:32618"], description="The CRS of `aoi`.")
+    resolution: float | None = Field(
+        default=None, gt=0, description="Pixel size of the grid the bands are resampled onto (default: the finest band's).",
     )
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> InputItem:
-        if (self.data is None) == (self.uri is None):
-            raise ValueError("give exactly one of `data` or `uri`")
+        sources = [name for name in ("data", "uri", "bands", "stac_item") if getattr(self, name) is not None]
+        if len(sources) != 1:
+            raise ValueError("give exactly one of `data`, `uri`, `bands` or `stac_item`")
+        per_band = self.bands is not None or self.stac_item is not None
+        if per_band and self.kind == "tile":
+            raise ValueError("`bands` and `stac_item` inputs are scenes")
+        if not per_band and any(getattr(self, n) is not None for n in ("aoi", "crs", "resolution", "assets")):
+            raise ValueError("`aoi`, `crs`, `resolution` and `assets` apply to `bands` and `stac_item` inputs")
+        if self.assets is not None and self.stac_item is None:
+            raise ValueError("`assets` applies to `stac_item` inputs")
+        if self.aoi is not None and not _is_geometry(self.aoi):
+            raise ValueError("`aoi` must be a GeoJSON Polygon or MultiPolygon geometry")
         return self
+
+
+def _is_geometry(value: dict[str, Any]) -> bool:
+    """A GeoJSON (Multi)Polygon whose coordinates nest as that type's do (numbers checked by ingest)."""
+    depth = {"Polygon": 3, "MultiPolygon": 4}.get(value.get("type"))  # type: ignore[arg-type]
+    coordinates = value.get("coordinates")
+    if depth is None or not isinstance(coordinates, list) or not coordinates:
+        return False
+    for _ in range(depth - 1):
+        if not isinstance(coordinates, list) or not coordinates or not isinstance(coordinates[0], list):
+            return False
+        coordinates = coordinates[0]
+    return all(isinstance(v, (int, float)) for v in coordinates)
 
 
 class RunCreate(BaseModel):

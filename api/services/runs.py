@@ -9,8 +9,9 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4, uuid5
 
 from temporalio.client import WorkflowHandle
@@ -67,6 +68,18 @@ class _CheckedInput:
     uri: str | None = None
     data: bytes | None = None
     kind: str = "tile"
+    #: `uri` locates a STAC item; `data`, when set, is an inline item's JSON.
+    stac_item: bool = False
+    bands: dict[str, str] = field(default_factory=dict)
+    assets: dict[str, str] = field(default_factory=dict)
+    aoi: dict[str, Any] | None = None
+    aoi_crs: str = ""
+    resolution: float | None = None
+
+    def urls(self) -> list[tuple[str, str]]:
+        """(what, URL) of each remote location this input names, for the SSRF guard."""
+        found = [("", self.uri)] if self.uri is not None and not self.uri.startswith(SCHEME) else []
+        return found + [(f" band {b}", u) for b, u in self.bands.items() if not u.startswith(SCHEME)]
 
 
 async def create_run(clients: Clients, principal: Principal, body: RunCreate, idempotency_key: str | None) -> RunOut:
@@ -98,7 +111,10 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     if len(set(ids)) != len(ids):
         raise Problem(ProblemType.VALIDATION, "input ids must be unique within a run")
     default_kind = "scene" if manifest.task == "segmentation" else "tile"
-    checked = [_check_input(settings, principal, item, item.kind or default_kind) for item in body.inputs]
+    checked = [
+        _check_input(settings, principal, item, item.kind or ("scene" if _per_band(item) else default_kind))
+        for item in body.inputs
+    ]
     if manifest.task == "segmentation" and any(item.kind == "tile" for item in checked):
         raise Problem(ProblemType.VALIDATION, f"{manifest.info.ref} maps scenes; it takes no `tile` inputs")
     for item in checked:
@@ -127,7 +143,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
         refs = [await _input_ref(clients, folder, item, written) for item in checked]
         submitted = {
             "model": body.model,
-            "inputs": [{"id": r.id, "uri": r.uri, "media_type": r.media_type, "kind": r.kind} for r in refs],
+            "inputs": [_submitted(r) for r in refs],
             "params": body.params,
             "deadline_seconds": body.deadline_seconds,
             "priority": body.priority,
@@ -245,8 +261,61 @@ def _inputs_summary(run_input: AnalysisRunInput) -> str:
     return ", ".join(parts)
 
 
+def _per_band(item: InputItem) -> bool:
+    return item.bands is not None or item.stac_item is not None
+
+
+def _submitted(ref: InputRef) -> dict[str, Any]:
+    """An input as the run's record keeps it (what the API shows as the submitted request)."""
+    shown: dict[str, Any] = {"id": ref.id, "uri": ref.uri, "media_type": ref.media_type, "kind": ref.kind}
+    if ref.stac_item:
+        shown["stac_item"] = True
+    for name in ("bands", "band_assets", "aoi", "aoi_crs", "resolution"):
+        if value := getattr(ref, name):
+            shown[name] = value
+    return shown
+
+
+def _check_blob(principal: Principal, item_id: str, uri: str) -> None:
+    try:
+        allowed = key_of(uri).startswith(tenant_prefix(principal.tenant))
+    except InvalidBlobRefError as err:
+        raise Problem(ProblemType.VALIDATION, f"input {item_id!r}: {err}") from None
+    if not allowed:
+        raise Problem(ProblemType.VALIDATION, f"input {item_id!r}: blob {uri} is not in this tenant's store")
+
+
+def _check_band_input(settings: Settings, principal: Principal, item: InputItem) -> _CheckedInput:
+    """A `bands` or `stac_item` input: its blobs in the tenant's store, an inline item within the size cap."""
+    extra = dict(
+        assets=dict(item.assets or {}), aoi=item.aoi, aoi_crs=item.crs or "", resolution=item.resolution,
+    )
+    if item.bands is not None:
+        for uri in item.bands.values():
+            if uri.startswith(SCHEME):
+                _check_blob(principal, item.id, uri)
+            elif not uri.lower().startswith(("http://", "https://")):
+                raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: a band is a `blob://` or `https://` file")
+        return _CheckedInput(id=item.id, media_type=None, kind="scene", bands=dict(item.bands), **extra)
+    if isinstance(item.stac_item, dict):
+        data = json.dumps(item.stac_item).encode()
+        if len(data) > settings.max_item_bytes:
+            raise Problem(
+                ProblemType.PAYLOAD_TOO_LARGE,
+                f"input {item.id!r}: the STAC item is {len(data)} bytes; the limit is {settings.max_item_bytes}",
+            )
+        return _CheckedInput(id=item.id, media_type="application/geo+json", data=data, kind="scene", stac_item=True,
+                             **extra)
+    uri = item.stac_item or ""
+    if uri.startswith(SCHEME):
+        _check_blob(principal, item.id, uri)
+    return _CheckedInput(id=item.id, media_type="application/geo+json", uri=uri, kind="scene", stac_item=True, **extra)
+
+
 def _check_input(settings: Settings, principal: Principal, item: InputItem, kind: str) -> _CheckedInput:
     """Decode and size inline data, check blob refs; URLs are checked together afterwards. Writes nothing."""
+    if _per_band(item):
+        return _check_band_input(settings, principal, item)
     if kind == "scene" and item.data is not None:
         raise Problem(
             ProblemType.VALIDATION,
@@ -279,17 +348,17 @@ async def _check_urls(clients: Clients, checked: list[_CheckedInput], webhook_ur
     `url_check_concurrency` at a time; the first refusal in submission order is the answer."""
     limit = asyncio.Semaphore(clients.settings.url_check_concurrency)
 
-    async def input_url(item: _CheckedInput) -> None:
+    async def input_url(item: _CheckedInput, what: str, url: str) -> None:
         try:
-            await clients.guard.check(item.uri)
+            await clients.guard.check(url)
         except UrlRefusedError as err:
-            raise Problem(ProblemType.URL_REFUSED, f"input {item.id!r}: {err}") from None
+            raise Problem(ProblemType.URL_REFUSED, f"input {item.id!r}{what}: {err}") from None
 
     async def bounded(check: Awaitable[None]) -> None:
         async with limit:
             await check
 
-    checks = [input_url(item) for item in checked if item.uri is not None and not item.uri.startswith(SCHEME)]
+    checks = [input_url(item, what, url) for item in checked for what, url in item.urls()]
     if webhook_url is not None:
         checks.append(webhooks.check_url(clients, webhook_url))
     outcomes = await asyncio.gather(*(bounded(c) for c in checks), return_exceptions=True)
@@ -301,16 +370,22 @@ async def _check_urls(clients: Clients, checked: list[_CheckedInput], webhook_ur
 async def _input_ref(clients: Clients, folder: str, item: _CheckedInput, written: list[str]) -> InputRef:
     """A checked input as the workflow gets it: inline data written to the blob store, and so is a
     URL that carries a secret, the payload keeping only its redacted form (writes noted in `written`)."""
+    extra = dict(
+        stac_item=item.stac_item, bands=item.bands, band_assets=item.assets, aoi=item.aoi, aoi_crs=item.aoi_crs,
+        resolution=item.resolution,
+    )
+    if item.bands:
+        return InputRef(id=item.id, uri="", kind=item.kind, **extra)
     if item.data is None:
         shown = redact_url(item.uri)
         if shown == item.uri:
-            return InputRef(id=item.id, uri=item.uri, media_type=item.media_type, kind=item.kind)
+            return InputRef(id=item.id, uri=item.uri, media_type=item.media_type, kind=item.kind, **extra)
         sealed = await clients.blobs.put(f"{folder}/{item.id}.url", item.uri.encode())
         written.append(sealed)
-        return InputRef(id=item.id, uri=shown, media_type=item.media_type, url_ref=sealed, kind=item.kind)
-    ref = await clients.blobs.put(f"{folder}/{item.id}", item.data)
+        return InputRef(id=item.id, uri=shown, media_type=item.media_type, url_ref=sealed, kind=item.kind, **extra)
+    ref = await clients.blobs.put(f"{folder}/{item.id}" + (".json" if item.stac_item else ""), item.data)
     written.append(ref)
-    return InputRef(id=item.id, uri=ref, media_type=item.media_type)
+    return InputRef(id=item.id, uri=ref, media_type=item.media_type, kind=item.kind, **extra)
 
 
 async def _delete_blobs(clients: Clients, refs: list[str]) -> None:

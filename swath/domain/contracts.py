@@ -25,6 +25,18 @@ class InputRef:
     url_ref: str | None = None
     #: `tile` (one model input, one label) or `scene` (a raster of any size, mapped window by window).
     kind: str = "tile"
+    #: A scene as one file per band: band name → `blob://…` or `http(s)://…` (`uri` is then "").
+    bands: dict[str, str] = field(default_factory=dict)
+    #: `uri` (with `url_ref`) locates a STAC Item describing the scene: its URL, or `blob://…` of the
+    #: item JSON sent inline.
+    stac_item: bool = False
+    #: Band name → asset key, overriding how a STAC item's assets are matched to the model's bands.
+    band_assets: dict[str, str] = field(default_factory=dict)
+    #: Only this GeoJSON geometry is read and mapped (in `aoi_crs`, WGS84 when "").
+    aoi: dict[str, Any] | None = None
+    aoi_crs: str = ""
+    #: The pixel size of the grid per-band inputs are resampled onto (default: the finest band's).
+    resolution: float | None = None
 
 
 @dataclass(frozen=True)
@@ -274,6 +286,32 @@ class PurgeBlobsResult:
 
 
 @dataclass(frozen=True)
+class SceneBand:
+    """One band of a scene that arrives as one file per band (a STAC asset, or a `bands` input)."""
+
+    name: str
+    #: `blob://…`, or the asset's `http(s)://` URL.
+    uri: str
+    width: int
+    height: int
+    #: `EPSG:<code>` or WKT of the band file.
+    crs: str
+    #: Affine a, b, c, d, e, f of the band file's own pixel grid.
+    transform: list[float]
+    nodata: float | None = None
+    #: A pixel reaches the model as `value * gain + bias`, in the units of the model's manifest
+    #: (STAC `raster:bands` scale and offset, and a product's own offset, folded in once).
+    gain: float = 1.0
+    bias: float = 0.0
+    #: The band's index in its file (1-based).
+    index: int = 1
+    #: `pin`: a local copy of the whole file; `range`: a remote file read block by block by HTTP range.
+    access: str = "pin"
+    #: What was inspected: the sha256 of a pinned copy, or `<size>/<etag>` of a remote file.
+    version: str = ""
+
+
+@dataclass(frozen=True)
 class StagedScene:
     """A raster input, opened and checked at ingest: where it lies and the grid it is mapped on."""
 
@@ -300,6 +338,13 @@ class StagedScene:
     #: sha256 of the bytes inspected: every block is read from exactly these bytes ("" from older
     #: workflows, whose scenes are read from whatever the blob holds).
     sha256: str = ""
+    #: A scene as one file per band: each band resampled onto this scene's grid, block by block
+    #: (`ref` is then the STAC item's location or ""; `band_indexes` count the bands in order).
+    bands: list[SceneBand] = field(default_factory=list)
+    #: The resampling that brings the bands onto the grid (a `rasterio.enums.Resampling` name).
+    resampling: str = "bilinear"
+    #: Pixels outside this GeoJSON geometry (in the scene's CRS) are nodata and count in no area.
+    aoi: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,12 @@ class ItemErrorCode(StrEnum):
     DECODE_TIMEOUT = "decode_timeout"
     #: The scene's blob was replaced after the run inspected it, and its pinned copy is gone.
     SCENE_CHANGED = "scene_changed"
+    #: A STAC item that cannot be read, or whose assets cannot give the model's bands.
+    INVALID_STAC_ITEM = "invalid_stac_item"
+    #: A band's pixels are too coarse (or too fine) to be resampled onto the scene's grid.
+    UNUSABLE_RESOLUTION = "unusable_resolution"
+    #: The area of interest is not a usable geometry, or lies outside the scene.
+    INVALID_AOI = "invalid_aoi"
     #: The model's forward pass raised on this input alone (the batcher isolated it).
     INFERENCE_FAILED = "inference_failed"
 

@@ -53,3 +53,16 @@ def scene_windows(height: int, width: int, block_size: int, window: int, overlap
 
 def _along(length: int, window: int, overlap: int) -> int:
     return 1 if length <= window else -(-(length - window) // (window - overlap)) + 1
+
+
+def aligned_block_size(requested: int, window: int, overlap: int) -> int:
+    """The block size nearest below `requested` whose windows tile the block exactly.
+
+    Without overlap: a multiple of the window. With overlap (the block read with a halo of
+    `overlap` on every side): `k·(window − overlap) − overlap`, so the haloed block is exactly
+    `k` windows at the model's stride and no window is spent on a sliver at the block's edge.
+    """
+    if not overlap:
+        return max(window, requested // window * window)
+    stride = window - overlap
+    return max(1, (requested + overlap) // stride) * stride - overlap

@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from swath.domain.errors import SceneDecodeTimeoutError, SceneError
-from swath.imagery import raster
+from swath.imagery import band_stack, raster
 from swath.imagery.blocks import encode_arrays
 from swath.imagery.grid import Window
 
@@ -51,8 +51,20 @@ def _read_block_staged(
     return BlockRead(encode_arrays(pixels=pixels.pixels, valid=pixels.valid))
 
 
+def _read_bands_staged(
+    sources: Sequence[band_stack.BandSource], grid: band_stack.GridSpec, block: tuple[int, int, int, int],
+    halo: int, resampling: str, aoi: dict | None,
+) -> BlockRead:
+    pixels = band_stack.read_bands_block(sources, grid, Window(*block), halo=halo, resampling=resampling, aoi=aoi)
+    if not pixels.valid.any():
+        return BlockRead(None)
+    return BlockRead(encode_arrays(pixels=pixels.pixels, valid=pixels.valid))
+
+
 #: What a child runs, by name: nothing but these is ever called there.
-_CALLS: dict[str, Callable[..., Any]] = {"inspect": raster.inspect_scene, "read_block": _read_block_staged}
+_CALLS: dict[str, Callable[..., Any]] = {
+    "inspect": raster.inspect_scene, "read_block": _read_block_staged, "read_bands": _read_bands_staged,
+}
 
 
 def _serve(conn: Connection) -> None:
@@ -136,9 +148,9 @@ class RasterDecoder:
         self._idle: list[_Child] = []
         self._slots: asyncio.Semaphore | None = None
 
-    async def inspect(self, path: os.PathLike | str, *, bands: Sequence[str]) -> raster.SceneInfo:
-        """`raster.inspect_scene` under this decoder's limits, reading only `bands`."""
-        return await self._call("inspect", str(path), self.limits, bands=list(bands))
+    async def inspect(self, path: os.PathLike | str, *, bands: Sequence[str] | None) -> raster.SceneInfo:
+        """`raster.inspect_scene` under this decoder's limits, reading only `bands` (None: every band)."""
+        return await self._call("inspect", str(path), self.limits, bands=list(bands) if bands is not None else None)
 
     async def read_block(
         self, path: os.PathLike | str, block: Window, *, indexes: Sequence[int], halo: int, nodata: float | None
@@ -146,6 +158,14 @@ class RasterDecoder:
         """`raster.read_block`, staged as `.npz` bytes by the child (None when no pixel is valid)."""
         where = (block.row, block.col, block.height, block.width)
         return await self._call("read_block", str(path), where, list(indexes), halo, nodata)
+
+    async def read_bands(
+        self, sources: Sequence[band_stack.BandSource], grid: band_stack.GridSpec, block: Window, *, halo: int,
+        resampling: str, aoi: dict | None,
+    ) -> BlockRead:
+        """`band_stack.read_bands_block` (one file per band onto `grid`), staged as `.npz` bytes by the child."""
+        where = (block.row, block.col, block.height, block.width)
+        return await self._call("read_bands", list(sources), grid, where, halo, resampling, aoi)
 
     async def aclose(self) -> None:
         """Stop the idle children (a call in flight stops its own when it ends)."""

@@ -1,6 +1,7 @@
 """Reading scenes: what a GeoTIFF/COG holds, which of its bands a model needs, and one block at a time.
 
-Only GDAL's GTiff driver is allowed to open a scene (COGs are GeoTIFFs), with the process-wide GDAL
+Only GDAL's GTiff and JP2OpenJPEG drivers may open a scene (COGs are GeoTIFFs; Sentinel-2's SAFE
+bands are JPEG 2000), chosen by the file's signature, with the process-wide GDAL
 configuration of `swath.imagery.gdal_config` (no sidecar, overview or network files): a VRT or another
 format that points GDAL at other files is refused as not a raster.
 `inspect_scene` is the cheap, up-front check a run makes before it stages anything. It bounds what
@@ -72,15 +73,41 @@ class BlockPixels:
     halo: int
 
 
+#: The drivers a scene may be opened with, by the signature its file starts with: GeoTIFF (COGs
+#: and BigTIFF included) and JPEG 2000 (a JP2 box or a bare codestream). No other driver is tried.
+_DRIVERS: tuple[tuple[bytes, str], ...] = (
+    (b"II*\x00", "GTiff"), (b"MM\x00*", "GTiff"), (b"II+\x00", "GTiff"), (b"MM\x00+", "GTiff"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JP2OpenJPEG"), (b"\xff\x4f\xff\x51", "JP2OpenJPEG"),
+)
+
+
+def driver_of(path: str | os.PathLike) -> str:
+    """The allowed driver for the file at `path`, from its first bytes; `NotARasterError` for any other."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    for signature, driver in _DRIVERS:
+        if head.startswith(signature):
+            return driver
+    raise NotARasterError("not a GeoTIFF or JPEG 2000 file")
+
+
+@contextmanager
+def open_scene_file(path: str | os.PathLike) -> Iterator[DatasetReader]:
+    """A scene file opened with its allowed driver under Swath's GDAL configuration."""
+    with _open(path) as src:
+        yield src
+
+
 @contextmanager
 def _open(path: str | os.PathLike) -> Iterator[DatasetReader]:
     if str(path).startswith("/vsi"):
         raise NotARasterError("scenes are read from local files only")
+    driver = driver_of(path)
     with rasterio.Env(**gdal_config.GDAL_CONFIG):
         try:
-            src = rasterio.open(path, driver="GTiff")
+            src = rasterio.open(path, driver=driver)
         except RasterioError as err:
-            raise NotARasterError(f"not a readable GeoTIFF: {err}") from None
+            raise NotARasterError(f"not a readable {'GeoTIFF' if driver == 'GTiff' else 'JPEG 2000 file'}: {err}") from None
         with src:
             if src.count == 0:
                 raise NotARasterError("the GeoTIFF has no bands")

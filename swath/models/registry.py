@@ -28,6 +28,8 @@ class InputSpec:
     width: int
     #: Integer inputs are divided by this to get reflectance.
     scale: float = 1.0
+    #: How bands at other resolutions are resampled onto a scene's grid (a GDAL resampling name).
+    resampling: str = "bilinear"
 
 
 #: The numeric precisions a model may be served in (manifest `serving.dtype`).
@@ -112,7 +114,8 @@ class ModelManifest:
             architecture=data["architecture"],
             weights=data["weights"],
             input=InputSpec(
-                bands=tuple(spec["bands"]), height=spec["height"], width=spec["width"], scale=spec.get("scale", 1.0)
+                bands=tuple(spec["bands"]), height=spec["height"], width=spec["width"], scale=spec.get("scale", 1.0),
+                resampling=spec.get("resampling", "bilinear"),
             ),
             labels=tuple(data["labels"]),
             created_at=data["created_at"],

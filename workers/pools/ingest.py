@@ -5,7 +5,7 @@ from contextlib import AsyncExitStack
 
 from temporalio.client import Client
 
-from activities.ingest import IngestActivities
+from activities.ingest import FETCH_HEADERS, FETCH_TIMEOUT_S, IngestActivities
 from activities.scenes import SceneActivities, SceneFiles
 from swath.blobstore import open_blob_store
 from swath.db import connect
@@ -16,6 +16,7 @@ from swath.temporal.catalog import INGEST_SCENE_BLOCK
 from swath.temporal.queues import TaskQueue
 from swath.models.registry import ModelRegistry
 from swath.settings import Settings
+from swath.outbound.pinned_http import pinned_client
 from swath.outbound.urlguard import input_guard
 from workers.pool import PoolSpec
 
@@ -39,7 +40,12 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
     guard = input_guard(settings)
     blobs = open_blob_store(settings)
     registry = ModelRegistry(settings.model_registry_dir)
-    files = SceneFiles(blobs, settings.scene_cache_root)
+    # Remote band files are read by range through a pinned client of their own (never GDAL's network).
+    files = SceneFiles(
+        blobs, settings.scene_cache_root, http=pinned_client(guard, timeout_s=FETCH_TIMEOUT_S, headers=FETCH_HEADERS),
+        max_remote_bytes=settings.scene_limits.max_bytes,
+    )
+    stack.push_async_callback(files.aclose)
     decoder = RasterDecoder(
         settings.scene_limits, processes=settings.scene_decode_processes, timeout_s=settings.scene_decode_timeout_s
     )

@@ -1,0 +1,319 @@
+"""`RangedFile`: a remote raster's local sparse copy, filled by HTTP range requests as blocks need it.
+
+GDAL never touches the network (`swath.imagery.gdal_config`): a remote asset is read through Swath's
+own pinned, SSRF-guarded client into a local file of the remote file's size, of which only the
+ranges fetched so far hold bytes. Opening it fetches the first bytes (and, for a TIFF, its header,
+directories and tag tables: `swath.imagery.tiff_layout`); each block then fetches the tiles or
+strips it touches, each range retried on its own, and every range is fetched once per run (the
+ranges held are kept next to the file, so a retried block or a later one reuses them). A server
+that answers a range request with the whole file gets today's treatment: a streamed copy under
+the size cap. A remote file that changes during the run (its size or ETag) is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from swath.domain.errors import (
+    ItemErrorCode,
+    ItemProblem,
+    SceneChangedError,
+    SceneTooLargeError,
+    UrlRefusedError,
+)
+from swath.domain.redact import redact_url
+from swath.imagery import tiff_layout
+
+log = logging.getLogger(__name__)
+
+#: Fetched first: a COG keeps its header, directories and offset tables at the start of the file.
+HEAD_BYTES = 64 * 1024
+#: Two ranges closer than this are fetched as one request.
+MERGE_GAP = 64 * 1024
+#: Attempts per range (a failure backs off 0.5 s, 1 s, … before the next).
+RANGE_ATTEMPTS = 3
+MAX_REDIRECTS = 3
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_COPY_CHUNK = 1 << 20
+
+
+class RemoteReadError(ItemProblem):
+    """A range of a remote file could not be fetched after its retries."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ItemErrorCode.FETCH_FAILED, message)
+
+
+@dataclass
+class _State:
+    url: str
+    size: int = 0
+    etag: str = ""
+    #: The whole file is here (a server without ranges, or a file that is not a TIFF).
+    complete: bool = False
+    #: Sorted, disjoint (start, end) ranges held.
+    have: list[list[int]] = field(default_factory=list)
+    sha256: str = ""
+
+    @property
+    def version(self) -> str:
+        return self.sha256 or f"{self.size}/{self.etag}"
+
+
+class RangedFile:
+    """The local sparse copy at `path` of the remote file at `url`, read through `http`."""
+
+    _locks: dict[Path, asyncio.Lock] = {}
+
+    def __init__(self, path: Path, url: str, http: httpx.AsyncClient, *, max_bytes: int) -> None:
+        self.path = path
+        self.url = url
+        self.http = http
+        self.max_bytes = max_bytes
+        self._meta = path.with_name(path.name + ".json")
+        self._state: _State | None = None
+        self._layout: tiff_layout.TiffLayout | None = None
+        self._lock = self._locks.setdefault(path, asyncio.Lock())
+
+    @property
+    def shown(self) -> str:
+        return redact_url(self.url)
+
+    async def open(self, *, version: str = "") -> str:
+        """Make the copy ready for GDAL to open (structure and last tile fetched); its version.
+
+        `version` (from an earlier open) must still hold, or `SceneChangedError` is raised.
+        """
+        async with self._lock:
+            if self._state is None and self._meta.is_file() and self.path.is_file():
+                self._state = _State(**json.loads(self._meta.read_text()))
+            if self._state is None:
+                self._state = await self._probe()
+            state = self._state
+        if version and state.version != version:
+            raise SceneChangedError(f"{self.shown} changed after the run inspected it")
+        if not state.complete and self._layout is None:
+            if not tiff_layout.is_tiff(await self.read(0, 4)):
+                await self._copy_whole()  # e.g. JPEG 2000: GDAL's reads cannot be foreseen here
+            else:
+                self._layout = await tiff_layout.read_layout(self.read, state.size)
+                last = max(self._layout.segments, key=lambda s: (s.row, s.col), default=None)
+                if last is not None and last.size:
+                    await self.ensure([(last.offset, last.offset + last.size)])
+        return state.version
+
+    async def ensure_pixels(self, row0: int, col0: int, row1: int, col1: int) -> None:
+        """Fetch the tiles or strips of the pixel rectangle [row0, row1) x [col0, col1) not yet held."""
+        if self._state is not None and self._state.complete:
+            return
+        assert self._layout is not None, "open() first"
+        await self.ensure(self._layout.ranges_for(row0, col0, row1, col1))
+
+    async def read(self, offset: int, length: int) -> bytes:
+        """The bytes at `offset`, fetched first if not held."""
+        await self.ensure([(offset, offset + length)])
+        return await asyncio.to_thread(_pread, self.path, offset, length)
+
+    async def ensure(self, ranges: list[tuple[int, int]]) -> None:
+        """Fetch what of `ranges` is not held yet, merged into few requests, each retried on its own."""
+        async with self._lock:
+            state = self._state
+            assert state is not None
+            if state.complete:
+                return
+            wanted = _missing(_merged(ranges, MERGE_GAP), state.have)
+            for start, end in wanted:
+                end = min(end, state.size)
+                if end > start:
+                    await self._fetch_range(start, end)
+                    state.have = _merged([*map(tuple, state.have), (start, end)], 0)
+            if wanted:
+                await asyncio.to_thread(self._save)
+
+    # -- the requests
+
+    async def _probe(self) -> _State:
+        """Ask for the first bytes: a 206 gives the size, a 200 means no ranges (copied whole)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        async with self._get(f"bytes=0-{HEAD_BYTES - 1}") as response:
+            if response.status_code == 206:
+                size = _total(response)
+                if size > self.max_bytes:
+                    raise SceneTooLargeError(f"{self.shown} is {size} bytes; the limit is {self.max_bytes}")
+                state = _State(url=self.url, size=size, etag=response.headers.get("etag", ""))
+                body = await response.aread()
+                with open(self.path, "wb") as f:
+                    f.truncate(size)
+                    f.write(body)
+                state.have = [[0, len(body)]]
+            elif response.status_code == 200:
+                state = _State(url=self.url)
+                await self._stream_whole(response, state)
+            else:
+                raise ItemProblem(ItemErrorCode.FETCH_FAILED, f"GET {self.shown} answered HTTP {response.status_code}")
+        self._state = state
+        self._save()
+        return state
+
+    async def _copy_whole(self) -> None:
+        async with self._lock:
+            state = self._state
+            assert state is not None
+            if state.complete:
+                return
+            async with self._get(None) as response:
+                if response.status_code != 200:
+                    raise ItemProblem(
+                        ItemErrorCode.FETCH_FAILED, f"GET {self.shown} answered HTTP {response.status_code}"
+                    )
+                await self._stream_whole(response, state)
+            self._save()
+
+    async def _stream_whole(self, response: httpx.Response, state: _State) -> None:
+        """The whole body into the local file, refused past the size cap; the copy is then complete."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise SceneTooLargeError(f"{self.shown} is {declared} bytes; the limit is {self.max_bytes}")
+        digest, size = hashlib.sha256(), 0
+        with open(self.path, "wb") as f:
+            async for chunk in response.aiter_raw(_COPY_CHUNK):
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise SceneTooLargeError(f"{self.shown} is larger than the limit of {self.max_bytes} bytes")
+                digest.update(chunk)
+                await asyncio.to_thread(f.write, chunk)
+        state.size, state.complete, state.sha256 = size, True, digest.hexdigest()
+        state.have = [[0, size]]
+
+    async def _fetch_range(self, start: int, end: int) -> None:
+        state = self._state
+        assert state is not None
+        delay = 0.5
+        for attempt in range(1, RANGE_ATTEMPTS + 1):
+            try:
+                async with self._get(f"bytes={start}-{end - 1}") as response:
+                    if response.status_code != 206:
+                        raise httpx.HTTPStatusError(
+                            f"HTTP {response.status_code}", request=response.request, response=response
+                        )
+                    etag = response.headers.get("etag", "")
+                    if _total(response) != state.size or (state.etag and etag and etag != state.etag):
+                        raise SceneChangedError(f"{self.shown} changed while the run read it")
+                    got = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+                    if not got or int(got.group(1)) != start:
+                        raise httpx.HTTPStatusError("wrong range", request=response.request, response=response)
+                    body = await response.aread()
+                if len(body) != end - start:
+                    raise httpx.HTTPStatusError("short range", request=response.request, response=response)
+                await asyncio.to_thread(_pwrite, self.path, start, body)
+                return
+            except (httpx.HTTPError, httpx.StreamError) as err:
+                log.info("range %d-%d of %s failed (attempt %d): %r", start, end, self.shown, attempt, err)
+                if attempt == RANGE_ATTEMPTS:
+                    raise RemoteReadError(f"bytes {start}-{end - 1} of {self.shown} could not be fetched") from None
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    def _get(self, byte_range: str | None):
+        return _Following(self, byte_range)
+
+    def _save(self) -> None:
+        state = self._state
+        assert state is not None
+        part = self._meta.with_name(self._meta.name + ".part")
+        part.write_text(json.dumps(state.__dict__))
+        os.replace(part, self._meta)
+
+
+class _Following:
+    """`async with`: a GET (of `byte_range`) through the pinned client, redirects followed and checked."""
+
+    def __init__(self, file: RangedFile, byte_range: str | None) -> None:
+        self.file, self.byte_range = file, byte_range
+        self._stack: list = []
+
+    async def __aenter__(self) -> httpx.Response:
+        url = self.file.url
+        headers = {"Range": self.byte_range} if self.byte_range else {}
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                context = self.file.http.stream("GET", url, headers=headers)
+                response = await context.__aenter__()
+            except UrlRefusedError as err:
+                raise ItemProblem(ItemErrorCode.URL_REFUSED, f"GET {redact_url(url)} refused: {err}") from None
+            except httpx.InvalidURL:
+                raise ItemProblem(ItemErrorCode.URL_REFUSED, f"GET {redact_url(url)} refused: malformed URL") from None
+            except httpx.HTTPError as err:
+                if self.byte_range and self.byte_range != f"bytes=0-{HEAD_BYTES - 1}":
+                    raise  # a block's range: retried by the caller
+                log.info("GET %s failed: %r", redact_url(url), err)
+                raise ItemProblem(ItemErrorCode.FETCH_FAILED, f"GET {redact_url(url)}: connection failed") from None
+            if response.is_redirect and "location" in response.headers:
+                url = str(response.url.join(response.headers["location"]))
+                await context.__aexit__(None, None, None)
+                continue
+            self.file.url = url
+            self._stack.append(context)
+            return response
+        raise ItemProblem(ItemErrorCode.FETCH_FAILED, f"GET {self.file.shown}: more than {MAX_REDIRECTS} redirects")
+
+    async def __aexit__(self, *exc) -> None:
+        while self._stack:
+            await self._stack.pop().__aexit__(*exc)
+
+
+def _total(response: httpx.Response) -> int:
+    match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+    if not match or match.group(3) == "*":
+        raise ItemProblem(ItemErrorCode.FETCH_FAILED, "a range answer without the file's size")
+    return int(match.group(3))
+
+
+def _merged(ranges, gap: int) -> list[tuple[int, int]]:
+    """`ranges` sorted and merged where they overlap or lie within `gap` of each other."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted((int(s), int(e)) for s, e in ranges if e > s):
+        if out and start <= out[-1][1] + gap:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _missing(wanted: list[tuple[int, int]], have: list[list[int]]) -> list[tuple[int, int]]:
+    """The parts of `wanted` (sorted, disjoint) not covered by `have` (sorted, disjoint)."""
+    out = []
+    for start, end in wanted:
+        cursor = start
+        for h0, h1 in have:
+            if h1 <= cursor or h0 >= end:
+                continue
+            if h0 > cursor:
+                out.append((cursor, h0))
+            cursor = max(cursor, h1)
+        if cursor < end:
+            out.append((cursor, end))
+    return out
+
+
+def _pread(path: Path, offset: int, length: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(length)
+
+
+def _pwrite(path: Path, offset: int, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, offset)
+    finally:
+        os.close(fd)
