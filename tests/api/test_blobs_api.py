@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ from tests.utils.blob_apis import SETTLE_S, BlobApi, blob_api
 from tests.conftest import make_key
 from tests.utils.moto_s3 import BUCKET
 from tests.security.conftest import bearer
+from tests.utils import polling
 
 PROBLEM = "application/problem+json"
 TINY_CAP = 4096
@@ -38,10 +38,7 @@ async def chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:
 
 async def eventually(check: Callable[[], object], what: str) -> None:
     """Wait until `check()` is true (the server works on after the client hung up)."""
-    deadline = time.monotonic() + SETTLE_S
-    while not await asyncio.to_thread(check):
-        assert time.monotonic() < deadline, f"never: {what}"
-        await asyncio.sleep(0.05)
+    await polling.eventually(lambda: asyncio.to_thread(check), timeout=SETTLE_S, what=f"never: {what}")
 
 
 async def test_a_put_stores_the_bytes_and_answers_their_size_and_sha256(

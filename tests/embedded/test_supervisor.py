@@ -18,6 +18,7 @@ import pytest
 
 from swath.domain.errors import ChildExitedError
 from swath.embedded.supervisor import ChildSpec, Supervisor
+from tests.utils import polling
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(1000)"]
 
@@ -31,10 +32,7 @@ def alive(pid: int) -> bool:
 
 
 async def eventually(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+    await polling.eventually(predicate, timeout=timeout)
 
 
 @pytest.mark.asyncio

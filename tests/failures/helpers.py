@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client, WorkflowExecutionStatus
+from tests.utils.polling import eventually
 
 TERMINAL = {"complete", "failed", "canceled"}
 
@@ -67,13 +68,12 @@ async def get_json(client: httpx.AsyncClient, path: str) -> dict | None:
 
 async def wait_for_status(client: httpx.AsyncClient, run_id: str, statuses=TERMINAL, timeout: float = 240) -> dict:
     """Poll a run until its status is one of `statuses`, riding out API errors."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def reached() -> dict | None:
         run = await get_json(client, f"/v1/runs/{run_id}")
-        if run and run["status"] in statuses:
-            return run
-        assert time.monotonic() < deadline, f"run {run_id} still {run and run['status']}"
-        await asyncio.sleep(0.3)
+        return run if run and run["status"] in statuses else None
+
+    return await eventually(reached, timeout=timeout, interval=0.3, what=f"run {run_id} never reached {statuses}")
 
 
 async def submit(client: httpx.AsyncClient, body: dict, *, timeout: float = 120) -> httpx.Response:

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from swath.models.batcher import BatchPolicy, BatchRecord, DynamicBatcher
+from tests.utils.polling import eventually
 
 
 class Model:
@@ -36,12 +37,8 @@ def batcher(model: Model, *, size: int = 8, wait_s: float = 0.05, queued: int = 
     )
 
 
-async def until(predicate, *, limit: int = 3000) -> None:
-    for _ in range(limit):
-        if predicate():
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError("condition not reached")
+async def until(predicate) -> None:
+    await eventually(predicate, timeout=3, interval=0.001, what="condition not reached")
 
 
 async def test_batches_fill_up_to_the_maximum_across_callers() -> None:

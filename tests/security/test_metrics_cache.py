@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import asyncpg
 import httpx
@@ -12,6 +11,7 @@ from api.app import create_app
 from swath.settings import Settings
 from tests.conftest import serve_api
 from tests.security.conftest import derived_settings
+from tests.utils.polling import eventually
 
 #: How long to wait for the API's background refresh to show up (never an assertion about speed).
 SETTLE_S = 30
@@ -23,10 +23,7 @@ WAITING_REFRESH = """
 
 
 async def until(condition, what: str) -> None:
-    deadline = time.monotonic() + SETTLE_S
-    while not await condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.05)
+    await eventually(condition, timeout=SETTLE_S, what=what)
 
 
 async def test_a_stuck_metrics_collection_delays_neither_healthz_nor_metrics(

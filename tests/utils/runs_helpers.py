@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import re
-import time
 import uuid
 from datetime import datetime
 
@@ -18,6 +16,7 @@ from temporalio.client import Client
 from swath.db import runs
 from swath.domain.status import RunStatus
 from swath.lab.samples import load_labels, sample_dir
+from tests.utils.polling import eventually
 
 TERMINAL = {"complete", "failed", "canceled"}
 
@@ -62,13 +61,12 @@ def inline(item_id: str, data: bytes, media_type: str | None = "application/x-np
 
 async def wait_until_done(client: httpx.AsyncClient, run_id: str, timeout: float = 120) -> dict:
     """Poll a run until it reaches a terminal status."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def finished() -> dict | None:
         run = (await client.get(f"/v1/runs/{run_id}")).json()
-        if run["status"] in TERMINAL:
-            return run
-        assert time.monotonic() < deadline, f"run {run_id} still {run['status']}"
-        await asyncio.sleep(0.2)
+        return run if run["status"] in TERMINAL else None
+
+    return await eventually(finished, timeout=timeout, interval=0.2, what=f"run {run_id} never finished")
 
 
 def accuracy(run: dict) -> float:

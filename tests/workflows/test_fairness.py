@@ -59,6 +59,7 @@ from swath.temporal.queues import TaskQueue
 from tests.conftest import start_dev_server
 from workflows.analysis_run import AnalysisRunV4
 from workflows.scene_map import SceneMap
+from tests.utils.polling import eventually
 
 MODEL = ModelInfo("landcover-segmenter", "1.0.0", "0" * 64)
 #: Each scene of tenant A: three blocks, two in flight at a time (the pools' default).
@@ -155,11 +156,7 @@ async def start(client: Client, run: AnalysisRunInput, *, priority: int = 3, wei
 
 
 async def until(predicate, *, timeout: float = 60) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
+    await eventually(predicate, timeout=timeout, what="condition not reached")
 
 
 async def backlog(client: Client, queue: TaskQueue) -> int:
