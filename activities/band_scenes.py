@@ -30,6 +30,7 @@ from swath.imagery.band_stack import RESAMPLINGS, BandSource, GridSpec
 from swath.imagery.blocks import aligned_block_size, scene_windows
 from swath.imagery.decoder import BlockRead, RasterDecoder
 from swath.models.registry import ModelManifest
+from swath.domain.status import ModelTask
 
 if TYPE_CHECKING:
     from activities.scenes import SceneFiles
@@ -89,7 +90,7 @@ async def open_band_scene(
             f"the scene's grid is {width}x{height} pixels; the limit is {decoder.limits.max_pixels} pixels per band"
         )
     window = manifest.input.width
-    halo = manifest.overlap if manifest.task == "segmentation" else 0
+    halo = manifest.overlap if manifest.task == ModelTask.SEGMENTATION else 0
     block_size = aligned_block_size(block_size, window, halo)
     resampling = manifest.input.resampling if manifest.input.resampling in RESAMPLINGS else "bilinear"
     return StagedScene(

@@ -62,6 +62,7 @@ from swath.temporal.catalog import INGEST_INPUTS
 from swath.imagery.tiles import decode_tile
 from swath.observe.tracing import annotate
 from swath.outbound.urlguard import UrlGuard
+from swath.domain.status import InputKind
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class IngestActivities:
                 nonlocal done
                 async with gate:
                     try:
-                        if item.kind == "scene":
+                        if item.kind == InputKind.SCENE:
                             staged = await self._stage_scene(req, position, item, manifest)
                         else:
                             staged = await self._decode(position, item, manifest.input)

@@ -28,6 +28,7 @@ from swath.webhooks.events import RUN_DESTINATION
 from swath.webhooks.failures import describe_failure, describe_status
 from swath.webhooks.signing import generate_secret, webhook_headers
 from swath.webhooks.transport import read_capped
+from swath.domain.status import DeliveryStatus
 
 #: How much of a receiver's response each attempt keeps in its log.
 EXCERPT_CHARS = 1024
@@ -57,7 +58,7 @@ class NotifyActivities:
                 run_id=str(message["run_id"]), tenant=message["tenant"], webhook_message=message["id"],
                 webhook_attempt=req.attempt,
             )
-            if message["status"] == "delivered":
+            if message["status"] == DeliveryStatus.DELIVERED:
                 return DeliverWebhookResult(AttemptOutcome.DELIVERED)
             target = await _target(conn, message)
             if target is None:

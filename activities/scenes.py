@@ -33,7 +33,7 @@ from swath.blobstore.local import LocalBlobStore
 from swath.domain.contracts import AssembleMapRequest, SceneBlockRequest, SceneMapResult, StagedBlock, StagedScene
 from swath.db import outputs, runs, scenes
 from swath.db.retrying import with_write_retries
-from swath.domain.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, SceneChangedError, SceneError
+from swath.domain.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, SceneChangedError
 from swath.models.registry import ModelManifest, ModelRegistry
 from swath.imagery import areas, cog, grid, output_names, preview, provenance, raster, stac, vectors
 from swath.imagery.blocks import aligned_block_size, decode_arrays, map_block_key, scene_windows, staged_block_key
@@ -42,6 +42,7 @@ from swath.imagery.ranged_file import RangedFile, RemoteReadError
 from swath.domain.scene_limits import SceneLimits
 from swath.temporal.catalog import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
 from swath.observe.tracing import annotate
+from swath.domain.status import ModelTask
 
 #: What a map is served as.
 COG_MEDIA_TYPE = cog.COG_MEDIA_TYPE
@@ -197,7 +198,7 @@ async def open_scene(
     info = await decoder.inspect(path, bands=manifest.input.bands)
     indexes = raster.band_indexes(info, manifest.input.bands)
     window = manifest.input.width
-    halo = manifest.overlap if manifest.task == "segmentation" else 0
+    halo = manifest.overlap if manifest.task == ModelTask.SEGMENTATION else 0
     block_size = aligned_block_size(block_size, window, halo)
     return StagedScene(
         id=item_id, position=position, ref=ref, width=info.width, height=info.height, crs=info.crs,

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from api.app import create_app
 from api.serving import proxy_options
 from swath.blobstore import BlobStore, open_blob_store
+from swath.temporal.converter import DATA_CONVERTER
 from swath.temporal import search_attributes
 from swath.db import connect, migrate
 from swath.db.keys import create_key
@@ -48,6 +49,7 @@ async def start_dev_server(*dynamic_config: str) -> WorkflowEnvironment:
     and `dynamic_config` (`name=value`) besides."""
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal_cli(),
+        data_converter=DATA_CONVERTER,
         search_attributes=search_attributes.ALL,
         dev_server_extra_args=[
             "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",

@@ -64,7 +64,7 @@ with workflow.unsafe.imports_passed_through():
         StagedScene,
     )
     from swath.domain.errors import CALLER_ERRORS, ErrorType
-    from swath.domain.status import EVENT_FOR_STATUS, RunEventType, RunStatus
+    from swath.domain.status import EVENT_FOR_STATUS, RunEventType, RunPhase, RunStatus
     from swath.temporal.catalog import (
         ANALYSIS_RUN,
         FINISH_RUN,
@@ -89,7 +89,7 @@ class AnalysisRunV4:
     """One analysis run; workflow id `run-<run_id>`."""
 
     def __init__(self) -> None:
-        self._phase = RunStatus.QUEUED.value
+        self._phase = RunPhase.QUEUED.value
         self._items_done = 0
         self._items_total = 0
         #: Activity attempts of the steps that failed, for the dead letter.
@@ -138,12 +138,12 @@ class AnalysisRunV4:
         return outcome
 
     async def _steps(self, req: AnalysisRunInput) -> tuple[ModelInfo, RunOutcome]:
-        self._phase = RunStatus.PROCESSING.value
+        self._phase = RunPhase.PROCESSING.value
         ingest = await self._ingest(req)
         self._items_done = len(ingest.errors)
         if not ingest.chunks and not ingest.scenes:
             raise ApplicationError("no input could be ingested", type=ErrorType.NO_VALID_ITEMS, non_retryable=True)
-        self._phase = "inference"
+        self._phase = RunPhase.INFERENCE.value
         tiles_model, scenes_model = await asyncio.gather(
             self._infer(req, ingest.chunks), self._map_scenes(req, ingest.scenes)
         )
@@ -155,7 +155,7 @@ class AnalysisRunV4:
         return model, RunOutcome(req.run_id, RunStatus.COMPLETE, ok, len(ingest.errors) + failed_later)
 
     async def _ingest(self, req: AnalysisRunInput) -> IngestResult:
-        self._phase = "ingest"
+        self._phase = RunPhase.INGEST.value
         try:
             return await execute(
                 INGEST_INPUTS,
@@ -244,7 +244,7 @@ class AnalysisRunV4:
         self, req: AnalysisRunInput, status: RunStatus, *, error: RunError | None = None,
         model: ModelInfo | None = None, dead_letter: DeadLetterRequest | None = None,
     ) -> None:
-        self._phase = status.value
+        self._phase = RunPhase(status.value).value
         events = [EVENT_FOR_STATUS[status]] + ([DEAD_LETTERED_EVENT] if dead_letter else [])
         request = FinishRunRequest(
             req.run_id, status.value, error, model, tenant=req.tenant, events=events, dead_letter=dead_letter,

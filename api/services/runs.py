@@ -43,7 +43,7 @@ from swath.db import tenants as tenant_queries
 from swath.domain.priority import DEFAULT_PRIORITY, HIGHEST_PRIORITY
 from swath.temporal.priority import run_priority
 from swath.settings import Settings
-from swath.domain.status import RunStatus
+from swath.domain.status import InputKind, ModelTask, RunStatus
 from swath.observe.tracing import annotate, current_trace_id
 
 log = logging.getLogger(__name__)
@@ -110,15 +110,15 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     ids = [item.id for item in body.inputs]
     if len(set(ids)) != len(ids):
         raise Problem(ProblemType.VALIDATION, "input ids must be unique within a run")
-    default_kind = "scene" if manifest.task == "segmentation" else "tile"
+    default_kind = InputKind.SCENE if manifest.task == ModelTask.SEGMENTATION else InputKind.TILE
     checked = [
         _check_input(settings, principal, item, item.kind or ("scene" if _per_band(item) else default_kind))
         for item in body.inputs
     ]
-    if manifest.task == "segmentation" and any(item.kind == "tile" for item in checked):
+    if manifest.task == ModelTask.SEGMENTATION and any(item.kind == InputKind.TILE for item in checked):
         raise Problem(ProblemType.VALIDATION, f"{manifest.info.ref} maps scenes; it takes no `tile` inputs")
     for item in checked:
-        if item.kind == "scene" and (suffix := output_names.reserved_suffix_of(item.id)):
+        if item.kind == InputKind.SCENE and (suffix := output_names.reserved_suffix_of(item.id)):
             raise Problem(
                 ProblemType.VALIDATION,
                 f"input {item.id!r}: a scene's id may not end in {suffix!r}, which names confidence maps",
@@ -255,7 +255,7 @@ def _summary(run_input: AnalysisRunInput, trace_id: str | None) -> str:
 
 def _inputs_summary(run_input: AnalysisRunInput) -> str:
     """`50 tiles`, `1 scene`, `3 tiles, 1 scene`: what the Temporal UI shows of a run's inputs."""
-    scenes = sum(1 for i in run_input.inputs if i.kind == "scene")
+    scenes = sum(1 for i in run_input.inputs if i.kind == InputKind.SCENE)
     tiles = len(run_input.inputs) - scenes
     parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((tiles, "tile"), (scenes, "scene")) if n]
     return ", ".join(parts)
@@ -296,7 +296,7 @@ def _check_band_input(settings: Settings, principal: Principal, item: InputItem)
                 _check_blob(principal, item.id, uri)
             elif not uri.lower().startswith(("http://", "https://")):
                 raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: a band is a `blob://` or `https://` file")
-        return _CheckedInput(id=item.id, media_type=None, kind="scene", bands=dict(item.bands), **extra)
+        return _CheckedInput(id=item.id, media_type=None, kind=InputKind.SCENE, bands=dict(item.bands), **extra)
     if isinstance(item.stac_item, dict):
         data = json.dumps(item.stac_item).encode()
         if len(data) > settings.max_item_bytes:
@@ -304,19 +304,19 @@ def _check_band_input(settings: Settings, principal: Principal, item: InputItem)
                 ProblemType.PAYLOAD_TOO_LARGE,
                 f"input {item.id!r}: the STAC item is {len(data)} bytes; the limit is {settings.max_item_bytes}",
             )
-        return _CheckedInput(id=item.id, media_type="application/geo+json", data=data, kind="scene", stac_item=True,
+        return _CheckedInput(id=item.id, media_type="application/geo+json", data=data, kind=InputKind.SCENE, stac_item=True,
                              **extra)
     uri = item.stac_item or ""
     if uri.startswith(SCHEME):
         _check_blob(principal, item.id, uri)
-    return _CheckedInput(id=item.id, media_type="application/geo+json", uri=uri, kind="scene", stac_item=True, **extra)
+    return _CheckedInput(id=item.id, media_type="application/geo+json", uri=uri, kind=InputKind.SCENE, stac_item=True, **extra)
 
 
 def _check_input(settings: Settings, principal: Principal, item: InputItem, kind: str) -> _CheckedInput:
     """Decode and size inline data, check blob refs; URLs are checked together afterwards. Writes nothing."""
     if _per_band(item):
         return _check_band_input(settings, principal, item)
-    if kind == "scene" and item.data is not None:
+    if kind == InputKind.SCENE and item.data is not None:
         raise Problem(
             ProblemType.VALIDATION,
             f"input {item.id!r}: a scene is sent by `uri` (upload it with PUT /v1/blobs/{{name}}), not inline",

@@ -1,4 +1,8 @@
-"""Run status names (the public contract), lifecycle event types, and where a model's circuit breaker stands."""
+"""The vocabularies: run statuses and phases (the public contract), lifecycle event types, input
+kinds, model tasks, webhook delivery statuses, and where a model's circuit breaker stands.
+
+Each is a `StrEnum`, so its members are the very strings payloads, rows and JSON bodies carry.
+"""
 
 from enum import StrEnum
 
@@ -46,3 +50,38 @@ class BreakerState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
+
+
+class RunPhase(StrEnum):
+    """What a run's workflow is doing, as its `progress` query and its dead letter name it: a status
+    while it is queued or has ended, else the step in flight."""
+
+    QUEUED = RunStatus.QUEUED.value
+    PROCESSING = RunStatus.PROCESSING.value
+    INGEST = "ingest"
+    INFERENCE = "inference"
+    COMPLETE = RunStatus.COMPLETE.value
+    FAILED = RunStatus.FAILED.value
+    CANCELED = RunStatus.CANCELED.value
+
+
+class InputKind(StrEnum):
+    """What one input of a run is: a tile classified whole, or a scene mapped block by block."""
+
+    TILE = "tile"
+    SCENE = "scene"
+
+
+class ModelTask(StrEnum):
+    """What a model does: a label per tile, or a class per pixel."""
+
+    CLASSIFICATION = "classification"
+    SEGMENTATION = "segmentation"
+
+
+class DeliveryStatus(StrEnum):
+    """Where a webhook message stands: waiting for its next attempt, delivered, or given up on."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"

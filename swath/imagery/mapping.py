@@ -26,10 +26,11 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from swath.imagery.raster import BlockPixels
+from swath.domain.status import ModelTask
 
 #: Class code (and confidence) of a pixel with no prediction: outside the scene, nodata, or masked.
 NO_CLASS = 255
-TASKS = ("segmentation", "classification")
+TASKS = tuple(ModelTask)
 #: Weight of a window's edge pixels relative to its centre: keeps every covered pixel's weight above zero.
 _TAPER_FLOOR = 0.05
 
@@ -104,14 +105,14 @@ class BlockMapper:
             raise ValueError(f"num_classes must be 1 to {NO_CLASS - 1}, not {num_classes}")
         if block.pixels.ndim != 3 or block.pixels.shape[1:] != block.valid.shape:
             raise ValueError(f"pixels {block.pixels.shape} do not match the valid mask {block.valid.shape}")
-        if task == "classification" and block.halo:
+        if task == ModelTask.CLASSIFICATION and block.halo:
             raise ValueError("classification maps blocks read without a halo")
         if scale <= 0:
             raise ValueError(f"scale must be positive, not {scale}")
         self._task, self._window, self._classes, self._scale = task, window, num_classes, scale
         self._halo = block.halo
         self._height, self._width = block.valid.shape
-        if task == "segmentation":
+        if task == ModelTask.SEGMENTATION:
             stride = window - overlap
             rows, cols = _starts(self._height, window, stride), _starts(self._width, window, stride)
         else:
@@ -125,7 +126,7 @@ class BlockMapper:
         self._rows, self._cols = grid_rows.ravel()[has_valid], grid_cols.ravel()[has_valid]
         self.n_windows = int(has_valid.sum())
         self._received = np.zeros(self.n_windows, dtype=bool)
-        if task == "segmentation":
+        if task == ModelTask.SEGMENTATION:
             self._taper = _taper(window)
             self._probability = np.zeros((num_classes, padded_height, padded_width), dtype=np.float32)
             self._weight = np.zeros((padded_height, padded_width), dtype=np.float32)
@@ -165,14 +166,14 @@ class BlockMapper:
         ids = np.asarray(ids, dtype=np.int64)
         outputs = np.asarray(outputs, dtype=np.float32)
         w, k = self._window, self._classes
-        expected = (len(ids), k, w, w) if self._task == "segmentation" else (len(ids), k)
+        expected = (len(ids), k, w, w) if self._task == ModelTask.SEGMENTATION else (len(ids), k)
         if outputs.shape != expected:
             raise ValueError(f"{self._task} logits for {len(ids)} windows must be {expected}, not {outputs.shape}")
         if len(ids) and (ids.min() < 0 or ids.max() >= self.n_windows):
             raise IndexError(f"window ids must be 0 to {self.n_windows - 1}")
         self._received[ids] = True
         rows, cols = self._rows[ids], self._cols[ids]
-        if self._task == "classification":
+        if self._task == ModelTask.CLASSIFICATION:
             probability = outputs if probabilities else _softmax(outputs.copy(), axis=1)
             best = probability.argmax(axis=1)
             self._window_class[rows // w, cols // w] = best
@@ -194,7 +195,7 @@ class BlockMapper:
         height, width = self._height - 2 * h, self._width - 2 * h
         inside = (slice(h, h + height), slice(h, h + width))
         valid = self._valid[inside]
-        if self._task == "classification":
+        if self._task == ModelTask.CLASSIFICATION:
             w = self._window
             classes = np.repeat(np.repeat(self._window_class, w, axis=0), w, axis=1)[inside]
             confidence = np.repeat(np.repeat(self._window_confidence, w, axis=0), w, axis=1)[inside]

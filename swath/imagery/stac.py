@@ -25,6 +25,7 @@ from pyproj import CRS
 from rasterio.warp import transform_geom
 
 from swath.imagery.mapping import NO_CLASS
+from swath.domain.status import ModelTask
 
 STAC_VERSION = "1.0.0"
 #: The extension schemas the documents are written against.
@@ -186,7 +187,7 @@ def _resolution(grid: MapGrid) -> float:
 
 def _mlm(model: ModelCard) -> dict:
     height, width = model.window
-    segmentation = model.task == "segmentation"
+    segmentation = model.task == ModelTask.SEGMENTATION
     task = "semantic-segmentation" if segmentation else "classification"
     out_shape = [-1, len(model.labels), height, width] if segmentation else [-1, len(model.labels)]
     out_dims = ["batch", "channel", "height", "width"] if segmentation else ["batch", "class"]

@@ -1,11 +1,17 @@
-"""Swath's Temporal data converter: the SDK's JSON payloads, decoded without re-reading type hints.
+"""Swath's Temporal data converter: the SDK's JSON payloads, compact, decoded without re-reading type hints.
+
+Encoding leaves out every dataclass field that holds its default. Contracts grow by fields with
+defaults (so old histories decode), and a run's ingest request carries every input: without this,
+each field added for one kind of input would cost every input of every run its bytes in history.
+A payload without a field decodes to the default, as it did when the field did not exist, so a
+contract field's default must never change meaning.
 
 The SDK's default converter turns a JSON payload into a dataclass by calling `typing.get_type_hints`
 on it for every value it decodes; with postponed annotations (`from __future__ import annotations`
 in `swath.domain.contracts`) that compiles and evaluates every field's annotation again, every time: about
 4 ms of CPU per run, a sixth of what a run costs the worker processes. This converter resolves each
-dataclass's fields once and decodes the same way the SDK does, so payloads, histories and replays
-are byte-for-byte the same, and every client and worker can use it alongside any default one.
+dataclass's fields once and decodes the same way the SDK does, so it reads the SDK's payloads (and the
+SDK reads its own) to the same values, and every client and worker can use it alongside any default one.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import typing
 from typing import Any
 
 from temporalio.converter import (
+    AdvancedJSONEncoder,
     CompositePayloadConverter,
     DataConverter,
     DefaultPayloadConverter,
@@ -37,6 +44,34 @@ def _fields_of(cls: type) -> tuple[_Field, ...]:
     """A dataclass's fields with their resolved type hints, computed once per class."""
     hints = typing.get_type_hints(cls)
     return tuple(_Field(f.name, hints[f.name], f.init) for f in dataclasses.fields(cls))
+
+
+@functools.cache
+def _defaults_of(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(field name, default) of each field that has a default (a factory's value for `default_factory`)."""
+    found = []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            found.append((f.name, f.default))
+        elif f.default_factory is not dataclasses.MISSING:
+            found.append((f.name, f.default_factory()))
+    return tuple(found)
+
+
+class CompactJSONEncoder(AdvancedJSONEncoder):
+    """The SDK's encoder, with dataclass fields that hold their default left out."""
+
+    def default(self, o: Any) -> Any:
+        if dataclasses.is_dataclass(o) and not isinstance(o, type):
+            defaults = dict(_defaults_of(type(o)))
+            encoded = {}
+            for f in dataclasses.fields(o):
+                value = getattr(o, f.name)
+                if f.name in defaults and type(value) is type(defaults[f.name]) and value == defaults[f.name]:
+                    continue
+                encoded[f.name] = value
+            return encoded
+        return super().default(o)
 
 
 class CachedDataclassConverter(JSONTypeConverter):
@@ -70,7 +105,9 @@ class SwathPayloadConverter(CompositePayloadConverter):
     """The SDK's default encodings, with JSON decoding dataclasses through the cached converter."""
 
     def __init__(self) -> None:
-        json_plain = JSONPlainPayloadConverter(custom_type_converters=[CachedDataclassConverter()])
+        json_plain = JSONPlainPayloadConverter(
+            encoder=CompactJSONEncoder, custom_type_converters=[CachedDataclassConverter()]
+        )
         super().__init__(*(
             json_plain if isinstance(c, JSONPlainPayloadConverter) else c
             for c in DefaultPayloadConverter.default_encoding_payload_converters

@@ -1,7 +1,9 @@
-"""Swath's data converter writes the SDK's payloads and reads them back as the SDK would."""
+"""Swath's data converter writes the SDK's payloads less the fields that hold their defaults, and
+reads them (and the SDK's own) back as the SDK would."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pytest
@@ -41,11 +43,25 @@ VALUES = [
 
 
 @pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
-def test_same_payloads_and_same_values_as_the_sdk(value: object) -> None:
+def test_payloads_decode_to_the_same_values_as_the_sdk_s(value: object) -> None:
     payloads = SWATH.to_payloads([value])
-    assert payloads == SDK.to_payloads([value])
+    assert len(payloads[0].data) <= len(SDK.to_payloads([value])[0].data)
     decoded = SWATH.from_payloads(payloads, [type(value)])
     assert decoded == SDK.from_payloads(payloads, [type(value)]) == [value]
+    # What the SDK's own converter wrote (histories from before, other tools) reads the same.
+    assert SWATH.from_payloads(SDK.to_payloads([value]), [type(value)]) == [value]
+
+
+def test_a_tile_input_carries_none_of_the_fields_only_scenes_use() -> None:
+    tile = InputRef("a", "blob://x/a", "application/x-npy")
+    (payload,) = SWATH.to_payloads([tile])
+    assert json.loads(payload.data) == {"id": "a", "uri": "blob://x/a", "media_type": "application/x-npy"}
+    scene = InputRef("s", "", kind="scene", bands={"B02": "blob://x/b02.tif"}, resolution=10.0)
+    (payload,) = SWATH.to_payloads([scene])
+    assert json.loads(payload.data) == {
+        "id": "s", "uri": "", "kind": "scene", "bands": {"B02": "blob://x/b02.tif"}, "resolution": 10.0,
+    }
+    assert SWATH.from_payloads([payload], [InputRef]) == [scene]
 
 
 @dataclass(frozen=True)
