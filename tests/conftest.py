@@ -32,7 +32,6 @@ from swath.embedded.temporal import find_temporal_cli
 from swath.temporal.queues import TaskQueue
 from swath.settings import Mode, Settings
 from swath.temporal.client import connect_temporal
-from tests.utils.moto_s3 import MotoS3, moto_s3
 from swath.temporal.priority import FAIRNESS_CONFIG
 from tests.utils.moto_s3 import MotoS3, moto_s3
 from workers.pool import activity_methods
