@@ -229,7 +229,7 @@ class SceneActivities:
     @ASSEMBLE_SCENE_MAP.implementation
     async def assemble_scene_map(self, req: AssembleMapRequest) -> SceneMapResult:
         """Write the COG from the mapped blocks, store it as the run's output and record it (idempotent)."""
-        manifest = self.registry.resolve(req.model)
+        manifest = await self.registry.lookup(req.model)
         scene = req.scene
         annotate(run_id=req.run_id, tenant=req.tenant, model=req.model, scene=scene.id, blocks=scene.blocks)
         name = output_names.map_name(scene.id)

@@ -16,7 +16,7 @@ from swath.imagery.memory_limit import limit_address_space
 from swath.imagery.decoder import RasterDecoder
 from swath.temporal.catalog import INGEST_SCENE_BLOCK
 from swath.temporal.queues import TaskQueue
-from swath.models.registry import ModelRegistry
+from swath.models.store import StoredRegistry
 from swath.settings import Settings
 from swath.outbound.urlguard import input_guard
 from workers.pool import PoolSpec
@@ -40,7 +40,8 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
     stack.push_async_callback(db.close)
     guard = input_guard(settings)
     blobs = open_blob_store(settings)
-    registry = ModelRegistry(settings.model_registry_dir)
+    # Manifests come from the stored registry (PostgreSQL), never from the bundled folder.
+    registry = StoredRegistry(db, blobs, settings.data_dir / "model-cache")
     files = SceneFiles(blobs, settings.scene_cache_root)
     decoder = RasterDecoder(
         settings.scene_limits, processes=settings.scene_decode_processes, timeout_s=settings.scene_decode_timeout_s

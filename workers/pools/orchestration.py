@@ -18,6 +18,7 @@ from swath.webhooks.dispatch import DeliveryPolicy
 from workers.pool import PoolSpec
 from workflows.analysis_run import AnalysisRunWorkflow
 from workflows.blob_lifecycle import BlobLifecycleWorkflow
+from workflows.model_version import ModelVersionWorkflow
 from workflows.legacy.analysis_run_v1 import AnalysisRunWorkflowV1
 from workflows.legacy.analysis_run_v2 import AnalysisRunWorkflowV2
 from workflows.legacy.analysis_run_v3 import AnalysisRunWorkflowV3
@@ -44,7 +45,7 @@ POOL = PoolSpec(
     queue=TaskQueue.ORCHESTRATION,
     workflows=(
         AnalysisRunWorkflow, SceneMapWorkflow, WebhookDeliveryWorkflow, BlobLifecycleWorkflow,
-        AnalysisRunWorkflowV3, AnalysisRunWorkflowV2, AnalysisRunWorkflowV1,
+        AnalysisRunWorkflowV3, AnalysisRunWorkflowV2, AnalysisRunWorkflowV1, ModelVersionWorkflow,
     ),
     activity_classes=(LocalRunFinishActivities,),
     build_activities=build,
