@@ -70,10 +70,10 @@ from swath.observe.tracing import annotate
 from swath.temporal.catalog import RUN_INFERENCE_CHUNK
 
 
-def resolve_model(registry: ModelRegistry, ref: str, attempt: int) -> ModelManifest:
+async def resolve_model(registry: ModelRegistry, ref: str, attempt: int) -> ModelManifest:
     """The manifest of `ref`; an unknown model fails the step for good (`model_not_found`)."""
     try:
-        return registry.resolve(ref)
+        return await registry.lookup(ref)
     except ModelNotFoundError as err:
         raise ApplicationError(str(err), attempt, type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
 
@@ -150,7 +150,7 @@ class InferenceActivities:
         """
         attempt = activity.info().attempt
         annotate(run_id=req.run_id, tenant=req.tenant or None, model=req.model, chunk=req.chunk_index, batch_size=len(req.chunk))
-        manifest = resolve_model(self.registry, req.model, attempt)
+        manifest = await resolve_model(self.registry, req.model, attempt)
         if req.refuse_if_breaker_open and self.breaker and await self.breaker.is_open(manifest.info.ref):
             raise ApplicationError(
                 f"the circuit breaker of {manifest.info.ref} is open", attempt,

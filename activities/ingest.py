@@ -132,7 +132,7 @@ class IngestActivities:
         """Stage the tiles one batch blob per chunk (`staged/<run>/batches/<sha256>.npy`), plan the scenes."""
         annotate(run_id=req.run_id, tenant=req.tenant or None, model=req.model, batch_size=len(req.inputs))
         try:
-            manifest = self.registry.resolve(req.model)
+            manifest = await self.registry.lookup(req.model)
         except ModelNotFoundError as err:
             raise ApplicationError(str(err), type=ErrorType.MODEL_NOT_FOUND, non_retryable=True) from None
         run_id = UUID(req.run_id)

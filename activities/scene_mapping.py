@@ -64,7 +64,7 @@ class SceneMappingActivities:
         """Map the block, store its classes, count its windows; a block with no valid pixel is only counted."""
         attempt = activity.info().attempt
         annotate(run_id=req.run_id, tenant=req.tenant or None, model=req.model, scene=req.scene.id, block=req.block)
-        manifest = resolve_model(self.registry, req.model, attempt)
+        manifest = await resolve_model(self.registry, req.model, attempt)
         scene = req.scene
         window = grid.block_at(scene.width, scene.height, scene.block_size, req.block)
         result = BlockResult(req.block, manifest.info)

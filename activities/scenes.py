@@ -274,7 +274,7 @@ class SceneActivities:
     async def assemble_scene_map(self, req: AssembleMapRequest) -> SceneMapResult:
         """Write the map's outputs from the mapped blocks — the COG (and confidence COG), its vectors,
         its preview and its STAC Item — store them as the run's outputs and record them (idempotent)."""
-        manifest = self.registry.resolve(req.model)
+        manifest = await self.registry.lookup(req.model)
         scene = req.scene
         annotate(run_id=req.run_id, tenant=req.tenant, model=req.model, scene=scene.id, blocks=scene.blocks)
         name = output_names.map_name(scene.id)

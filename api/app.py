@@ -19,15 +19,16 @@ from api.failure_metrics import FailureMetrics, snapshot_query
 from api.limits import BodySizeLimit
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
-from api.routes import blobs, dead_letters, health, keys, metrics, runs, tenants, webhooks
+from api.routes import blobs, dead_letters, health, keys, metrics, models, runs, tenants, webhooks
 from api.upload_slots import UploadSlots
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
 from swath.blobstore import open_blob_store
 from swath.db import connect
 from swath.models.breaker import BreakerPolicy
+from swath.models.bundled import register_bundled
+from swath.models.store import StoredRegistry
 from swath.observe import metering
-from swath.models.registry import ModelRegistry
 from swath.observe.tracing import tracer_provider
 from swath.outbound.urlguard import input_guard
 from swath.settings import Settings
@@ -48,12 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = await connect(settings.dsn)
         refresher: asyncio.Task[None] | None = None
         try:
+            blob_store = open_blob_store(settings)
+            # First start registers the bundled models (idempotent; the inference pools do too).
+            await register_bundled(db, blob_store, settings.model_registry_dir)
             app.state.clients = Clients(
                 settings=settings,
                 db=db,
                 temporal=await connect_temporal(settings),
-                blobs=open_blob_store(settings),
-                registry=ModelRegistry(settings.model_registry_dir),
+                blobs=blob_store,
+                registry=StoredRegistry(db, blob_store, settings.data_dir / "model-cache"),
                 guard=input_guard(settings),
             )
             app.state.rate_limiter = RateLimiter.from_settings(settings)
@@ -99,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys.revoked_tokens)
     app.include_router(dead_letters.router)
     app.include_router(webhooks.router)
+    app.include_router(models.router)
     app.include_router(webhooks.endpoints)
     app.include_router(webhooks.deliveries)
     _instrument(app)

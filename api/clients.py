@@ -8,7 +8,7 @@ import asyncpg
 from temporalio.client import Client
 
 from swath.blobstore import BlobStore
-from swath.models.registry import ModelRegistry
+from swath.models.store import StoredRegistry
 from swath.outbound.urlguard import UrlGuard
 from swath.settings import Settings
 
@@ -21,5 +21,5 @@ class Clients:
     db: asyncpg.Pool
     temporal: Client
     blobs: BlobStore
-    registry: ModelRegistry
+    registry: StoredRegistry
     guard: UrlGuard

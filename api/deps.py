@@ -74,3 +74,5 @@ Reader = Annotated[Principal, Depends(require("runs:read"))]
 Writer = Annotated[Principal, Depends(require("runs:write"))]
 #: Manages the keys of every tenant: an API key with `admin`, or a JWT with the platform-admin claim.
 Admin = Annotated[Principal, Depends(_platform_admin)]
+ModelReader = Annotated[Principal, Depends(require("models:read"))]
+ModelWriter = Annotated[Principal, Depends(require("models:write"))]

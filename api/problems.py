@@ -49,6 +49,13 @@ class ProblemType(StrEnum):
     DELIVERY_IN_PROGRESS = "webhook-delivery-in-progress", HTTPStatus.CONFLICT
     TOO_MANY_ENDPOINTS = "too-many-webhook-endpoints", HTTPStatus.CONFLICT
     DUPLICATE_ENDPOINT = "duplicate-webhook-endpoint", HTTPStatus.CONFLICT
+    MODEL_EXISTS = "model-exists", HTTPStatus.CONFLICT
+    VERSION_EXISTS = "model-version-exists", HTTPStatus.CONFLICT
+    VERSION_IN_USE = "model-version-in-use", HTTPStatus.CONFLICT
+    INVALID_MANIFEST = "invalid-manifest", HTTPStatus.UNPROCESSABLE_ENTITY
+    INCOMPATIBLE_VERSION = "incompatible-model-version", HTTPStatus.UNPROCESSABLE_ENTITY
+    ALIAS_CHANGED = "alias-changed", HTTPStatus.PRECONDITION_FAILED
+    NOTHING_TO_ROLL_BACK = "nothing-to-roll-back", HTTPStatus.CONFLICT
     UNAVAILABLE = "service-unavailable", HTTPStatus.SERVICE_UNAVAILABLE
     CIRCUIT_OPEN = "circuit-open", HTTPStatus.SERVICE_UNAVAILABLE
     #: A protocol-level refusal (a body that is not UTF-8, a method not allowed, an HTTP error

@@ -27,12 +27,12 @@ def deadline_seconds(settings: Settings, requested: int | None) -> float:
     return float(requested)
 
 
-def fallback_of(clients: Clients, manifest: ModelManifest) -> str | None:
+async def fallback_of(clients: Clients, manifest: ModelManifest) -> str | None:
     """The exact `name@version` of the model's declared fallback, resolved now like the model itself."""
     if not manifest.fallback:
         return None
     try:
-        return clients.registry.resolve(manifest.fallback).info.ref
+        return (await clients.registry.lookup(manifest.fallback)).info.ref
     except ModelNotFoundError:
         log.error("%s declares fallback %r, which is not registered; running without one", manifest.info.ref,
                   manifest.fallback)

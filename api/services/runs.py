@@ -98,8 +98,12 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
         existing = await _replay(clients, principal, idempotency_key, request_hash)
         if existing:
             return existing
+    # Keyed runs get a deterministic id: if we crash after Temporal accepted the workflow but before
+    # the row committed, the client's retry finds that same workflow instead of starting a second.
+    # The id also picks the version of a weighted (canary) alias, so a retry resolves the same one.
+    run_id = uuid5(_IDEMPOTENT_RUNS, f"{principal.tenant}\n{idempotency_key}") if idempotency_key else uuid4()
     try:
-        manifest = clients.registry.resolve(body.model)
+        manifest = await clients.registry.lookup(body.model, tenant=principal.tenant, run_id=str(run_id))
     except ModelNotFoundError as err:
         raise Problem(ProblemType.UNKNOWN_MODEL, str(err)) from None
     annotate(tenant=principal.tenant, model=manifest.info.ref)
@@ -129,9 +133,6 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     await failures.ensure_breaker_closed(clients, manifest.info.ref)
     weight = await _admit(clients, principal.tenant)
 
-    # Keyed runs get a deterministic id: if we crash after Temporal accepted the workflow but before
-    # the row committed, the client's retry finds that same workflow instead of starting a second.
-    run_id = uuid5(_IDEMPOTENT_RUNS, f"{principal.tenant}\n{idempotency_key}") if idempotency_key else uuid4()
     annotate(run_id=str(run_id))
     # Concurrent requests with one key share the run id, so each writes under its own folder.
     folder = f"{tenant_prefix(principal.tenant)}inputs/{run_id}/{uuid4().hex}"
@@ -151,7 +152,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
         run_input = AnalysisRunInput(
             run_id=str(run_id), tenant=principal.tenant, model=manifest.info.ref, inputs=refs,
             chunk_size=settings.inference_chunk_size, params=body.params,
-            fallback_model=failures.fallback_of(clients, manifest), deadline_seconds=deadline_s,
+            fallback_model=await failures.fallback_of(clients, manifest), deadline_seconds=deadline_s,
             scene_block_size=settings.scene_block_size, scene_block_concurrency=settings.scene_block_concurrency,
             scene_blocks_per_history=settings.scene_blocks_per_history,
         )

@@ -14,6 +14,8 @@ are kept because callers catch those too):
       * MissingBandsError             - the bands the model needs are not all in the file
   * ModelNotFoundError (LookupError)  - no such model, version or alias in the registry
   * WeightsChecksumError (ValueError) - a weights file differs from its manifest's sha256
+  * ModelRejectedError (ValueError)   - a pushed model version fails validation; `str()` is the reason
+    * UnsafeArtefactError             - the artefact could execute code or read outside itself
   * GpuOutOfMemoryError (MemoryError) - one item's forward pass runs out of GPU memory even alone
   * UrlRefusedError (ValueError)      - a URL's scheme or destination is not allowed
   * BlobError
@@ -184,6 +186,15 @@ class ModelNotFoundError(SwathError, LookupError):
 
 class WeightsChecksumError(SwathError, ValueError):
     """The weights file's sha256 differs from the one recorded in its manifest."""
+
+
+class ModelRejectedError(SwathError, ValueError):
+    """A pushed model version fails validation; the message is the reason its owner reads."""
+
+
+class UnsafeArtefactError(ModelRejectedError):
+    """An artefact that could execute code when loaded (pickles beyond plain tensors, compiled
+    code, custom operators, graph guards) or read files outside itself (ONNX external data)."""
 
 
 class GpuOutOfMemoryError(SwathError, MemoryError):

@@ -9,7 +9,7 @@ from uuid import UUID
 
 #: Every scope a key or token can carry; `admin` implies the others. An API key with `admin` is also a
 #: platform admin (keys of every tenant); a JWT only through its own claim (see `swath.auth.tokens`).
-SCOPES = ("runs:read", "runs:write", "admin")
+SCOPES = ("runs:read", "runs:write", "models:read", "models:write", "admin")
 #: Tenants name blob-store folders and search attributes, so they are kept to a safe alphabet.
 TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _TENANT = re.compile(TENANT_PATTERN)

@@ -14,6 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from swath.models.batcher import BatchPolicy, BatchRecord, DynamicBatcher
 from swath.models.loader import load_model
 from swath.models.registry import ModelManifest, ModelRegistry
+from swath.models.store import StoredRegistry
 from swath.models.serving import ServedModel, WarmUp
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -34,7 +35,7 @@ class ModelCache:
     """Served models and their batchers by `name@version`, each loaded (and verified) once per process."""
 
     def __init__(
-        self, registry: ModelRegistry, *, device: str, max_queued_items: int = 4096, compile: bool | None = None
+        self, registry: ModelRegistry | StoredRegistry, *, device: str, max_queued_items: int = 4096, compile: bool | None = None
     ) -> None:
         """`compile` overrides every manifest's `serving.compile` when not `None` (`SWATH_INFERENCE_COMPILE`)."""
         self.registry = registry
@@ -50,9 +51,11 @@ class ModelCache:
         key = manifest.info.ref
         async with self._lock:
             if key not in self._batchers:
-                path = self.registry.weights_path(manifest)
+                path = await self.registry.artefact_path(manifest)
                 module = await asyncio.to_thread(load_model, manifest.raw, path, device=self.device)
-                served = ServedModel(module, device=self.device, spec=manifest.serving, compile=self.compile)
+                # Only Swath's own architectures compile: an ONNX session or an exported graph is run as it is.
+                compile = self.compile if manifest.format == "safetensors" else False
+                served = ServedModel(module, device=self.device, spec=manifest.serving, compile=compile)
                 policy = BatchPolicy(
                     max_batch_size=manifest.serving.max_batch_size,
                     max_wait_s=manifest.serving.max_wait_ms / 1000,

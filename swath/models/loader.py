@@ -1,7 +1,10 @@
-"""Load a registered model: verify the weights' sha256, then build it from safetensors.
+"""Load a registered model: verify the artefact's sha256, inspect it, then build it by format.
 
-Weights are never unpickled (no ``torch.load``), and the digest is checked before the file is
-parsed at all, so a tampered or truncated file is rejected without being read as a model.
+Weights are never unpickled (no ``torch.load`` of an artefact), and the digest is checked before
+the file is parsed at all, so a tampered or truncated file is rejected without being read as a
+model. `safetensors` builds one of `swath.models.nets`; `onnx` and `torch_export` artefacts are
+first inspected (`swath.models.artefacts`: nothing in them may execute code) and then run by
+`swath.models.formats`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from swath.domain.errors import WeightsChecksumError
+from swath.models.artefacts import inspect_artefact
 from swath.models.nets import ARCHITECTURES
 
 _CHUNK = 1 << 20
@@ -43,6 +47,14 @@ def load_model(
         raise WeightsChecksumError(
             f"sha256 mismatch for {weights_path}: expected {expected}, got {actual}"
         )
+    fmt = manifest.get("format", "safetensors")
+    if fmt != "safetensors":
+        from swath.models.formats import ExportedNet, OnnxNet
+
+        inspect_artefact(fmt, weights_path)
+        probabilities = manifest.get("output", {}).get("kind") == "probabilities"
+        net = {"onnx": OnnxNet, "torch_export": ExportedNet}[fmt]
+        return net(weights_path, device=device, probabilities=probabilities).eval()
     name = manifest["architecture"]
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}")

@@ -79,6 +79,11 @@ class ModelManifest:
     overlap: int = 0
     #: One display colour (RGB) per label, for maps and legends; empty when not declared.
     colors: tuple[tuple[int, int, int], ...] = ()
+    #: The artefact's format (`swath.models.manifests.ARTEFACT_NAMES`): `safetensors` + a built-in
+    #: architecture, `onnx`, or a `torch_export` program.
+    format: str = "safetensors"
+    #: What the network returns per class: `logits` (softmax applied when served) or `probabilities`.
+    output_kind: str = "logits"
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -111,7 +116,7 @@ class ModelManifest:
             name=data["name"],
             version=data["version"],
             sha256=data["sha256"],
-            architecture=data["architecture"],
+            architecture=data.get("architecture", ""),
             weights=data["weights"],
             input=InputSpec(
                 bands=tuple(spec["bands"]), height=spec["height"], width=spec["width"], scale=spec.get("scale", 1.0),
@@ -126,6 +131,8 @@ class ModelManifest:
             task=data.get("task", "classification"),
             overlap=data.get("tiling", {}).get("overlap", 0),
             colors=tuple(tuple(rgb) for rgb in data.get("colors", ())),
+            format=data.get("format", "safetensors"),
+            output_kind=data.get("output", {}).get("kind", "logits"),
             raw=data,
         )
 
@@ -167,6 +174,20 @@ class ModelRegistry:
     def weights_path(self, manifest: ModelManifest) -> Path:
         """Where a version's weights file lies."""
         return self.root / manifest.name / manifest.version / manifest.weights
+
+    # The registry protocol the pools and the API share with `swath.models.store.StoredRegistry`.
+
+    async def lookup(self, ref: str, *, tenant: str | None = None, run_id: str | None = None) -> ModelManifest:
+        """`resolve`, as the stored registry's callers call it (a directory has no tenants or canaries)."""
+        return self.resolve(ref)
+
+    async def artefact_path(self, manifest: ModelManifest) -> Path:
+        """Where a version's artefact lies on this machine."""
+        return self.weights_path(manifest)
+
+    async def served_refs(self) -> list[str]:
+        """The models a pool warms up unasked: every `production` alias."""
+        return self.production_models()
 
 
 def _safe_segment(value: str) -> bool:

@@ -45,6 +45,7 @@ from swath.domain.contracts import (
     RunOutcome,
 )
 from swath.domain.errors import NON_RETRYABLE
+from swath.domain.model_contracts import ValidateModelRequest, ValidateModelResult
 from swath.temporal.queues import TaskQueue
 from swath.temporal.versions import CURRENT_RUN_TYPE
 from swath.domain.webhook_contracts import (
@@ -222,9 +223,22 @@ FAIL_WEBHOOK_MESSAGE: ActivityDef[FailWebhookRequest, bool] = ActivityDef(
     workflow.ActivityConfig(start_to_close_timeout=timedelta(seconds=30), retry_policy=BOOKKEEPING_RETRY),
 )
 
+# -- a pushed model version ----------------------------------------------------------------------
+
+#: Attempts at validating a version; the last one records an unexpected failure as a rejection.
+VALIDATION_ATTEMPTS = 3
+#: Validating a pushed version on the inference pool: fetch, check, load, one forward pass, store.
+VALIDATE_MODEL_VERSION: ActivityDef[ValidateModelRequest, ValidateModelResult] = ActivityDef(
+    "validate_model_version", ValidateModelRequest, ValidateModelResult, TaskQueue.INFERENCE,
+    workflow.ActivityConfig(
+        start_to_close_timeout=timedelta(minutes=15), heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=VALIDATION_ATTEMPTS),
+    ),
+)
+
 ACTIVITIES: tuple[ActivityDef[Any, Any], ...] = (
     INGEST_INPUTS, RUN_INFERENCE_CHUNK, FINISH_RUN_LOCAL, FINISH_RUN, INGEST_SCENE_BLOCK, MAP_SCENE_BLOCK,
-    ASSEMBLE_SCENE_MAP, PURGE_BLOBS, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE,
+    ASSEMBLE_SCENE_MAP, PURGE_BLOBS, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE, VALIDATE_MODEL_VERSION,
 )
 
 # -- workflows ----------------------------------------------------------------------------------
@@ -242,4 +256,11 @@ BLOB_LIFECYCLE: WorkflowDef[PurgeBlobsRequest, PurgeBlobsResult] = WorkflowDef(
     "BlobLifecycleWorkflow", PurgeBlobsRequest, PurgeBlobsResult
 )
 
-WORKFLOWS: tuple[WorkflowDef[Any, Any], ...] = (ANALYSIS_RUN, SCENE_MAP, WEBHOOK_DELIVERY, BLOB_LIFECYCLE)
+#: A pushed model version's validation, workflow id `model-<name>-<version>`.
+MODEL_VERSION: WorkflowDef[ValidateModelRequest, ValidateModelResult] = WorkflowDef(
+    "ModelVersion", ValidateModelRequest, ValidateModelResult
+)
+
+WORKFLOWS: tuple[WorkflowDef[Any, Any], ...] = (
+    ANALYSIS_RUN, SCENE_MAP, WEBHOOK_DELIVERY, BLOB_LIFECYCLE, MODEL_VERSION,
+)

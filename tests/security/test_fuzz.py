@@ -44,9 +44,14 @@ EXCLUDED_CHECKS = [positive_data_acceptance]
 GENERATION = {"with_security_parameters": False, "allow_extra_parameters": False}
 #: Where schema-valid input can still be refused by what the server holds, `positive_data_acceptance`
 #: takes the documented 422 too: a run names a model the registry may not have (or another
-#: tenant's blob), and only cursors the server issued are cursors. Every other operation must
-#: accept whatever its schema admits.
-STATE_DEPENDENT_OPERATIONS = ("POST /v1/runs", "GET /v1/runs", "GET /v1/dead-letters")
+#: tenant's blob), and only cursors the server issued are cursors; a model version names an upload
+#: the tenant may not have and a manifest its JSON Schema (published apart) must admit; an alias
+#: names ready versions, and an `If-Match` the server did not issue fails its precondition (412).
+#: Every other operation must accept whatever its schema admits.
+STATE_DEPENDENT_OPERATIONS = (
+    "POST /v1/runs", "GET /v1/runs", "GET /v1/dead-letters", "POST /v1/models/{name}/versions",
+)
+PRECONDITIONED_OPERATIONS = ("PUT /v1/models/{name}/aliases/{alias}", "POST /v1/models/{name}/aliases/{alias}/rollback")
 #: The stateful phase follows the schema's own links only: links schemathesis infers from list
 #: answers hand on ids that may be `null` (a per-run delivery has no endpoint), as the path `None`.
 DEEP_CONFIG = """
@@ -63,6 +68,13 @@ include-name = "{name}"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
 """
     for name in STATE_DEPENDENT_OPERATIONS
+) + "".join(
+    f"""
+[[operations]]
+include-name = "{name}"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "412", "422"]
+"""
+    for name in PRECONDITIONED_OPERATIONS
 )
 
 

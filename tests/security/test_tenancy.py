@@ -55,7 +55,8 @@ async def test_no_list_shows_another_tenants_run(
     assert acme_run["id"] in own.text
     for template in lists:
         response = await other_tenant.get(template)
-        assert response.status_code == 200, (template, response.text)
+        # A list these credentials lack the scope for (e.g. `models:read`) shows nothing at all.
+        assert response.status_code in (200, 403), (template, response.text)
         assert acme_run["id"] not in response.text
     for status in ("queued", "processing", "complete", "failed", "canceled"):
         filtered = await other_tenant.get("/v1/runs", params={"status": status, "limit": 100})

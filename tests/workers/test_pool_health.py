@@ -60,10 +60,12 @@ async def test_a_pool_process_serves_probes_and_metrics(temporal_env: WorkflowEn
 
 
 async def test_the_inference_pool_is_ready_only_after_its_models_warmed_up(
-    temporal_env: WorkflowEnvironment, tmp_path
+    temporal_env: WorkflowEnvironment, tmp_path, db_dsn: str
 ) -> None:
     """Every `/readyz` 200 is followed by metrics that already show each production model warmed
-    up (the gauge is set when warm-up ends), and the pool's log says so before it polls."""
+    up (the gauge is set when warm-up ends), and the pool's log says so before it polls. The
+    production aliases are the stored registry's (PostgreSQL), where the pool registers the
+    bundled models as it starts."""
     registry = ModelRegistry(BUNDLED_REGISTRY)
     models = [registry.resolve(name).info.ref for name in registry.production_models()]
     assert len(models) == 2
@@ -71,7 +73,7 @@ async def test_the_inference_pool_is_ready_only_after_its_models_warmed_up(
     env = {
         **os.environ, "SWATH_MODE": "dev", "SWATH_POOL_HTTP_PORT": str(port), "SWATH_DATA_DIR": str(tmp_path),
         "SWATH_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-        "SWATH_INFERENCE_DEVICE": "cpu",
+        "SWATH_INFERENCE_DEVICE": "cpu", "SWATH_DATABASE_URL": db_dsn,
     }
     log_path = tmp_path / "pool.log"
     with log_path.open("wb") as log_file:

@@ -14,7 +14,7 @@ from swath.imagery.memory_limit import limit_address_space
 from swath.imagery.decoder import RasterDecoder
 from swath.temporal.catalog import INGEST_SCENE_BLOCK
 from swath.temporal.queues import TaskQueue
-from swath.models.registry import ModelRegistry
+from swath.models.store import StoredRegistry
 from swath.settings import Settings
 from swath.outbound.pinned_http import pinned_client
 from swath.outbound.urlguard import input_guard
@@ -39,7 +39,8 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
     stack.push_async_callback(db.close)
     guard = input_guard(settings)
     blobs = open_blob_store(settings)
-    registry = ModelRegistry(settings.model_registry_dir)
+    # Manifests come from the stored registry (PostgreSQL), never from the bundled folder.
+    registry = StoredRegistry(db, blobs, settings.data_dir / "model-cache")
     # Remote band files are read by range through a pinned client of their own (never GDAL's network).
     files = SceneFiles(
         blobs, settings.scene_cache_root, http=pinned_client(guard, timeout_s=FETCH_TIMEOUT_S, headers=FETCH_HEADERS),

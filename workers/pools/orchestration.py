@@ -22,6 +22,7 @@ from workflows.analysis_run import AnalysisRunV4
 from workflows.blob_lifecycle import BlobLifecycleWorkflow
 from workflows.legacy import HOSTED as LEGACY_RUN_WORKFLOWS
 from workflows.scene_map import SceneMap
+from workflows.model_version import ModelVersion
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 
@@ -48,6 +49,7 @@ POOL = PoolSpec(
         AnalysisRunV4, SceneMap, WebhookDeliveryWorkflow, BlobLifecycleWorkflow,
         # Frozen earlier run types, to finish the runs they started (`swath.temporal.versions`).
         *LEGACY_RUN_WORKFLOWS,
+        ModelVersion,
     ),
     activity_classes=(LocalRunFinishActivities,),
     build_activities=build,
