@@ -12,6 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 MEDIA_TYPE = "application/problem+json"
+#: How a route documents a problem answer in the OpenAPI schema (`responses={404: PROBLEM, …}`);
+#: `api.openapi` fills in the schema of the body.
+PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 
 
 class ProblemType(StrEnum):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 
 from api.deps import ClientsDep, Writer
-from api.problems import MEDIA_TYPE
+from api.problems import PROBLEM
 from api.schemas import BlobOut
 from api.services import blobs
 from api.upload_slots import UploadSlots
@@ -15,7 +15,6 @@ from api.upload_slots import UploadSlots
 router = APIRouter(prefix="/v1/blobs", tags=["blobs"])
 #: Where uploads are routed; the body size limit of this prefix is `upload_max_bytes`.
 PREFIX = f"{router.prefix}/"
-PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 RAW_BODY = {
     "requestBody": {
         # An empty body is an empty file, stored as such.

@@ -9,13 +9,12 @@ from fastapi import APIRouter, Query
 
 from api.deps import ClientsDep, Reader, Writer
 from api.pagination import CURSOR_PATTERN
-from api.problems import MEDIA_TYPE
+from api.problems import PROBLEM
 from api.schemas import DeadLetterOut, DeadLetterPage
 from api.services import dead_letters
 from swath.domain.run_view import RunOut
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
-PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 
 
 @router.get("", responses={422: PROBLEM})

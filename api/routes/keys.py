@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from api.deps import Admin, ClientsDep
-from api.problems import MEDIA_TYPE
+from api.problems import PROBLEM
 from api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut, RevokedToken, TokenRevoke
 from api.services import keys
 from swath.domain.principal import TENANT_PATTERN
@@ -17,7 +17,6 @@ from swath.domain.principal import TENANT_PATTERN
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 #: Revoked JWTs, by `jti`: beside the keys (not under `/v1/keys/`, where a path segment is a key's id).
 revoked_tokens = APIRouter(prefix="/v1/revoked-tokens", tags=["keys"])
-PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 
 
 @router.post("", status_code=201, responses={422: PROBLEM})

@@ -18,13 +18,12 @@ from api.model_schemas import (
     VersionList,
     VersionOut,
 )
-from api.problems import MEDIA_TYPE
+from api.problems import PROBLEM
 from api.services import models
 from swath.models.manifests import manifest_schema
 from swath.models.store import ALIAS_PATTERN, MODEL_NAME_PATTERN, VERSION_PATTERN
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
-PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 Name = Annotated[str, Path(pattern=MODEL_NAME_PATTERN)]
 Version = Annotated[str, Path(pattern=VERSION_PATTERN)]
 Alias = Annotated[str, Path(pattern=ALIAS_PATTERN)]

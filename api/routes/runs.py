@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from api.deps import ClientsDep, Reader, RunLogContext, Writer
 from api.pagination import CURSOR_PATTERN
-from api.problems import MEDIA_TYPE
+from api.problems import PROBLEM
 from api.run_body import REQUEST_BODY, parse_run_create
 from api.schemas import RunPage
 from api.services import outputs, runs
@@ -18,7 +18,6 @@ from swath.domain.run_view import RunOut, Status
 from swath.domain.status import RunStatus
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[RunLogContext])
-PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 
 
 @router.post(

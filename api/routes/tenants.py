@@ -8,13 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api.deps import Admin, ClientsDep, Reader
-from api.problems import MEDIA_TYPE, Problem, ProblemType
+from api.problems import PROBLEM, Problem, ProblemType
 from api.schemas import TenantOut, TenantUpdate, UsageOut
 from api.services import tenants
 from swath.domain.principal import TENANT_PATTERN
 
 router = APIRouter(tags=["tenants"])
-PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 TenantName = Annotated[str, Path(pattern=TENANT_PATTERN)]
 
 

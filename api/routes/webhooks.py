@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query
 
 from api.deps import ClientsDep, Reader, Writer
-from api.problems import MEDIA_TYPE
+from api.problems import PROBLEM
 from api.services import webhooks
 from api.webhook_schemas import (
     DeliveryOut,
@@ -25,7 +25,6 @@ from api.webhook_schemas import (
     SigningSecret,
 )
 
-PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)."}
 MessageId = Annotated[str, Path(pattern=r"^msg_[0-9a-f]{32}$")]
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
