@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import allow, openapi, problems, run_body
@@ -19,6 +18,7 @@ from api.failure_metrics import FailureMetrics, snapshot_query
 from api.limits import BodySizeLimit
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
+from api.state import STATE_ATTRIBUTE, ApiState
 from api.routes import blobs, dead_letters, health, keys, metrics, models, runs, tenants, webhooks
 from api.upload_slots import UploadSlots
 from swath.auth.checks import ensure_safe_to_start
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             blob_store = open_blob_store(settings)
             # First start registers the bundled models (idempotent; the inference pools do too).
             await register_bundled(db, blob_store, settings.model_registry_dir)
-            app.state.clients = Clients(
+            state.clients = Clients(
                 settings=settings,
                 db=db,
                 temporal=await connect_temporal(settings),
@@ -60,8 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 registry=StoredRegistry(db, blob_store, settings.data_dir / "model-cache"),
                 guard=input_guard(settings),
             )
-            app.state.rate_limiter = RateLimiter.from_settings(settings)
-            app.state.auth_failures = FailedAuthLimiter.from_settings(settings)
+            state.rate_limiter = RateLimiter.from_settings(settings)
+            state.auth_failures = FailedAuthLimiter.from_settings(settings)
             refresher = asyncio.create_task(failure_metrics.refresh_forever(db, settings.metrics_refresh_s))
             yield
         finally:
@@ -77,13 +77,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Durable analysis runs: submit inputs against a versioned model, watch them in Temporal.",
         lifespan=lifespan,
     )
-    app.state.jwt_verifier = JwtVerifier.from_settings(settings)
-    app.state.readiness = ReadinessProbe(ttl_s=settings.readyz_cache_s)
-    app.state.failure_metrics = failure_metrics
-    app.state.upload_slots = UploadSlots(settings.upload_concurrency_per_tenant)
-    app.state.metrics_registry = CollectorRegistry()
-    app.state.metrics_registry.register(failure_metrics)
-    app.state.metrics_registry.register(metering.TENANT_RUNS)
+    state = ApiState(
+        jwt_verifier=JwtVerifier.from_settings(settings),
+        readiness=ReadinessProbe(ttl_s=settings.readyz_cache_s),
+        failure_metrics=failure_metrics,
+        upload_slots=UploadSlots(settings.upload_concurrency_per_tenant),
+    )
+    state.metrics_registry.register(failure_metrics)
+    state.metrics_registry.register(metering.TENANT_RUNS)
+    setattr(app.state, STATE_ATTRIBUTE, state)
     problems.install(app)
     _document_raw_bodies(app)
     allow.install(app)
@@ -93,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodySizeLimit, max_bytes=settings.max_request_bytes, per_prefix={blobs.PREFIX: settings.upload_max_bytes}
     )
     app.add_middleware(Authentication)
-    app.add_middleware(metrics.RequestMetrics, registry=app.state.metrics_registry)
+    app.add_middleware(metrics.RequestMetrics, registry=state.metrics_registry)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(runs.router)

@@ -18,6 +18,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import ProblemType, problem_response
+from api.state import ApiState, api_state
 from api.ratelimit import FailedAuthLimiter, RateLimiter, Verdict, credential_id
 from swath.auth.tokens import JwtVerifier
 from swath.db.keys import authenticate, looks_like_key
@@ -42,8 +43,8 @@ def bearer_token(headers: Headers) -> str | None:
     return token
 
 
-async def authenticate_token(state, token: str | None) -> Principal:
-    """The principal behind a bearer token (`state` is the app's); details never repeat the token."""
+async def authenticate_token(state: ApiState, token: str | None) -> Principal:
+    """The principal behind a bearer token; details never repeat the token."""
     if token is None:
         raise AuthenticationFailed("send an API key or a token as `Authorization: Bearer …`")
     if looks_like_key(token):
@@ -76,7 +77,7 @@ class Authentication:
         if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
             await self.app(scope, receive, send)
             return
-        state = scope["app"].state
+        state = api_state(scope["app"])
         # uvicorn has put a trusted proxy's `X-Forwarded-For` here, and only a trusted proxy's (api.serving).
         address = (scope.get("client") or (UNKNOWN_ADDRESS,))[0]
         token = bearer_token(Headers(scope=scope))

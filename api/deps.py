@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.authentication import PRINCIPAL
 from api.clients import Clients
 from api.problems import Problem, ProblemType
+from api.state import ApiState, api_state
 from swath.domain.principal import Principal
 from swath.observe.logs import bind_run
 
@@ -23,10 +24,15 @@ _bearer = HTTPBearer(auto_error=False, description="An API key (`swk_…`) or, w
 
 
 def _clients(request: Request) -> Clients:
-    return request.app.state.clients
+    return api_state(request.app).clients
+
+
+def _state(request: Request) -> ApiState:
+    return api_state(request.app)
 
 
 ClientsDep = Annotated[Clients, Depends(_clients)]
+StateDep = Annotated[ApiState, Depends(_state)]
 
 
 async def _bind_path_run(request: Request) -> AsyncIterator[None]:

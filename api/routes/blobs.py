@@ -11,6 +11,7 @@ from api.problems import PROBLEM
 from api.schemas import BlobOut
 from api.services import blobs
 from api.upload_slots import UploadSlots
+from api.state import api_state
 
 router = APIRouter(prefix="/v1/blobs", tags=["blobs"])
 #: Where uploads are routed; the body size limit of this prefix is `upload_max_bytes`.
@@ -26,7 +27,7 @@ RAW_BODY = {
 
 
 def _upload_slots(request: Request) -> UploadSlots:
-    return request.app.state.upload_slots
+    return api_state(request.app).upload_slots
 
 
 UploadSlotsDep = Annotated[UploadSlots, Depends(_upload_slots)]

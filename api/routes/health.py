@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import ClientsDep
+from api.state import api_state
 
 router = APIRouter(tags=["health"])
 
@@ -22,5 +23,5 @@ async def readyz(request: Request, clients: ClientsDep) -> JSONResponse:
 
     The probe is shared: calls within `SWATH_READYZ_CACHE_S` of one another get the same result.
     """
-    result = await request.app.state.readiness.readiness(clients)
+    result = await api_state(request.app).readiness.readiness(clients)
     return JSONResponse(result.body, status_code=200 if result.ready else 503)

@@ -20,6 +20,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.allow import HTTP_METHODS
+from api.state import api_state
 
 router = APIRouter(tags=["health"])
 
@@ -72,4 +73,4 @@ class RequestMetrics:
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition of this process's metrics."""
-    return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(api_state(request.app).metrics_registry), media_type=CONTENT_TYPE_LATEST)

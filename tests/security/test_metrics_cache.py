@@ -8,6 +8,7 @@ import asyncpg
 import httpx
 
 from api.app import create_app
+from api.state import api_state
 from swath.settings import Settings
 from tests.conftest import serve_api
 from tests.security.conftest import derived_settings
@@ -66,7 +67,7 @@ async def test_concurrent_readyz_calls_share_one_probe(settings: Settings, worke
         later = await http.get("/readyz")
     assert {r.status_code for r in burst} == {200}
     assert later.json() == burst[0].json()
-    assert app.state.readiness.probes == 1
+    assert api_state(app).readiness.probes == 1
 
 
 async def test_readyz_probes_again_once_its_result_is_stale(settings: Settings, workers: None) -> None:
@@ -75,4 +76,4 @@ async def test_readyz_probes_again_once_its_result_is_stale(settings: Settings, 
     async with serve_api(api_settings, app) as url, httpx.AsyncClient(base_url=url, timeout=SETTLE_S) as http:
         for _ in range(3):
             assert (await http.get("/readyz")).status_code == 200
-    assert app.state.readiness.probes == 3
+    assert api_state(app).readiness.probes == 3

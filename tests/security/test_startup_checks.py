@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
+from api.state import api_state
 from swath.domain.errors import InsecureSettingsError
 from swath.embedded.ports import free_port
 from swath.settings import Mode, Settings
@@ -50,8 +51,8 @@ def test_dev_mode_allows_a_weak_secret_but_never_an_incomplete_jwt_setup() -> No
 
 
 def test_production_with_proper_secrets_starts() -> None:
-    assert create_app(production(**JWT, jwt_secret=STRONG)).state.jwt_verifier is not None
-    assert create_app(production()).state.jwt_verifier is None
+    assert api_state(create_app(production(**JWT, jwt_secret=STRONG))).jwt_verifier is not None
+    assert api_state(create_app(production())).jwt_verifier is None
 
 
 def test_the_api_process_exits_without_echoing_the_secret() -> None:
