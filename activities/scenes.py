@@ -33,12 +33,12 @@ from swath.blobstore.local import LocalBlobStore
 from swath.domain.contracts import AssembleMapRequest, SceneBlockRequest, SceneMapResult, StagedBlock, StagedScene
 from swath.db import outputs, runs, scenes
 from swath.db.retrying import with_write_retries
-from swath.domain.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, SceneChangedError
+from swath.domain.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, RemoteReadError, SceneChangedError
 from swath.models.registry import ModelManifest, ModelRegistry
 from swath.imagery import areas, cog, grid, output_names, preview, provenance, raster, stac, vectors
 from swath.imagery.blocks import aligned_block_size, decode_arrays, map_block_key, scene_windows, staged_block_key
 from swath.imagery.decoder import RasterDecoder
-from swath.imagery.ranged_file import RangedFile, RemoteReadError
+from swath.imagery.ranged_file import RangedFile
 from swath.domain.scene_limits import SceneLimits
 from swath.temporal.catalog import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
 from swath.observe.tracing import annotate

@@ -11,6 +11,7 @@ are kept because callers catch those too):
       * SceneTooLargeError            - the file is larger than a limit, or would decode to too much
       * SceneDecodeTimeoutError       - decoding the file took longer than its time limit; it was stopped
       * SceneChangedError             - the blob no longer holds the bytes the run inspected
+    * RemoteReadError                 - a byte range of a remote band file could not be fetched after its retries
       * MissingBandsError             - the bands the model needs are not all in the file
   * ModelNotFoundError (LookupError)  - no such model, version or alias in the registry
   * WeightsChecksumError (ValueError) - a weights file differs from its manifest's sha256
@@ -40,6 +41,7 @@ are kept because callers catch those too):
     * BlobStoreSettingsError          - `SWATH_BLOB_URL` names a store that cannot be opened as configured
     * PoolProcessesError              - the inference processes and GPUs configured disagree
     * UndrainedVersionsError          - runs of a workflow type this build no longer hosts are open
+  * CrateError                        - a run's RO-Crate does not say what the Workflow Run Crate profile requires
   * DownloadError                     - a downloaded output cannot be kept (bad sha256, unsafe name)
 
 Failures that cross Temporal travel as `ApplicationError`s whose `type` is an `ErrorType`, and
@@ -178,6 +180,18 @@ class MissingBandsError(SceneError):
     def __reduce__(self):
         # Raised in a decoder process and re-raised in the pool's: rebuilt from what it was given.
         return type(self), (self.missing, self.available)
+
+
+class RemoteReadError(ItemProblem):
+    """A byte range of a remote band file could not be fetched after its retries (the block step
+    retries as a whole)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ItemErrorCode.FETCH_FAILED, message)
+
+
+class CrateError(SwathError):
+    """A run's RO-Crate does not say what the Workflow Run Crate profile requires."""
 
 
 class ModelNotFoundError(SwathError, LookupError):

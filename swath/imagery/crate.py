@@ -24,7 +24,7 @@ from pathlib import Path
 from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
-from swath.domain.errors import SwathError
+from swath.domain.errors import CrateError
 
 METADATA_NAME = "ro-crate-metadata.json"
 MEDIA_TYPE = "application/ld+json"
@@ -35,10 +35,6 @@ PROFILES = (
     "https://w3id.org/workflowhub/workflow-ro-crate/1.0",
 )
 WORKFLOW_ID = "urn:swath:workflow:AnalysisRunV4"
-
-
-class CrateError(SwathError):
-    """A crate that does not say what the Workflow Run Crate profile requires."""
 
 
 @dataclass(frozen=True)

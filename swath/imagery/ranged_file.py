@@ -26,6 +26,7 @@ import httpx
 from swath.domain.errors import (
     ItemErrorCode,
     ItemProblem,
+    RemoteReadError,
     SceneChangedError,
     SceneTooLargeError,
     UrlRefusedError,
@@ -44,13 +45,6 @@ RANGE_ATTEMPTS = 3
 MAX_REDIRECTS = 3
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _COPY_CHUNK = 1 << 20
-
-
-class RemoteReadError(ItemProblem):
-    """A range of a remote file could not be fetched after its retries."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(ItemErrorCode.FETCH_FAILED, message)
 
 
 @dataclass

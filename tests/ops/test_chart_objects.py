@@ -219,8 +219,10 @@ def test_network_policy_denies_by_default_and_allows_each_components_flows(ci_re
     assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
     dns, temporal, postgres = 53, 7233, 5432
-    # Orchestration finishes runs itself (a local activity): PostgreSQL, and never the blob store.
-    assert egress_ports(ci_release, "orchestration") == {dns, temporal, postgres}
+    # Orchestration finishes runs itself (a local activity), as bookkeeping does when it is handed the
+    # step: PostgreSQL, and the blob store for the run's STAC Collection and RO-Crate; never the internet.
+    assert egress_ports(ci_release, "orchestration") == egress_ports(ci_release, "bookkeeping")
+    assert {dns, temporal, postgres} < egress_ports(ci_release, "orchestration")
     assert {dns, temporal, postgres} <= egress_ports(ci_release, "bookkeeping")
     assert egress_ports(ci_release, "migrate") == {dns, postgres}
     for component in ("api", "inference", "ingest", "notify"):
