@@ -53,6 +53,9 @@ async def register_bundled(db: asyncpg.Pool, blobs: BlobStore, root: Path) -> li
     aliases = json.loads(aliases_file.read_text()) if aliases_file.is_file() else {}
     async with db.acquire() as conn:
         for name, tags in aliases.items():
+            if name not in names:
+                log.warning("aliases.json names %s, which is not in %s; its aliases are left out", name, root)
+                continue
             for alias, version in tags.items():
                 await queries.ensure_alias(
                     conn, model=name, alias=alias, targets=[{"version": version, "weight": 100}], actor=BUNDLED_OWNER
