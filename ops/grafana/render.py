@@ -39,7 +39,8 @@ PAGE_PADDING = 16
 HEADER_HEIGHT = 48
 #: Inside a panel: its title bar, the axes' margins, one legend line.
 TITLE_HEIGHT = 32
-AXIS_LEFT = 56
+AXIS_MIN_LEFT = 40
+AXIS_CHAR_WIDTH = 6.2  # of an 11 px axis label
 AXIS_BOTTOM = 20
 PLOT_TOP = 6
 PLOT_RIGHT = 12
@@ -310,6 +311,11 @@ def svg_path(points: tuple[tuple[float, float], ...], plot: Box, window: Window,
     return " ".join(commands)
 
 
+def axis_width(labels: list[str]) -> float:
+    """Room left of the plot for the longest value label."""
+    return max(AXIS_MIN_LEFT, 12 + AXIS_CHAR_WIDTH * max((len(label) for label in labels), default=0))
+
+
 def _text(x: float, y: float, text: str, anchor: str = "end") -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" fill="{THEME["muted"]}" font-size="11">'
@@ -319,10 +325,11 @@ def _text(x: float, y: float, text: str, anchor: str = "end") -> str:
 
 def chart_svg(series: list[Series], width: float, height: float, window: Window, unit: str) -> str:
     """A panel's chart: horizontal grid lines with value labels, time labels, one line per series."""
-    plot = Box(AXIS_LEFT, PLOT_TOP, max(width - AXIS_LEFT - PLOT_RIGHT, 1), max(height - PLOT_TOP - AXIS_BOTTOM, 1))
     low, high = value_range(series)
     ticks = nice_ticks(low, high)
     y_range = (ticks[0], ticks[-1])
+    left = axis_width([format_value(tick, unit) for tick in ticks])
+    plot = Box(left, PLOT_TOP, max(width - left - PLOT_RIGHT, 1), max(height - PLOT_TOP - AXIS_BOTTOM, 1))
     parts = [f'<svg width="{width:.0f}" height="{height:.0f}" xmlns="http://www.w3.org/2000/svg">']
     for tick in ticks:
         y = plot.top + (1 - (tick - y_range[0]) / ((y_range[1] - y_range[0]) or 1)) * plot.height

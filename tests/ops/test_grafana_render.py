@@ -147,3 +147,8 @@ def test_every_dashboard_draws_as_a_page_of_its_panels(name: str) -> None:
     assert page.count("No data") == 1
     assert "a &lt;b&gt;" in page and "<b>All</b>" in page
     assert not re.search(r"<script|https?://(?!www\.w3\.org/2000/svg)", page)  # static, nothing fetched
+
+
+def test_the_value_axis_makes_room_for_its_longest_label() -> None:
+    assert render.axis_width(["0", "1"]) == render.AXIS_MIN_LEFT
+    assert render.axis_width(["0 req/s", "0.15 req/s"]) > render.axis_width(["0 req/s", "1 req/s"])
