@@ -57,7 +57,9 @@ PALETTE = (
     "#7EB26D", "#EAB839", "#6ED0E0", "#EF843C", "#E24D42", "#1F78C1", "#BA43A9", "#705DA0",
     "#508642", "#CCA300", "#447EBC", "#C15C17", "#890F02", "#0A437C", "#6D1F62", "#584477",
 )  # fmt: skip
-THEME = {"page": "#111217", "panel": "#181b1f", "border": "#2c3235", "text": "#ccccdc", "muted": "#8e8e8e", "grid": "#2c3235"}
+THEME = {
+    "page": "#111217", "panel": "#181b1f", "border": "#2c3235", "text": "#ccccdc", "muted": "#8e8e8e", "grid": "#2c3235",
+}  # fmt: skip
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LEGEND_LABEL = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -208,7 +210,9 @@ def query_range(prometheus: str, expr: str, window: Window) -> list[dict]:
     return body["data"]["result"]
 
 
-def panel_series(prometheus: str, panel: dict, values: dict[str, str], window: Window, rate: str | None) -> list[Series]:
+def panel_series(
+    prometheus: str, panel: dict, values: dict[str, str], window: Window, rate: str | None
+) -> list[Series]:
     """Every series of every target of a panel, in target order."""
     series: list[Series] = []
     for target in panel.get("targets", []):
@@ -256,6 +260,7 @@ def _trim(number: float) -> str:
 _SI = ((1e12, " T"), (1e9, " G"), (1e6, " M"), (1e3, " K"), (1, ""))
 _IEC = ((2**40, " TiB"), (2**30, " GiB"), (2**20, " MiB"), (2**10, " KiB"), (1, " B"))
 _BPS = ((1e9, " GB/s"), (1e6, " MB/s"), (1e3, " kB/s"), (1, " B/s"))
+_DURATIONS = ((86400, " day"), (3600, " hour"), (60, " min"), (1, " s"), (1e-3, " ms"), (1e-6, " µs"))
 
 
 def format_value(value: float, unit: str) -> str:
@@ -266,7 +271,7 @@ def format_value(value: float, unit: str) -> str:
     if unit == "percentunit":
         return f"{_trim(value * 100)}%"
     if unit == "s":
-        for factor, suffix in ((86400, " day"), (3600, " hour"), (60, " min"), (1, " s"), (1e-3, " ms"), (1e-6, " µs")):
+        for factor, suffix in _DURATIONS:
             if abs(value) >= factor:
                 return f"{_trim(value / factor)}{suffix}"
         return f"{_trim(value * 1e9)} ns"
@@ -334,12 +339,15 @@ def chart_svg(series: list[Series], width: float, height: float, window: Window,
     for tick in ticks:
         y = plot.top + (1 - (tick - y_range[0]) / ((y_range[1] - y_range[0]) or 1)) * plot.height
         parts.append(
-            f'<line x1="{plot.left}" x2="{plot.left + plot.width:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{THEME["grid"]}"/>'
+            f'<line x1="{plot.left:.1f}" x2="{plot.left + plot.width:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{THEME["grid"]}"/>'
         )
         parts.append(_text(plot.left - 6, y + 4, format_value(tick, unit)))
     for t in time_ticks(window):
         x = plot.left + (t - window.start) / ((window.end - window.start) or 1) * plot.width
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{plot.top}" y2="{plot.top + plot.height:.1f}" stroke="{THEME["grid"]}"/>')
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{plot.top}" y2="{plot.top + plot.height:.1f}" stroke="{THEME["grid"]}"/>'
+        )
         parts.append(_text(x, plot.top + plot.height + 15, time.strftime("%H:%M", time.localtime(t)), "middle"))
     for n, line in enumerate(series):
         if line.points:

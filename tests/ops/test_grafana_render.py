@@ -53,7 +53,8 @@ def test_variables_are_substituted_as_all_sends_them() -> None:
 
 
 def test_a_custom_variable_without_an_all_value_matches_each_of_its_values() -> None:
-    dashboard = {"templating": {"list": [{"name": "pool", "type": "custom", "options": [{"value": "a.b"}, {"value": "c"}]}]}}
+    pool = {"name": "pool", "type": "custom", "options": [{"value": "a.b"}, {"value": "c"}]}
+    dashboard = {"templating": {"list": [pool]}}
     assert render.all_values(dashboard) == {"pool": r"a\.b|c"}
 
 
