@@ -1,10 +1,12 @@
 """Reading the checked-in dashboards and rules for tests: every panel's PromQL, the metric names a
-query selects, and the recording rules' names."""
+query selects, the recording rules' names, and the scripts of ops/ as modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,3 +81,12 @@ def alerts(path: Path = RULES) -> list[dict]:
 def all_rules(path: Path = RULES) -> list[dict]:
     """Every recording and alerting rule."""
     return [rule for group in rule_groups(path) for rule in group["rules"]]
+
+
+def load_script(name: str, path: Path):
+    """A script of ops/ (not a package) imported as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module

@@ -7,36 +7,24 @@ That the queries name series Swath really exposes is checked against live proces
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 
-from tests.ops.promql import DASHBOARDS, OPS, RULES, alerts, dashboard_exprs, metric_names
+from tests.ops.promql import DASHBOARDS, OPS, RULES, alerts, dashboard_exprs, load_script, metric_names
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed (apt-get install prometheus)")
 RUNBOOKS = OPS / "runbooks"
 
 
-def _script(name: str, path: Path):
-    """A script of ops/ (not a package) imported as module `name`."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # build.py's dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
-
-
 def _builder():
-    return _script("grafana_build", DASHBOARDS / "build.py")
+    return load_script("grafana_build", DASHBOARDS / "build.py")
 
 
 def test_the_checked_in_dashboards_are_what_the_builder_writes(tmp_path: Path) -> None:
@@ -58,21 +46,6 @@ def test_dashboard_panels_do_not_overlap() -> None:
             assert not cells & area, f"{path.name}: {panel['title']} overlaps another panel"
             assert grid["x"] + grid["w"] <= 24
             cells |= area
-
-
-def test_the_readme_picture_graphs_the_first_query_of_overview_panels() -> None:
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    screenshot = _script("prometheus_screenshot", OPS / "prometheus" / "screenshot.py")
-    assert screenshot.OVERVIEW == DASHBOARDS / "overview.json"
-    panels = {p["title"]: p for p in json.loads(screenshot.OVERVIEW.read_text())["panels"]}
-    assert set(screenshot.PANELS) <= set(panels), f"not overview panels: {set(screenshot.PANELS) - set(panels)}"
-    url = urlsplit(screenshot.graph_url("http://prometheus:9090/", "5m", "1m"))
-    assert (url.netloc, url.path) == ("prometheus:9090", "/graph")
-    graphs = parse_qs(url.query)
-    for n, title in enumerate(screenshot.PANELS):
-        expr = panels[title]["targets"][0]["expr"].replace("[5m]", "[1m]").replace("$namespace", ".*")
-        assert graphs[f"g{n}.expr"] == [expr]
-        assert graphs[f"g{n}.range_input"] == ["5m"]
 
 
 def test_metric_names_are_read_from_promql() -> None:
