@@ -19,6 +19,7 @@ from api.failure_metrics import FailureMetrics, snapshot_query
 from api.limits import BodySizeLimit
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
+from api.run_watchers import RunWatchers
 from api.upload_slots import UploadSlots
 from api.routes import blobs, dead_letters, health, keys, metrics, runs, webhooks
 from swath.auth.checks import ensure_safe_to_start
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             refresher = asyncio.create_task(failure_metrics.refresh_forever(db, settings.metrics_refresh_s))
             yield
         finally:
+            await app.state.run_watchers.close()
             if refresher is not None:
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.readiness = ReadinessProbe(ttl_s=settings.readyz_cache_s)
     app.state.failure_metrics = failure_metrics
     app.state.upload_slots = UploadSlots(settings.upload_concurrency_per_tenant)
+    app.state.run_watchers = RunWatchers()
     app.state.metrics_registry = CollectorRegistry()
     app.state.metrics_registry.register(failure_metrics)
     problems.install(app)
