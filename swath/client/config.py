@@ -1,6 +1,7 @@
 """Where the API is and which key to send: an argument, else `SWATH_API_URL` / `SWATH_API_KEY`,
-else the profile of the config file, else the embedded stack's defaults (`http://127.0.0.1:8000`
-and the dev key `swath up` wrote to `data/dev-api-key`).
+else the profile of the config file, else the embedded stack's defaults (`$SWATH_PUBLIC_URL` or
+`http://127.0.0.1:8000`, and the dev key `swath up` wrote to `$SWATH_DATA_DIR/dev-api-key`,
+`data/dev-api-key` by default).
 
 The config file is `$SWATH_CONFIG`, else `~/.config/swath/config.toml` (`$XDG_CONFIG_HOME`
 honoured); the profile is an argument, else `$SWATH_PROFILE`, else `default`:
@@ -61,10 +62,15 @@ def profile_settings(profile: str | None = None, path: Path | None = None) -> di
 def resolve(api_url: str | None = None, api_key: str | None = None, *, profile: str | None = None) -> Connection:
     """The connection, from the arguments, the environment, the profile and the defaults, in that order."""
     settings = profile_settings(profile)
-    url = api_url or os.environ.get("SWATH_API_URL") or settings.get("api_url") or DEFAULT_API_URL
+    url = (
+        api_url or os.environ.get("SWATH_API_URL") or settings.get("api_url")
+        # The server's own setting: where a machine running the stack says clients reach it.
+        or os.environ.get("SWATH_PUBLIC_URL") or DEFAULT_API_URL
+    )
     key = api_key or os.environ.get("SWATH_API_KEY") or settings.get("api_key")
     if not key and (key_file := settings.get("api_key_file")):
         key = Path(key_file).expanduser().read_text().strip()
-    if not key and DEV_KEY_FILE.is_file():
-        key = DEV_KEY_FILE.read_text().strip()
+    dev_key = Path(os.environ["SWATH_DATA_DIR"]) / DEV_KEY_FILE.name if os.environ.get("SWATH_DATA_DIR") else DEV_KEY_FILE
+    if not key and dev_key.is_file():
+        key = dev_key.read_text().strip()
     return Connection(api_url=url.rstrip("/"), api_key=key or None)

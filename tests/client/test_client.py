@@ -127,7 +127,7 @@ async def test_download_resumes_with_range_into_owner_only_files(
 
 def test_the_client_imports_nothing_heavy() -> None:
     code = (
-        "import sys, swath.client, swath.cli.main;"
+        "import sys, swath.client, swath.cli.app;"
         "heavy = {'torch', 'fastapi', 'temporalio', 'rasterio', 'pydantic', 'asyncpg', 'numpy'};"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
