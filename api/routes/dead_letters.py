@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from api.deps import ClientsDep, Reader, Writer
 from api.pagination import CURSOR_PATTERN
 from api.problems import MEDIA_TYPE
-from api.schemas import DeadLetterOut, DeadLetterPage
+from api.schemas import BulkRedriveOut, DeadLetterOut, DeadLetterPage, RedriveFilter
 from api.services import dead_letters
 from swath.domain.run_view import RunOut
 
@@ -27,6 +27,13 @@ async def list_dead_letters(
 ) -> DeadLetterPage:
     """The caller's dead-lettered runs, newest first."""
     return await dead_letters.list_dead_letters(clients, principal, limit=limit, cursor=cursor)
+
+
+@router.post("/redrive", responses={422: PROBLEM, 503: PROBLEM})
+async def redrive_matching(match: RedriveFilter, clients: ClientsDep, principal: Writer) -> BulkRedriveOut:
+    """Redrive every dead letter matching the filter (error `code`, `model`, failed `since`), oldest
+    first and at most 500 per call; each is redriven once, however often this is called."""
+    return await dead_letters.redrive_matching(clients, principal, match)
 
 
 @router.get("/{dead_letter_id}", responses={404: PROBLEM})
