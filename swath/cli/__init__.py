@@ -25,8 +25,13 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `swath` console script and of `python -m swath.cli`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SERVER_COMMANDS:
-        from swath.cli.server import main as server_main
-
+        try:
+            from swath.cli.server import main as server_main
+        except ModuleNotFoundError as missing:
+            sys.exit(
+                f"swath {argv[0]}: needs the server install ({missing.name} is missing): "
+                "pip install 'swath[server]' ./server, from the repository"
+            )
         server_main(argv)
         return
     from swath.cli.app import app
