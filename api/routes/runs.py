@@ -130,6 +130,8 @@ async def cancel_run(run_id: UUID, clients: ClientsDep, principal: Writer) -> Ru
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The output, streamed."},
         206: {"description": "The one byte range asked for (`Range: bytes=a-b`, `a-` or `-n`)."},
+        307: {"description": "`redirect=true` on a store that signs URLs (S3, GCS, Azure): a presigned URL "
+              "valid for 5 minutes; send it no API key."},
         304: {"description": "Not modified (`If-None-Match`)."},
         404: PROBLEM, 410: PROBLEM, 416: PROBLEM,
     },
@@ -142,9 +144,11 @@ async def get_output(
     byte_range: Annotated[str | None, Header(alias="Range")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
     if_range: Annotated[str | None, Header()] = None,
+    redirect: Annotated[bool, Query(description="Answer 307 to a short-lived presigned URL of the store.")] = False,
 ) -> Response:
     """Download one output of a run. `ETag` is its SHA-256; one `Range` is answered 206, several
     are ignored (200, the whole file); 410 once the run's retention ended and its outputs were deleted."""
     return await outputs.download(
-        clients, principal, run_id, name, range_header=byte_range, if_none_match=if_none_match, if_range=if_range
+        clients, principal, run_id, name, range_header=byte_range, if_none_match=if_none_match, if_range=if_range,
+        redirect=redirect,
     )
