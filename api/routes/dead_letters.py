@@ -36,13 +36,13 @@ async def redrive_matching(match: RedriveFilter, clients: ClientsDep, principal:
     return await dead_letters.redrive_matching(clients, principal, match)
 
 
-@router.get("/{dead_letter_id}", responses={404: PROBLEM})
+@router.get("/{dead_letter_id:uuid}", responses={404: PROBLEM})
 async def get_dead_letter(dead_letter_id: UUID, clients: ClientsDep, principal: Reader) -> DeadLetterOut:
     """One dead letter: the request, the failing step, the error, the attempts, when."""
     return await dead_letters.get_dead_letter(clients, principal, dead_letter_id)
 
 
-@router.post("/{dead_letter_id}/redrive", status_code=202, responses={404: PROBLEM, 503: PROBLEM})
+@router.post("/{dead_letter_id:uuid}/redrive", status_code=202, responses={404: PROBLEM, 503: PROBLEM})
 async def redrive(dead_letter_id: UUID, clients: ClientsDep, principal: Writer) -> RunOut:
     """Start the request again as a new run linked to the original; redriving twice returns the same run."""
     return await dead_letters.redrive(clients, principal, dead_letter_id)

@@ -89,7 +89,12 @@ def _summary(run: Run) -> None:
                 table.add_row(item.id, item.label or "", f"{item.confidence:.3f}", item.model_version or "")
         out.print(table)
     for scene_map in run.result.maps if run.result else []:
-        out.print(f"map of {scene_map.input_id}: {scene_map.name} ({scene_map.width}×{scene_map.height} px)")
+        table = Table("class", "pixels", "share", "area (ha)",
+                      title=f"map of {scene_map.input_id}: {scene_map.name} ({scene_map.width}×{scene_map.height} px, "
+                            f"{scene_map.crs})")
+        for stat in scene_map.class_stats:
+            table.add_row(stat.label, str(stat.pixels), f"{stat.fraction:.1%}", f"{stat.area_ha:.2f}")
+        out.print(table)
     if run.outputs:
         out.print(f"{len(run.outputs)} outputs: swath runs download {run.id}")
 
