@@ -21,7 +21,7 @@ from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
 from api.run_watchers import RunWatchers
 from api.upload_slots import UploadSlots
-from api.routes import blobs, dead_letters, health, keys, metrics, runs, webhooks
+from api.routes import blobs, dead_letters, health, keys, metrics, models, runs, webhooks
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
 from swath.blobstore import open_blob_store
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(blobs.router)
     app.include_router(keys.router)
     app.include_router(dead_letters.router)
+    app.include_router(models.router)
     app.include_router(webhooks.router)
     app.include_router(webhooks.endpoints)
     app.include_router(webhooks.deliveries)

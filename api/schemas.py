@@ -142,3 +142,33 @@ class BulkRedriveOut(BaseModel):
     matched: int
     redriven: int = Field(description="Redriven by this call (the others had been before).")
     run_ids: list[str]
+
+
+# -- models
+class ModelVersionOut(BaseModel):
+    """One registered model version: what a run of it takes and gives."""
+
+    name: str
+    version: str
+    sha256: str
+    task: str = Field(description="`classification` (tiles) or `segmentation` (scenes, mapped window by window).")
+    labels: list[str]
+    bands: list[str] = Field(description="The input bands, by name, in the order the model reads them.")
+    window: list[int] = Field(description="Height and width of one model input, in pixels.")
+    overlap: int
+    fallback: str | None
+    created_at: str
+
+
+class RegisteredModel(BaseModel):
+    """A registered model: its versions and aliases (`production` is what `name` alone runs)."""
+
+    name: str
+    versions: list[str]
+    aliases: dict[str, str]
+
+
+class ModelList(BaseModel):
+    """Every registered model."""
+
+    items: list[RegisteredModel]

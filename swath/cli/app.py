@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from swath.cli import blobs, dlq, runs, webhooks
+from swath.cli import blobs, dlq, models, runs, webhooks
 from swath.cli.output import ApiKey, ApiUrl, Profile
 from swath.client.transport import client_version
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(runs.app, name="runs")
 app.add_typer(blobs.app, name="blobs")
+app.add_typer(models.app, name="models")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(webhooks.app, name="webhooks")
 

@@ -26,7 +26,7 @@ from swath.client.retries import RetryPolicy
 from swath.client.sse import EventParser
 from swath.client.sync import BROKEN_STREAM, Progress, _ended, _redrive_filter
 from swath.client.types import (
-    Blob, BulkRedrive, DeadLetter, DeadLetterPage, OutputOut, Run, RunEvent, RunPage, parse,
+    Blob, BulkRedrive, DeadLetter, DeadLetterPage, ModelList, ModelVersion, OutputOut, Run, RunEvent, RunPage, parse,
 )
 
 
@@ -52,6 +52,7 @@ class AsyncSwath:
         self.runs = AsyncRuns(self)
         self.blobs = AsyncBlobs(self)
         self.dead_letters = AsyncDeadLetters(self)
+        self.models = AsyncModels(self)
 
     async def aclose(self) -> None:
         """Close the connections."""
@@ -322,3 +323,18 @@ class AsyncDeadLetters:
         body = _redrive_filter(code, model, since)
         response = await self._c.request("POST", "/v1/dead-letters/redrive", json=body)
         return parse(BulkRedrive, transport.body(response))
+
+
+class AsyncModels:
+    """`/v1/models`: the registered models, and what a version takes and gives."""
+
+    def __init__(self, client) -> None:
+        self._c = client
+
+    async def list(self) -> ModelList:
+        """Every registered model with its versions and aliases."""
+        return parse(ModelList, transport.body(await self._c.request("GET", "/v1/models")))
+
+    async def get(self, ref: str) -> ModelVersion:
+        """The version `ref` (`name`, `name@version`, `name@alias`) resolves to."""
+        return parse(ModelVersion, transport.body(await self._c.request("GET", f"/v1/models/{ref}")))

@@ -26,7 +26,7 @@ from swath.client.inputs import Upload, plan
 from swath.client.retries import RetryPolicy
 from swath.client.sse import EventParser
 from swath.client.types import (
-    Blob, BulkRedrive, DeadLetter, DeadLetterPage, OutputOut, Run, RunEvent, RunPage, parse,
+    Blob, BulkRedrive, DeadLetter, DeadLetterPage, ModelList, ModelVersion, OutputOut, Run, RunEvent, RunPage, parse,
 )
 
 #: `on_progress(name, bytes_done, bytes_total)`: called as an upload or a download advances.
@@ -56,6 +56,7 @@ class Swath:
         self.runs = Runs(self)
         self.blobs = Blobs(self)
         self.dead_letters = DeadLetters(self)
+        self.models = Models(self)
 
     def close(self) -> None:
         """Close the connections."""
@@ -348,3 +349,18 @@ def _ended(run: Run, raise_on_failure: bool) -> Run:
     if raise_on_failure and run.status != "complete":
         raise RunFailedError(run)
     return run
+
+
+class Models:
+    """`/v1/models`: the registered models, and what a version takes and gives."""
+
+    def __init__(self, client) -> None:
+        self._c = client
+
+    def list(self) -> ModelList:
+        """Every registered model with its versions and aliases."""
+        return parse(ModelList, transport.body(self._c.request("GET", "/v1/models")))
+
+    def get(self, ref: str) -> ModelVersion:
+        """The version `ref` (`name`, `name@version`, `name@alias`) resolves to."""
+        return parse(ModelVersion, transport.body(self._c.request("GET", f"/v1/models/{ref}")))

@@ -233,6 +233,38 @@ class BulkRedrive:
 
 
 @dataclass(frozen=True)
+class RegisteredModel:
+    """A registered model: its versions and aliases (`production` is what its name alone runs)."""
+
+    name: str
+    versions: list[str]
+    aliases: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ModelList:
+    """Every registered model."""
+
+    items: list[RegisteredModel]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One model version: what a run of it takes (bands, window) and gives (labels)."""
+
+    name: str
+    version: str
+    sha256: str
+    task: str
+    labels: list[str]
+    bands: list[str]
+    window: list[int]
+    overlap: int
+    created_at: str
+    fallback: str | None = None
+
+
+@dataclass(frozen=True)
 class RunEvent:
     """One event of `GET /v1/runs/{id}/events`: `progress`, `phase` or `end` (the last), with the run then."""
 

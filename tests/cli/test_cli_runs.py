@@ -104,6 +104,8 @@ async def test_json_output_parses(api_url: str, acme_key: str, tmp_path: Path) -
     status, out, _ = await on_pipes(api_url, "", tmp_path, "runs", "list", "--limit", "3", "--json",
                                     "--api-key", acme_key)
     assert status == 0 and run_id in {r["id"] for r in json.loads(out)["items"]}
+    status, out, _ = await on_pipes(api_url, acme_key, tmp_path, "models", "get", "crop-classifier", "--json")
+    assert status == 0 and json.loads(out)["name"] == "crop-classifier"
     status, out, _ = await on_pipes(api_url, acme_key, tmp_path, "runs", "get", "nope", "--json")
     assert status == 1 and "type" in json.loads(out)
 

@@ -57,6 +57,15 @@ async def test_an_idempotency_key_gives_one_run(swath: AsyncSwath) -> None:
     assert {first.id, again.id} <= {r.id for r in page.items}
 
 
+async def test_models_are_listed_and_resolved(swath: AsyncSwath) -> None:
+    listed = {m.name: m for m in (await swath.models.list()).items}
+    assert "crop-classifier" in listed and "production" in listed["crop-classifier"].aliases
+    version = await swath.models.get("crop-classifier")
+    assert version.version == listed["crop-classifier"].aliases["production"] and version.task == "classification"
+    with pytest.raises(NotFoundError):
+        await swath.models.get("no-such-model")
+
+
 async def test_errors_carry_the_problem_details(swath: AsyncSwath) -> None:
     with pytest.raises(NotFoundError) as missing:
         await swath.runs.get("00000000-0000-0000-0000-000000000000")
@@ -150,6 +159,7 @@ async def test_the_typed_results_match_the_openapi_schema(api_url: str) -> None:
         types.ItemOut: "ItemOut", types.RunResult: "RunResult", types.SubmittedRun: "SubmittedRun",
         types.SubmittedInput: "SubmittedInput", types.ClassStat: "ClassStat", types.ModelOut: "ModelOut",
         types.RunUrls: "RunUrls", types.RunErrorOut: "RunErrorOut", types.BulkRedrive: "BulkRedriveOut",
+        types.ModelList: "ModelList", types.RegisteredModel: "RegisteredModel", types.ModelVersion: "ModelVersionOut",
     }
     for cls, name in pairs.items():
         schema = schemas[name]
