@@ -17,6 +17,7 @@ app = typer.Typer(help="Upload files to use as run inputs.", no_args_is_help=Tru
 def put(
     ctx: typer.Context, file: Path,
     name: Annotated[str | None, typer.Option(help="The upload's name (default: the file's).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON (this command always prints JSON).")] = True,
     api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None,
 ) -> None:
     """Upload a file and print its JSON reference (its `uri` is a run input)."""

@@ -33,6 +33,7 @@ def list_dead_letters(
 @app.command()
 def show(
     ctx: typer.Context, dead_letter_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON (this command always prints JSON).")] = True,
     api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None,
 ) -> None:
     """One dead letter, as JSON."""

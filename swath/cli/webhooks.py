@@ -10,6 +10,9 @@ import typer
 from swath.cli.output import ApiKey, ApiUrl, Profile, connect, print_json, reporting
 from swath.client import transport
 
+#: Accepted everywhere for uniformity: these commands print the API's JSON either way.
+AlwaysJson = Annotated[bool, typer.Option("--json", help="JSON (these commands always print JSON).")]
+
 app = typer.Typer(help="Inspect, resend and recover webhook deliveries.", no_args_is_help=True)
 
 
@@ -26,7 +29,7 @@ def deliveries(
     endpoint_id: Annotated[str | None, typer.Option()] = None,
     status: Annotated[str | None, typer.Option(help="pending, delivered or failed")] = None,
     limit: int = 50,
-    api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None,
+    as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None,
 ) -> None:
     """Webhook messages, newest first."""
     filters = {"run_id": run_id, "endpoint_id": endpoint_id, "status": status}
@@ -35,14 +38,14 @@ def deliveries(
 
 
 @app.command()
-def delivery(ctx: typer.Context, message_id: str, api_url: ApiUrl = None, api_key: ApiKey = None,
+def delivery(ctx: typer.Context, message_id: str, as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None,
              profile: Profile = None) -> None:
     """One message with its attempts."""
     _call(ctx, (api_url, api_key, profile), "delivery", "GET", f"/v1/webhook-deliveries/{message_id}")
 
 
 @app.command()
-def resend(ctx: typer.Context, message_id: str, api_url: ApiUrl = None, api_key: ApiKey = None,
+def resend(ctx: typer.Context, message_id: str, as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None,
            profile: Profile = None) -> None:
     """Deliver a message again."""
     _call(ctx, (api_url, api_key, profile), "resend", "POST", f"/v1/webhook-deliveries/{message_id}/resend")
@@ -52,7 +55,7 @@ def resend(ctx: typer.Context, message_id: str, api_url: ApiUrl = None, api_key:
 def recover(
     ctx: typer.Context, endpoint_id: str,
     since: Annotated[str, typer.Option(help="ISO 8601 time, e.g. 2026-01-01T00:00:00Z")],
-    api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None,
+    as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None,
 ) -> None:
     """Resend an endpoint's failed messages since a time."""
     path = f"/v1/webhook-endpoints/{endpoint_id}/recover"
@@ -60,12 +63,12 @@ def recover(
 
 
 @app.command()
-def endpoints(ctx: typer.Context, api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None) -> None:
+def endpoints(ctx: typer.Context, as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None) -> None:
     """Registered endpoints."""
     _call(ctx, (api_url, api_key, profile), "endpoints", "GET", "/v1/webhook-endpoints")
 
 
 @app.command()
-def secret(ctx: typer.Context, api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None) -> None:
+def secret(ctx: typer.Context, as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None) -> None:
     """The secret that signs per-run webhooks."""
     _call(ctx, (api_url, api_key, profile), "secret", "GET", "/v1/webhooks/default/secret")

@@ -1,6 +1,6 @@
 """Where the API is and which key to send: an argument, else `SWATH_API_URL` / `SWATH_API_KEY`,
-else the profile of the config file, else the embedded stack's defaults (`$SWATH_PUBLIC_URL` or
-`http://127.0.0.1:8000`, and the dev key `swath up` wrote to `$SWATH_DATA_DIR/dev-api-key`,
+else the profile of the config file, else the embedded stack's defaults (`$SWATH_PUBLIC_URL`, or
+`$SWATH_API_HOST`/`$SWATH_API_PORT`, or `http://127.0.0.1:8000`, and the dev key `swath up` wrote to `$SWATH_DATA_DIR/dev-api-key`,
 `data/dev-api-key` by default).
 
 The config file is `$SWATH_CONFIG`, else `~/.config/swath/config.toml` (`$XDG_CONFIG_HOME`
@@ -59,13 +59,21 @@ def profile_settings(profile: str | None = None, path: Path | None = None) -> di
     return dict(profiles.get(name, {}))
 
 
+def _server_address() -> str | None:
+    """`http://$SWATH_API_HOST:$SWATH_API_PORT` where either is set (as next to a running API)."""
+    host, port = os.environ.get("SWATH_API_HOST"), os.environ.get("SWATH_API_PORT")
+    if not (host or port):
+        return None
+    return f"http://{host or '127.0.0.1'}:{port or '8000'}"
+
+
 def resolve(api_url: str | None = None, api_key: str | None = None, *, profile: str | None = None) -> Connection:
     """The connection, from the arguments, the environment, the profile and the defaults, in that order."""
     settings = profile_settings(profile)
     url = (
         api_url or os.environ.get("SWATH_API_URL") or settings.get("api_url")
-        # The server's own setting: where a machine running the stack says clients reach it.
-        or os.environ.get("SWATH_PUBLIC_URL") or DEFAULT_API_URL
+        # The server's own settings: where a machine (or pod) running the API says clients reach it.
+        or os.environ.get("SWATH_PUBLIC_URL") or _server_address() or DEFAULT_API_URL
     )
     key = api_key or os.environ.get("SWATH_API_KEY") or settings.get("api_key")
     if not key and (key_file := settings.get("api_key_file")):
