@@ -10,12 +10,14 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # Stamps make a second `make run` install nothing; they are redone when pyproject.toml changes.
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+# The server: the `swath` distribution with its `server` extra, and server/ (api, workers, workflows,
+# activities). `pip install .` alone is the client and the `swath` command's client commands.
+$(VENV)/.installed-run: pyproject.toml server/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[server]' -e ./server
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml server/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[server,test]' -e ./server
 	touch $@ $(VENV)/.installed-run
 
 install: $(VENV)/.installed-run

@@ -18,8 +18,9 @@ from api.failure_metrics import FailureMetrics, snapshot_query
 from api.limits import BodySizeLimit
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
-from api.state import STATE_ATTRIBUTE, ApiState
 from api.routes import blobs, dead_letters, health, keys, metrics, models, runs, tenants, webhooks
+from api.run_watchers import RunWatchers
+from api.state import STATE_ATTRIBUTE, ApiState
 from api.upload_slots import UploadSlots
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             refresher = asyncio.create_task(failure_metrics.refresh_forever(db, settings.metrics_refresh_s))
             yield
         finally:
+            await state.run_watchers.close()
             if refresher is not None:
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readiness=ReadinessProbe(ttl_s=settings.readyz_cache_s),
         failure_metrics=failure_metrics,
         upload_slots=UploadSlots(settings.upload_concurrency_per_tenant),
+        run_watchers=RunWatchers(),
     )
     state.metrics_registry.register(failure_metrics)
     state.metrics_registry.register(metering.TENANT_RUNS)
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tenants.router)
     app.include_router(keys.revoked_tokens)
     app.include_router(dead_letters.router)
+    app.include_router(models.router)
     app.include_router(webhooks.router)
     app.include_router(models.router)
     app.include_router(webhooks.endpoints)

@@ -23,7 +23,7 @@ class ModelCreate(BaseModel):
     )
 
 
-class ModelOut(BaseModel):
+class RegisteredModel(BaseModel):
     """A model, its aliases and its versions' count."""
 
     name: str
@@ -39,7 +39,7 @@ class ModelOut(BaseModel):
 class ModelList(BaseModel):
     """The models the caller sees."""
 
-    items: list[ModelOut]
+    items: list[RegisteredModel]
 
 
 class VersionCreate(BaseModel):
@@ -52,7 +52,7 @@ class VersionCreate(BaseModel):
     manifest: dict[str, Any]
 
 
-class VersionOut(BaseModel):
+class ModelVersionOut(BaseModel):
     """A version: `validating`, `ready` (served) or `rejected` (with the reason)."""
 
     model: str
@@ -67,10 +67,10 @@ class VersionOut(BaseModel):
     updated_at: datetime
 
 
-class VersionList(BaseModel):
+class ModelVersionList(BaseModel):
     """A model's versions, oldest first."""
 
-    items: list[VersionOut]
+    items: list[ModelVersionOut]
 
 
 class AliasTarget(BaseModel):

@@ -242,3 +242,24 @@ class UsageOut(BaseModel):
 
     since: datetime
     tenants: list[TenantUsage]
+
+
+# -- dead letters, in bulk
+class RedriveFilter(BaseModel):
+    """`POST /v1/dead-letters/redrive` body: which dead letters to redrive (all given filters apply)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str | None = Field(default=None, max_length=100, examples=["inference_failed"])
+    model: str | None = Field(default=None, max_length=200, examples=["crop-classifier", "crop-classifier@1.0.0"])
+    since: datetime | None = Field(default=None, description="Only dead letters that failed at or after this time.")
+
+
+class BulkRedriveOut(BaseModel):
+    """What a bulk redrive did; `run_ids` holds the run of every match, new or from an earlier redrive."""
+
+    matched: int
+    redriven: int = Field(description="Redriven by this call (the others had been before).")
+    run_ids: list[str]
+
+

@@ -16,6 +16,7 @@ from api.clients import Clients
 from api.failure_metrics import FailureMetrics
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
+from api.run_watchers import RunWatchers
 from api.upload_slots import UploadSlots
 from swath.auth.tokens import JwtVerifier
 
@@ -31,6 +32,8 @@ class ApiState:
     readiness: ReadinessProbe
     failure_metrics: FailureMetrics
     upload_slots: UploadSlots
+    #: One watcher per run streamed, shared by all its listeners (`GET /v1/runs/{id}/events`).
+    run_watchers: RunWatchers
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     #: Opened by the lifespan (None until the app serves).
     clients: Clients | None = None

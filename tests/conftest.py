@@ -205,3 +205,18 @@ async def other_tenant(api_url: str, db: asyncpg.Pool) -> AsyncIterator[httpx.As
     key = await make_key(db, "globex", ["runs:read", "runs:write"])
     async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+async def acme_key(api_url: str, db: asyncpg.Pool) -> str:
+    """A key of tenant `acme` with read and write scopes for runs, and read for models."""
+    return await make_key(db, "acme", ["runs:read", "runs:write", "models:read"])
+
+
+@pytest.fixture
+async def swath(api_url: str, acme_key: str) -> AsyncIterator["AsyncSwath"]:
+    """The Python client (`swath.client.AsyncSwath`) of the session API, as tenant `acme`."""
+    from swath.client import AsyncSwath
+
+    async with AsyncSwath(api_url, acme_key) as client:
+        yield client

@@ -137,7 +137,8 @@ RULES = (
 
 #: The wings of `swath`, bottom to top: a wing imports only wings of the layers below its own.
 WINGS: tuple[tuple[str, ...], ...] = (
-    ("swath.domain",),
+    # The client builds on nothing of swath: it installs without the server's dependencies.
+    ("swath.domain", "swath.client"),
     ("swath.settings",),
     ("swath.observe", "swath.outbound", "swath.db", "swath.blobstore"),
     ("swath.auth", "swath.models"),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from api.deps import ClientsDep, Reader, Writer
 from api.pagination import CURSOR_PATTERN
 from api.problems import PROBLEM
-from api.schemas import DeadLetterOut, DeadLetterPage
+from api.schemas import BulkRedriveOut, DeadLetterOut, DeadLetterPage, RedriveFilter
 from api.services import dead_letters
 from swath.domain.run_view import RunOut
 
@@ -28,13 +28,20 @@ async def list_dead_letters(
     return await dead_letters.list_dead_letters(clients, principal, limit=limit, cursor=cursor)
 
 
-@router.get("/{dead_letter_id}", responses={404: PROBLEM})
+@router.post("/redrive", responses={422: PROBLEM, 503: PROBLEM})
+async def redrive_matching(match: RedriveFilter, clients: ClientsDep, principal: Writer) -> BulkRedriveOut:
+    """Redrive every dead letter matching the filter (error `code`, `model`, failed `since`), oldest
+    first and at most 500 per call; each is redriven once, however often this is called."""
+    return await dead_letters.redrive_matching(clients, principal, match)
+
+
+@router.get("/{dead_letter_id:uuid}", responses={404: PROBLEM})
 async def get_dead_letter(dead_letter_id: UUID, clients: ClientsDep, principal: Reader) -> DeadLetterOut:
     """One dead letter: the request, the failing step, the error, the attempts, when."""
     return await dead_letters.get_dead_letter(clients, principal, dead_letter_id)
 
 
-@router.post("/{dead_letter_id}/redrive", status_code=202, responses={404: PROBLEM, 503: PROBLEM})
+@router.post("/{dead_letter_id:uuid}/redrive", status_code=202, responses={404: PROBLEM, 503: PROBLEM})
 async def redrive(dead_letter_id: UUID, clients: ClientsDep, principal: Writer) -> RunOut:
     """Start the request again as a new run linked to the original; redriving twice returns the same run."""
     return await dead_letters.redrive(clients, principal, dead_letter_id)

@@ -13,10 +13,10 @@ from api.model_schemas import (
     AliasSet,
     ModelCreate,
     ModelList,
-    ModelOut,
+    RegisteredModel,
     VersionCreate,
-    VersionList,
-    VersionOut,
+    ModelVersionList,
+    ModelVersionOut,
 )
 from api.problems import PROBLEM
 from api.services import models
@@ -37,7 +37,7 @@ async def get_manifest_schema(principal: ModelReader) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, responses={409: PROBLEM, 422: PROBLEM})
-async def create_model(body: ModelCreate, clients: ClientsDep, principal: ModelWriter) -> ModelOut:
+async def create_model(body: ModelCreate, clients: ClientsDep, principal: ModelWriter) -> RegisteredModel:
     """Register a model: `private` to the caller's tenant, or `shared` (admins only)."""
     return await models.create_model(clients, principal, body)
 
@@ -49,26 +49,26 @@ async def list_models(clients: ClientsDep, principal: ModelReader) -> ModelList:
 
 
 @router.get("/{name}", responses={404: PROBLEM})
-async def get_model(name: Name, clients: ClientsDep, principal: ModelReader) -> ModelOut:
+async def get_model(name: Name, clients: ClientsDep, principal: ModelReader) -> RegisteredModel:
     """One model with its aliases."""
     return await models.get_model(clients, principal, name)
 
 
 @router.post("/{name}/versions", status_code=202, responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM})
-async def push_version(name: Name, body: VersionCreate, clients: ClientsDep, principal: ModelWriter) -> VersionOut:
+async def push_version(name: Name, body: VersionCreate, clients: ClientsDep, principal: ModelWriter) -> ModelVersionOut:
     """A version from an uploaded artefact and its manifest; `validating` until the inference pool
     has checked it (then `ready`, or `rejected` with the reason)."""
     return await models.push_version(clients, principal, name, body)
 
 
 @router.get("/{name}/versions", responses={404: PROBLEM})
-async def list_versions(name: Name, clients: ClientsDep, principal: ModelReader) -> VersionList:
+async def list_versions(name: Name, clients: ClientsDep, principal: ModelReader) -> ModelVersionList:
     """A model's versions and their statuses."""
     return await models.list_versions(clients, principal, name)
 
 
 @router.get("/{name}/versions/{version}", responses={404: PROBLEM})
-async def get_version(name: Name, version: Version, clients: ClientsDep, principal: ModelReader) -> VersionOut:
+async def get_version(name: Name, version: Version, clients: ClientsDep, principal: ModelReader) -> ModelVersionOut:
     """One version: `validating`, `ready` or `rejected` (with the reason)."""
     return await models.get_version(clients, principal, name, version)
 

@@ -11,7 +11,7 @@ import asyncpg
 
 from api.clients import Clients
 from api.problems import Problem, ProblemType
-from api.schemas import DeadLetterOut, DeadLetterPage, InputItem, RunCreate
+from api.schemas import BulkRedriveOut, DeadLetterOut, DeadLetterPage, InputItem, RedriveFilter, RunCreate
 from api.services import runs
 from swath.db import dead_letters as queries
 from swath.domain.errors import BlobNotFoundError
@@ -76,6 +76,29 @@ async def redrive(clients: Clients, principal: Principal, dead_letter_id: UUID) 
     async with clients.db.acquire() as conn:
         await queries.mark_redriven(conn, dead_letter_id=dead_letter_id, run_id=UUID(run.id))
     return await runs.get_run(clients, principal, UUID(run.id))
+
+
+#: The most dead letters one bulk redrive takes on (oldest first); the rest wait for the next call.
+MAX_BULK_REDRIVE = 500
+
+
+async def redrive_matching(clients: Clients, principal: Principal, match: RedriveFilter) -> BulkRedriveOut:
+    """Redrive every dead letter of the caller matching the filter, each once: those redriven
+    before keep their run (each redrive is keyed by its dead letter's id)."""
+    async with clients.db.acquire() as conn:
+        rows = await queries.find_dead_letters(
+            conn, tenant=principal.tenant, code=match.code, model=match.model, since=match.since,
+            limit=MAX_BULK_REDRIVE,
+        )
+    run_ids, fresh = [], 0
+    for row in rows:
+        if row["redriven_run_id"] is not None:
+            run_ids.append(str(row["redriven_run_id"]))
+            continue
+        run = await redrive(clients, principal, row["id"])
+        run_ids.append(run.id)
+        fresh += 1
+    return BulkRedriveOut(matched=len(rows), redriven=fresh, run_ids=run_ids)
 
 
 async def _full_uri(clients: Clients, item: dict) -> str:

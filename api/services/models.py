@@ -21,10 +21,10 @@ from api.model_schemas import (
     AliasSet,
     ModelCreate,
     ModelList,
-    ModelOut,
+    RegisteredModel,
     VersionCreate,
-    VersionList,
-    VersionOut,
+    ModelVersionList,
+    ModelVersionOut,
 )
 from api.problems import Problem, ProblemType
 from api.services.blobs import upload_key
@@ -57,18 +57,18 @@ async def _model(clients: Clients, principal: Principal, name: str, *, write: bo
     return model
 
 
-async def _model_out(clients: Clients, model: dict[str, Any]) -> ModelOut:
+async def _model_out(clients: Clients, model: dict[str, Any]) -> RegisteredModel:
     async with clients.db.acquire() as conn:
         aliases = await queries.list_aliases(conn, model=model["name"])
         versions = await queries.list_versions(conn, model=model["name"])
-    return ModelOut(
+    return RegisteredModel(
         name=model["name"], task=model["task"], description=model["description"], visibility=model["visibility"],
         owner=model["owner"], created_at=model["created_at"], versions=len(versions),
         aliases={a["alias"]: a["targets"] for a in aliases},
     )
 
 
-async def create_model(clients: Clients, principal: Principal, body: ModelCreate) -> ModelOut:
+async def create_model(clients: Clients, principal: Principal, body: ModelCreate) -> RegisteredModel:
     """Register a model (shared ones by admins only)."""
     if body.visibility == "shared" and not _is_admin(principal):
         raise Problem(ProblemType.FORBIDDEN, "only an admin may register a shared model")
@@ -89,16 +89,16 @@ async def list_models(clients: Clients, principal: Principal) -> ModelList:
     return ModelList(items=[await _model_out(clients, row) for row in rows])
 
 
-async def get_model(clients: Clients, principal: Principal, name: str) -> ModelOut:
+async def get_model(clients: Clients, principal: Principal, name: str) -> RegisteredModel:
     """One model."""
     return await _model_out(clients, await _model(clients, principal, name))
 
 
-def _version_out(row: dict[str, Any]) -> VersionOut:
-    return VersionOut(**{k: row[k] for k in VersionOut.model_fields})
+def _version_out(row: dict[str, Any]) -> ModelVersionOut:
+    return ModelVersionOut(**{k: row[k] for k in ModelVersionOut.model_fields})
 
 
-async def push_version(clients: Clients, principal: Principal, name: str, body: VersionCreate) -> VersionOut:
+async def push_version(clients: Clients, principal: Principal, name: str, body: VersionCreate) -> ModelVersionOut:
     """Record a version as `validating` and start its validation on the inference pool."""
     model = await _model(clients, principal, name, write=True)
     pushed = body.manifest
@@ -134,15 +134,15 @@ async def push_version(clients: Clients, principal: Principal, name: str, body: 
     return _version_out(row)
 
 
-async def list_versions(clients: Clients, principal: Principal, name: str) -> VersionList:
+async def list_versions(clients: Clients, principal: Principal, name: str) -> ModelVersionList:
     """A model's versions, oldest first."""
     await _model(clients, principal, name)
     async with clients.db.acquire() as conn:
         rows = await queries.list_versions(conn, model=name)
-    return VersionList(items=[_version_out(r) for r in rows])
+    return ModelVersionList(items=[_version_out(r) for r in rows])
 
 
-async def get_version(clients: Clients, principal: Principal, name: str, version: str) -> VersionOut:
+async def get_version(clients: Clients, principal: Principal, name: str, version: str) -> ModelVersionOut:
     """One version and its status."""
     await _model(clients, principal, name)
     async with clients.db.acquire() as conn:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from api.byte_ranges import ByteRange, etag_matches, requested_range
 from api.clients import Clients
@@ -25,6 +25,8 @@ from swath.domain.principal import Principal
 
 #: The one character a PostgreSQL text value cannot hold.
 NUL = "\x00"
+#: How long a presigned output URL works: long enough to start a download, short enough to leak little.
+PRESIGNED_URL_TTL_S = 300
 
 
 async def download(
@@ -36,8 +38,10 @@ async def download(
     range_header: str | None,
     if_none_match: str | None,
     if_range: str | None,
+    redirect: bool = False,
 ) -> Response:
-    """The output `name` of one of the tenant's runs: 200, 206, 304; 404, 410 or 416 problems."""
+    """The output `name` of one of the tenant's runs: 200, 206, 304; 404, 410 or 416 problems;
+    with `redirect`, 307 to a presigned URL of the blob where the store can sign one."""
     if NUL in name:  # PostgreSQL text never holds one, so no output has it; asking the database would fail
         raise Problem(ProblemType.NOT_FOUND, f"run {run_id} has no output of that name (it holds a NUL)")
     async with clients.db.acquire() as conn:
@@ -62,6 +66,9 @@ async def download(
     }
     if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
+    if redirect and (url := await clients.blobs.presigned_get(output["ref"], PRESIGNED_URL_TTL_S)):
+        # The client fetches the bytes from the store itself (with its `Range`, without its key).
+        return RedirectResponse(url, status_code=307, headers={"ETag": etag, "Cache-Control": "private, no-store"})
     if if_range is not None and if_range.strip() != etag:  # the client's copy is stale: send it all
         range_header = None
     try:

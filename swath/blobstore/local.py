@@ -167,6 +167,9 @@ class LocalBlobStore:
                 names.append(entry.name)
         return sorted(names)
 
+    async def presigned_get(self, ref: str, expires_s: int) -> str | None:
+        return None  # a directory has no URLs of its own: the API streams its blobs
+
     async def delete_stale_temp_files(self, before: datetime) -> int:
         return await asyncio.to_thread(self._delete_stale_temps, before.timestamp())
 

@@ -9,11 +9,11 @@ only when it completes.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import obstore
 from obstore.exceptions import GenericError, NotFoundError
-from obstore.store import ObjectStore
+from obstore.store import AzureStore, GCSStore, ObjectStore, S3Store
 
 from swath.blobstore.refs import checked_key, key_of, ref_of
 from swath.blobstore.store import STREAM_CHUNK_BYTES, BlobInfo
@@ -22,6 +22,8 @@ from swath.domain.errors import BlobNotFoundError, BlobRangeError, InvalidBlobRe
 #: S3 refuses multipart parts under 5 MiB (except the last).
 MIN_PART_BYTES = 5 * 1024 * 1024
 DEFAULT_PART_BYTES = 8 * 1024 * 1024
+#: The stores obstore can presign URLs for.
+SIGNING_STORES = (S3Store, GCSStore, AzureStore)
 #: obstore reports a missing object as either of these.
 _MISSING = (FileNotFoundError, NotFoundError)
 
@@ -123,6 +125,12 @@ class ObjectBlobStore:
             except InvalidBlobRefError:
                 continue  # not written through a blob store
         return sorted(names)
+
+    async def presigned_get(self, ref: str, expires_s: int) -> str | None:
+        # S3, GCS and Azure sign (S3 with the store's own credentials, offline); others cannot.
+        if not isinstance(self.store, SIGNING_STORES):
+            return None
+        return await obstore.sign_async(self.store, "GET", key_of(ref), timedelta(seconds=expires_s))
 
     async def delete_stale_temp_files(self, before: datetime) -> int:
         # Every write here is one multipart upload, aborted when it fails; one whose process died

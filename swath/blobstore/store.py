@@ -85,3 +85,8 @@ class BlobStore(Protocol):
         before `before`; returns how many. An object store leaves no such files behind it can list
         (an unfinished multipart upload is the bucket's lifecycle rule's to abort): it returns 0."""
         ...
+
+    async def presigned_get(self, ref: str, expires_s: int) -> str | None:
+        """A URL that GETs the blob without credentials for `expires_s` seconds, or `None` where
+        the store cannot sign one (a local directory): callers then serve the bytes themselves."""
+        ...

@@ -51,7 +51,10 @@ async def _up(settings: Settings, *, demo: bool, observe: bool = False) -> int:
     print(banner(settings, stack), flush=True)
     try:
         if demo:
-            await run_sample(settings, out=lambda line: print(line, flush=True))
+            try:
+                await run_sample(settings, out=lambda line: print(line, flush=True))
+            except Exception as err:  # the sample is a demonstration: its failure never stops the stack
+                print(f"swath up: the sample run failed: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
             print("\nThe stack keeps serving; press Ctrl-C to stop it.", flush=True)
         await stop.wait()
     finally:

@@ -1,57 +1,74 @@
-"""`swath webhooks …`: deliveries, resend, recover, endpoints and the default secret, through the API.
-
-The key comes from `--api-key`, else `SWATH_API_KEY`, else the dev key `swath up` wrote.
-"""
+"""`swath webhooks …`: deliveries, resend, recover, endpoints and the default secret, through the
+API (printed as its JSON)."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
+from typing import Annotated, Any
 
-from swath.cli.api_calls import api_key, call
-from swath.settings import Settings
+import typer
 
+from swath.cli.output import ApiKey, ApiUrl, Profile, connect, print_json, reporting
+from swath.client import transport
 
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `webhooks` and its subcommands."""
-    hooks = sub.add_parser("webhooks", help="inspect, resend and recover webhook deliveries")
-    hooks.add_argument("--api-key", help="API key (default: $SWATH_API_KEY, then the dev key)")
-    actions = hooks.add_subparsers(dest="webhooks_command", required=True)
-    listing = actions.add_parser("deliveries", help="webhook messages, newest first")
-    listing.add_argument("--run-id")
-    listing.add_argument("--endpoint-id")
-    listing.add_argument("--status", choices=["pending", "delivered", "failed"])
-    listing.add_argument("--limit", type=int, default=50)
-    actions.add_parser("delivery", help="one message with its attempts").add_argument("id")
-    actions.add_parser("resend", help="deliver a message again").add_argument("id")
-    recover = actions.add_parser("recover", help="resend an endpoint's failed messages since a time")
-    recover.add_argument("endpoint_id")
-    recover.add_argument("--since", required=True, help="ISO 8601 time, e.g. 2026-01-01T00:00:00Z")
-    actions.add_parser("endpoints", help="registered endpoints")
-    actions.add_parser("secret", help="the secret that signs per-run webhooks")
-    return hooks
+#: Accepted everywhere for uniformity: these commands print the API's JSON either way.
+AlwaysJson = Annotated[bool, typer.Option("--json", help="JSON (these commands always print JSON).")]
+
+app = typer.Typer(help="Inspect, resend and recover webhook deliveries.", no_args_is_help=True)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Call the API and print its JSON answer; exit status 1 when it refused, 2 when unreachable."""
-    return asyncio.run(_call(args, settings))
+def _call(ctx: typer.Context, conn: tuple[str | None, str | None, str | None], label: str, method: str, path: str,
+          **request: Any) -> None:
+    with connect(ctx, *conn) as swath, reporting(f"webhooks {label}", as_json=True):
+        print_json(transport.body(swath.request(method, path, **request)))
 
 
-async def _call(args: argparse.Namespace, settings: Settings) -> int:
-    key = api_key(args, settings, "webhooks")
-    command = args.webhooks_command
-    label = f"webhooks {command}"
-    if command == "deliveries":
-        filters = {"run_id": args.run_id, "endpoint_id": args.endpoint_id, "status": args.status}
-        params = {k: v for k, v in filters.items() if v} | {"limit": args.limit}
-        return await call(settings, key, label, "GET", "/v1/webhook-deliveries", params=params)
-    if command == "delivery":
-        return await call(settings, key, label, "GET", f"/v1/webhook-deliveries/{args.id}")
-    if command == "resend":
-        return await call(settings, key, label, "POST", f"/v1/webhook-deliveries/{args.id}/resend")
-    if command == "recover":
-        path = f"/v1/webhook-endpoints/{args.endpoint_id}/recover"
-        return await call(settings, key, label, "POST", path, json={"since": args.since})
-    if command == "endpoints":
-        return await call(settings, key, label, "GET", "/v1/webhook-endpoints")
-    return await call(settings, key, label, "GET", "/v1/webhooks/default/secret")
+@app.command()
+def deliveries(
+    ctx: typer.Context,
+    run_id: Annotated[str | None, typer.Option()] = None,
+    endpoint_id: Annotated[str | None, typer.Option()] = None,
+    status: Annotated[str | None, typer.Option(help="pending, delivered or failed")] = None,
+    limit: int = 50,
+    as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None,
+) -> None:
+    """Webhook messages, newest first."""
+    filters = {"run_id": run_id, "endpoint_id": endpoint_id, "status": status}
+    params = {k: v for k, v in filters.items() if v} | {"limit": limit}
+    _call(ctx, (api_url, api_key, profile), "deliveries", "GET", "/v1/webhook-deliveries", params=params)
+
+
+@app.command()
+def delivery(ctx: typer.Context, message_id: str, as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None,
+             profile: Profile = None) -> None:
+    """One message with its attempts."""
+    _call(ctx, (api_url, api_key, profile), "delivery", "GET", f"/v1/webhook-deliveries/{message_id}")
+
+
+@app.command()
+def resend(ctx: typer.Context, message_id: str, as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None,
+           profile: Profile = None) -> None:
+    """Deliver a message again."""
+    _call(ctx, (api_url, api_key, profile), "resend", "POST", f"/v1/webhook-deliveries/{message_id}/resend")
+
+
+@app.command()
+def recover(
+    ctx: typer.Context, endpoint_id: str,
+    since: Annotated[str, typer.Option(help="ISO 8601 time, e.g. 2026-01-01T00:00:00Z")],
+    as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None,
+) -> None:
+    """Resend an endpoint's failed messages since a time."""
+    path = f"/v1/webhook-endpoints/{endpoint_id}/recover"
+    _call(ctx, (api_url, api_key, profile), "recover", "POST", path, json={"since": since})
+
+
+@app.command()
+def endpoints(ctx: typer.Context, as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None) -> None:
+    """Registered endpoints."""
+    _call(ctx, (api_url, api_key, profile), "endpoints", "GET", "/v1/webhook-endpoints")
+
+
+@app.command()
+def secret(ctx: typer.Context, as_json: AlwaysJson = True, api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None) -> None:
+    """The secret that signs per-run webhooks."""
+    _call(ctx, (api_url, api_key, profile), "secret", "GET", "/v1/webhooks/default/secret")

@@ -58,6 +58,25 @@ async def list_dead_letters(
     )
 
 
+async def find_dead_letters(
+    conn: asyncpg.Connection, *, tenant: str, code: str | None, model: str | None, since: datetime | None, limit: int
+) -> list[asyncpg.Record]:
+    """A tenant's dead letters matching every filter given, oldest first: `code` (the error code),
+    `model` (`name` matches every version, `name@version` one), `since` (failed at or after)."""
+    return await conn.fetch(
+        """
+        SELECT * FROM dead_letters
+        WHERE tenant = $1
+          AND ($2::text IS NULL OR error_code = $2)
+          AND ($3::text IS NULL OR request->>'model' = $3 OR request->>'model' LIKE $3 || '@%')
+          AND ($4::timestamptz IS NULL OR failed_at >= $4)
+        ORDER BY failed_at, id
+        LIMIT $5
+        """,
+        tenant, code, model, since, limit,
+    )
+
+
 async def mark_redriven(conn: asyncpg.Connection, *, dead_letter_id: UUID, run_id: UUID) -> None:
     """Link a dead letter and the run that redrives it (idempotent: the first redrive stays)."""
     async with conn.transaction():

@@ -3,14 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import time
-
-import httpx
-
 from pathlib import Path
 
+from swath.client import AsyncSwath, SwathError
+from swath.client.types import Run, RunEvent
 from swath.imagery.preview import write_preview
 from swath.lab import synthetic_scenes as synthetic
 from swath.lab.samples import load_labels, sample_dir
@@ -22,60 +18,61 @@ SCENE_MODEL = "landcover-segmenter"
 SCENE_SIZE, SCENE_SEED = 1024, 7
 
 
-def sample_request() -> dict:
-    """`POST /v1/runs` body with every bundled tile inline."""
-    inputs = [
-        {"id": path.stem, "data": base64.b64encode(path.read_bytes()).decode(), "media_type": "application/x-npy"}
-        for path in sorted((sample_dir() / "tiles").glob("*.npy"))
-    ]
-    return {"model": MODEL, "inputs": inputs, "params": {}}
+def sample_tiles() -> list[Path]:
+    """The bundled labelled tiles, the sample run's inputs."""
+    return sorted((sample_dir() / "tiles").glob("*.npy"))
 
 
-async def run_sample(settings: Settings, *, out=print, timeout: float = 300) -> dict:
-    """Submit the sample tile run, then the sample scene; print progress, the result table, where
-    the scene's map was written and its class table. Returns the tile run."""
+async def run_sample(settings: Settings, *, out=print, timeout: float = 300) -> dict | None:
+    """Submit the sample tile run, then the sample scene, through the Python client; print progress,
+    the result table, where the scene's map was written and its class table. Returns the tile run's
+    JSON, or `None` when a sample could not run: that is reported, and the stack keeps serving."""
     key = settings.dev_api_key_file.read_text().strip()
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=settings.api_base_url, headers=headers, timeout=60) as http:
-        response = await http.post("/v1/runs", json=sample_request())
-        response.raise_for_status()
-        run = response.json()
-        out(f"submitted run {run['id']} ({run['items_total']} tiles, {run['model']})")
-        out(f"  Temporal UI: {run['temporal_ui_url']}")
-        run = await _follow(http, run, out, timeout)
-        out(format_result(run))
-        scene_run = await run_sample_scene(http, settings.data_dir / "samples", out=out, timeout=timeout)
-        out(format_scene_result(scene_run, settings.data_dir / "samples"))
-    return run
+    # The client retries 429 and 503 after their `Retry-After`, so a busy stack delays the sample.
+    async with AsyncSwath(settings.api_base_url, key) as swath:
+        try:
+            run = await swath.runs.create(MODEL, sample_tiles())
+            out(f"submitted run {run.id} ({run.items_total} tiles, {run.model})")
+            out(f"  Temporal UI: {run.temporal_ui_url}")
+            run = await _follow(swath, run, out, timeout)
+            out(format_result(run.raw))
+            scene_run = await run_sample_scene(swath, settings.data_dir / "samples", out=out, timeout=timeout)
+            out(format_scene_result(scene_run.raw, settings.data_dir / "samples"))
+        except SwathError as err:
+            out(f"the sample run did not complete: {err}")
+            return None
+    return run.raw
 
 
-async def run_sample_scene(http: httpx.AsyncClient, folder: Path, *, out=print, timeout: float = 300) -> dict:
-    """Upload the sample scene, map it, and download its map into `folder`."""
+async def run_sample_scene(swath: AsyncSwath, folder: Path, *, out=print, timeout: float = 300) -> Run:
+    """Upload the sample scene, map it, and download its outputs into `folder`."""
     scene = sample_scene(folder)
-    with open(scene, "rb") as f:
-        response = await http.put(f"/v1/blobs/{scene.name}", content=f.read())
-    response.raise_for_status()
-    uri = response.json()["uri"]
-    body = {"model": SCENE_MODEL, "inputs": [{"id": scene.stem, "uri": uri}], "params": {"confidence": True}}
-    response = await http.post("/v1/runs", json=body)
-    response.raise_for_status()
-    run = response.json()
-    out(f"submitted run {run['id']} (scene {scene.name}, {SCENE_SIZE}×{SCENE_SIZE} px, {run['model']})")
-    out(f"  Temporal UI: {run['temporal_ui_url']}")
-    run = await _follow(http, run, out, timeout)
-    if run["status"] == "complete":
-        for output in run["outputs"]:
-            dest = folder / run["id"] / output["name"]
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            async with http.stream("GET", output["download_url"]) as answer:
-                answer.raise_for_status()
-                with open(dest, "wb") as f:
-                    async for chunk in answer.aiter_bytes():
-                        f.write(chunk)
-        for scene_map in run["result"]["maps"]:
-            map_path = folder / run["id"] / scene_map["name"]
+    blob = await swath.blobs.put(scene)
+    run = await swath.runs.create(SCENE_MODEL, [(scene.stem, blob.uri)], params={"confidence": True})
+    out(f"submitted run {run.id} (scene {scene.name}, {SCENE_SIZE}×{SCENE_SIZE} px, {run.model})")
+    out(f"  Temporal UI: {run.temporal_ui_url}")
+    run = await _follow(swath, run, out, timeout)
+    if run.status == "complete":
+        await swath.runs.download(run.id, folder / run.id)
+        for scene_map in run.result.maps:
+            map_path = folder / run.id / scene_map.name
             write_preview(scene, map_path, map_path.with_suffix(".png"))
     return run
+
+
+async def _follow(swath: AsyncSwath, run: Run, out, timeout: float) -> Run:
+    """Follow a run to its end (its events), printing its progress when it changes."""
+    last = None
+
+    def show(event: RunEvent) -> None:
+        nonlocal last
+        eta = event.run.estimated_seconds_remaining
+        line = f"  {event.run.status:<10} {event.run.progress_percent:>3}%" + (f"  about {eta}s left" if eta else "")
+        if line != last:
+            out(line)
+            last = line
+
+    return await swath.runs.wait(run.id, timeout=timeout, raise_on_failure=False, on_event=show)
 
 
 def sample_scene(folder: Path) -> Path:
@@ -110,23 +107,6 @@ def format_scene_result(run: dict, folder: Path) -> str:
                 f"    {stat['label']:<10} {stat['pixels']:>9} {stat['fraction']:>7.1%} {stat['area_ha']:>10.2f}"
             )
     return "\n".join(lines)
-
-
-async def _follow(http: httpx.AsyncClient, run: dict, out, timeout: float) -> dict:
-    """Poll a run to its end, printing its progress when it changes."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while run["status"] in ("queued", "processing"):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"run {run['id']} still {run['status']} after {timeout:.0f}s")
-        await asyncio.sleep(0.5)
-        run = (await http.get(f"/v1/runs/{run['id']}")).json()
-        eta = run["estimated_seconds_remaining"]
-        line = f"  {run['status']:<10} {run['progress_percent']:>3}%" + (f"  about {eta}s left" if eta else "")
-        if line != last:
-            out(line)
-            last = line
-    return run
 
 
 def format_result(run: dict) -> str:

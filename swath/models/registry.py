@@ -151,6 +151,16 @@ class ModelRegistry:
         """The names of the models that have a `production` version: what a pool serves unasked."""
         return sorted(name for name, tags in self._aliases().items() if DEFAULT_ALIAS in tags)
 
+    def names(self) -> list[str]:
+        """Every registered model's name."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if _safe_segment(p.name) and any(p.glob("*/manifest.json")))
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """A model's aliases (`production`, `canary`, …) and the version each names."""
+        return dict(self._aliases().get(name, {}))
+
     def versions(self, name: str) -> list[str]:
         """Every registered version of a model."""
         model_dir = self.root / name

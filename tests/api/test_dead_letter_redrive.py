@@ -38,3 +38,41 @@ async def test_a_redrive_keeps_each_inputs_kind(client: httpx.AsyncClient, db: a
     assert response.status_code == 202, response.text
     redriven = response.json()
     assert [(i["id"], i["kind"]) for i in redriven["input"]["inputs"]] == [("field", "scene"), ("tile", "tile")]
+
+
+async def test_a_bulk_redrive_redrives_every_match_once(api_url: str, db: asyncpg.Pool) -> None:
+    from swath.client import AsyncSwath
+    from tests.conftest import make_key
+
+    tenant = f"bulk-{uuid.uuid4().hex[:8]}"
+    key = await make_key(db, tenant, ["runs:read", "runs:write"])
+
+    async def dead_letter(code: str) -> uuid.UUID:
+        request = {
+            "model": "crop-classifier@1.0.0",
+            "inputs": [{"id": "t", "uri": f"blob://tenants/{tenant}/uploads/{uuid.uuid4().hex}.npy",
+                        "media_type": "application/x-npy", "kind": "tile"}],
+            "params": {}, "deadline_seconds": None,
+        }
+        run_id = await insert_run(db, tenant)
+        async with db.acquire() as conn:
+            await conn.execute("UPDATE runs SET input = $2 WHERE id = $1", run_id, request)
+            await dead_letters.insert_dead_letter(
+                conn, run_id=run_id, tenant=tenant, request=request, failed_step="inference", error_code=code,
+                error_message="simulated for the bulk redrive test", attempts=4,
+            )
+            return (await dead_letters.get_dead_letter_of_run(conn, run_id=run_id))["id"]
+
+    matching = {await dead_letter("gpu_out_of_memory") for _ in range(20)}
+    other = await dead_letter("inference_failed")
+
+    async with AsyncSwath(api_url, key) as swath:
+        first = await swath.dead_letters.redrive_all(code="gpu_out_of_memory", model="crop-classifier")
+        again = await swath.dead_letters.redrive_all(code="gpu_out_of_memory", model="crop-classifier")
+        assert first.matched == 20 and first.redriven == 20 and len(set(first.run_ids)) == 20
+        assert again.matched == 20 and again.redriven == 0 and again.run_ids == first.run_ids
+        letters = (await swath.dead_letters.list(limit=100)).items
+    assert {dl.id for dl in letters if dl.redriven_run_id} == {str(i) for i in matching}
+    assert str(other) in {dl.id for dl in letters if not dl.redriven_run_id}
+    runs = await db.fetchval("SELECT count(*) FROM runs WHERE tenant = $1 AND redrive_of IS NOT NULL", tenant)
+    assert runs == 20

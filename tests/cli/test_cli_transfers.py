@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -63,7 +64,7 @@ async def test_blobs_put_of_a_bad_name_exits_1_with_the_problem(api_url: str, ac
 async def test_runs_download_writes_every_output_verified(
     api_url: str, acme_key: str, db: asyncpg.Pool, settings: Settings, tmp_path: Path
 ) -> None:
-    run_id = await insert_run(db, "acme")
+    run_id = await insert_run(db, "acme", ended_at=datetime.now(UTC))
     files = {"map.tif": os.urandom(2 * 1024 * 1024 + 3), "stats/classes.json": b'{"wheat": 12}'}
     for name, data in files.items():
         await store_output(db, open_blob_store(settings), "acme", run_id, name, data, "application/octet-stream")
@@ -84,7 +85,7 @@ async def test_runs_download_writes_every_output_verified(
 async def test_runs_download_keeps_no_file_whose_sha256_is_wrong(
     api_url: str, acme_key: str, db: asyncpg.Pool, settings: Settings, tmp_path: Path
 ) -> None:
-    run_id = await insert_run(db, "acme")
+    run_id = await insert_run(db, "acme", ended_at=datetime.now(UTC))
     stored = await store_output(db, open_blob_store(settings), "acme", run_id, "map.tif", b"real bytes", "image/tiff")
     await outputs.record_output(db, run_id=run_id, name="map.tif", ref=stored.ref, size=10, sha256="0" * 64,
                                 media_type="image/tiff")

@@ -189,7 +189,7 @@ async def run_events(stack: RunningStack, run_id: str) -> set[str]:
 async def test_the_dlq_cli_lists_shows_and_redrives(stack: RunningStack) -> None:
     async def dlq(*args: str) -> tuple[int, dict]:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "swath.cli", "dlq", *args, cwd=REPO, env=stack.env,
+            sys.executable, "-m", "swath.cli", "dlq", *args, "--json", cwd=REPO, env=stack.env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         out, _ = await proc.communicate()

@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from swath.cli import build_parser
+import typer.main
+
+from swath.cli import SERVER_COMMANDS, build_parser
+from swath.cli.app import app
 from swath.embedded.temporal import find_temporal_cli
 from tests.ops.promql import OPS
 
@@ -41,7 +44,10 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 
 
 def swath_problem(argv: list[str]) -> str | None:
-    """Why `argv` is not a command of the `swath` parser, or `None` when it is one."""
+    """Why `argv` is not a command of `swath`, or `None` when it is one: server commands are read
+    from their argparse parser, client commands from the typer app."""
+    if len(argv) < 2 or argv[1] not in SERVER_COMMANDS:
+        return _client_problem(argv)
     parser, path = build_parser(), ["swath"]
     for word in argv[1:]:
         choices = _subcommands(parser)
@@ -54,6 +60,23 @@ def swath_problem(argv: list[str]) -> str | None:
     if _subcommands(parser):
         return f"`{' '.join(path)}` needs one of {sorted(_subcommands(parser))}"
     known = {o for action in parser._actions for o in action.option_strings}
+    unknown = options(argv) - known
+    return f"`{' '.join(path)}` has no option {sorted(unknown)}" if unknown else None
+
+
+def _client_problem(argv: list[str]) -> str | None:
+    command, path = typer.main.get_command(app), ["swath"]
+    for word in argv[1:]:
+        choices = getattr(command, "commands", None)
+        if not choices or word.startswith("-"):
+            break
+        if word not in choices:
+            return f"`{' '.join(path)}` has no command {word!r} (it has {sorted(choices)})"
+        command = choices[word]
+        path.append(word)
+    if getattr(command, "commands", None):
+        return f"`{' '.join(path)}` needs one of {sorted(command.commands)}"
+    known = {o for param in command.params for o in getattr(param, "opts", []) if o.startswith("-")}
     unknown = options(argv) - known
     return f"`{' '.join(path)}` has no option {sorted(unknown)}" if unknown else None
 
