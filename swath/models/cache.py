@@ -55,7 +55,10 @@ class ModelCache:
                 module = await asyncio.to_thread(load_model, manifest.raw, path, device=self.device)
                 # Only Swath's own architectures compile: an ONNX session or an exported graph is run as it is.
                 compile = self.compile if manifest.format == "safetensors" else False
-                served = ServedModel(module, device=self.device, spec=manifest.serving, compile=compile)
+                served = ServedModel(
+                    module, device=self.device, spec=manifest.serving, compile=compile,
+                    normalize=manifest.input.normalize,
+                )
                 policy = BatchPolicy(
                     max_batch_size=manifest.serving.max_batch_size,
                     max_wait_s=manifest.serving.max_wait_ms / 1000,
