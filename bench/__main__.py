@@ -1,4 +1,4 @@
-"""`python -m bench [orchestration|end_to_end|inference|pool|scene|gpu]`: run benchmarks, print ratios against baselines.
+"""`python -m bench [orchestration|end_to_end|inference|formats|pool|scene|gpu]`: run benchmarks, print ratios against baselines.
 
 `gpu` needs CUDA and otherwise prints one line saying it was skipped.
 """
@@ -10,14 +10,15 @@ import sys
 
 import torch
 
-from bench import end_to_end, gpu, inference, orchestration, pool, scene
+from bench import end_to_end, formats, gpu, inference, orchestration, pool, scene
 
 SUITES = {
     "orchestration": orchestration.main, "end_to_end": end_to_end.main, "inference": inference.main,
-    "pool": pool.main, "scene": scene.main, "gpu": gpu.main,
+    "formats": formats.main, "pool": pool.main, "scene": scene.main, "gpu": gpu.main,
 }
 BASELINES = {
     "orchestration": "raw Temporal", "end_to_end": "raw Temporal, worker process", "inference": "plain PyTorch",
+    "formats": "plain PyTorch / plain onnxruntime on the same file",
     "pool": "plain PyTorch over the same tiles in memory",
     "scene": "the plain script: rasterio + PyTorch, one process",
     "gpu": "plain PyTorch at its best batch size, same GPU",

@@ -196,6 +196,18 @@ def inference() -> dict:
         Panel("Items per second", (
             Query(f"sum by (model) (rate(swath_inference_items_total[{RATE}]))", "{{model}}"),
         ), unit="reqps", wide=True, description="Also shows which model versions serve traffic."),
+        Panel("Item failures per model version", (
+            Query(f"sum by (model) (rate(swath_inference_item_failures_total[{RATE}]))", "{{model}}"),
+        ), unit="reqps", wide=True, description="Items whose forward pass failed: compare a canary with stable."),
+        Panel("Class shares per model version", (
+            Query(
+                f"sum by (model, label) (rate(swath_inference_class_predictions_total[{RATE}]))"
+                f" / ignoring(label) group_left sum by (model) (rate(swath_inference_class_predictions_total[{RATE}]))",
+                "{{model}} {{label}}",
+            ),
+        ), unit="percentunit", wide=True,
+            description="Share of each class in what a version predicts (tiles, or pixels of windows): a canary "
+                        "whose shares differ from stable's on the same traffic predicts differently."),
         Panel("Runs finished per model version (1h)", (
             Query("sum by (model, status) (increase(swath_runs_finished_total[1h]))", "{{model}} {{status}}"),
         ), wide=True),

@@ -60,6 +60,8 @@ class BatchRecord:
     queue_waits_s: tuple[float, ...]
     forward_s: float
     submissions: int
+    #: Items whose result is an exception (their forward failed alone, or returned one in their place).
+    failed: int = 0
 
 
 @dataclass(eq=False)
@@ -247,7 +249,10 @@ class DynamicBatcher(Generic[T, R]):
         except Exception as err:  # a forward that breaks its contract fails its batch, not the loop
             outcomes = [err] * len(batch)
         if self.on_batch:
-            self.on_batch(BatchRecord(len(batch), waits, time.monotonic() - started, len({id(s) for s, _ in batch})))
+            failed = sum(isinstance(outcome, Exception) for outcome in outcomes)
+            self.on_batch(BatchRecord(
+                len(batch), waits, time.monotonic() - started, len({id(s) for s, _ in batch}), failed=failed,
+            ))
         for (sub, index), outcome in zip(batch, outcomes):
             sub.results[index] = outcome
             sub.outstanding -= 1

@@ -9,7 +9,6 @@ first inspected (`swath.models.artefacts`: nothing in them may execute code) and
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +17,10 @@ from safetensors.torch import load_file
 
 from swath.domain.errors import WeightsChecksumError
 from swath.models.artefacts import inspect_artefact
+from swath.models.digests import sha256_file
 from swath.models.nets import ARCHITECTURES
 
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of the file at ``path``, read in chunks so large files stay out of memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+__all__ = ["load_model", "sha256_file"]
 
 
 def load_model(

@@ -20,6 +20,33 @@ TASKS = ("classification", "segmentation")
 
 
 @dataclass(frozen=True)
+class Normalization:
+    """How reflectance becomes the network's input, per band (manifest `input.normalize`):
+    `(reflectance - offset[b]) / scale[b]` — typically the training data's mean and standard
+    deviation. Both hold one value per band of `InputSpec.bands`, in that order."""
+
+    offset: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.offset) != len(self.scale):
+            raise ValueError(f"input.normalize: {len(self.offset)} offsets for {len(self.scale)} scales")
+        if not all(value > 0 for value in self.scale):
+            raise ValueError(f"input.normalize.scale must be positive for every band, got {list(self.scale)}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], bands: int) -> Normalization:
+        """`{"offset": number | [per band], "scale": number | [per band]}` (offset 0, scale 1 when left out)."""
+        def per_band(key: str, default: float) -> tuple[float, ...]:
+            value = data.get(key, default)
+            values = tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else (float(value),) * bands
+            if len(values) != bands:
+                raise ValueError(f"input.normalize.{key} has {len(values)} values for {bands} bands")
+            return values
+        return cls(offset=per_band("offset", 0.0), scale=per_band("scale", 1.0))
+
+
+@dataclass(frozen=True)
 class InputSpec:
     """What tiles a model accepts."""
 
@@ -30,6 +57,8 @@ class InputSpec:
     scale: float = 1.0
     #: How bands at other resolutions are resampled onto a scene's grid (a GDAL resampling name).
     resampling: str = "bilinear"
+    #: Per-band offset and scale applied to reflectance before the network (`None`: reflectance as is).
+    normalize: Normalization | None = None
 
 
 #: The numeric precisions a model may be served in (manifest `serving.dtype`).
@@ -121,6 +150,7 @@ class ModelManifest:
             input=InputSpec(
                 bands=tuple(spec["bands"]), height=spec["height"], width=spec["width"], scale=spec.get("scale", 1.0),
                 resampling=spec.get("resampling", "bilinear"),
+                normalize=Normalization.from_dict(spec["normalize"], len(spec["bands"])) if "normalize" in spec else None,
             ),
             labels=tuple(data["labels"]),
             created_at=data["created_at"],

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from swath.domain.errors import GpuOutOfMemoryError
-from swath.models.registry import ServingSpec
+from swath.models.registry import Normalization, ServingSpec
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,20 @@ class ServedModel:
     Called from the batcher's worker threads, at most `in_flight` at once.
     """
 
-    def __init__(self, module: torch.nn.Module, *, device: str, spec: ServingSpec, compile: bool | None = None) -> None:
-        """`compile` overrides `spec.compile` when not `None` (the pool's setting)."""
+    def __init__(
+        self, module: torch.nn.Module, *, device: str, spec: ServingSpec, compile: bool | None = None,
+        normalize: Normalization | None = None,
+    ) -> None:
+        """`compile` overrides `spec.compile` when not `None` (the pool's setting); `normalize`
+        (the manifest's `input.normalize`) is applied to every batch on the device, before the network."""
         self.device = torch.device(device)
+        self._normalize = None
+        if normalize is not None:
+            shape = (1, len(normalize.offset), 1, 1)
+            self._normalize = (
+                torch.tensor(normalize.offset, dtype=torch.float32, device=self.device).reshape(shape),
+                torch.tensor(normalize.scale, dtype=torch.float32, device=self.device).reshape(shape),
+            )
         self.spec = spec
         self.cuda = self.device.type == "cuda"
         self.autocast_dtype = _AUTOCAST.get(spec.dtype)
@@ -196,6 +207,9 @@ class ServedModel:
         )
 
     def _probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        if self._normalize is not None and x.dim() == 4:
+            offset, scale = self._normalize
+            x = (x.float() - offset) / scale
         if self.spec.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return torch.softmax(self.net(x).float(), dim=1)

@@ -20,3 +20,11 @@ def test_every_suite_has_a_baseline() -> None:
     from bench.__main__ import BASELINES, SUITES
 
     assert set(SUITES) == set(BASELINES)
+
+
+async def test_the_formats_benchmark_runs_at_a_tiny_size() -> None:
+    from bench import formats
+
+    lines = await formats.main(batch=2, batches=1, repeats=1)
+    assert len(lines) == 2 * len(formats.FORMATS)
+    assert all("ratio" in line for line in lines)

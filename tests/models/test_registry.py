@@ -265,3 +265,30 @@ def test_importing_the_registry_does_not_import_torch() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_per_band_normalization_parses_one_value_per_band_or_one_for_all() -> None:
+    data = manifest_dict("2.0.0")
+    data["input"]["normalize"] = {"offset": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "scale": 0.5}  # type: ignore[index]
+    normalize = ModelManifest.from_dict(data).input.normalize
+    assert normalize is not None
+    assert normalize.offset == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6) and normalize.scale == (0.5,) * len(BANDS)
+    assert ModelManifest.from_dict(manifest_dict("2.0.0")).input.normalize is None
+
+
+@pytest.mark.parametrize("normalize", [{"offset": [0.1, 0.2]}, {"scale": [1, 1, 1, 1, 1, 0]}])
+def test_normalization_of_other_bands_or_a_zero_scale_is_refused(normalize: dict) -> None:
+    data = manifest_dict("2.0.0")
+    data["input"]["normalize"] = normalize  # type: ignore[index]
+    with pytest.raises(ValueError, match="input.normalize"):
+        ModelManifest.from_dict(data)
+
+
+def test_the_schema_refuses_a_non_positive_normalization_scale() -> None:
+    from swath.models.manifests import schema_errors
+
+    pushed = {"format": "onnx", "sha256": "ab" * 32, "task": "segmentation", "labels": ["a"],
+              "input": {"bands": ["b"], "height": 8, "width": 8, "normalize": {"offset": 0.2, "scale": [0]}}}
+    assert any("input.normalize.scale" in e for e in schema_errors(pushed))
+    pushed["input"]["normalize"] = {"offset": [0.2], "scale": [0.5]}
+    assert schema_errors(pushed) == []

@@ -203,3 +203,18 @@ def test_a_serving_block_must_name_a_known_precision() -> None:
         ServingSpec(dtype="int8")
     with pytest.raises(ValueError, match="max_batch_size"):
         ServingSpec(max_batch_size=0)
+
+
+def test_a_manifest_normalization_is_applied_per_band_before_the_network() -> None:
+    from swath.models.registry import Normalization
+
+    class Identity(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    normalize = Normalization(offset=(1.0, 2.0), scale=(2.0, 4.0))
+    model = ServedModel(Identity(), device="cpu", spec=ServingSpec(max_batch_size=4), normalize=normalize)
+    item = np.stack([np.full((1, 1), 3.0), np.full((1, 1), 6.0)]).astype(np.float32)  # (bands, 1, 1)
+    (probabilities,) = model([item])
+    # Both bands become (3 - 1) / 2 = (6 - 2) / 4 = 1: equal logits, equal probabilities.
+    assert probabilities[:, 0, 0] == pytest.approx([0.5, 0.5])
