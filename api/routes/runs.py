@@ -7,13 +7,15 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from api.deps import ClientsDep, Reader, RunLogContext, Writer
 from api.pagination import CURSOR_PATTERN
 from api.problems import MEDIA_TYPE
 from api.run_body import REQUEST_BODY, parse_run_create
+from api.estimate_schemas import RunEstimate
 from api.schemas import RunPage
-from api.services import outputs, runs
+from api.services import estimates, outputs, runs
 from swath.domain.run_view import RunOut, Status
 from swath.domain.status import RunStatus
 
@@ -22,20 +24,28 @@ PROBLEM = {"content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 945
 
 
 @router.post(
-    "", status_code=202, responses={409: PROBLEM, 413: PROBLEM, 422: PROBLEM, 503: PROBLEM}, openapi_extra=REQUEST_BODY
+    "", status_code=202, openapi_extra=REQUEST_BODY,
+    responses={200: {"model": RunEstimate, "description": "The estimate (`dry_run=true`): nothing started."},
+               409: PROBLEM, 413: PROBLEM, 422: PROBLEM, 503: PROBLEM},
 )
 async def create_run(
     request: Request,
     clients: ClientsDep,
     principal: Writer,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    dry_run: Annotated[bool, Query(description="Estimate the run instead: grid, blocks, windows, bytes and "
+                                               "expected seconds; starts nothing.")] = False,
 ) -> RunOut:
     """Submit a run (a `RunCreate` body); the same `Idempotency-Key` with the same body returns the same run.
 
     More than `max_items_per_run` inputs is 413 `too-many-items`, decided while the body is parsed.
+    With `dry_run=true` the body is checked the same way and answered 200 with its estimate.
     """
     # The raw body: the item cap has to bite while parsing, before FastAPI would build every item.
     body = parse_run_create(await request.body(), max_items=clients.settings.max_items_per_run)
+    if dry_run:
+        estimate = await estimates.estimate_run(clients, principal, body)
+        return JSONResponse(estimate.model_dump(mode="json"))  # type: ignore[return-value]
     return await runs.create_run(clients, principal, body, idempotency_key)
 
 

@@ -32,6 +32,7 @@ from swath.db import outputs as output_queries
 from swath.db import scenes as scene_queries
 from swath.db import runs as run_queries
 from swath.domain.principal import Principal
+from swath.models.registry import ModelManifest
 from swath.domain.errors import InvalidBlobRefError, ModelNotFoundError, UrlRefusedError
 from swath.temporal import search_attributes as sa
 from swath.temporal.catalog import ANALYSIS_RUN
@@ -60,7 +61,7 @@ def tenant_prefix(tenant: str) -> str:
 
 
 @dataclass(frozen=True)
-class _CheckedInput:
+class CheckedInput:
     """An input that passed every check; `data` is inline bytes still to be written."""
 
     id: str
@@ -98,34 +99,8 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
         existing = await _replay(clients, principal, idempotency_key, request_hash)
         if existing:
             return existing
-    try:
-        manifest = clients.registry.resolve(body.model)
-    except ModelNotFoundError as err:
-        raise Problem(ProblemType.UNKNOWN_MODEL, str(err)) from None
-    annotate(tenant=principal.tenant, model=manifest.info.ref)
-    if len(body.inputs) > settings.max_items_per_run:  # API bodies are refused while parsing; redrives land here
-        raise Problem(
-            ProblemType.TOO_MANY_ITEMS, f"{len(body.inputs)} inputs; at most {settings.max_items_per_run} per run"
-        )
-    ids = [item.id for item in body.inputs]
-    if len(set(ids)) != len(ids):
-        raise Problem(ProblemType.VALIDATION, "input ids must be unique within a run")
-    default_kind = "scene" if manifest.task == "segmentation" else "tile"
-    checked = [
-        _check_input(settings, principal, item, item.kind or ("scene" if _per_band(item) else default_kind))
-        for item in body.inputs
-    ]
-    if manifest.task == "segmentation" and any(item.kind == "tile" for item in checked):
-        raise Problem(ProblemType.VALIDATION, f"{manifest.info.ref} maps scenes; it takes no `tile` inputs")
-    for item in checked:
-        if item.kind == "scene" and (suffix := output_names.reserved_suffix_of(item.id)):
-            raise Problem(
-                ProblemType.VALIDATION,
-                f"input {item.id!r}: a scene's id may not end in {suffix!r}, which names confidence maps",
-            )
-    await _check_urls(clients, checked, body.webhook.url if body.webhook else None)
+    manifest, checked = await validate_submission(clients, principal, body)
     deadline_s = failures.deadline_seconds(settings, body.deadline_seconds)
-    _check_priority(settings, principal, body.priority)
     await failures.ensure_breaker_closed(clients, manifest.info.ref)
     weight = await _admit(clients, principal.tenant)
 
@@ -140,7 +115,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     # then failed to commit (that workflow reads them; the client's retry finds it).
     keep = False
     try:
-        refs = [await _input_ref(clients, folder, item, written) for item in checked]
+        refs = [await input_ref(clients, folder, item, written) for item in checked]
         submitted = {
             "model": body.model,
             "inputs": [_submitted(r) for r in refs],
@@ -170,7 +145,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
         keep = row is not None
     finally:
         if not keep:
-            await _delete_blobs(clients, written)
+            await delete_blobs(clients, written)
     if row is not None:
         metering.TENANT_RUNS.labels(principal.tenant).inc()
     if row is None:  # a concurrent request with the same key won the race
@@ -178,6 +153,42 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
         assert replayed is not None
         return replayed
     return to_run_out(row, None, settings)
+
+
+async def validate_submission(
+    clients: Clients, principal: Principal, body: RunCreate
+) -> tuple[ModelManifest, list[CheckedInput]]:
+    """The checks every submission passes before anything is written (an estimate's too): the model,
+    the input count and ids, each input, every URL through the SSRF guard, and the priority."""
+    settings = clients.settings
+    try:
+        manifest = clients.registry.resolve(body.model)
+    except ModelNotFoundError as err:
+        raise Problem(ProblemType.UNKNOWN_MODEL, str(err)) from None
+    annotate(tenant=principal.tenant, model=manifest.info.ref)
+    if len(body.inputs) > settings.max_items_per_run:  # API bodies are refused while parsing; redrives land here
+        raise Problem(
+            ProblemType.TOO_MANY_ITEMS, f"{len(body.inputs)} inputs; at most {settings.max_items_per_run} per run"
+        )
+    ids = [item.id for item in body.inputs]
+    if len(set(ids)) != len(ids):
+        raise Problem(ProblemType.VALIDATION, "input ids must be unique within a run")
+    default_kind = "scene" if manifest.task == "segmentation" else "tile"
+    checked = [
+        _check_input(settings, principal, item, item.kind or ("scene" if _per_band(item) else default_kind))
+        for item in body.inputs
+    ]
+    if manifest.task == "segmentation" and any(item.kind == "tile" for item in checked):
+        raise Problem(ProblemType.VALIDATION, f"{manifest.info.ref} maps scenes; it takes no `tile` inputs")
+    for item in checked:
+        if item.kind == "scene" and (suffix := output_names.reserved_suffix_of(item.id)):
+            raise Problem(
+                ProblemType.VALIDATION,
+                f"input {item.id!r}: a scene's id may not end in {suffix!r}, which names confidence maps",
+            )
+    await _check_urls(clients, checked, body.webhook.url if body.webhook else None)
+    _check_priority(settings, principal, body.priority)
+    return manifest, checked
 
 
 async def _replay(clients: Clients, principal: Principal, key: str, request_hash: str) -> RunOut | None:
@@ -285,7 +296,7 @@ def _check_blob(principal: Principal, item_id: str, uri: str) -> None:
         raise Problem(ProblemType.VALIDATION, f"input {item_id!r}: blob {uri} is not in this tenant's store")
 
 
-def _check_band_input(settings: Settings, principal: Principal, item: InputItem) -> _CheckedInput:
+def _check_band_input(settings: Settings, principal: Principal, item: InputItem) -> CheckedInput:
     """A `bands` or `stac_item` input: its blobs in the tenant's store, an inline item within the size cap."""
     extra = dict(
         assets=dict(item.assets or {}), aoi=item.aoi, aoi_crs=item.crs or "", resolution=item.resolution,
@@ -296,7 +307,7 @@ def _check_band_input(settings: Settings, principal: Principal, item: InputItem)
                 _check_blob(principal, item.id, uri)
             elif not uri.lower().startswith(("http://", "https://")):
                 raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: a band is a `blob://` or `https://` file")
-        return _CheckedInput(id=item.id, media_type=None, kind="scene", bands=dict(item.bands), **extra)
+        return CheckedInput(id=item.id, media_type=None, kind="scene", bands=dict(item.bands), **extra)
     if isinstance(item.stac_item, dict):
         data = json.dumps(item.stac_item).encode()
         if len(data) > settings.max_item_bytes:
@@ -304,15 +315,15 @@ def _check_band_input(settings: Settings, principal: Principal, item: InputItem)
                 ProblemType.PAYLOAD_TOO_LARGE,
                 f"input {item.id!r}: the STAC item is {len(data)} bytes; the limit is {settings.max_item_bytes}",
             )
-        return _CheckedInput(id=item.id, media_type="application/geo+json", data=data, kind="scene", stac_item=True,
+        return CheckedInput(id=item.id, media_type="application/geo+json", data=data, kind="scene", stac_item=True,
                              **extra)
     uri = item.stac_item or ""
     if uri.startswith(SCHEME):
         _check_blob(principal, item.id, uri)
-    return _CheckedInput(id=item.id, media_type="application/geo+json", uri=uri, kind="scene", stac_item=True, **extra)
+    return CheckedInput(id=item.id, media_type="application/geo+json", uri=uri, kind="scene", stac_item=True, **extra)
 
 
-def _check_input(settings: Settings, principal: Principal, item: InputItem, kind: str) -> _CheckedInput:
+def _check_input(settings: Settings, principal: Principal, item: InputItem, kind: str) -> CheckedInput:
     """Decode and size inline data, check blob refs; URLs are checked together afterwards. Writes nothing."""
     if _per_band(item):
         return _check_band_input(settings, principal, item)
@@ -331,7 +342,7 @@ def _check_input(settings: Settings, principal: Principal, item: InputItem, kind
                 ProblemType.PAYLOAD_TOO_LARGE,
                 f"input {item.id!r} is {len(data)} bytes; the limit is {settings.max_item_bytes}",
             )
-        return _CheckedInput(id=item.id, media_type=item.media_type, data=data)
+        return CheckedInput(id=item.id, media_type=item.media_type, data=data)
     uri = item.uri
     if uri.startswith(SCHEME):
         try:
@@ -340,15 +351,15 @@ def _check_input(settings: Settings, principal: Principal, item: InputItem, kind
             raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: {err}") from None
         if not allowed:
             raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: blob {uri} is not in this tenant's store")
-    return _CheckedInput(id=item.id, media_type=item.media_type, uri=uri, kind=kind)
+    return CheckedInput(id=item.id, media_type=item.media_type, uri=uri, kind=kind)
 
 
-async def _check_urls(clients: Clients, checked: list[_CheckedInput], webhook_url: str | None) -> None:
+async def _check_urls(clients: Clients, checked: list[CheckedInput], webhook_url: str | None) -> None:
     """The SSRF guard on every URL input and the webhook, concurrently but at most
     `url_check_concurrency` at a time; the first refusal in submission order is the answer."""
     limit = asyncio.Semaphore(clients.settings.url_check_concurrency)
 
-    async def input_url(item: _CheckedInput, what: str, url: str) -> None:
+    async def input_url(item: CheckedInput, what: str, url: str) -> None:
         try:
             await clients.guard.check(url)
         except UrlRefusedError as err:
@@ -367,7 +378,7 @@ async def _check_urls(clients: Clients, checked: list[_CheckedInput], webhook_ur
             raise outcome
 
 
-async def _input_ref(clients: Clients, folder: str, item: _CheckedInput, written: list[str]) -> InputRef:
+async def input_ref(clients: Clients, folder: str, item: CheckedInput, written: list[str]) -> InputRef:
     """A checked input as the workflow gets it: inline data written to the blob store, and so is a
     URL that carries a secret, the payload keeping only its redacted form (writes noted in `written`)."""
     extra = dict(
@@ -388,7 +399,7 @@ async def _input_ref(clients: Clients, folder: str, item: _CheckedInput, written
     return InputRef(id=item.id, uri=ref, media_type=item.media_type, kind=item.kind, **extra)
 
 
-async def _delete_blobs(clients: Clients, refs: list[str]) -> None:
+async def delete_blobs(clients: Clients, refs: list[str]) -> None:
     for ref in refs:
         try:
             await clients.blobs.delete(ref)

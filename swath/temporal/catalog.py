@@ -45,6 +45,7 @@ from swath.domain.contracts import (
     RunOutcome,
 )
 from swath.domain.errors import NON_RETRYABLE
+from swath.domain.plan_contracts import PlanRequest, RunPlan
 from swath.temporal.queues import TaskQueue
 from swath.temporal.versions import CURRENT_RUN_TYPE
 from swath.domain.webhook_contracts import (
@@ -203,6 +204,19 @@ ASSEMBLE_SCENE_MAP: ActivityDef[AssembleMapRequest, SceneMapResult] = ActivityDe
     ),
 )
 
+# -- an estimate ------------------------------------------------------------------------------
+
+#: How long an estimate may take: it opens each scene's structure, never its pixels, and the API
+#: waits for it while its caller waits.
+PLAN_TIMEOUT = timedelta(seconds=50)
+#: Opening a run's inputs to estimate it, as ingest would open them (nothing staged, nothing kept).
+PLAN_INPUTS: ActivityDef[PlanRequest, RunPlan] = ActivityDef(
+    "plan_inputs", PlanRequest, RunPlan, TaskQueue.INGEST,
+    workflow.ActivityConfig(
+        start_to_close_timeout=PLAN_TIMEOUT, heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=STEP_RETRY
+    ),
+)
+
 # -- the blob lifecycle ------------------------------------------------------------------------
 
 PURGE_BLOBS: ActivityDef[PurgeBlobsRequest, PurgeBlobsResult] = ActivityDef(
@@ -224,7 +238,7 @@ FAIL_WEBHOOK_MESSAGE: ActivityDef[FailWebhookRequest, bool] = ActivityDef(
 
 ACTIVITIES: tuple[ActivityDef[Any, Any], ...] = (
     INGEST_INPUTS, RUN_INFERENCE_CHUNK, FINISH_RUN_LOCAL, FINISH_RUN, INGEST_SCENE_BLOCK, MAP_SCENE_BLOCK,
-    ASSEMBLE_SCENE_MAP, PURGE_BLOBS, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE,
+    ASSEMBLE_SCENE_MAP, PLAN_INPUTS, PURGE_BLOBS, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE,
 )
 
 # -- workflows ----------------------------------------------------------------------------------
@@ -242,4 +256,7 @@ BLOB_LIFECYCLE: WorkflowDef[PurgeBlobsRequest, PurgeBlobsResult] = WorkflowDef(
     "BlobLifecycleWorkflow", PurgeBlobsRequest, PurgeBlobsResult
 )
 
-WORKFLOWS: tuple[WorkflowDef[Any, Any], ...] = (ANALYSIS_RUN, SCENE_MAP, WEBHOOK_DELIVERY, BLOB_LIFECYCLE)
+#: An estimate of a run not yet submitted (`POST /v1/runs?dry_run=true`), workflow id `plan-<hex>`.
+PLAN_RUN: WorkflowDef[PlanRequest, RunPlan] = WorkflowDef("PlanRun", PlanRequest, RunPlan)
+
+WORKFLOWS: tuple[WorkflowDef[Any, Any], ...] = (ANALYSIS_RUN, SCENE_MAP, WEBHOOK_DELIVERY, BLOB_LIFECYCLE, PLAN_RUN)
