@@ -166,30 +166,41 @@ def _cut_to_aoi(
     return geometry, (tuple(cut)[:6], col1 - col0, row1 - row0)
 
 
-async def read_band_block(
-    files: SceneFiles, decoder: RasterDecoder, scene: StagedScene, *, run_id: str, block: int
-) -> BlockRead:
-    """One block of a band scene, its halo included, staged by a decoder child (fetching what it needs first)."""
+def block_footprint(scene: StagedScene, block: int) -> tuple[float, float, float, float]:
+    """The world bounds (in the scene's CRS) of block `block`, its halo included."""
     window = grid.block_at(scene.width, scene.height, scene.block_size, block)
     halo = scene.halo
     row0, row1 = max(window.row - halo, 0), min(window.row + window.height + halo, scene.height)
     col0, col1 = max(window.col - halo, 0), min(window.col + window.width + halo, scene.width)
     to_world = Affine(*scene.transform)
     xs, ys = zip(*(to_world @ (c, r) for c in (col0, col1) for r in (row0, row1)))
-    footprint = (min(xs), min(ys), max(xs), max(ys))
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def band_pixels(scene: StagedScene, band: SceneBand, footprint: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """The rectangle (row0, col0, row1, col1) of `band`'s own pixels a block with `footprint` reads,
+    with the resampling margin: the tiles or strips a run fetches of a band read by range."""
+    bounds = footprint if band.crs == scene.crs else transform_bounds(scene.crs, band.crs, *footprint)
+    inverse = ~Affine(*band.transform)
+    cols, rows = zip(*(inverse @ (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])))
+    return (
+        max(0, math.floor(min(rows)) - SOURCE_MARGIN), max(0, math.floor(min(cols)) - SOURCE_MARGIN),
+        min(band.height, math.ceil(max(rows)) + SOURCE_MARGIN), min(band.width, math.ceil(max(cols)) + SOURCE_MARGIN),
+    )
+
+
+async def read_band_block(
+    files: SceneFiles, decoder: RasterDecoder, scene: StagedScene, *, run_id: str, block: int
+) -> BlockRead:
+    """One block of a band scene, its halo included, staged by a decoder child (fetching what it needs first)."""
+    window = grid.block_at(scene.width, scene.height, scene.block_size, block)
+    footprint = block_footprint(scene, block)
 
     async def source(band: SceneBand) -> BandSource:
         if band.access == "range":
             remote = files.ranged(band.uri, run_id=run_id, position=scene.position, band=band.name)
             await remote.open(version=band.version)
-            bounds = footprint if band.crs == scene.crs else transform_bounds(scene.crs, band.crs, *footprint)
-            inverse = ~Affine(*band.transform)
-            cols, rows = zip(*(inverse @ (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])))
-            await remote.ensure_pixels(
-                max(0, math.floor(min(rows)) - SOURCE_MARGIN), max(0, math.floor(min(cols)) - SOURCE_MARGIN),
-                min(band.height, math.ceil(max(rows)) + SOURCE_MARGIN),
-                min(band.width, math.ceil(max(cols)) + SOURCE_MARGIN),
-            )
+            await remote.ensure_pixels(*band_pixels(scene, band, footprint))
             path = remote.path
         else:
             path = await files.path(band.uri, run_id=run_id, position=scene.position, sha256=band.version, band=band.name)
@@ -197,4 +208,4 @@ async def read_band_block(
 
     sources = await asyncio.gather(*(source(band) for band in scene.bands))
     spec = GridSpec(scene.crs, tuple(scene.transform), scene.width, scene.height)  # type: ignore[arg-type]
-    return await decoder.read_bands(sources, spec, window, halo=halo, resampling=scene.resampling, aoi=scene.aoi)
+    return await decoder.read_bands(sources, spec, window, halo=scene.halo, resampling=scene.resampling, aoi=scene.aoi)

@@ -35,7 +35,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
 from activities.band_scenes import BandInput, open_band_scene
-from activities.scenes import SceneFiles, open_scene
+from activities.scenes import SceneFiles, inspect_remote_scene, open_scene
 from swath.imagery.decoder import RasterDecoder
 from swath.observe import metrics
 from swath.blobstore import SCHEME, BlobStore, key_of
@@ -147,7 +147,7 @@ class IngestActivities:
                 async with gate:
                     try:
                         if item.kind == InputKind.SCENE:
-                            staged = await self._stage_scene(req, position, item, manifest)
+                            staged = await self.open_scene_input(req, position, item, manifest)
                         else:
                             staged = await self._decode(position, item, manifest.input)
                         metrics.INGEST_ITEMS.labels("staged").inc()
@@ -199,17 +199,25 @@ class IngestActivities:
         chunks = [tiles[bounds.start : bounds.stop] for bounds in chunk_bounds(len(tiles), req.chunk_size)]
         return list(await asyncio.gather(*(write(chunk) for chunk in chunks)))
 
-    async def _stage_scene(
-        self, req: IngestRequest, position: int, item: InputRef, manifest: ModelManifest
+    async def open_scene_input(
+        self, req: IngestRequest, position: int, item: InputRef, manifest: ModelManifest, *, planning: bool = False
     ) -> StagedScene:
         """Check a scene and plan its blocks; an `https://` scene is streamed into the blob store first.
 
         A scene given as a STAC item or as one file per band is opened band by band where its files lie
         (`activities.band_scenes`): remote bands are read by range, only the blocks the run maps.
+        `planning` (an estimate, `activities.planning`) opens an `https://` scene from its structure,
+        read by range, instead of copying it.
         """
         if item.stac_item or item.bands:
             return await self._stage_band_scene(req, position, item, manifest)
         uri = await self._full_uri(item)
+        if planning and not uri.startswith(SCHEME):
+            scene, _ = await inspect_remote_scene(
+                self.scene_files, self.scene_decoder, url=uri, run_id=req.run_id, item_id=item.id,
+                position=position, manifest=manifest, block_size=req.scene_block_size,
+            )
+            return scene
         if uri.startswith(SCHEME):
             ref = uri
         else:

@@ -196,6 +196,31 @@ async def open_scene(
         raise ItemProblem(ItemErrorCode.NOT_FOUND, f"no blob at {ref}") from None
     # The raster library's refusals are `ItemProblem`s already, each with its own code.
     info = await decoder.inspect(path, bands=manifest.input.bands)
+    return planned_scene(
+        info, ref=ref, item_id=item_id, position=position, manifest=manifest, block_size=block_size, sha256=sha256
+    )
+
+
+async def inspect_remote_scene(
+    files: SceneFiles, decoder: RasterDecoder, *, url: str, run_id: str, item_id: str, position: int,
+    manifest: ModelManifest, block_size: int,
+) -> tuple[StagedScene, RangedFile]:
+    """A remote scene file checked and planned from its structure alone, read by range (what an
+    estimate needs: a run copies the file whole first, `IngestActivities`); raises `ItemProblem`."""
+    remote = files.ranged(url, run_id=run_id, position=position, band="scene")
+    version = await remote.open()
+    info = await decoder.inspect(remote.path, bands=manifest.input.bands)
+    scene = planned_scene(
+        info, ref=url, item_id=item_id, position=position, manifest=manifest, block_size=block_size, sha256=version
+    )
+    return scene, remote
+
+
+def planned_scene(
+    info: raster.SceneInfo, *, ref: str, item_id: str, position: int, manifest: ModelManifest, block_size: int,
+    sha256: str,
+) -> StagedScene:
+    """An inspected scene file checked for the model's bands, and its blocks planned."""
     indexes = raster.band_indexes(info, manifest.input.bands)
     window = manifest.input.width
     halo = manifest.overlap if manifest.task == ModelTask.SEGMENTATION else 0

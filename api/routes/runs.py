@@ -7,16 +7,17 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import ClientsDep, Reader, RunLogContext, Writer
 from api.pagination import CURSOR_PATTERN
 from api.problems import PROBLEM
+from api.estimate_schemas import RunEstimate
 from api.run_body import REQUEST_BODY, parse_run_create
-from api.schemas import RunPage
 from api.run_watchers import RunWatchers
+from api.schemas import RunPage
+from api.services import estimates, outputs, run_events, runs
 from api.state import api_state
-from api.services import outputs, run_events, runs
 from swath.domain.run_view import RunOut, Status
 from swath.domain.status import RunStatus
 
@@ -32,7 +33,10 @@ def _watchers(request: Request) -> RunWatchers:
 
 @router.post(
     "", status_code=202, openapi_extra=REQUEST_BODY,
-    responses={201: CREATED, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    responses={
+        200: {"model": RunEstimate, "description": "The estimate (`dry_run=true`): nothing started."},
+        201: CREATED, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM, 503: PROBLEM,
+    },
 )
 async def create_run(
     request: Request,
@@ -42,15 +46,21 @@ async def create_run(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
     prefer: Annotated[str | None, Header(max_length=200, description="`wait=N` (N ≤ 60): answer once the run ends, "
                                          "201, if it ends within N seconds; else 202 as without it.")] = None,
+    dry_run: Annotated[bool, Query(description="Estimate the run instead: grid, blocks, windows, bytes and "
+                                               "expected seconds; starts nothing.")] = False,
 ) -> RunOut:
     """Submit a run (a `RunCreate` body); the same `Idempotency-Key` with the same body returns the same run.
 
     More than `max_items_per_run` inputs is 413 `too-many-items`, decided while the body is parsed.
     With `Prefer: wait=N` the answer waits up to N seconds (at most 60) for the run to end: 201 with
     the finished run if it did, else 202; `Preference-Applied: wait=N` says the wait was honoured.
+    With `dry_run=true` the body is checked the same way and answered 200 with its estimate; nothing starts.
     """
     # The raw body: the item cap has to bite while parsing, before FastAPI would build every item.
     body = parse_run_create(await request.body(), max_items=clients.settings.max_items_per_run)
+    if dry_run:
+        estimate = await estimates.estimate_run(clients, principal, body)
+        return JSONResponse(estimate.model_dump(mode="json"))  # type: ignore[return-value]
     run = await runs.create_run(clients, principal, body, idempotency_key)
     if (wait_s := run_events.prefer_wait(prefer)) is not None:
         run = await run_events.wait_for_end(clients, _watchers(request), principal, run, wait_s)

@@ -32,6 +32,7 @@ from swath.db import outputs as output_queries
 from swath.db import scenes as scene_queries
 from swath.db import runs as run_queries
 from swath.domain.principal import Principal
+from swath.models.registry import ModelManifest
 from swath.domain.errors import InvalidBlobRefError, ModelNotFoundError, UrlRefusedError
 from swath.temporal import search_attributes as sa
 from swath.temporal.catalog import ANALYSIS_RUN
@@ -60,7 +61,7 @@ def tenant_prefix(tenant: str) -> str:
 
 
 @dataclass(frozen=True)
-class _CheckedInput:
+class CheckedInput:
     """An input that passed every check; `data` is inline bytes still to be written."""
 
     id: str
@@ -102,34 +103,8 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     # the row committed, the client's retry finds that same workflow instead of starting a second.
     # The id also picks the version of a weighted (canary) alias, so a retry resolves the same one.
     run_id = uuid5(_IDEMPOTENT_RUNS, f"{principal.tenant}\n{idempotency_key}") if idempotency_key else uuid4()
-    try:
-        manifest = await clients.registry.lookup(body.model, tenant=principal.tenant, run_id=str(run_id))
-    except ModelNotFoundError as err:
-        raise Problem(ProblemType.UNKNOWN_MODEL, str(err)) from None
-    annotate(tenant=principal.tenant, model=manifest.info.ref)
-    if len(body.inputs) > settings.max_items_per_run:  # API bodies are refused while parsing; redrives land here
-        raise Problem(
-            ProblemType.TOO_MANY_ITEMS, f"{len(body.inputs)} inputs; at most {settings.max_items_per_run} per run"
-        )
-    ids = [item.id for item in body.inputs]
-    if len(set(ids)) != len(ids):
-        raise Problem(ProblemType.VALIDATION, "input ids must be unique within a run")
-    default_kind = InputKind.SCENE if manifest.task == ModelTask.SEGMENTATION else InputKind.TILE
-    checked = [
-        _check_input(settings, principal, item, item.kind or ("scene" if _per_band(item) else default_kind))
-        for item in body.inputs
-    ]
-    if manifest.task == ModelTask.SEGMENTATION and any(item.kind == InputKind.TILE for item in checked):
-        raise Problem(ProblemType.VALIDATION, f"{manifest.info.ref} maps scenes; it takes no `tile` inputs")
-    for item in checked:
-        if item.kind == InputKind.SCENE and (suffix := output_names.reserved_suffix_of(item.id)):
-            raise Problem(
-                ProblemType.VALIDATION,
-                f"input {item.id!r}: a scene's id may not end in {suffix!r}, which names confidence maps",
-            )
-    await _check_urls(clients, checked, body.webhook.url if body.webhook else None)
+    manifest, checked = await validate_submission(clients, principal, body, run_id=str(run_id))
     deadline_s = failures.deadline_seconds(settings, body.deadline_seconds)
-    _check_priority(settings, principal, body.priority)
     await failures.ensure_breaker_closed(clients, manifest.info.ref)
     weight = await _admit(clients, principal.tenant)
 
@@ -141,7 +116,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
     # then failed to commit (that workflow reads them; the client's retry finds it).
     keep = False
     try:
-        refs = [await _input_ref(clients, folder, item, written) for item in checked]
+        refs = [await input_ref(clients, folder, item, written) for item in checked]
         submitted = {
             "model": body.model,
             "inputs": [_submitted(r) for r in refs],
@@ -171,7 +146,7 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
         keep = row is not None
     finally:
         if not keep:
-            await _delete_blobs(clients, written)
+            await delete_blobs(clients, written)
     if row is not None:
         metering.TENANT_RUNS.labels(principal.tenant).inc()
     if row is None:  # a concurrent request with the same key won the race
@@ -179,6 +154,43 @@ async def create_run(clients: Clients, principal: Principal, body: RunCreate, id
         assert replayed is not None
         return replayed
     return to_run_out(row, None, settings)
+
+
+async def validate_submission(
+    clients: Clients, principal: Principal, body: RunCreate, *, run_id: str | None = None
+) -> tuple[ModelManifest, list[CheckedInput]]:
+    """The checks every submission passes before anything is written (an estimate's too): the model
+    (a weighted alias resolved for `run_id`), the input count and ids, each input, every URL through
+    the SSRF guard, and the priority."""
+    settings = clients.settings
+    try:
+        manifest = await clients.registry.lookup(body.model, tenant=principal.tenant, run_id=run_id)
+    except ModelNotFoundError as err:
+        raise Problem(ProblemType.UNKNOWN_MODEL, str(err)) from None
+    annotate(tenant=principal.tenant, model=manifest.info.ref)
+    if len(body.inputs) > settings.max_items_per_run:  # API bodies are refused while parsing; redrives land here
+        raise Problem(
+            ProblemType.TOO_MANY_ITEMS, f"{len(body.inputs)} inputs; at most {settings.max_items_per_run} per run"
+        )
+    ids = [item.id for item in body.inputs]
+    if len(set(ids)) != len(ids):
+        raise Problem(ProblemType.VALIDATION, "input ids must be unique within a run")
+    default_kind = InputKind.SCENE if manifest.task == ModelTask.SEGMENTATION else InputKind.TILE
+    checked = [
+        _check_input(settings, principal, item, item.kind or (InputKind.SCENE if _per_band(item) else default_kind))
+        for item in body.inputs
+    ]
+    if manifest.task == ModelTask.SEGMENTATION and any(item.kind == InputKind.TILE for item in checked):
+        raise Problem(ProblemType.VALIDATION, f"{manifest.info.ref} maps scenes; it takes no `tile` inputs")
+    for item in checked:
+        if item.kind == InputKind.SCENE and (suffix := output_names.reserved_suffix_of(item.id)):
+            raise Problem(
+                ProblemType.VALIDATION,
+                f"input {item.id!r}: a scene's id may not end in {suffix!r}, which names confidence maps",
+            )
+    await _check_urls(clients, checked, body.webhook.url if body.webhook else None)
+    _check_priority(settings, principal, body.priority)
+    return manifest, checked
 
 
 async def _replay(clients: Clients, principal: Principal, key: str, request_hash: str) -> RunOut | None:
@@ -286,7 +298,7 @@ def _check_blob(principal: Principal, item_id: str, uri: str) -> None:
         raise Problem(ProblemType.VALIDATION, f"input {item_id!r}: blob {uri} is not in this tenant's store")
 
 
-def _check_band_input(settings: Settings, principal: Principal, item: InputItem) -> _CheckedInput:
+def _check_band_input(settings: Settings, principal: Principal, item: InputItem) -> CheckedInput:
     """A `bands` or `stac_item` input: its blobs in the tenant's store, an inline item within the size cap."""
     extra = dict(
         assets=dict(item.assets or {}), aoi=item.aoi, aoi_crs=item.crs or "", resolution=item.resolution,
@@ -297,7 +309,7 @@ def _check_band_input(settings: Settings, principal: Principal, item: InputItem)
                 _check_blob(principal, item.id, uri)
             elif not uri.lower().startswith(("http://", "https://")):
                 raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: a band is a `blob://` or `https://` file")
-        return _CheckedInput(id=item.id, media_type=None, kind=InputKind.SCENE, bands=dict(item.bands), **extra)
+        return CheckedInput(id=item.id, media_type=None, kind=InputKind.SCENE, bands=dict(item.bands), **extra)
     if isinstance(item.stac_item, dict):
         data = json.dumps(item.stac_item).encode()
         if len(data) > settings.max_item_bytes:
@@ -305,15 +317,15 @@ def _check_band_input(settings: Settings, principal: Principal, item: InputItem)
                 ProblemType.PAYLOAD_TOO_LARGE,
                 f"input {item.id!r}: the STAC item is {len(data)} bytes; the limit is {settings.max_item_bytes}",
             )
-        return _CheckedInput(id=item.id, media_type="application/geo+json", data=data, kind=InputKind.SCENE, stac_item=True,
+        return CheckedInput(id=item.id, media_type="application/geo+json", data=data, kind=InputKind.SCENE, stac_item=True,
                              **extra)
     uri = item.stac_item or ""
     if uri.startswith(SCHEME):
         _check_blob(principal, item.id, uri)
-    return _CheckedInput(id=item.id, media_type="application/geo+json", uri=uri, kind=InputKind.SCENE, stac_item=True, **extra)
+    return CheckedInput(id=item.id, media_type="application/geo+json", uri=uri, kind=InputKind.SCENE, stac_item=True, **extra)
 
 
-def _check_input(settings: Settings, principal: Principal, item: InputItem, kind: str) -> _CheckedInput:
+def _check_input(settings: Settings, principal: Principal, item: InputItem, kind: str) -> CheckedInput:
     """Decode and size inline data, check blob refs; URLs are checked together afterwards. Writes nothing."""
     if _per_band(item):
         return _check_band_input(settings, principal, item)
@@ -332,7 +344,7 @@ def _check_input(settings: Settings, principal: Principal, item: InputItem, kind
                 ProblemType.PAYLOAD_TOO_LARGE,
                 f"input {item.id!r} is {len(data)} bytes; the limit is {settings.max_item_bytes}",
             )
-        return _CheckedInput(id=item.id, media_type=item.media_type, data=data)
+        return CheckedInput(id=item.id, media_type=item.media_type, data=data)
     uri = item.uri
     if uri.startswith(SCHEME):
         try:
@@ -341,15 +353,15 @@ def _check_input(settings: Settings, principal: Principal, item: InputItem, kind
             raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: {err}") from None
         if not allowed:
             raise Problem(ProblemType.VALIDATION, f"input {item.id!r}: blob {uri} is not in this tenant's store")
-    return _CheckedInput(id=item.id, media_type=item.media_type, uri=uri, kind=kind)
+    return CheckedInput(id=item.id, media_type=item.media_type, uri=uri, kind=kind)
 
 
-async def _check_urls(clients: Clients, checked: list[_CheckedInput], webhook_url: str | None) -> None:
+async def _check_urls(clients: Clients, checked: list[CheckedInput], webhook_url: str | None) -> None:
     """The SSRF guard on every URL input and the webhook, concurrently but at most
     `url_check_concurrency` at a time; the first refusal in submission order is the answer."""
     limit = asyncio.Semaphore(clients.settings.url_check_concurrency)
 
-    async def input_url(item: _CheckedInput, what: str, url: str) -> None:
+    async def input_url(item: CheckedInput, what: str, url: str) -> None:
         try:
             await clients.guard.check(url)
         except UrlRefusedError as err:
@@ -368,7 +380,7 @@ async def _check_urls(clients: Clients, checked: list[_CheckedInput], webhook_ur
             raise outcome
 
 
-async def _input_ref(clients: Clients, folder: str, item: _CheckedInput, written: list[str]) -> InputRef:
+async def input_ref(clients: Clients, folder: str, item: CheckedInput, written: list[str]) -> InputRef:
     """A checked input as the workflow gets it: inline data written to the blob store, and so is a
     URL that carries a secret, the payload keeping only its redacted form (writes noted in `written`)."""
     extra = dict(
@@ -389,7 +401,7 @@ async def _input_ref(clients: Clients, folder: str, item: _CheckedInput, written
     return InputRef(id=item.id, uri=ref, media_type=item.media_type, kind=item.kind, **extra)
 
 
-async def _delete_blobs(clients: Clients, refs: list[str]) -> None:
+async def delete_blobs(clients: Clients, refs: list[str]) -> None:
     for ref in refs:
         try:
             await clients.blobs.delete(ref)

@@ -112,6 +112,32 @@ class RangedFile:
         assert self._layout is not None, "open() first"
         await self.ensure(self._layout.ranges_for(row0, col0, row1, col1))
 
+    @property
+    def size(self) -> int:
+        """The remote file's size in bytes (known once opened)."""
+        return self._state.size if self._state is not None else 0
+
+    @property
+    def whole(self) -> bool:
+        """The copy was made whole (a server without ranges, or a file that is not a TIFF)."""
+        return self._state is not None and self._state.complete
+
+    def planned_bytes(self, rectangles: list[tuple[int, int, int, int]]) -> int:
+        """The bytes of the file a run holds once it fetched the tiles or strips of every pixel
+        rectangle (row0, col0, row1, col1) in `rectangles`, each merged as `ensure` merges a block's
+        ranges, on top of what is held already (the structure and last tile `open` fetched).
+
+        A copy made whole (no ranges, or not a TIFF) counts whole. Fetches nothing.
+        """
+        state = self._state
+        assert state is not None, "open() first"
+        if state.complete or self._layout is None:
+            return state.size
+        held: list[tuple[int, int]] = [(start, end) for start, end in state.have]
+        for rectangle in rectangles:
+            held += _merged(self._layout.ranges_for(*rectangle), MERGE_GAP)
+        return sum(min(end, state.size) - start for start, end in _merged(held, 0) if min(end, state.size) > start)
+
     async def read(self, offset: int, length: int) -> bytes:
         """The bytes at `offset`, fetched first if not held."""
         await self.ensure([(offset, offset + length)])

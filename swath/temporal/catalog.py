@@ -46,6 +46,7 @@ from swath.domain.contracts import (
 )
 from swath.domain.errors import NON_RETRYABLE
 from swath.domain.model_contracts import ValidateModelRequest, ValidateModelResult
+from swath.domain.plan_contracts import PlanRequest, RunPlan
 from swath.temporal.queues import TaskQueue
 from swath.temporal.versions import CURRENT_RUN_TYPE
 from swath.domain.webhook_contracts import (
@@ -204,6 +205,19 @@ ASSEMBLE_SCENE_MAP: ActivityDef[AssembleMapRequest, SceneMapResult] = ActivityDe
     ),
 )
 
+# -- an estimate ------------------------------------------------------------------------------
+
+#: How long an estimate may take: it opens each scene's structure, never its pixels, and the API
+#: waits for it while its caller waits.
+PLAN_TIMEOUT = timedelta(seconds=50)
+#: Opening a run's inputs to estimate it, as ingest would open them (nothing staged, nothing kept).
+PLAN_INPUTS: ActivityDef[PlanRequest, RunPlan] = ActivityDef(
+    "plan_inputs", PlanRequest, RunPlan, TaskQueue.INGEST,
+    workflow.ActivityConfig(
+        start_to_close_timeout=PLAN_TIMEOUT, heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=STEP_RETRY
+    ),
+)
+
 # -- the blob lifecycle ------------------------------------------------------------------------
 
 PURGE_BLOBS: ActivityDef[PurgeBlobsRequest, PurgeBlobsResult] = ActivityDef(
@@ -238,7 +252,7 @@ VALIDATE_MODEL_VERSION: ActivityDef[ValidateModelRequest, ValidateModelResult] =
 
 ACTIVITIES: tuple[ActivityDef[Any, Any], ...] = (
     INGEST_INPUTS, RUN_INFERENCE_CHUNK, FINISH_RUN_LOCAL, FINISH_RUN, INGEST_SCENE_BLOCK, MAP_SCENE_BLOCK,
-    ASSEMBLE_SCENE_MAP, PURGE_BLOBS, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE, VALIDATE_MODEL_VERSION,
+    ASSEMBLE_SCENE_MAP, PLAN_INPUTS, PURGE_BLOBS, DELIVER_WEBHOOK, FAIL_WEBHOOK_MESSAGE, VALIDATE_MODEL_VERSION,
 )
 
 # -- workflows ----------------------------------------------------------------------------------
@@ -261,6 +275,9 @@ MODEL_VERSION: WorkflowDef[ValidateModelRequest, ValidateModelResult] = Workflow
     "ModelVersion", ValidateModelRequest, ValidateModelResult
 )
 
+#: An estimate of a run not yet submitted (`POST /v1/runs?dry_run=true`), workflow id `plan-<hex>`.
+PLAN_RUN: WorkflowDef[PlanRequest, RunPlan] = WorkflowDef("PlanRun", PlanRequest, RunPlan)
+
 WORKFLOWS: tuple[WorkflowDef[Any, Any], ...] = (
-    ANALYSIS_RUN, SCENE_MAP, WEBHOOK_DELIVERY, BLOB_LIFECYCLE, MODEL_VERSION,
+    ANALYSIS_RUN, SCENE_MAP, WEBHOOK_DELIVERY, BLOB_LIFECYCLE, MODEL_VERSION, PLAN_RUN,
 )

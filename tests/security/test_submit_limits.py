@@ -135,7 +135,7 @@ async def test_url_inputs_are_checked_concurrently_up_to_the_cap(settings: Setti
     guard = CountingGuard()
     clients = SimpleNamespace(settings=Settings(**{**settings.model_dump(), "url_check_concurrency": cap}),
                               guard=guard)
-    checked = [runs._CheckedInput(id=f"i{n}", media_type=None, uri=f"https://tiles{n}.test/t.npy") for n in range(urls)]
+    checked = [runs.CheckedInput(id=f"i{n}", media_type=None, uri=f"https://tiles{n}.test/t.npy") for n in range(urls)]
     checking = asyncio.create_task(runs._check_urls(clients, checked, None))
     while guard.active < cap:
         await asyncio.sleep(0)
@@ -154,7 +154,7 @@ async def test_the_first_refused_url_in_submission_order_is_the_answer(settings:
                 raise UrlRefusedError("refused")
 
     clients = SimpleNamespace(settings=settings, guard=Refusing())
-    checked = [runs._CheckedInput(id=i, media_type=None, uri=f"https://{i}.test/") for i in ("ok", "bad1", "bad2")]
+    checked = [runs.CheckedInput(id=i, media_type=None, uri=f"https://{i}.test/") for i in ("ok", "bad1", "bad2")]
     with pytest.raises(Problem) as refused:
         await runs._check_urls(clients, checked, None)
     assert "'bad1'" in refused.value.detail

@@ -1,11 +1,12 @@
 """The `ingest` pool: fetch, decode and stage inputs, read scene blocks and assemble scene maps,
-recording what it finds in PostgreSQL."""
+recording what it finds in PostgreSQL; and plan runs' inputs for their estimates."""
 
 from contextlib import AsyncExitStack
 
 from temporalio.client import Client
 
 from activities.ingest import FETCH_HEADERS, FETCH_TIMEOUT_S, IngestActivities
+from activities.planning import PlanActivities
 from activities.scenes import SceneActivities, SceneFiles
 from swath.blobstore import open_blob_store
 from swath.db import connect
@@ -64,7 +65,7 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
         blobs=blobs, registry=registry, files=files, db=db, scratch_dir=settings.scene_cache_root / "maps",
         decoder=decoder,
     )
-    return [ingest, scenes]
+    return [ingest, scenes, PlanActivities(ingest=ingest)]
 
 
 def prepare_process(settings: Settings) -> None:
@@ -74,7 +75,7 @@ def prepare_process(settings: Settings) -> None:
 
 POOL = PoolSpec(
     queue=TaskQueue.INGEST,
-    activity_classes=(IngestActivities, SceneActivities),
+    activity_classes=(IngestActivities, SceneActivities, PlanActivities),
     build_activities=build,
     prepare_process=prepare_process,
     max_concurrent_activities=16,

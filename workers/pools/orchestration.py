@@ -20,6 +20,7 @@ from swath.webhooks.dispatch import DeliveryPolicy
 from workers.pool import PoolSpec
 from workflows.analysis_run import AnalysisRunV4
 from workflows.blob_lifecycle import BlobLifecycleWorkflow
+from workflows.plan_run import PlanRun
 from workflows.legacy import HOSTED as LEGACY_RUN_WORKFLOWS
 from workflows.scene_map import SceneMap
 from workflows.model_version import ModelVersion
@@ -46,7 +47,7 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
 POOL = PoolSpec(
     queue=TaskQueue.ORCHESTRATION,
     workflows=(
-        AnalysisRunV4, SceneMap, WebhookDeliveryWorkflow, BlobLifecycleWorkflow,
+        AnalysisRunV4, SceneMap, WebhookDeliveryWorkflow, BlobLifecycleWorkflow, PlanRun,
         # Frozen earlier run types, to finish the runs they started (`swath.temporal.versions`).
         *LEGACY_RUN_WORKFLOWS,
         ModelVersion,
