@@ -197,6 +197,10 @@ class DeadLetterPage(BaseModel):
 
 
 # -- sharing one Swath between tenants
+#: The largest per-tenant run cap an admin may set (the column is a PostgreSQL `integer`).
+MAX_RUN_CAP = 2**31 - 1
+
+
 class TenantUpdate(BaseModel):
     """`PUT /v1/tenants/{tenant}` body: the fields given are set, the others kept."""
 
@@ -206,9 +210,12 @@ class TenantUpdate(BaseModel):
         default=None, ge=MIN_WEIGHT, le=MAX_WEIGHT,
         description="The tenant's share of queued work, relative to other tenants' (default 1.0).",
     )
-    max_queued_runs: int | None = Field(default=None, ge=0, description="Runs it may have queued; null: the default.")
+    max_queued_runs: int | None = Field(
+        default=None, ge=0, le=MAX_RUN_CAP, description="Runs it may have queued; null: the default."
+    )
     max_active_runs: int | None = Field(
-        default=None, ge=0, description="Runs it may have unfinished (queued or processing); null: the default."
+        default=None, ge=0, le=MAX_RUN_CAP,
+        description="Runs it may have unfinished (queued or processing); null: the default.",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -29,15 +29,24 @@ async def update_tenant(tenant: TenantName, body: TenantUpdate, clients: Clients
     return await tenants.update_tenant(clients, tenant, body)
 
 
+#: What `GET /v1/usage` counts when no `since` is given.
+DEFAULT_USAGE_WINDOW = timedelta(days=30)
+
+
 @router.get("/v1/usage", responses={403: PROBLEM, 422: PROBLEM})
 async def get_usage(
     clients: ClientsDep,
     principal: Reader,
-    since: Annotated[datetime, Query(description="Count runs created at or after this time (ISO 8601).")],
+    since: Annotated[
+        datetime | None,
+        Query(description="Count runs created at or after this time (ISO 8601; default: 30 days ago)."),
+    ] = None,
     tenant: Annotated[str | None, Query(pattern=TENANT_PATTERN)] = None,
 ) -> UsageOut:
     """Runs, windows, pixels, inference seconds and bytes stored of the runs created since `since`:
     the caller's tenant's; a platform admin may name a `tenant`, or leave it out for every tenant."""
+    if since is None:
+        since = datetime.now(UTC) - DEFAULT_USAGE_WINDOW
     if since.tzinfo is None:
         raise Problem(ProblemType.VALIDATION, "`since` needs a time zone (e.g. `2026-01-01T00:00:00Z`)")
     return await tenants.usage(clients, principal, since=since, tenant=tenant)

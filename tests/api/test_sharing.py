@@ -86,6 +86,8 @@ async def test_a_tenant_at_its_run_caps_is_answered_429_with_retry_after(
     assert shown["runs_processing"] == 2 and shown["max_active_runs"] == 2 and shown["max_queued_runs"] > 0
     refused = await client.post("/v1/runs", json=one_tile())
     assert refused.status_code == 429 and "unfinished" in refused.json()["detail"]
+    # A cap past what the column holds is a 422, not a database error.
+    assert (await admin.put(f"/v1/tenants/{name}", json={"max_queued_runs": 2**31})).status_code == 422
 
 
 async def test_tenant_settings_are_for_platform_admins(tenant) -> None:

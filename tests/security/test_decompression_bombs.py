@@ -87,8 +87,9 @@ ADDRESS_SPACE_PROBE = textwrap.dedent(
                 return int(line.split()[1]) * 1024
         raise SystemExit("no VmSize")
 
+    pool = load_pool("ingest")  # imported first: the headroom is over what the pool's modules map
     limit = vm_size() + 192 * 1024 * 1024
-    load_pool("ingest").prepare_process(Settings(ingest_memory_limit_bytes=limit))
+    pool.prepare_process(Settings(ingest_memory_limit_bytes=limit))
     assert resource.getrlimit(resource.RLIMIT_AS)[0] == limit, resource.getrlimit(resource.RLIMIT_AS)
     spec = ModelRegistry(BUNDLED_REGISTRY).resolve("crop-classifier").input
     for path in sys.argv[1:]:
