@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from api.webhook_schemas import RunWebhook
 from swath.domain.principal import SCOPES, TENANT_PATTERN
@@ -17,6 +17,20 @@ from swath.auth.tokens import MAX_JTI_CHARS
 #: Bands one per-band input may name, at most.
 MAX_BANDS = 64
 BandName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")]
+def _iso_8601(value: Any) -> Any:
+    """Only ISO 8601 text is a time here: pydantic alone would also take a number as seconds since 1970."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a time is ISO 8601 text, e.g. 2026-01-01T00:00:00Z")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not an ISO 8601 time, e.g. 2026-01-01T00:00:00Z") from None
+
+
+#: A time a client sends: ISO 8601 text only.
+IsoTime = Annotated[datetime, BeforeValidator(_iso_8601)]
 ItemId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$", examples=["tile-1"])]
 
 
@@ -211,10 +225,10 @@ class TenantUpdate(BaseModel):
         description="The tenant's share of queued work, relative to other tenants' (default 1.0).",
     )
     max_queued_runs: int | None = Field(
-        default=None, ge=0, le=MAX_RUN_CAP, description="Runs it may have queued; null: the default."
+        default=None, ge=0, le=MAX_RUN_CAP, strict=True, description="Runs it may have queued; null: the default."
     )
     max_active_runs: int | None = Field(
-        default=None, ge=0, le=MAX_RUN_CAP,
+        default=None, ge=0, le=MAX_RUN_CAP, strict=True,
         description="Runs it may have unfinished (queued or processing); null: the default.",
     )
 
@@ -259,7 +273,7 @@ class RedriveFilter(BaseModel):
 
     code: str | None = Field(default=None, max_length=100, examples=["inference_failed"])
     model: str | None = Field(default=None, max_length=200, examples=["crop-classifier", "crop-classifier@1.0.0"])
-    since: datetime | None = Field(default=None, description="Only dead letters that failed at or after this time.")
+    since: IsoTime | None = Field(default=None, description="Only dead letters that failed at or after this time.")
 
 
 class BulkRedriveOut(BaseModel):

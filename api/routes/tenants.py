@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import Admin, ClientsDep, Reader
 from api.problems import PROBLEM, Problem, ProblemType
-from api.schemas import TenantOut, TenantUpdate, UsageOut
+from api.schemas import IsoTime, TenantOut, TenantUpdate, UsageOut
 from api.services import tenants
 from swath.domain.principal import TENANT_PATTERN
 
@@ -38,7 +38,7 @@ async def get_usage(
     clients: ClientsDep,
     principal: Reader,
     since: Annotated[
-        datetime | None,
+        IsoTime | None,
         Query(description="Count runs created at or after this time (ISO 8601; default: 30 days ago)."),
     ] = None,
     tenant: Annotated[str | None, Query(pattern=TENANT_PATTERN)] = None,
