@@ -109,7 +109,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dead_letters.router)
     app.include_router(models.router)
     app.include_router(webhooks.router)
-    app.include_router(models.router)
     app.include_router(webhooks.endpoints)
     app.include_router(webhooks.deliveries)
     _instrument(app)
