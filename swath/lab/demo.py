@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from swath.client import AsyncSwath, SwathError
+from swath.client.retries import RetryPolicy
 from swath.client.types import Run, RunEvent
 from swath.imagery.preview import write_preview
 from swath.lab import synthetic_scenes as synthetic
@@ -16,6 +17,10 @@ MODEL = "crop-classifier"
 SCENE_MODEL = "landcover-segmenter"
 #: The sample scene: 1024×1024 px of synthetic Sentinel-2 bands at 10 m, the same bytes every time.
 SCENE_SIZE, SCENE_SEED = 1024, 7
+#: The sample is patient: another client of the dev tenant may hold its rate limit for a while (each
+#: 429 is retried after its `Retry-After`, other failures back off up to 5 s), and the sample is
+#: only reported as failed after 60 refusals in a row.
+SAMPLE_RETRY = RetryPolicy(max_retries=60, backoff_s=0.5, max_backoff_s=5.0)
 
 
 def sample_tiles() -> list[Path]:
@@ -23,13 +28,15 @@ def sample_tiles() -> list[Path]:
     return sorted((sample_dir() / "tiles").glob("*.npy"))
 
 
-async def run_sample(settings: Settings, *, out=print, timeout: float = 300) -> dict | None:
+async def run_sample(
+    settings: Settings, *, out=print, timeout: float = 300, retry: RetryPolicy = SAMPLE_RETRY
+) -> dict | None:
     """Submit the sample tile run, then the sample scene, through the Python client; print progress,
     the result table, where the scene's map was written and its class table. Returns the tile run's
     JSON, or `None` when a sample could not run: that is reported, and the stack keeps serving."""
     key = settings.dev_api_key_file.read_text().strip()
     # The client retries 429 and 503 after their `Retry-After`, so a busy stack delays the sample.
-    async with AsyncSwath(settings.api_base_url, key) as swath:
+    async with AsyncSwath(settings.api_base_url, key, retry=retry) as swath:
         try:
             run = await swath.runs.create(MODEL, sample_tiles())
             out(f"submitted run {run.id} ({run.items_total} tiles, {run.model})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from swath.client.retries import RetryPolicy
 from swath.lab.demo import run_sample
 from swath.settings import Settings
 from tests.conftest import make_key
@@ -27,5 +28,5 @@ async def test_a_sample_that_cannot_run_is_reported(settings: Settings, tmp_path
     down.dev_api_key_file.write_text("swk_nothing")
     lines: list[str] = []
 
-    assert await run_sample(down, out=lines.append) is None
+    assert await run_sample(down, out=lines.append, retry=RetryPolicy(max_retries=1)) is None
     assert "did not complete" in lines[-1] and "cannot reach" in lines[-1]
