@@ -215,6 +215,17 @@ class DeadLetterPage(BaseModel):
 MAX_RUN_CAP = 2**31 - 1
 
 
+def _json_integer(value: Any) -> Any:
+    """A JSON integer (`3` or `3.0`), never text or a boolean, which pydantic alone would also take."""
+    if isinstance(value, bool | str):
+        raise ValueError("a whole number")
+    return value
+
+
+#: A run cap as JSON Schema's `integer` means it.
+RunCap = Annotated[int, BeforeValidator(_json_integer)]
+
+
 class TenantUpdate(BaseModel):
     """`PUT /v1/tenants/{tenant}` body: the fields given are set, the others kept."""
 
@@ -224,11 +235,11 @@ class TenantUpdate(BaseModel):
         default=None, ge=MIN_WEIGHT, le=MAX_WEIGHT,
         description="The tenant's share of queued work, relative to other tenants' (default 1.0).",
     )
-    max_queued_runs: int | None = Field(
-        default=None, ge=0, le=MAX_RUN_CAP, strict=True, description="Runs it may have queued; null: the default."
+    max_queued_runs: RunCap | None = Field(
+        default=None, ge=0, le=MAX_RUN_CAP, description="Runs it may have queued; null: the default."
     )
-    max_active_runs: int | None = Field(
-        default=None, ge=0, le=MAX_RUN_CAP, strict=True,
+    max_active_runs: RunCap | None = Field(
+        default=None, ge=0, le=MAX_RUN_CAP,
         description="Runs it may have unfinished (queued or processing); null: the default.",
     )
 

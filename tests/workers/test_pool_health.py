@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from swath.embedded.ports import free_port
 from swath.models.registry import ModelRegistry
-from swath.settings import BUNDLED_REGISTRY
+from swath.settings import BUNDLED_REGISTRY, Settings
 from workers.health import PoolHealth
 
 
@@ -56,7 +56,8 @@ async def test_a_pool_process_serves_probes_and_metrics(temporal_env: WorkflowEn
             # The SDK's series share the port: the worker's slots and pollers exist once it polls.
             assert 'temporal_worker_task_slots_available{' in metrics.text
     finally:
-        pool.send_signal(signal.SIGTERM)
+        if pool.returncode is None:
+            pool.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(pool.wait(), timeout=60) == 0
 
 
@@ -66,7 +67,7 @@ WARM_UP_WAIT_S = 240
 
 
 async def test_the_inference_pool_is_ready_only_after_its_models_warmed_up(
-    temporal_env: WorkflowEnvironment, tmp_path, db_dsn: str
+    temporal_env: WorkflowEnvironment, tmp_path, db_dsn: str, settings: Settings
 ) -> None:
     """Every `/readyz` 200 is followed by metrics that already show each production model warmed
     up (the gauge is set when warm-up ends), and the pool's log says so before it polls. The
@@ -77,7 +78,8 @@ async def test_the_inference_pool_is_ready_only_after_its_models_warmed_up(
     assert len(models) == 2
     port = free_port()
     env = {
-        **os.environ, "SWATH_MODE": "dev", "SWATH_POOL_HTTP_PORT": str(port), "SWATH_DATA_DIR": str(tmp_path),
+        # The session's data directory: its blob store holds the artefacts the database's versions name.
+        **os.environ, "SWATH_MODE": "dev", "SWATH_POOL_HTTP_PORT": str(port), "SWATH_DATA_DIR": str(settings.data_dir),
         "SWATH_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
         "SWATH_INFERENCE_DEVICE": "cpu", "SWATH_DATABASE_URL": db_dsn,
     }
@@ -91,6 +93,7 @@ async def test_the_inference_pool_is_ready_only_after_its_models_warmed_up(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
             deadline = time.monotonic() + WARM_UP_WAIT_S
             while time.monotonic() < deadline:
+                assert pool.returncode is None, f"the pool exited with {pool.returncode}:\n{log_path.read_text()[-3000:]}"
                 try:
                     ready = (await http.get("/readyz")).status_code == 200
                 except httpx.TransportError:
@@ -107,7 +110,8 @@ async def test_the_inference_pool_is_ready_only_after_its_models_warmed_up(
             else:
                 raise AssertionError("the inference pool never became ready")
     finally:
-        pool.send_signal(signal.SIGTERM)
+        if pool.returncode is None:
+            pool.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(pool.wait(), timeout=60) == 0
     log = log_path.read_text()
     polling = log.index("polling")
