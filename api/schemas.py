@@ -223,7 +223,7 @@ def _json_integer(value: Any) -> Any:
 
 
 #: A run cap as JSON Schema's `integer` means it.
-RunCap = Annotated[int, BeforeValidator(_json_integer)]
+RunCap = Annotated[int, Field(ge=0, le=MAX_RUN_CAP), BeforeValidator(_json_integer)]
 
 
 class TenantUpdate(BaseModel):
@@ -235,11 +235,9 @@ class TenantUpdate(BaseModel):
         default=None, ge=MIN_WEIGHT, le=MAX_WEIGHT,
         description="The tenant's share of queued work, relative to other tenants' (default 1.0).",
     )
-    max_queued_runs: RunCap | None = Field(
-        default=None, ge=0, le=MAX_RUN_CAP, description="Runs it may have queued; null: the default."
-    )
+    max_queued_runs: RunCap | None = Field(default=None, description="Runs it may have queued; null: the default.")
     max_active_runs: RunCap | None = Field(
-        default=None, ge=0, le=MAX_RUN_CAP,
+        default=None,
         description="Runs it may have unfinished (queued or processing); null: the default.",
     )
 
