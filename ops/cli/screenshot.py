@@ -53,13 +53,17 @@ def render(screen: str, out: Path, *, cols: int) -> None:
     """Write the screen as a PNG: rich's SVG of it, drawn by Chromium."""
     console = Console(record=True, width=cols, force_terminal=True, file=open("/dev/null", "w"))
     console.print(Text.from_ansi(screen.rstrip("\n")))
-    svg = Path(tempfile.mkdtemp()) / "screen.svg"
-    svg.write_text(console.export_svg(title="swath runs submit"))
+    folder = Path(tempfile.mkdtemp())
+    (folder / "screen.svg").write_text(console.export_svg(title="swath runs submit"))
+    # The SVG drawn at about 10 px a column, so the picture reads like the terminal it came from.
+    (folder / "screen.html").write_text(
+        f'<html><body style="margin:0"><img src="screen.svg" style="width:{cols * 10}px;display:block"></body></html>'
+    )
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": cols * 9 + 80, "height": 200}, device_scale_factor=1)
-        page.goto(svg.as_uri())
-        page.locator("svg").screenshot(path=str(out))
+        page = browser.new_page(viewport={"width": cols * 10, "height": 400})
+        page.goto((folder / "screen.html").as_uri())
+        page.locator("img").screenshot(path=str(out))
         browser.close()
 
 
