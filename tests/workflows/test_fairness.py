@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -170,10 +170,11 @@ async def backlog(client: Client, queue: TaskQueue) -> int:
     return described.stats.approximate_backlog_count
 
 
-async def test_one_tenants_runs_finish_before_anothers_full_queue_has_drained(env: WorkflowEnvironment) -> None:
-    pools = Pools()
+@asynccontextmanager
+async def every_pool_but_inference(client: Client, pools: Pools) -> AsyncIterator[list]:
+    """Workers of every pool but inference (ingest and bookkeeping with as many slots as they like);
+    the inference activities, for a worker the test starts once the queue is full."""
     acts = pools.activities()
-    client = env.client
     orchestration = Worker(
         client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunV4, SceneMap],
         activities=acts.pop(TaskQueue.ORCHESTRATION), no_remote_activities=True,
@@ -181,8 +182,15 @@ async def test_one_tenants_runs_finish_before_anothers_full_queue_has_drained(en
     inference = acts.pop(TaskQueue.INFERENCE)
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(orchestration)
-        for queue, activities in acts.items():  # ingest and bookkeeping: as many slots as they like
+        for queue, activities in acts.items():
             await stack.enter_async_context(Worker(client, task_queue=queue, activities=activities))
+        yield inference
+
+
+async def test_one_tenants_runs_finish_before_anothers_full_queue_has_drained(env: WorkflowEnvironment) -> None:
+    pools = Pools()
+    client = env.client
+    async with every_pool_but_inference(client, pools) as inference:
         # Tenant A queues 30 scene runs: with nobody serving inference, two blocks of each wait.
         a_runs = [a_run("tenant-a", "scene") for _ in range(30)]
         a_handles = [await start(client, run) for run in a_runs]
@@ -219,17 +227,8 @@ async def _until_backlog(client: Client, count: int) -> None:
 
 async def test_a_priority_1_run_overtakes_queued_priority_5_runs(env: WorkflowEnvironment) -> None:
     pools = Pools()
-    acts = pools.activities()
     client = env.client
-    orchestration = Worker(
-        client, task_queue=TaskQueue.ORCHESTRATION, workflows=[AnalysisRunV4, SceneMap],
-        activities=acts.pop(TaskQueue.ORCHESTRATION), no_remote_activities=True,
-    )  # fmt: skip
-    inference = acts.pop(TaskQueue.INFERENCE)
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(orchestration)
-        for queue, activities in acts.items():  # ingest and bookkeeping: as many slots as they like
-            await stack.enter_async_context(Worker(client, task_queue=queue, activities=activities))
+    async with every_pool_but_inference(client, pools) as inference:
         # One tenant, so only priority tells the runs apart.
         low = [a_run("tenant-c", "tile") for _ in range(8)]
         low_handles = [await start(client, run, priority=5) for run in low]
