@@ -18,6 +18,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from swath.temporal.queues import TaskQueue
+from tests.utils.polling import eventually
 from tests.utils.runs_helpers import sample_inputs, wait_until_done
 from tests.utils.stack import RunningStack, stack_env, start_stack, stop_stack
 
@@ -85,9 +86,16 @@ async def test_two_inference_processes_share_the_queue_and_serve_their_own_metri
         runs = await asyncio.gather(*(wait_until_done(client, r.json()["id"], timeout=60) for r in created))
     assert [run["status"] for run in runs] == ["complete"] * RUNS
 
-    pollers = await _inference_pollers(stack)
-    for name in PROCESSES:
-        assert any(identity.endswith(f"/{name}") for identity in pollers), (name, pollers)
+    # A describe answers from one partition of the queue, so one process may be missing from any
+    # single answer: gather identities across answers until both processes have been seen.
+    seen: set[str] = set()
+
+    async def both_processes_polled() -> bool:
+        seen.update(await _inference_pollers(stack))
+        return all(any(identity.endswith(f"/{name}") for identity in seen) for name in PROCESSES)
+
+    await eventually(both_processes_polled, timeout=60, interval=0.5,
+                     what="not every inference process polled the inference queue")
 
     async with httpx.AsyncClient(timeout=10) as http:
         pages = [(await http.get(_url(stack, index, "/metrics"))) for index in range(len(PROCESSES))]
