@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import math
 import time
 import uuid
 import zipfile
@@ -17,13 +18,17 @@ import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
+from temporalio.testing import WorkflowEnvironment
 
+from swath.temporal import search_attributes
 from tests.conftest import make_key
 from tests.utils.runs_helpers import sample_inputs, wait_until_done
 
 BANDS = ["B02", "B03", "B04", "B05", "B08", "B11"]
 LABELS = ["wheat", "maize", "rice", "soybean", "grassland", "forest", "water", "urban"]
 SCOPES = ["runs:read", "runs:write", "models:read", "models:write"]
+CANARY_RUNS = 200
+CANARY_IN_FLIGHT = 25
 
 
 def manifest(data: bytes, fmt: str, *, labels: list[str] = LABELS) -> dict:
@@ -231,19 +236,35 @@ async def test_promote_rollback_and_runs_keep_their_version(
     assert (await models_client.delete(f"/v1/models/{name}/versions/1.1.0")).status_code == 204
 
 
-async def test_canary_alias_splits_runs_and_records_each_version(models_client: httpx.AsyncClient) -> None:
+async def test_a_90_10_canary_over_200_runs_splits_within_bounds_and_every_run_records_its_version(
+    models_client: httpx.AsyncClient, temporal_env: WorkflowEnvironment
+) -> None:
     name = await new_model(models_client)
     for version, seed in (("1.0.0", 1), ("1.1.0", 2)):
         data = onnx_model(seed=seed).SerializeToString()
         assert (await push(models_client, name, version, data, manifest(data, "onnx")))["status"] == "ready"
-    split = {"targets": [{"version": "1.0.0", "weight": 50}, {"version": "1.1.0", "weight": 50}]}
+    split = {"targets": [{"version": "1.0.0", "weight": 90}, {"version": "1.1.0", "weight": 10}]}
     assert (await models_client.put(f"/v1/models/{name}/aliases/canary", json=split)).status_code == 200
-    seen = set()
-    for _ in range(12):
-        r = await models_client.post("/v1/runs", json={"model": f"{name}@canary", "inputs": sample_inputs(1)})
-        assert r.status_code == 202, r.text
-        seen.add(r.json()["model"])
-    assert seen == {f"{name}@1.0.0", f"{name}@1.1.0"}
+    gate = asyncio.Semaphore(CANARY_IN_FLIGHT)
+
+    async def one_run() -> tuple[str, dict]:
+        async with gate:
+            r = await models_client.post("/v1/runs", json={"model": f"{name}@canary", "inputs": sample_inputs(1)})
+            assert r.status_code == 202, r.text
+            return r.json()["model"], await wait_until_done(models_client, r.json()["id"], timeout=300)
+
+    runs = await asyncio.gather(*(one_run() for _ in range(CANARY_RUNS)))
+    chosen = [model for model, _ in runs]
+    assert set(chosen) == {f"{name}@1.0.0", f"{name}@1.1.0"}
+    # Binomial(200, 0.1): mean 20, sd 4.24; four standard deviations either side.
+    canary = chosen.count(f"{name}@1.1.0")
+    assert abs(canary - CANARY_RUNS * 0.1) <= 4 * math.sqrt(CANARY_RUNS * 0.1 * 0.9), canary
+    # The version chosen at submission is the one that ran, in the run view and in Temporal's index.
+    assert [run["status"] for _, run in runs] == ["complete"] * CANARY_RUNS
+    assert [run["model"] for _, run in runs] == chosen
+    for model, run in runs[:: CANARY_RUNS // 20]:
+        described = await temporal_env.client.get_workflow_handle(f"run-{run['id']}").describe()
+        assert described.typed_search_attributes.get(search_attributes.MODEL) == model
 
 
 async def test_private_model_is_not_found_for_another_tenant(
