@@ -21,7 +21,7 @@ async def test_every_production_model_is_loaded_by_default() -> None:
     registry = ModelRegistry(BUNDLED_REGISTRY)
     models = ModelCache(registry, device="cpu")
     await warm_up(models, Settings(inference_warm_models=None))
-    assert sorted(models._batchers) == ["crop-classifier@1.0.0", "landcover-segmenter@1.0.0"]
+    assert sorted(models.loaded) == ["crop-classifier@1.0.0", "landcover-segmenter@1.0.0"]
 
 
 async def test_the_configured_models_are_loaded_and_a_broken_one_is_skipped(
@@ -37,7 +37,7 @@ async def test_the_configured_models_are_loaded_and_a_broken_one_is_skipped(
 
     await warm_up(models, Settings(inference_warm_models=["crop-classifier@0.9.0", "crop-classifier"]))
 
-    assert sorted(models._batchers) == ["crop-classifier@1.0.0"]
+    assert sorted(models.loaded) == ["crop-classifier@1.0.0"]
     skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("not warming")]
     assert [m.split(":")[0] for m in skipped] == ["not warming up crop-classifier@0.9.0"]
     with pytest.raises(StartupError, match="no-such-model"):
