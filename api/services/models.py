@@ -221,7 +221,9 @@ async def _mark_warm(
     """Mark an existing alias warm or not, leaving its targets (and its history) as they are."""
     async with clients.db.acquire() as conn, conn.transaction():
         if await queries.get_alias(conn, model=name, alias=alias) is None:
-            raise Problem(ProblemType.NOT_FOUND, f"no alias {alias!r} of {name!r}; give `version` or `targets` to create it")
+            raise Problem(
+                ProblemType.NOT_FOUND, f"no alias {alias!r} of {name!r}; give `version` or `targets` to create it"
+            )
         marked = await queries.set_alias_warm(
             conn, model=name, alias=alias, warm=warm, actor=principal.identity, expected_revision=expected,
         )
