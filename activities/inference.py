@@ -5,9 +5,11 @@ The model itself is `swath.models` (the only package that imports torch, with th
 sha256-verified and read from safetensors (never unpickled). Every attempt's outcome feeds the
 shared circuit breaker; injected faults (dev mode only) apply before the model runs.
 
-`ModelCache` (`swath.models.cache`) loads each model once into a `ServedModel`
+`ModelCache` (`swath.models.cache`) loads each version on first use into a `ServedModel`
 (`swath.models.serving`: precision, layout, compilation, pinned host→device copies, halving on
-out-of-memory) and warms it up at pool start (`ModelCache.warm_up`), capping the batch to what the GPU's memory allows.
+out-of-memory), within a bound in bytes, and warms it up (`ModelCache.warm_up`), capping the batch
+to what the GPU's memory allows; a step holds its version (`ready_batcher`) so it is never evicted
+under it.
 
 A chunk's tiles go through the model's `DynamicBatcher` (`swath.models.batcher`), shared by every
 run's chunks in this process, so one forward pass serves many runs; its batch sizes, queue waits
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -95,14 +97,20 @@ def batch_share(tenant: str) -> dict[str, Any]:
     return {"tenant": priority.fairness_key or tenant, "weight": priority.fairness_weight or DEFAULT_WEIGHT}
 
 
+@asynccontextmanager
 async def ready_batcher(
     models: ModelCache, manifest: ModelManifest, attempt: int
-) -> DynamicBatcher[np.ndarray, np.ndarray]:
-    """The model's batcher; weights that fail their sha256 fail the step for good."""
-    try:
-        return await models.get(manifest)
-    except WeightsChecksumError as err:
-        raise ApplicationError(str(err), attempt, type=ErrorType.WEIGHTS_CHECKSUM_MISMATCH, non_retryable=True) from None
+) -> AsyncIterator[DynamicBatcher[np.ndarray, np.ndarray]]:
+    """The model's batcher, held (never evicted from the cache) while the block runs; weights that
+    fail their sha256 fail the step for good."""
+    async with AsyncExitStack() as stack:
+        try:
+            batcher = await stack.enter_async_context(models.use(manifest))
+        except WeightsChecksumError as err:
+            raise ApplicationError(
+                str(err), attempt, type=ErrorType.WEIGHTS_CHECKSUM_MISMATCH, non_retryable=True
+            ) from None
+        yield batcher
 
 
 @asynccontextmanager
@@ -220,8 +228,10 @@ class InferenceActivities:
         """Predictions for the items the model served, item errors for those whose pass failed alone;
         raises when it served none."""
         await self._inject_fault(manifest.info, attempt)
-        batcher = await ready_batcher(self.models, manifest, attempt)
-        rows = await heartbeating_until_done(batcher.submit(self._poisoned(manifest.info, req, list(tiles)), **batch_share(req.tenant)))
+        async with ready_batcher(self.models, manifest, attempt) as batcher:
+            rows = await heartbeating_until_done(
+                batcher.submit(self._poisoned(manifest.info, req, list(tiles)), **batch_share(req.tenant))
+            )
         served = [(id, row) for id, row in zip(req.chunk.ids, rows) if not isinstance(row, Exception)]
         failed = [(id, row) for id, row in zip(req.chunk.ids, rows) if isinstance(row, Exception)]
         if not served:

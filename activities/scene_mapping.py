@@ -86,8 +86,7 @@ class SceneMappingActivities:
         self, req: MapBlockRequest, manifest: ModelManifest, window: grid.Window, attempt: int
     ) -> BlockResult:
         scene = req.scene
-        batcher = await ready_batcher(self.models, manifest, attempt)
-        async with heartbeating():
+        async with ready_batcher(self.models, manifest, attempt) as batcher, heartbeating():
             async with self._blocks:
                 mapped = await self._map_pixels(req, manifest, batcher)
         row_areas = areas.row_pixel_areas_m2(scene.crs, scene.transform, window.row, window.height, window.width)

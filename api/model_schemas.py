@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.services.blobs import NAME_PATTERN
 from swath.models.store import MODEL_NAME_PATTERN, VERSION_PATTERN
@@ -82,11 +82,17 @@ class AliasTarget(BaseModel):
 
 
 class AliasSet(BaseModel):
-    """Point an alias at one version, or at several with weights (e.g. 90 `1.0.0`, 10 `1.1.0`)."""
+    """Point an alias at one version, or at several with weights (e.g. 90 `1.0.0`, 10 `1.1.0`), and
+    mark it warm or not."""
 
     model_config = ConfigDict(extra="forbid")
     version: str | None = Field(default=None, pattern=VERSION_PATTERN, description="One target (weight 100).")
     targets: list[AliasTarget] | None = Field(default=None, min_length=1, max_length=16)
+    warm: StrictBool | None = Field(
+        default=None, description="Keep the alias's targets loaded and warmed up on every inference pool, "
+        "following its moves (unset: as it was; a new alias is warm when it is `production`). Given alone, "
+        "marks an existing alias without moving it.",
+    )
 
 
 class AliasOut(BaseModel):
@@ -95,6 +101,7 @@ class AliasOut(BaseModel):
     model: str
     alias: str
     targets: list[dict[str, Any]]
+    warm: bool = Field(description="Whether the inference pools keep the alias's targets loaded and warmed up.")
     revision: int
     updated_by: str
     updated_at: datetime

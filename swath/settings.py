@@ -127,8 +127,18 @@ class Settings(BaseSettings):
         "manifest's `serving.compile`).",
     )
     inference_warm_models: list[str] | None = Field(
-        default=None, description="Models the inference pool loads and warms up before it reports ready "
-        "(unset: every model with a `production` alias; `[]`: none, each loads when first asked for).",
+        default=None, description="Models the inference pool loads and warms up before it reports ready, "
+        "overriding the warm aliases (unset: every target of every alias marked `warm`, `production` ones by "
+        "default, followed as they move; `[]`: none, each loads when first asked for).",
+    )
+    inference_model_cache_bytes: int = Field(
+        default=4 * 2**30, ge=1, description="Artefact bytes of model versions one inference process keeps "
+        "loaded; loading another evicts the least recently used idle ones (warm aliases' last). A version in "
+        "use is never evicted, so the bound may be passed while every loaded version is busy.",
+    )
+    inference_warm_refresh_s: float = Field(
+        default=30, ge=0, description="How often the inference pool re-reads the warm aliases and warms the "
+        "versions they newly target, so a promoted version is warm without a restart (0: only at start).",
     )
     inference_processes: int | None = Field(
         default=None, ge=1, description="Inference pool processes `swath up` runs (unset: one per id in "

@@ -95,7 +95,10 @@ async def set_alias(
     name: Name, alias: Alias, body: AliasSet, clients: ClientsDep, principal: ModelWriter, response: Response,
     if_match: IfMatch = None,
 ) -> AliasOut:
-    """Point an alias at one ready version, or several with weights (a canary, chosen per run)."""
+    """Point an alias at one ready version, or several with weights (a canary, chosen per run);
+    `warm` marks it one whose targets every inference pool keeps loaded and warmed up, following
+    its moves (`production` aliases are warm unless marked otherwise). `warm` alone marks an
+    existing alias without moving it."""
     out = await models.set_alias(clients, principal, name, alias, body, if_match)
     response.headers["ETag"] = models.etag(out.model_dump())
     return out

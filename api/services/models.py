@@ -203,18 +203,38 @@ async def set_alias(
 ) -> AliasOut:
     """Point an alias at ready versions, atomically, if it is still at the revision `If-Match` names."""
     await _model(clients, principal, name, write=True)
+    if body.version is None and body.targets is None and body.warm is not None:
+        return await _mark_warm(clients, principal, name, alias, body.warm, _expected_revision(if_match))
     if (body.version is None) == (body.targets is None):
-        raise Problem(ProblemType.VALIDATION, "give either `version` or `targets`")
+        raise Problem(ProblemType.VALIDATION, "give either `version` or `targets` (or only `warm`)")
     targets = [{"version": body.version, "weight": 100}] if body.version else [
         t.model_dump() for t in body.targets or ()
     ]
     if len({t["version"] for t in targets}) != len(targets):
         raise Problem(ProblemType.VALIDATION, "each version may appear once among the targets")
-    return await _move(clients, principal, name, alias, targets, _expected_revision(if_match), "set")
+    return await _move(clients, principal, name, alias, targets, _expected_revision(if_match), "set", body.warm)
+
+
+async def _mark_warm(
+    clients: Clients, principal: Principal, name: str, alias: str, warm: bool, expected: int | None
+) -> AliasOut:
+    """Mark an existing alias warm or not, leaving its targets (and its history) as they are."""
+    async with clients.db.acquire() as conn, conn.transaction():
+        if await queries.get_alias(conn, model=name, alias=alias) is None:
+            raise Problem(
+                ProblemType.NOT_FOUND, f"no alias {alias!r} of {name!r}; give `version` or `targets` to create it"
+            )
+        marked = await queries.set_alias_warm(
+            conn, model=name, alias=alias, warm=warm, actor=principal.identity, expected_revision=expected,
+        )
+    if marked is None:
+        raise Problem(ProblemType.ALIAS_CHANGED, f"alias {alias!r} of {name!r} changed since revision {expected}; "
+                      "read it again and retry")
+    return _alias_out(marked)
 
 
 async def _move(clients: Clients, principal: Principal, name: str, alias: str, targets: list[dict[str, Any]],
-                expected: int | None, action: str) -> AliasOut:
+                expected: int | None, action: str, warm: bool | None = None) -> AliasOut:
     async with clients.db.acquire() as conn, conn.transaction():
         for target in targets:
             row = await queries.get_version(conn, model=name, version=target["version"])
@@ -223,7 +243,7 @@ async def _move(clients: Clients, principal: Principal, name: str, alias: str, t
                 raise Problem(ProblemType.VALIDATION, f"{name}@{target['version']} {state}; an alias names ready versions")
         moved = await queries.set_alias(
             conn, model=name, alias=alias, targets=targets, actor=principal.identity, expected_revision=expected,
-            action=action,
+            action=action, warm=warm,
         )
     if moved is None:
         raise Problem(ProblemType.ALIAS_CHANGED, f"alias {alias!r} of {name!r} changed since revision {expected}; "

@@ -110,12 +110,17 @@ async def list_aliases(conn: asyncpg.Connection, *, model: str) -> list[dict[str
     return [_row(r) for r in rows]  # type: ignore[misc]
 
 
+#: The alias that is warm unless set otherwise.
+WARM_BY_DEFAULT = "production"
+
+
 async def set_alias(
     conn: asyncpg.Connection, *, model: str, alias: str, targets: list[dict[str, Any]], actor: str,
-    expected_revision: int | None, action: str = "set",
+    expected_revision: int | None, action: str = "set", warm: bool | None = None,
 ) -> dict[str, Any] | None:
     """Move an alias (creating it when new) and record the move; `None` when `expected_revision`
-    is given and the alias is no longer at it (or, for `0`, already exists). Call in a transaction."""
+    is given and the alias is no longer at it (or, for `0`, already exists). `warm=None` keeps the
+    alias's flag (a new alias is warm when it is `production`). Call in a transaction."""
     current = _row(await conn.fetchrow(
         "SELECT * FROM model_aliases WHERE model = $1 AND alias = $2 FOR UPDATE", model, alias
     ))
@@ -123,12 +128,13 @@ async def set_alias(
         return None
     row = _row(await conn.fetchrow(
         """
-        INSERT INTO model_aliases (model, alias, targets, updated_by) VALUES ($1, $2, $3::jsonb, $4)
+        INSERT INTO model_aliases (model, alias, targets, updated_by, warm)
+        VALUES ($1, $2, $3::jsonb, $4, coalesce($5, $2 = $6))
         ON CONFLICT (model, alias) DO UPDATE SET targets = excluded.targets, updated_by = excluded.updated_by,
-            revision = model_aliases.revision + 1, updated_at = now()
+            warm = coalesce($5, model_aliases.warm), revision = model_aliases.revision + 1, updated_at = now()
         RETURNING *
         """,
-        model, alias, targets, actor,
+        model, alias, targets, actor, warm, WARM_BY_DEFAULT,
     ))
     await conn.execute(
         """
@@ -147,10 +153,10 @@ async def ensure_alias(conn: asyncpg.Connection, *, model: str, alias: str, targ
     async with conn.transaction():
         created = await conn.fetchval(
             """
-            INSERT INTO model_aliases (model, alias, targets, updated_by) VALUES ($1, $2, $3::jsonb, $4)
+            INSERT INTO model_aliases (model, alias, targets, updated_by, warm) VALUES ($1, $2, $3::jsonb, $4, $2 = $5)
             ON CONFLICT (model, alias) DO NOTHING RETURNING true
             """,
-            model, alias, targets, actor,
+            model, alias, targets, actor, WARM_BY_DEFAULT,
         )
         if created:
             await conn.execute(
@@ -161,6 +167,33 @@ async def ensure_alias(conn: asyncpg.Connection, *, model: str, alias: str, targ
                 model, alias, targets, actor,
             )
     return bool(created)
+
+
+async def set_alias_warm(
+    conn: asyncpg.Connection, *, model: str, alias: str, warm: bool, actor: str, expected_revision: int | None,
+) -> dict[str, Any] | None:
+    """Mark an existing alias warm or not without moving it (no history: its targets stay); `None`
+    when there is no such alias or it is no longer at `expected_revision`."""
+    return _row(await conn.fetchrow(
+        """
+        UPDATE model_aliases SET warm = $3, updated_by = $4, revision = revision + 1, updated_at = now()
+        WHERE model = $1 AND alias = $2 AND ($5::integer IS NULL OR revision = $5)
+        RETURNING *
+        """,
+        model, alias, warm, actor, expected_revision,
+    ))
+
+
+async def warm_targets(conn: asyncpg.Connection) -> list[tuple[str, str]]:
+    """`(model, version)` of every target of every warm alias, each once, in order."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT a.model, t.target ->> 'version' AS version
+        FROM model_aliases a CROSS JOIN LATERAL jsonb_array_elements(a.targets) AS t (target)
+        WHERE a.warm ORDER BY 1, 2
+        """
+    )
+    return [(r["model"], r["version"]) for r in rows]
 
 
 async def alias_history(conn: asyncpg.Connection, *, model: str, alias: str, limit: int = 100) -> list[dict[str, Any]]:

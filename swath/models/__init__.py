@@ -7,7 +7,7 @@
   sha256-verified safetensors;
 - `batcher`: the dynamic batcher, many callers' items through one forward pass (plain asyncio);
 - `serving`: a served model, one network on one device and how a batch goes through it;
-- `cache`: `ModelCache`, each model loaded and warmed up once per process behind its batcher.
+- `cache`: `ModelCache`, versions loaded on first use behind their batchers, bounded in bytes (LRU of idle ones).
 
 With the lab, the only package that imports torch (`nets`, `loader`, `serving`, `cache`); this
 package imports none of its modules, so the registry is usable where torch is not installed.

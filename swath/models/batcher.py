@@ -98,6 +98,8 @@ class DynamicBatcher(Generic[T, R]):
         #: Smooth weighted round-robin credit of each waiting tenant (nginx's `current_weight`).
         self._credit: dict[str, float] = {}
         self._queued = 0
+        #: Items taken into a batch whose results have not been handed out yet.
+        self._in_flight = 0
         self._changed = asyncio.Condition()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -105,6 +107,11 @@ class DynamicBatcher(Generic[T, R]):
     def queued(self) -> int:
         """Items waiting for a batch."""
         return self._queued
+
+    @property
+    def idle(self) -> bool:
+        """Whether no item waits and none is in a forward pass: closing it now fails no caller."""
+        return self._queued == 0 and self._in_flight == 0
 
     async def submit(
         self, items: Sequence[T], *, tenant: str = "", weight: float = DEFAULT_WEIGHT
@@ -235,6 +242,7 @@ class DynamicBatcher(Generic[T, R]):
             sub.next_index += 1
             sub.outstanding += 1
             self._queued -= 1
+            self._in_flight += 1
             if sub.waiting:
                 waiting.append(sub)
             elif not waiting:
@@ -248,6 +256,8 @@ class DynamicBatcher(Generic[T, R]):
             outcomes = await self._forward_isolating([sub.items[i] for sub, i in batch])
         except Exception as err:  # a forward that breaks its contract fails its batch, not the loop
             outcomes = [err] * len(batch)
+        finally:
+            self._in_flight -= len(batch)
         if self.on_batch:
             failed = sum(isinstance(outcome, Exception) for outcome in outcomes)
             self.on_batch(BatchRecord(

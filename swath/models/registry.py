@@ -225,9 +225,11 @@ class ModelRegistry:
         """Where a version's artefact lies on this machine."""
         return self.weights_path(manifest)
 
-    async def served_refs(self) -> list[str]:
-        """The models a pool warms up unasked: every `production` alias."""
-        return self.production_models()
+    async def warm_refs(self) -> list[str]:
+        """The versions a pool warms up unasked (`name@version`): every `production` alias's (a
+        directory's aliases are warm when they are `production`)."""
+        aliases = self._aliases()
+        return [f"{name}@{aliases[name][DEFAULT_ALIAS]}" for name in self.production_models()]
 
 
 def _safe_segment(value: str) -> bool:

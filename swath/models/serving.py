@@ -85,6 +85,8 @@ class WarmUp:
     peak_bytes: tuple[tuple[int, int], ...] = ()
     #: GPU memory free after warm-up, with the allocator's cache emptied (CUDA only).
     free_bytes: int | None = None
+    #: Whether the model runs `torch.compile`d.
+    compiled: bool = False
 
 
 @dataclass
@@ -203,7 +205,7 @@ class ServedModel:
             cap = memory_cap(peaks, free, self.in_flight)
         return WarmUp(
             batch_sizes=tuple(sizes), seconds=time.monotonic() - started, max_batch_size=cap,
-            peak_bytes=tuple(sorted(peaks.items())), free_bytes=free,
+            peak_bytes=tuple(sorted(peaks.items())), free_bytes=free, compiled=self.compiled,
         )
 
     def _probabilities(self, x: torch.Tensor) -> torch.Tensor:

@@ -107,11 +107,10 @@ class StoredRegistry:
                     partial.unlink(missing_ok=True)
         return path
 
-    async def served_refs(self) -> list[str]:
-        """The models a pool warms up unasked: each model's `production` alias."""
+    async def warm_refs(self) -> list[str]:
+        """The versions a pool warms up unasked (`name@version`): every target of every warm alias."""
         async with self.db.acquire() as conn:
-            rows = await conn.fetch("SELECT model FROM model_aliases WHERE alias = $1 ORDER BY model", DEFAULT_ALIAS)
-        return [r["model"] for r in rows]
+            return [f"{model}@{version}" for model, version in await queries.warm_targets(conn)]
 
     def forget(self, name: str, version: str) -> None:
         """Drop a deleted version from this process's memory."""

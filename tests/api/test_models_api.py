@@ -267,6 +267,42 @@ async def test_a_90_10_canary_over_200_runs_splits_within_bounds_and_every_run_r
         assert described.typed_search_attributes.get(search_attributes.MODEL) == model
 
 
+async def test_an_alias_is_marked_warm_and_bad_values_are_refused(models_client: httpx.AsyncClient) -> None:
+    name = await new_model(models_client)
+    data = onnx_model().SerializeToString()
+    assert (await push(models_client, name, "1.0.0", data, manifest(data, "onnx")))["status"] == "ready"
+    aliases = f"/v1/models/{name}/aliases"
+    production = await models_client.put(f"{aliases}/production", json={"version": "1.0.0"})
+    canary = await models_client.put(f"{aliases}/canary", json={"version": "1.0.0"})
+    assert (production.json()["warm"], canary.json()["warm"]) == (True, False), "only `production` by default"
+
+    # `warm` alone marks an alias without moving it (so its history and rollback are untouched).
+    first = {"If-Match": canary.headers["etag"]}
+    marked = await models_client.put(f"{aliases}/canary", json={"warm": True}, headers=first)
+    assert marked.status_code == 200, marked.text
+    assert marked.json()["warm"] is True and marked.json()["targets"] == canary.json()["targets"]
+    assert marked.headers["etag"] != canary.headers["etag"]
+    assert (await models_client.get(f"{aliases}/canary")).json()["warm"] is True
+    assert len((await models_client.get(f"{aliases}/canary/history")).json()["items"]) == 1
+    stale = await models_client.put(f"{aliases}/canary", json={"warm": False}, headers=first)
+    assert stale.status_code == 412
+    # With a move; a move that does not say keeps the flag.
+    cold = await models_client.put(f"{aliases}/production", json={"version": "1.0.0", "warm": False})
+    assert cold.json()["warm"] is False
+    again = await models_client.put(f"{aliases}/production", json={"version": "1.0.0"})
+    assert again.json()["warm"] is False and (await models_client.get(f"{aliases}/production")).json()["warm"] is False
+
+    for bad in ({"warm": "yes"}, {"warm": 1}, {"warm": None}, {"version": "1.0.0", "warm": "true"}):
+        r = await models_client.put(f"{aliases}/canary", json=bad)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    missing = await models_client.put(f"{aliases}/nightly", json={"warm": True})
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+
+    schema = (await models_client.get("/openapi.json")).json()["components"]["schemas"]
+    assert "warm" in schema["AliasSet"]["properties"] and "warm" in schema["AliasOut"]["required"]
+
+
 async def test_private_model_is_not_found_for_another_tenant(
     models_client: httpx.AsyncClient, globex_models: httpx.AsyncClient
 ) -> None:
