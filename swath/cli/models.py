@@ -94,6 +94,11 @@ def promote(
         typer.Option(help="Also serve VERSION:WEIGHT to a share of runs (weights are relative; VERSION gets 100 "
                      "less their sum). Repeat for several."),
     ] = None,
+    warm: Annotated[
+        bool | None,
+        typer.Option("--warm/--no-warm", help="Have every inference pool load the alias's versions before runs "
+                     "ask for them (default: the alias keeps its mark; `production` starts warm)."),
+    ] = None,
     alias: Alias = "production", as_json: Json = False,
     api_url: ApiUrl = None, api_key: ApiKey = None, profile: Profile = None,
 ) -> None:
@@ -107,7 +112,7 @@ def promote(
             raise typer.Exit(Exit.USAGE) from None
         targets = {version: max(100 - sum(shares.values()), 1), **shares}
     with connect(ctx, api_url, api_key, profile) as swath, reporting("models promote", as_json=as_json):
-        moved = swath.models.promote(name, None if targets else version, alias=alias, targets=targets)
+        moved = swath.models.promote(name, None if targets else version, alias=alias, targets=targets, warm=warm)
         print_json(moved) if as_json else out.print(f"{name} {alias} → {_targets(moved.targets)}")
 
 

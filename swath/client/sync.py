@@ -412,13 +412,19 @@ class Models:
 
     def promote(
         self, name: str, version: str | None = None, *, alias: str = "production",
-        targets: dict[str, float] | None = None, if_revision: int | None = None,
+        targets: dict[str, float] | None = None, if_revision: int | None = None, warm: bool | None = None,
     ) -> ModelAlias:
         """Point `alias` at `version`, or at several versions by weight (`targets`, a canary:
-        e.g. `{"1.0.0": 90, "1.1.0": 10}`); `if_revision` refuses the move if another was made since."""
+        e.g. `{"1.0.0": 90, "1.1.0": 10}`); `if_revision` refuses the move if another was made since;
+        `warm` marks the alias's versions to be loaded by every inference pool before they are
+        asked for (left out: the alias keeps its mark)."""
         if (version is None) == (targets is None):
             raise ValueError("give a version or targets, not both")
-        body = {"version": version} if version else {"targets": [{"version": v, "weight": w} for v, w in targets.items()]}
+        body: dict[str, Any] = (
+            {"version": version} if version else {"targets": [{"version": v, "weight": w} for v, w in targets.items()]}
+        )
+        if warm is not None:
+            body["warm"] = warm
         headers = {"If-Match": f'"{if_revision}"'} if if_revision is not None else {}
         response = self._c.request("PUT", f"/v1/models/{name}/aliases/{alias}", json=body, headers=headers)
         return parse(ModelAlias, transport.body(response))

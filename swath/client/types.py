@@ -280,7 +280,7 @@ class ModelVersion:
 @dataclass(frozen=True)
 class ModelAlias:
     """An alias and the versions it serves, each with its weight (several: a canary); `revision`
-    is its ETag, what `If-Match` takes."""
+    is its ETag, what `If-Match` takes; `warm`: inference pools load its versions ahead of use."""
 
     model: str
     alias: str
@@ -288,6 +288,7 @@ class ModelAlias:
     revision: int
     updated_by: str
     updated_at: datetime
+    warm: bool = False
 
 
 @dataclass(frozen=True)
