@@ -5,6 +5,7 @@ estimate started nothing and left nothing behind."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -16,10 +17,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from swath.lab import synthetic_scenes as synthetic
 from swath.settings import Settings
-from swath.temporal.catalog import ANALYSIS_RUN
+from swath.temporal.catalog import ANALYSIS_RUN, PLAN_RUN
 from tests.scenes.scene_files import run_to_end, upload
 from tests.scenes.test_stac_scenes import BANDS, DATA, MODEL, _band_files, _item
 from tests.utils.loopback_http import serving_files
+
+PLAN_HISTORIES = Path(__file__).parents[1] / "workflows" / "histories" / "plan"
 
 
 async def _count_workflows(temporal_env: WorkflowEnvironment, name: str) -> int:
@@ -98,6 +101,16 @@ async def test_an_estimate_plans_what_the_run_then_maps_and_starts_nothing(
         assert bands[band]["bytes_to_read"] == run_read[path], (band, bands[band], run_read[path])
     assert estimate["bytes_to_read"] < planned["scene"]["bytes_total"] + sum(len(d) for d in files.values())
     assert estimate["expected_seconds"] > 0 and estimate["rate"]["source"] in ("model", "pool", "default")
+    if os.environ.get("SWATH_RECORD_HISTORIES") == "1":
+        await _record_plan_history(temporal_env)
+
+
+async def _record_plan_history(temporal_env: WorkflowEnvironment) -> None:
+    """Keep the newest estimate's closed history for the replay tests (`tests/workflows/histories/plan/`)."""
+    newest = [w async for w in temporal_env.client.list_workflows(f"WorkflowType = '{PLAN_RUN.name}'")][0]
+    history = await temporal_env.client.get_workflow_handle(newest.id).fetch_history()
+    PLAN_HISTORIES.mkdir(exist_ok=True)
+    (PLAN_HISTORIES / "estimate.json").write_text(history.to_json())
 
 
 async def test_an_estimate_is_checked_like_a_submission(client: httpx.AsyncClient) -> None:

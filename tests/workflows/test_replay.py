@@ -7,7 +7,9 @@ workflows already running in production. `histories/v3/` holds runs of the froze
 `AnalysisRunV3`, which the orchestration pool still hosts to finish such runs; the histories of
 retired types went with their code (`swath.temporal.versions.RETIRED_RUN_TYPES`).
 `histories/lifecycle/` holds a purge pass the lifecycle Schedule started (`BlobLifecycleWorkflow`,
-recorded by `SWATH_RECORD_HISTORIES=1 pytest tests/temporal/test_schedules.py`).
+recorded by `SWATH_RECORD_HISTORIES=1 pytest tests/temporal/test_schedules.py`), and
+`histories/plan/` an estimate (`PlanRun`, recorded by `SWATH_RECORD_HISTORIES=1 pytest
+tests/scenes/test_estimates.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from swath.temporal.catalog import ANALYSIS_RUN, BLOB_LIFECYCLE
+from swath.temporal.catalog import ANALYSIS_RUN, BLOB_LIFECYCLE, PLAN_RUN
 from swath.temporal.versions import HOSTED_LEGACY_RUN_TYPES
 from workers.pools import load_pool
 
@@ -27,7 +29,8 @@ HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(HERE.glob("*.json"))
 V3_HISTORIES = sorted((HERE / "v3").glob("*.json"))
 LIFECYCLE_HISTORIES = sorted((HERE / "lifecycle").glob("*.json"))
-ALL = HISTORIES + V3_HISTORIES + LIFECYCLE_HISTORIES
+PLAN_HISTORIES = sorted((HERE / "plan").glob("*.json"))
+ALL = HISTORIES + V3_HISTORIES + LIFECYCLE_HISTORIES + PLAN_HISTORIES
 #: The histories of each frozen earlier type the orchestration pool hosts.
 LEGACY_HISTORIES = {"AnalysisRunV3": V3_HISTORIES}
 
@@ -45,8 +48,8 @@ def test_legacy_histories_are_of_their_type(name: str) -> None:
         assert started["workflowType"]["name"] == name, path
 
 
-def test_there_is_a_history_of_the_lifecycle_workflow_to_replay() -> None:
-    assert LIFECYCLE_HISTORIES
+def test_there_is_a_history_of_the_lifecycle_and_the_plan_workflows_to_replay() -> None:
+    assert LIFECYCLE_HISTORIES and PLAN_HISTORIES
 
 
 @pytest.mark.parametrize("path", ALL, ids=[str(p.relative_to(HERE).with_suffix("")) for p in ALL])
@@ -68,3 +71,9 @@ def test_current_histories_are_of_the_current_workflow(path: Path) -> None:
 def test_lifecycle_histories_are_of_the_lifecycle_workflow(path: Path) -> None:
     started = json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]
     assert started["workflowType"]["name"] == BLOB_LIFECYCLE.name
+
+
+@pytest.mark.parametrize("path", PLAN_HISTORIES, ids=[p.stem for p in PLAN_HISTORIES])
+def test_plan_histories_are_of_the_plan_workflow(path: Path) -> None:
+    started = json.loads(path.read_text())["events"][0]["workflowExecutionStartedEventAttributes"]
+    assert started["workflowType"]["name"] == PLAN_RUN.name
