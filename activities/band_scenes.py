@@ -1,7 +1,8 @@
 """Scenes that arrive as one file per band (a STAC item's assets, or a `bands` input): open and read.
 
 Opening inspects every band's file under the scene limits — a blob pinned for the run like any
-scene, a remote file read by range into a sparse local copy (`swath.imagery.ranged_file`) — and
+scene (a local store's where it lies; an object store's by a server-side copy, then read by range),
+a remote file read by range into a sparse local copy (`swath.imagery.ranged_file`) — and
 plans one grid for them all: the finest band's (the first of the finest, in the model's order), or
 that band's extent at the requested `resolution`, cut to the area of interest's bounding box. A
 block is then read band by band onto that grid in a decoder child (`swath.imagery.band_stack`),
@@ -60,11 +61,12 @@ class BandInput:
 async def open_band_scene(
     files: SceneFiles, decoder: RasterDecoder, *, bands: list[BandInput], run_id: str, item_id: str, position: int,
     manifest: ModelManifest, block_size: int, resolution: float | None = None, aoi: dict[str, Any] | None = None,
-    aoi_crs: str = "", ref: str = "",
+    aoi_crs: str = "", ref: str = "", planning: bool = False,
 ) -> StagedScene:
-    """Inspect each band's file, plan the scene's grid and blocks (raises `ItemProblem`)."""
+    """Inspect each band's file, plan the scene's grid and blocks (raises `ItemProblem`); `planning`
+    (an estimate) pins nothing in the blob store."""
     opened = await asyncio.gather(
-        *(_open_band(files, decoder, band, run_id=run_id, position=position) for band in bands),
+        *(_open_band(files, decoder, band, run_id=run_id, position=position, planning=planning) for band in bands),
         return_exceptions=True,
     )
     for outcome in opened:
@@ -103,15 +105,24 @@ async def open_band_scene(
     )
 
 
-async def _open_band(files: SceneFiles, decoder: RasterDecoder, band: BandInput, *, run_id: str, position: int) -> SceneBand:
+async def _open_band(
+    files: SceneFiles, decoder: RasterDecoder, band: BandInput, *, run_id: str, position: int, planning: bool = False
+) -> SceneBand:
     shown = redact_url(band.uri)
     try:
         if band.uri.startswith(SCHEME):
             size = await files.blobs.size(band.uri)
             if size > decoder.limits.max_bytes:
                 raise SceneTooLargeError(f"the file is {size} bytes, over the limit of {decoder.limits.max_bytes}")
-            path, version = await files.pin(band.uri, run_id=run_id, position=position, band=band.name)
-            access = "pin"
+            if files.reads_by_range(size):
+                if not planning:
+                    await files.pin_copy(band.uri, run_id=run_id, position=position, band=band.name)
+                remote = files.ranged(band.uri, run_id=run_id, position=position, band=band.name, pinned=not planning)
+                version = await remote.open()
+                path, access = remote.path, "range"
+            else:
+                path, version = await files.pin(band.uri, run_id=run_id, position=position, band=band.name)
+                access = "pin"
         else:
             remote = files.ranged(band.uri, run_id=run_id, position=position, band=band.name)
             version = await remote.open()

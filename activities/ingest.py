@@ -210,7 +210,7 @@ class IngestActivities:
         read by range, instead of copying it.
         """
         if item.stac_item or item.bands:
-            return await self._stage_band_scene(req, position, item, manifest)
+            return await self._stage_band_scene(req, position, item, manifest, planning=planning)
         uri = await self._full_uri(item)
         if planning and not uri.startswith(SCHEME):
             scene, _ = await inspect_remote_scene(
@@ -225,11 +225,11 @@ class IngestActivities:
             ref = await self._with_url(uri, lambda response: self._copy_capped(response, key))
         return await open_scene(
             self.scene_files, self.scene_decoder, ref=ref, run_id=req.run_id, item_id=item.id, position=position,
-            manifest=manifest, block_size=req.scene_block_size,
+            manifest=manifest, block_size=req.scene_block_size, planning=planning,
         )
 
     async def _stage_band_scene(
-        self, req: IngestRequest, position: int, item: InputRef, manifest: ModelManifest
+        self, req: IngestRequest, position: int, item: InputRef, manifest: ModelManifest, *, planning: bool = False
     ) -> StagedScene:
         wanted = manifest.input.bands
         ref = ""
@@ -261,7 +261,7 @@ class IngestActivities:
         return await open_band_scene(
             self.scene_files, self.scene_decoder, bands=bands, run_id=req.run_id, item_id=item.id,
             position=position, manifest=manifest, block_size=req.scene_block_size, resolution=item.resolution,
-            aoi=item.aoi, aoi_crs=item.aoi_crs, ref=ref,
+            aoi=item.aoi, aoi_crs=item.aoi_crs, ref=ref, planning=planning,
         )
 
     async def _copy_capped(self, response: httpx.Response, key: str) -> str:

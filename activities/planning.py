@@ -4,10 +4,11 @@ An estimate (`POST /v1/runs?dry_run=true`, workflow `PlanRun`) must see exactly 
 the same checks under the same `SceneLimits`, the same item errors, the same grid, blocks and
 windows. So each scene input is opened by ingest's own code (`IngestActivities.open_scene_input`)
 under the plan's id instead of a run's, and then forgotten: a remote band is read only as far as
-its structure (and the last tile, which opening decodes), a blob is pinned where it lies (a local
-store's hard link; an object store's copy) and unpinned at the end. The bytes a run would read are
-counted from the files' layouts — for a band read by range, the tiles or strips each block touches,
-merged as the run merges them — without fetching them.
+its structure (and the last tile, which opening decodes), a local store's blob is pinned where it
+lies (a hard link) and unpinned at the end, and an object store's blob is read by range where it
+lies, as far as its structure (the run reads its pinned copy the same way). The bytes a run would
+read are counted from the files' layouts — for a file read by range, the tiles or strips each block
+touches, merged as the run merges them — without fetching them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.band_scenes import band_pixels, block_footprint
 from activities.heartbeat import heartbeating
 from activities.ingest import IngestActivities
+from activities.scenes import block_pixels
 from swath.blobstore import SCHEME
 from swath.domain.contracts import IngestRequest, InputRef, ItemError, StagedScene
 from swath.domain.errors import BlobNotFoundError, ErrorType, ItemProblem, ModelNotFoundError
@@ -88,7 +90,13 @@ class PlanActivities:
         )
 
     async def _file_reads(self, req: IngestRequest, scene: StagedScene) -> list[BandRead]:
-        """A scene in one file is read whole: a blob where it lies, a remote file copied into the store."""
+        """A scene in one file: a local store's blob read whole where it lies, an object store's by
+        range (its structure and the tiles every block touches), a remote file copied into the store."""
+        if scene.access == "range":
+            remote = self.files.ranged(scene.ref, run_id=req.run_id, position=scene.position, band="", pinned=False)
+            rectangles = [block_pixels(scene, block) for block in range(scene.blocks)]
+            planned = await asyncio.to_thread(remote.planned_bytes, rectangles)
+            return [BandRead(name="", access="whole" if remote.whole else "range", bytes_to_read=planned, size=remote.size)]
         if scene.ref.startswith(SCHEME):
             size = await self._blob_size(scene.ref)
             return [BandRead(name="", access="pin", bytes_to_read=size, size=size)]
@@ -96,12 +104,15 @@ class PlanActivities:
         return [BandRead(name="", access="whole", bytes_to_read=remote.size, size=remote.size)]
 
     async def _band_reads(self, req: IngestRequest, scene: StagedScene) -> list[BandRead]:
-        """Per band: a pinned blob whole; a file read by range, its structure and the tiles every block touches."""
+        """Per band: a blob pinned whole; a file read by range (remote, or an object store's blob), its
+        structure and the tiles every block touches."""
         footprints = [block_footprint(scene, block) for block in range(scene.blocks)]
         reads = []
         for band in scene.bands:
             if band.access == "range":
-                remote = self.files.ranged(band.uri, run_id=req.run_id, position=scene.position, band=band.name)
+                remote = self.files.ranged(
+                    band.uri, run_id=req.run_id, position=scene.position, band=band.name, pinned=False
+                )
                 rectangles = [band_pixels(scene, band, footprint) for footprint in footprints]
                 planned = await asyncio.to_thread(remote.planned_bytes, rectangles)
                 reads.append(BandRead(

@@ -1,7 +1,8 @@
 """Scenes on the ingest pool: open and check a scene, read its blocks, assemble its map.
 
 GDAL reads files, so a scene is pinned for its run as a local file (`SceneFiles`: a hard link to a
-local store's file, a copy of an object store's), and the run reads exactly those bytes. Every
+local store's file; for an object store's, a server-side copy in the store read by range into a
+sparse local file), and the run reads exactly those bytes. Every
 inspection and block read runs in a decoder process that a cancel or a deadline stops
 (`RasterDecoder`), block by block: a scene is never held in memory whole, and neither is its map,
 which is written block by block into a COG at the end and streamed into the tenant's outputs.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -28,8 +30,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities import band_scenes
 from activities.heartbeat import heartbeating
-from swath.blobstore import BlobStore, ref_of
+from swath.blobstore import SCHEME, BlobStore, ObjectBlobStore, ref_of
 from swath.blobstore.local import LocalBlobStore
+from swath.blobstore.object_store import MAX_COPY_BYTES
 from swath.domain.contracts import AssembleMapRequest, SceneBlockRequest, SceneMapResult, StagedBlock, StagedScene
 from swath.db import outputs, runs, scenes
 from swath.db.retrying import with_write_retries
@@ -38,6 +41,7 @@ from swath.models.registry import ModelManifest, ModelRegistry
 from swath.imagery import areas, cog, grid, output_names, preview, provenance, raster, stac, vectors
 from swath.imagery.blocks import aligned_block_size, decode_arrays, map_block_key, scene_windows, staged_block_key
 from swath.imagery.decoder import RasterDecoder
+from swath.imagery.range_sources import BlobRangeSource, HttpRangeSource
 from swath.imagery.ranged_file import RangedFile
 from swath.domain.scene_limits import SceneLimits
 from swath.temporal.catalog import ASSEMBLE_SCENE_MAP, INGEST_SCENE_BLOCK
@@ -60,6 +64,11 @@ class SceneFiles:
     the pinned bytes travels with the scene. A block read uses the pin; a process without it (another
     pod) fetches the blob again and refuses it when its sha256 differs (`SceneChangedError`). A pin is
     dropped when its map is assembled, and pins of failed or cancelled runs once idle for `idle_s`.
+
+    A blob in an object store (up to `MAX_COPY_BYTES`) is never downloaded whole: it is pinned by a
+    server-side copy under the run's staged prefix (`staged/<run>/pins/…`, which nothing else writes
+    and the blob lifecycle purges when the run ends), and read from that copy by range like a remote
+    file (`ranged`): only the tiles the blocks touch, each GET matched to the copy's ETag.
     """
 
     def __init__(
@@ -78,15 +87,42 @@ class SceneFiles:
     def _pin_path(self, run_id: str, position: int, band: str = "") -> Path:
         return self.cache_dir / "pins" / run_id / (f"{position}-{band}.tif" if band else f"{position}.tif")
 
-    def ranged(self, url: str, *, run_id: str, position: int, band: str) -> RangedFile:
-        """The run's sparse local copy of a remote band file, fetched by range as blocks need it."""
-        if self.http is None:
-            raise ItemProblem(ItemErrorCode.URL_REFUSED, "remote band files are not read by this pool")
+    def reads_by_range(self, size: int) -> bool:
+        """Whether a blob of `size` bytes is pinned by a server-side copy and read by range
+        (an object store's; S3 copies at most `MAX_COPY_BYTES` in one request) rather than pinned whole."""
+        return isinstance(self.blobs, ObjectBlobStore) and size <= MAX_COPY_BYTES
+
+    def ranged(self, uri: str, *, run_id: str, position: int, band: str, pinned: bool = True) -> RangedFile:
+        """The run's sparse local copy of a remote file or an object store's blob, fetched by range as
+        blocks need it; a blob is read from the run's pinned copy (`pin_copy`), or, not `pinned` (an
+        estimate, which stores nothing), from where it lies."""
         path = self._pin_path(run_id, position, band)
         file = self._ranged.get(path)
         if file is None:
-            file = self._ranged[path] = RangedFile(path, url, self.http, max_bytes=self.max_remote_bytes)
+            if uri.startswith(SCHEME):
+                if not isinstance(self.blobs, ObjectBlobStore):
+                    raise ItemProblem(ItemErrorCode.URL_REFUSED, "blobs of a local store are pinned, not read by range")
+                source = BlobRangeSource(self.blobs, self._copy_ref(run_id, position, band) if pinned else uri)
+            elif self.http is None:
+                raise ItemProblem(ItemErrorCode.URL_REFUSED, "remote band files are not read by this pool")
+            else:
+                source = HttpRangeSource(uri, self.http)
+            file = self._ranged[path] = RangedFile(path, source, max_bytes=self.max_remote_bytes)
         return file
+
+    async def pin_copy(self, ref: str, *, run_id: str, position: int, band: str = "") -> None:
+        """Pin an object store's blob for a run by a server-side copy (`ranged` then reads the copy);
+        any sparse local copy of an earlier pin is dropped, since the copy may now hold other bytes."""
+        assert isinstance(self.blobs, ObjectBlobStore)
+        path = self._pin_path(run_id, position, band)
+        self._ranged.pop(path, None)
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + ".json").unlink(missing_ok=True)
+        await self.blobs.copy(ref, _copy_key(run_id, position, band))
+
+    @staticmethod
+    def _copy_ref(run_id: str, position: int, band: str) -> str:
+        return ref_of(_copy_key(run_id, position, band))
 
     async def aclose(self) -> None:
         """Close the HTTP client remote band files are read with."""
@@ -139,7 +175,9 @@ class SceneFiles:
         """Drop a run's pin of a scene whose map is done."""
         dest = self._pin_path(run_id, position)
         dest.unlink(missing_ok=True)
+        dest.with_name(dest.name + ".json").unlink(missing_ok=True)  # what ranges a scene read by range holds
         self._locks.pop(dest, None)
+        self._ranged.pop(dest, None)
         for band_file in dest.parent.glob(f"{position}-*"):  # one file per band, and what ranges each holds
             band_file.unlink(missing_ok=True)
             self._locks.pop(band_file, None)
@@ -162,6 +200,11 @@ class SceneFiles:
         return removed
 
 
+def _copy_key(run_id: str, position: int, band: str) -> str:
+    """Where an object store's blob is pinned for a run: under its staged prefix, purged when it ends."""
+    return f"staged/{run_id}/pins/{position}-{band}" if band else f"staged/{run_id}/pins/{position}"
+
+
 def _link_and_hash(source: Path, part: Path) -> str:
     """Hard-link (or, across file systems, copy) `source` to `part`, and hash what `part` holds."""
     if not source.is_file():
@@ -180,9 +223,13 @@ def _link_and_hash(source: Path, part: Path) -> str:
 
 async def open_scene(
     files: SceneFiles, decoder: RasterDecoder, *, ref: str, run_id: str, item_id: str, position: int,
-    manifest: ModelManifest, block_size: int,
+    manifest: ModelManifest, block_size: int, planning: bool = False,
 ) -> StagedScene:
-    """Pin, open and check a scene for a model, and plan its blocks (raises `ItemProblem`)."""
+    """Pin, open and check a scene for a model, and plan its blocks (raises `ItemProblem`).
+
+    An object store's blob is pinned by a server-side copy and read by range (`planning`, an
+    estimate, reads the blob where it lies and pins nothing); a local store's is pinned whole.
+    """
     max_bytes = decoder.limits.max_bytes
     try:
         size = await files.blobs.size(ref)
@@ -190,14 +237,33 @@ async def open_scene(
         raise ItemProblem(ItemErrorCode.NOT_FOUND, f"no blob at {ref}") from None
     if size > max_bytes:
         raise ItemProblem(ItemErrorCode.SCENE_TOO_LARGE, f"the scene is {size} bytes, over the limit of {max_bytes}")
+    access = "range" if files.reads_by_range(size) else ""
     try:
-        path, sha256 = await files.pin(ref, run_id=run_id, position=position)
+        if access:
+            if not planning:
+                await files.pin_copy(ref, run_id=run_id, position=position)
+            remote = files.ranged(ref, run_id=run_id, position=position, band="", pinned=not planning)
+            sha256 = await remote.open()
+            path = remote.path
+        else:
+            path, sha256 = await files.pin(ref, run_id=run_id, position=position)
     except BlobNotFoundError:
         raise ItemProblem(ItemErrorCode.NOT_FOUND, f"no blob at {ref}") from None
     # The raster library's refusals are `ItemProblem`s already, each with its own code.
     info = await decoder.inspect(path, bands=manifest.input.bands)
-    return planned_scene(
+    scene = planned_scene(
         info, ref=ref, item_id=item_id, position=position, manifest=manifest, block_size=block_size, sha256=sha256
+    )
+    return dataclasses.replace(scene, access=access)
+
+
+def block_pixels(scene: StagedScene, block: int) -> tuple[int, int, int, int]:
+    """The pixels (row0, col0, row1, col1) of a one-file scene that block `block` reads, its halo included."""
+    window = grid.block_at(scene.width, scene.height, scene.block_size, block)
+    halo = scene.halo
+    return (
+        max(window.row - halo, 0), max(window.col - halo, 0),
+        min(window.row + window.height + halo, scene.height), min(window.col + window.width + halo, scene.width),
     )
 
 
@@ -280,9 +346,7 @@ class SceneActivities:
                         self.files, self.decoder, scene, run_id=req.run_id, block=req.block
                     )
                 else:
-                    path = await self.files.path(
-                        scene.ref, run_id=req.run_id, position=scene.position, sha256=scene.sha256
-                    )
+                    path = await self._scene_file(req.run_id, scene, req.block)
                     block = await self.decoder.read_block(
                         path, window, indexes=scene.band_indexes, halo=scene.halo, nodata=scene.nodata
                     )
@@ -294,6 +358,15 @@ class SceneActivities:
                 return StagedBlock(req.block)
             ref = await self.blobs.put(staged_block_key(req.run_id, scene.position, req.block), block.data)
         return StagedBlock(req.block, ref)
+
+    async def _scene_file(self, run_id: str, scene: StagedScene, block: int) -> Path:
+        """The local file of a one-file scene holding what block `block` reads of the bytes inspected."""
+        if scene.access == "range":
+            remote = self.files.ranged(scene.ref, run_id=run_id, position=scene.position, band="")
+            await remote.open(version=scene.sha256)
+            await remote.ensure_pixels(*block_pixels(scene, block))
+            return remote.path
+        return await self.files.path(scene.ref, run_id=run_id, position=scene.position, sha256=scene.sha256)
 
     @ASSEMBLE_SCENE_MAP.implementation
     async def assemble_scene_map(self, req: AssembleMapRequest) -> SceneMapResult:

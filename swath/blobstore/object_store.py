@@ -12,18 +12,20 @@ from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime, timedelta
 
 import obstore
-from obstore.exceptions import GenericError, NotFoundError
+from obstore.exceptions import GenericError, NotFoundError, PreconditionError
 from obstore.store import AzureStore, GCSStore, ObjectStore, S3Store
 
 from swath.blobstore.refs import checked_key, key_of, ref_of
 from swath.blobstore.store import STREAM_CHUNK_BYTES, BlobInfo
-from swath.domain.errors import BlobNotFoundError, BlobRangeError, InvalidBlobRefError
+from swath.domain.errors import BlobChangedError, BlobNotFoundError, BlobRangeError, InvalidBlobRefError
 
 #: S3 refuses multipart parts under 5 MiB (except the last).
 MIN_PART_BYTES = 5 * 1024 * 1024
 DEFAULT_PART_BYTES = 8 * 1024 * 1024
 #: The stores obstore can presign URLs for.
 SIGNING_STORES = (S3Store, GCSStore, AzureStore)
+#: S3's CopyObject copies at most this many bytes in one request.
+MAX_COPY_BYTES = 5 * 1024**3
 #: obstore reports a missing object as either of these.
 _MISSING = (FileNotFoundError, NotFoundError)
 
@@ -76,6 +78,57 @@ class ObjectBlobStore:
             if start >= await self.size(ref):
                 raise BlobRangeError(f"{ref} ends before offset {start}") from None
             raise
+
+    async def read_head(self, ref: str, length: int) -> tuple[bytes, int, str]:
+        """The first `length` bytes of a blob (fewer if it is shorter), its size and its ETag, in one GET."""
+        key = key_of(ref)
+        try:
+            result = await obstore.get_async(self.store, key, options={"range": (0, length)})
+            return bytes(await result.bytes_async()), result.meta["size"], result.meta["e_tag"] or ""
+        except _MISSING:
+            raise BlobNotFoundError(ref) from None
+        except GenericError:
+            size, etag = await self.version(ref)  # an empty blob has no range to answer (S3: 416)
+            if size:
+                raise
+            return b"", 0, etag
+
+    async def read_range(self, ref: str, start: int, end: int, *, etag: str) -> bytes:
+        """Bytes [start, end) of the blob, only while it still has the ETag `etag` (else `BlobChangedError`).
+
+        One ranged GET with `If-Match`, so a replaced blob is never read as a mix of versions.
+        """
+        key = key_of(ref)
+        try:
+            result = await obstore.get_async(
+                self.store, key, options={"range": (start, end), **({"if_match": etag} if etag else {})}
+            )
+            return bytes(await result.bytes_async())
+        except _MISSING:
+            raise BlobChangedError(f"{ref} is gone") from None
+        except PreconditionError:
+            raise BlobChangedError(f"{ref} was replaced") from None
+
+    async def version(self, ref: str) -> tuple[int, str]:
+        """The blob's size and ETag (empty where the store keeps none)."""
+        key = key_of(ref)
+        try:
+            meta = await obstore.head_async(self.store, key)
+        except _MISSING:
+            raise BlobNotFoundError(ref) from None
+        return meta["size"], meta["e_tag"] or ""
+
+    async def copy(self, ref: str, key: str) -> str:
+        """A server-side copy of the blob under `key` (no byte passes through this process); its reference.
+
+        S3 copies at most `MAX_COPY_BYTES` in one request: check the size first.
+        """
+        dest = ref_of(key)
+        try:
+            await obstore.copy_async(self.store, key_of(ref), key)
+        except _MISSING:
+            raise BlobNotFoundError(ref) from None
+        return dest
 
     async def size(self, ref: str) -> int:
         key = key_of(ref)

@@ -305,7 +305,8 @@ class SceneBand:
     bias: float = 0.0
     #: The band's index in its file (1-based).
     index: int = 1
-    #: `pin`: a local copy of the whole file; `range`: a remote file read block by block by HTTP range.
+    #: `pin`: a local copy of the whole file; `range`: a remote file (HTTP) or the run's pinned copy
+    #: of an object store's blob, read block by block by range.
     access: str = "pin"
     #: What was inspected: the sha256 of a pinned copy, or `<size>/<etag>` of a remote file.
     version: str = ""
@@ -345,6 +346,9 @@ class StagedScene:
     resampling: str = "bilinear"
     #: Pixels outside this GeoJSON geometry (in the scene's CRS) are nodata and count in no area.
     aoi: dict[str, Any] | None = None
+    #: "": the scene file is pinned whole (a local store's file); `range`: the run's pinned copy of
+    #: an object store's blob, read block by block by range (`sha256` is then its `<size>/<etag>`).
+    access: str = ""
 
 
 @dataclass(frozen=True)

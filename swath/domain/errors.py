@@ -23,6 +23,7 @@ are kept because callers catch those too):
     * BlobNotFoundError (LookupError) - no object under a `blob://` reference
     * InvalidBlobRefError (ValueError) - not a well-formed `blob://` reference
     * BlobRangeError (ValueError)     - a ranged read (or a requested HTTP range) outside the blob
+    * BlobChangedError                - a read pinned to a blob's version (ETag) found it replaced
     * StagedBatchError (ValueError)   - a staged batch of tiles is not the array ingest writes
   * CredentialsError                  - the caller's credential is not acceptable; `str()` is safe to show
     * AuthenticationFailed            - no acceptable credential on a request
@@ -251,6 +252,10 @@ class InvalidBlobRefError(BlobError, ValueError):
 
 class BlobRangeError(BlobError, ValueError):
     """A ranged read starts at or past the blob's end, or asks for no bytes."""
+
+
+class BlobChangedError(BlobError):
+    """The blob no longer is the version (ETag) a read was asked to match: it was replaced."""
 
 
 class StagedBatchError(BlobError, ValueError):

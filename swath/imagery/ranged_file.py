@@ -1,7 +1,8 @@
-"""`RangedFile`: a remote raster's local sparse copy, filled by HTTP range requests as blocks need it.
+"""`RangedFile`: a remote raster's local sparse copy, filled by range requests as blocks need it.
 
-GDAL never touches the network (`swath.imagery.gdal_config`): a remote asset is read through Swath's
-own pinned, SSRF-guarded client into a local file of the remote file's size, of which only the
+GDAL never touches the network (`swath.imagery.gdal_config`): a remote asset is read from its
+`RangeSource` (`swath.imagery.range_sources`: Swath's own pinned, SSRF-guarded HTTP client, or an
+object store's ranged GETs) into a local file of the remote file's size, of which only the
 ranges fetched so far hold bytes. Opening it fetches the first bytes (and, for a TIFF, its header,
 directories and tag tables: `swath.imagery.tiff_layout`); each block then fetches the tiles or
 strips it touches, each range retried on its own, and every range is fetched once per run (the
@@ -17,22 +18,12 @@ import hashlib
 import json
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from swath.domain.errors import (
-    ItemErrorCode,
-    ItemProblem,
-    RemoteReadError,
-    SceneChangedError,
-    SceneTooLargeError,
-    UrlRefusedError,
-)
-from swath.domain.redact import redact_url
+from swath.domain.errors import RemoteReadError, SceneChangedError, SceneTooLargeError
 from swath.imagery import tiff_layout
+from swath.imagery.range_sources import RangeSource, Whole
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +33,6 @@ HEAD_BYTES = 64 * 1024
 MERGE_GAP = 64 * 1024
 #: Attempts per range (a failure backs off 0.5 s, 1 s, … before the next).
 RANGE_ATTEMPTS = 3
-MAX_REDIRECTS = 3
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-_COPY_CHUNK = 1 << 20
 
 
 @dataclass
@@ -64,14 +52,13 @@ class _State:
 
 
 class RangedFile:
-    """The local sparse copy at `path` of the remote file at `url`, read through `http`."""
+    """The local sparse copy at `path` of the remote file `source` reads."""
 
     _locks: dict[Path, asyncio.Lock] = {}
 
-    def __init__(self, path: Path, url: str, http: httpx.AsyncClient, *, max_bytes: int) -> None:
+    def __init__(self, path: Path, source: RangeSource, *, max_bytes: int) -> None:
         self.path = path
-        self.url = url
-        self.http = http
+        self.source = source
         self.max_bytes = max_bytes
         self._meta = path.with_name(path.name + ".json")
         self._state: _State | None = None
@@ -80,7 +67,7 @@ class RangedFile:
 
     @property
     def shown(self) -> str:
-        return redact_url(self.url)
+        return self.source.shown
 
     async def open(self, *, version: str = "") -> str:
         """Make the copy ready for GDAL to open (structure and last tile fetched); its version.
@@ -162,24 +149,20 @@ class RangedFile:
     # -- the requests
 
     async def _probe(self) -> _State:
-        """Ask for the first bytes: a 206 gives the size, a 200 means no ranges (copied whole)."""
+        """Ask for the first bytes: they come with the size, or (a source without ranges) the whole file."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        async with self._get(f"bytes=0-{HEAD_BYTES - 1}") as response:
-            if response.status_code == 206:
-                size = _total(response)
-                if size > self.max_bytes:
-                    raise SceneTooLargeError(f"{self.shown} is {size} bytes; the limit is {self.max_bytes}")
-                state = _State(url=self.url, size=size, etag=response.headers.get("etag", ""))
-                body = await response.aread()
-                with open(self.path, "wb") as f:
-                    f.truncate(size)
-                    f.write(body)
-                state.have = [[0, len(body)]]
-            elif response.status_code == 200:
-                state = _State(url=self.url)
-                await self._stream_whole(response, state)
+        async with self.source.head(HEAD_BYTES) as head:
+            if head.whole is not None:
+                state = _State(url=self.shown)
+                await self._stream_whole(head.whole, state)
             else:
-                raise ItemProblem(ItemErrorCode.FETCH_FAILED, f"GET {self.shown} answered HTTP {response.status_code}")
+                if head.size > self.max_bytes:
+                    raise SceneTooLargeError(f"{self.shown} is {head.size} bytes; the limit is {self.max_bytes}")
+                state = _State(url=self.shown, size=head.size, etag=head.etag)
+                with open(self.path, "wb") as f:
+                    f.truncate(head.size)
+                    f.write(head.body)
+                state.have = [[0, len(head.body)]]
         self._state = state
         self._save()
         return state
@@ -190,22 +173,17 @@ class RangedFile:
             assert state is not None
             if state.complete:
                 return
-            async with self._get(None) as response:
-                if response.status_code != 200:
-                    raise ItemProblem(
-                        ItemErrorCode.FETCH_FAILED, f"GET {self.shown} answered HTTP {response.status_code}"
-                    )
-                await self._stream_whole(response, state)
+            async with self.source.whole() as whole:
+                await self._stream_whole(whole, state)
             self._save()
 
-    async def _stream_whole(self, response: httpx.Response, state: _State) -> None:
+    async def _stream_whole(self, whole: Whole, state: _State) -> None:
         """The whole body into the local file, refused past the size cap; the copy is then complete."""
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            raise SceneTooLargeError(f"{self.shown} is {declared} bytes; the limit is {self.max_bytes}")
+        if whole.declared is not None and whole.declared > self.max_bytes:
+            raise SceneTooLargeError(f"{self.shown} is {whole.declared} bytes; the limit is {self.max_bytes}")
         digest, size = hashlib.sha256(), 0
         with open(self.path, "wb") as f:
-            async for chunk in response.aiter_raw(_COPY_CHUNK):
+            async for chunk in whole.chunks:
                 size += len(chunk)
                 if size > self.max_bytes:
                     raise SceneTooLargeError(f"{self.shown} is larger than the limit of {self.max_bytes} bytes")
@@ -215,36 +193,23 @@ class RangedFile:
         state.have = [[0, size]]
 
     async def _fetch_range(self, start: int, end: int) -> None:
+        """One range from the source, retried on its own; a changed file is refused, not retried."""
         state = self._state
         assert state is not None
         delay = 0.5
         for attempt in range(1, RANGE_ATTEMPTS + 1):
             try:
-                async with self._get(f"bytes={start}-{end - 1}") as response:
-                    if response.status_code != 206:
-                        raise httpx.HTTPStatusError(
-                            f"HTTP {response.status_code}", request=response.request, response=response
-                        )
-                    etag = response.headers.get("etag", "")
-                    if _total(response) != state.size or (state.etag and etag and etag != state.etag):
-                        raise SceneChangedError(f"{self.shown} changed while the run read it")
-                    got = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
-                    if not got or int(got.group(1)) != start:
-                        raise httpx.HTTPStatusError("wrong range", request=response.request, response=response)
-                    body = await response.aread()
+                body = await self.source.read_range(start, end, size=state.size, etag=state.etag)
                 if len(body) != end - start:
-                    raise httpx.HTTPStatusError("short range", request=response.request, response=response)
+                    raise RemoteReadError("short range")
                 await asyncio.to_thread(_pwrite, self.path, start, body)
                 return
-            except (httpx.HTTPError, httpx.StreamError) as err:
-                log.info("range %d-%d of %s failed (attempt %d): %r", start, end, self.shown, attempt, err)
+            except RemoteReadError as err:
+                log.info("range %d-%d of %s failed (attempt %d): %s", start, end, self.shown, attempt, err)
                 if attempt == RANGE_ATTEMPTS:
                     raise RemoteReadError(f"bytes {start}-{end - 1} of {self.shown} could not be fetched") from None
                 await asyncio.sleep(delay)
                 delay *= 2
-
-    def _get(self, byte_range: str | None):
-        return _Following(self, byte_range)
 
     def _save(self) -> None:
         state = self._state
@@ -252,50 +217,6 @@ class RangedFile:
         part = self._meta.with_name(self._meta.name + ".part")
         part.write_text(json.dumps(state.__dict__))
         os.replace(part, self._meta)
-
-
-class _Following:
-    """`async with`: a GET (of `byte_range`) through the pinned client, redirects followed and checked."""
-
-    def __init__(self, file: RangedFile, byte_range: str | None) -> None:
-        self.file, self.byte_range = file, byte_range
-        self._stack: list = []
-
-    async def __aenter__(self) -> httpx.Response:
-        url = self.file.url
-        headers = {"Range": self.byte_range} if self.byte_range else {}
-        for _ in range(MAX_REDIRECTS + 1):
-            try:
-                context = self.file.http.stream("GET", url, headers=headers)
-                response = await context.__aenter__()
-            except UrlRefusedError as err:
-                raise ItemProblem(ItemErrorCode.URL_REFUSED, f"GET {redact_url(url)} refused: {err}") from None
-            except httpx.InvalidURL:
-                raise ItemProblem(ItemErrorCode.URL_REFUSED, f"GET {redact_url(url)} refused: malformed URL") from None
-            except httpx.HTTPError as err:
-                if self.byte_range and self.byte_range != f"bytes=0-{HEAD_BYTES - 1}":
-                    raise  # a block's range: retried by the caller
-                log.info("GET %s failed: %r", redact_url(url), err)
-                raise ItemProblem(ItemErrorCode.FETCH_FAILED, f"GET {redact_url(url)}: connection failed") from None
-            if response.is_redirect and "location" in response.headers:
-                url = str(response.url.join(response.headers["location"]))
-                await context.__aexit__(None, None, None)
-                continue
-            self.file.url = url
-            self._stack.append(context)
-            return response
-        raise ItemProblem(ItemErrorCode.FETCH_FAILED, f"GET {self.file.shown}: more than {MAX_REDIRECTS} redirects")
-
-    async def __aexit__(self, *exc) -> None:
-        while self._stack:
-            await self._stack.pop().__aexit__(*exc)
-
-
-def _total(response: httpx.Response) -> int:
-    match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
-    if not match or match.group(3) == "*":
-        raise ItemProblem(ItemErrorCode.FETCH_FAILED, "a range answer without the file's size")
-    return int(match.group(3))
 
 
 def _merged(ranges, gap: int) -> list[tuple[int, int]]:

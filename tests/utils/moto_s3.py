@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
+import requests
+from moto.moto_api import recorder
 from moto.server import ThreadedMotoServer
 
 from swath.blobstore.object_store import MIN_PART_BYTES
@@ -41,6 +46,35 @@ class MotoS3:
         """Every object key in the bucket under `prefix/`, read by a second client (boto3)."""
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{prefix}/")
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+    @contextmanager
+    def recording(self, log: Path) -> Iterator[Callable[[str], int]]:
+        """Record the requests the server answers (moto's recorder, writing to `log`); yields a
+        function that tells the bytes the server sent in answer to GETs of one object key: each
+        ranged GET its range (clipped to the object), a GET without `Range` the whole object."""
+        recorder._location = str(log)  # moto names the file only by an environment variable read at import
+        requests.post(f"{self.endpoint}/moto-api/recorder/reset-recording", timeout=10).raise_for_status()
+        requests.post(f"{self.endpoint}/moto-api/recorder/start-recording", timeout=10).raise_for_status()
+
+        def bytes_sent(key: str) -> int:
+            size = self.client().head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+            sent = 0
+            for line in log.read_text().splitlines():
+                entry = json.loads(line)
+                if entry["method"] != "GET" or entry["url"].split("?")[0].split(f"/{BUCKET}/", 1)[-1] != key:
+                    continue
+                ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", entry["headers"].get("Range", "").strip())
+                if ranged is None:
+                    sent += size
+                else:
+                    start, end = int(ranged[1]), int(ranged[2] or size - 1)
+                    sent += max(0, min(end + 1, size) - start)
+            return sent
+
+        try:
+            yield bytes_sent
+        finally:
+            requests.post(f"{self.endpoint}/moto-api/recorder/stop-recording", timeout=10).raise_for_status()
 
     def client(self):  # noqa: ANN201 - boto3's client types are generated
         return boto3.client(
