@@ -4,7 +4,8 @@ GDAL never touches the network (`swath.imagery.gdal_config`): a remote asset is 
 `RangeSource` (`swath.imagery.range_sources`: Swath's own pinned, SSRF-guarded HTTP client, or an
 object store's ranged GETs) into a local file of the remote file's size, of which only the
 ranges fetched so far hold bytes. Opening it fetches the first bytes (and, for a TIFF, its header,
-directories and tag tables: `swath.imagery.tiff_layout`); each block then fetches the tiles or
+directories and tag tables: `swath.imagery.tiff_layout`; for JPEG 2000, its boxes, main header and
+every tile-part's SOT header: `swath.imagery.jp2_layout`); each block then fetches the tiles or
 strips it touches, each range retried on its own, and every range is fetched once per run (the
 ranges held are kept next to the file, so a retried block or a later one reuses them). A server
 that answers a range request with the whole file gets today's treatment: a streamed copy under
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swath.domain.errors import RemoteReadError, SceneChangedError, SceneTooLargeError
-from swath.imagery import tiff_layout
+from swath.imagery import jp2_layout, tiff_layout
 from swath.imagery.range_sources import RangeSource, Whole
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class _State:
     url: str
     size: int = 0
     etag: str = ""
-    #: The whole file is here (a server without ranges, or a file that is not a TIFF).
+    #: The whole file is here (a server without ranges, or a file not read by range).
     complete: bool = False
     #: Sorted, disjoint (start, end) ranges held.
     have: list[list[int]] = field(default_factory=list)
@@ -62,7 +63,7 @@ class RangedFile:
         self.max_bytes = max_bytes
         self._meta = path.with_name(path.name + ".json")
         self._state: _State | None = None
-        self._layout: tiff_layout.TiffLayout | None = None
+        self._layout: tiff_layout.TiffLayout | jp2_layout.Jp2Layout | None = None
         self._lock = self._locks.setdefault(path, asyncio.Lock())
 
     @property
@@ -83,13 +84,17 @@ class RangedFile:
         if version and state.version != version:
             raise SceneChangedError(f"{self.shown} changed after the run inspected it")
         if not state.complete and self._layout is None:
-            if not tiff_layout.is_tiff(await self.read(0, 4)):
-                await self._copy_whole()  # e.g. JPEG 2000: GDAL's reads cannot be foreseen here
-            else:
+            head = await self.read(0, 12)
+            if tiff_layout.is_tiff(head):
                 self._layout = await tiff_layout.read_layout(self.read, state.size)
                 last = max(self._layout.segments, key=lambda s: (s.row, s.col), default=None)
                 if last is not None and last.size:
                     await self.ensure([(last.offset, last.offset + last.size)])
+            elif jp2_layout.is_jp2(head) and (jp2 := await jp2_layout.read_layout(self.read, state.size)):
+                self._layout = jp2  # opening decodes the last tile, as for a TIFF
+                await self.ensure(jp2.ranges_for(jp2.height - 1, jp2.width - 1, jp2.height, jp2.width))
+            else:
+                await self._copy_whole()  # GDAL's reads of this file cannot be foreseen here
         return state.version
 
     async def ensure_pixels(self, row0: int, col0: int, row1: int, col1: int) -> None:
@@ -106,7 +111,8 @@ class RangedFile:
 
     @property
     def whole(self) -> bool:
-        """The copy was made whole (a server without ranges, or a file that is not a TIFF)."""
+        """The copy was made whole (a server without ranges, or a file not read by range: neither
+        TIFF nor JPEG 2000, or a JPEG 2000 file `jp2_layout` does not follow)."""
         return self._state is not None and self._state.complete
 
     def planned_bytes(self, rectangles: list[tuple[int, int, int, int]]) -> int:
@@ -114,7 +120,7 @@ class RangedFile:
         rectangle (row0, col0, row1, col1) in `rectangles`, each merged as `ensure` merges a block's
         ranges, on top of what is held already (the structure and last tile `open` fetched).
 
-        A copy made whole (no ranges, or not a TIFF) counts whole. Fetches nothing.
+        A copy made whole (no ranges, or a file not read by range) counts whole. Fetches nothing.
         """
         state = self._state
         assert state is not None, "open() first"

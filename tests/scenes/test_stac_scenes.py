@@ -17,6 +17,7 @@ from rasterio.vrt import WarpedVRT
 from temporalio.testing import WorkflowEnvironment
 
 from swath.imagery.tiff_layout import is_tiff
+from swath.settings import Settings
 from tests.scenes.scene_files import download, run_to_end, upload
 from tests.utils.loopback_http import FileServer, serving_files
 
@@ -221,3 +222,56 @@ def test_a_jpeg2000_band_reads_like_the_same_band_as_a_geotiff(tmp_path: Path) -
     from_tiff = read_bands_block([BandSource(str(DATA / "s2_B05.jp2"))], grid, block, halo=16)
     assert np.array_equal(from_jp2.valid, from_tiff.valid)
     assert np.allclose(from_jp2.pixels, from_tiff.pixels)
+
+
+def _jp2_band_files(tmp_path: Path) -> dict[str, bytes]:
+    """The model's bands as tiled, lossless JPEG 2000 files (256 px tiles), as GDAL's JP2OpenJPEG writes them."""
+    files = {}
+    for band in BANDS:
+        with rasterio.open(DATA / f"s2_{band}.jp2") as src:
+            profile = {**src.profile, "driver": "JP2OpenJPEG", "QUALITY": 100, "REVERSIBLE": "YES",
+                       "blockxsize": 256, "blockysize": 256}
+            profile.pop("tiled", None), profile.pop("interleave", None)
+            data = src.read()
+        path = tmp_path / f"{band}.jp2"
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(data)
+        files[f"s2/{band}.jp2"] = path.read_bytes()
+    return files
+
+
+async def test_jpeg2000_bands_are_estimated_and_read_by_range_like_the_same_bands_as_geotiffs(
+    client: httpx.AsyncClient, temporal_env: WorkflowEnvironment, tmp_path: Path, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(settings, "scene_block_size", 512)  # several blocks, each fetching only its tiles
+    jp2 = _jp2_band_files(tmp_path)
+    with rasterio.open(DATA / "s2_B02.jp2") as b02:
+        left, top = b02.transform @ (0, 0)
+        right, bottom = b02.transform @ (b02.width // 2, b02.height // 2)
+    aoi = {"type": "Polygon", "coordinates": [[[left, top], [right, top], [right, bottom], [left, bottom], [left, top]]]}
+    with serving_files(jp2) as server, serving_files(_band_files()) as tiffs:
+        body = {"model": MODEL, "inputs": [
+            {"id": "jp2", "bands": {b: server.url(f"s2/{b}.jp2") for b in BANDS}, "aoi": aoi, "crs": "EPSG:32618"},
+            {"id": "tiff", "bands": {b: tiffs.url(f"s2/{b}.tif") for b in BANDS}, "aoi": aoi, "crs": "EPSG:32618"},
+        ]}
+        response = await client.post("/v1/runs", params={"dry_run": "true"}, json=body)
+        assert response.status_code == 200, response.text
+        estimate = response.json()
+        before = {path: server.bytes_read(path) for path in jp2}
+        run = await run_to_end(client, temporal_env, body)
+        run_read = {path: server.bytes_read(path) - before[path] for path in jp2}
+
+    assert run["status"] == "complete", run
+    assert not [i for i in run["result"]["items"] if i.get("error")], run["result"]["items"]
+    # The estimate counted each JPEG 2000 band as read by range: its structure and the tiles of the
+    # AOI's blocks, which are the bytes the run then fetched (far less than the files).
+    (planned,) = [i for i in estimate["inputs"] if i["id"] == "jp2"]
+    bands = {b["name"]: b for b in planned["bands"]}
+    for band in BANDS:
+        path = f"s2/{band}.jp2"
+        assert bands[band]["access"] == "range" and bands[band]["size"] == len(jp2[path]), bands[band]
+        assert bands[band]["bytes_to_read"] == run_read[path] < 0.6 * len(jp2[path]), (band, bands[band])
+    from_jp2, _, _ = await _map(client, run, "jp2", tmp_path / "jp2.tif")
+    from_tiff, _, _ = await _map(client, run, "tiff", tmp_path / "tiff.tif")
+    assert np.array_equal(from_jp2, from_tiff), "lossless JPEG 2000 bands map like the same bands as GeoTIFFs"
