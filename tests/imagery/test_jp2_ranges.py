@@ -19,6 +19,7 @@ from swath.domain.errors import ItemErrorCode, ItemProblem, NotARasterError, Tru
 from swath.imagery import jp2_layout, raster
 from swath.imagery.band_stack import WARPED_VRT_BLOCK, BandSource, GridSpec, read_bands_block
 from swath.imagery.grid import Window
+from swath.imagery.range_sources import HttpRangeSource
 from swath.imagery.ranged_file import HEAD_BYTES, RangedFile
 from swath.outbound.pinned_http import pinned_client
 from swath.outbound.urlguard import UrlGuard
@@ -57,7 +58,7 @@ def _write_jp2(path: Path, data: np.ndarray | None = None, **options: object) ->
 
 def _ranged(tmp_path: Path, server: FileServer, name: str) -> RangedFile:
     http = pinned_client(UrlGuard(allow_loopback=True), timeout_s=10.0)
-    return RangedFile(tmp_path / "copy" / name, server.url(name), http, max_bytes=1 << 30)
+    return RangedFile(tmp_path / "copy" / name, HttpRangeSource(server.url(name), http), max_bytes=1 << 30)
 
 
 def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -104,7 +105,7 @@ async def test_a_jp2_block_read_by_range_equals_the_local_read(tmp_path: Path, o
         planned = remote.planned_bytes([rect])
         await remote.ensure_pixels(*rect)
         await remote.open(version=version)  # a later block reuses the layout and what is held
-        await remote.http.aclose()
+        await remote.source.http.aclose()
 
     # The server was asked for the first bytes, the structure, the last tile (opening decodes it), and
     # then only the tile-parts of the tiles the block touches: far less than the file.
@@ -176,7 +177,7 @@ async def test_a_jp2_whose_tile_parts_cannot_be_walked_is_an_item_error(tmp_path
             remote = _ranged(tmp_path, server, name)
             with pytest.raises(ItemProblem) as caught:
                 await remote.open()
-            await remote.http.aclose()
+            await remote.source.http.aclose()
             problems[name] = caught.value
     assert isinstance(problems["cut.jp2"], TruncatedRasterError) and "past the end" in str(problems["cut.jp2"])
     assert isinstance(problems["psot.jp2"], NotARasterError) and "no tile-part header" in str(problems["psot.jp2"])
@@ -195,7 +196,7 @@ async def test_a_jp2_with_subsampled_components_is_copied_whole(tmp_path: Path) 
     with serving_files({"rgb.jp2": data}) as server:
         remote = _ranged(tmp_path, server, "rgb.jp2")
         await remote.open()
-        await remote.http.aclose()
+        await remote.source.http.aclose()
     assert remote.whole and remote.planned_bytes([(0, 0, 10, 10)]) == len(data)
     assert remote.path.read_bytes() == data
 

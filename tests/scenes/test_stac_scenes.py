@@ -92,7 +92,7 @@ async def test_a_stac_item_of_real_sentinel2_bands_maps_like_the_bands_stacked_b
     files["not-a-raster.tif"] = b"<html>this is a web page, not a raster</html>" * 100
     with rasterio.open(DATA / "s2_B05.jp2") as src:  # a band at 200 m: 20 times the grid's 10 m
         profile = {**src.profile, "width": src.width // 10, "height": src.height // 10,
-                   "transform": src.transform * src.transform.scale(10, 10)}
+                   "transform": src.transform @ src.transform.scale(10, 10)}
         coarse = src.read(out_shape=(1, src.height // 10, src.width // 10))
     with rasterio.MemoryFile() as memory:
         with memory.open(**profile) as dst:
