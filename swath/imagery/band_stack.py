@@ -84,12 +84,19 @@ def read_bands_block(
 
 
 def _warped(source: BandSource, grid: GridSpec, window: RioWindow, resampling: Resampling) -> tuple[np.ndarray, np.ndarray]:
-    """One band's values and validity in `window` of the grid."""
+    """One band's values and validity in `window` of the grid.
+
+    The warp's destination is the window itself, not the whole grid: a `WarpedVRT` warps in blocks of
+    its own (512 px), and over the whole grid the last of a window's blocks reaches past the window's
+    edge, so GDAL would read source tiles beyond the block's footprint — tiles a band read by range
+    never fetched (they read as zeros and fail to decode), and pixels warped only to be dropped.
+    """
     with open_scene_file(source.path) as src:
         nodata = source.nodata if source.nodata is not None else src.nodata
+        col0, row0 = int(window.col_off), int(window.row_off)
         options: dict[str, Any] = dict(
-            crs=grid.crs, transform=Affine(*grid.transform), width=grid.width, height=grid.height,
-            resampling=resampling,
+            crs=grid.crs, transform=Affine(*grid.transform) @ Affine.translation(col0, row0),
+            width=int(window.width), height=int(window.height), resampling=resampling,
         )
         if nodata is not None:
             options.update(src_nodata=nodata, nodata=nodata)
@@ -97,8 +104,8 @@ def _warped(source: BandSource, grid: GridSpec, window: RioWindow, resampling: R
             options.update(add_alpha=True)
         try:
             with WarpedVRT(src, **options) as vrt:
-                data = vrt.read(source.index, window=window)
-                mask = vrt.read_masks(source.index, window=window) > 0
+                data = vrt.read(source.index)
+                mask = vrt.read_masks(source.index) > 0
         except RasterioError as err:
             raise TruncatedRasterError(f"pixels of {os.path.basename(source.path)} cannot be read: {err}") from None
     if nodata is not None:
