@@ -100,6 +100,7 @@ async def test_every_block_of_a_20m_band_reads_by_range_like_the_whole_file(
             read = await band_scenes.read_band_block(files, decoder, scene, run_id="run", block=block)
             assert read.data is not None
             pixels = decode_arrays(read.data)["pixels"]
+            assert pixels.dtype == np.uint16, "bands without gain or bias are staged as they are stored"
             window = grid.block_at(scene.width, scene.height, scene.block_size, block)
             # The staged block starts a halo before the block; the grid's edge leaves zeros there.
             top = max(window.row - scene.halo, 0) - (window.row - scene.halo)
