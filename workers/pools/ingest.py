@@ -51,6 +51,7 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
     decoder = RasterDecoder(
         settings.scene_limits, processes=settings.scene_decode_processes, timeout_s=settings.scene_decode_timeout_s
     )
+    await decoder.warm()
     ingest = IngestActivities(
         blobs=blobs,
         registry=registry,
