@@ -27,7 +27,7 @@ from swath.domain.contracts import SceneBand, StagedScene
 from swath.domain.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, SceneTooLargeError
 from swath.domain.redact import redact_url
 from swath.imagery import grid
-from swath.imagery.band_stack import RESAMPLINGS, WARPED_VRT_BLOCK, BandSource, GridSpec
+from swath.imagery.band_stack import RESAMPLINGS, BandSource, GridSpec
 from swath.imagery.blocks import aligned_block_size, scene_windows
 from swath.imagery.decoder import BlockRead, RasterDecoder
 from swath.models.registry import ModelManifest
@@ -178,15 +178,13 @@ def _cut_to_aoi(
 
 
 def block_footprint(scene: StagedScene, block: int) -> tuple[float, float, float, float]:
-    """The world bounds (in the scene's CRS) of what reading block `block`, its halo included, warps:
-    the grid's `WARPED_VRT_BLOCK`s the block touches, whole (a band's `WarpedVRT` reads their source)."""
+    """The world bounds (in the scene's CRS) of block `block` with its halo: what reading it warps
+    (`read_bands_block` warps each band onto the block's own window, never past it)."""
     window = grid.block_at(scene.width, scene.height, scene.block_size, block)
     halo = scene.halo
-    vrt_rows, vrt_cols = WARPED_VRT_BLOCK
-    row0 = max(window.row - halo, 0) // vrt_rows * vrt_rows
-    col0 = max(window.col - halo, 0) // vrt_cols * vrt_cols
-    row1 = min(-(-(window.row + window.height + halo) // vrt_rows) * vrt_rows, scene.height)
-    col1 = min(-(-(window.col + window.width + halo) // vrt_cols) * vrt_cols, scene.width)
+    row0, col0 = max(window.row - halo, 0), max(window.col - halo, 0)
+    row1 = min(window.row + window.height + halo, scene.height)
+    col1 = min(window.col + window.width + halo, scene.width)
     to_world = Affine(*scene.transform)
     xs, ys = zip(*(to_world @ (c, r) for c in (col0, col1) for r in (row0, row1)))
     return min(xs), min(ys), max(xs), max(ys)

@@ -95,7 +95,7 @@ def write_band_cogs(root: Path, size: int) -> None:
             factor = 2 if band in TWENTY_M else 1
             data = src.read(index, out_shape=(size // factor, size // factor), resampling=Resampling.average)
             profile = dict(driver="COG", width=size // factor, height=size // factor, count=1, dtype=data.dtype,
-                           crs=src.crs, transform=src.transform * src.transform.scale(factor, factor),
+                           crs=src.crs, transform=src.transform @ src.transform.scale(factor, factor),
                            compress="deflate", blocksize=512)
             with rasterio.open(root / f"{band}.tif", "w", **profile) as dst:
                 dst.write(data, 1)
@@ -156,8 +156,8 @@ async def _through_the_stack(
                 seconds.append(time.perf_counter() - started)
             with rasterio.open(aoi_root / "B02.tif") as b02:
                 side = aoi_size // 10
-                x0, y0 = b02.transform * ((aoi_size - side) // 2, (aoi_size - side) // 2)
-                x1, y1 = b02.transform * ((aoi_size + side) // 2, (aoi_size + side) // 2)
+                x0, y0 = b02.transform @ ((aoi_size - side) // 2, (aoi_size - side) // 2)
+                x1, y1 = b02.transform @ ((aoi_size + side) // 2, (aoi_size + side) // 2)
                 crs = b02.crs.to_string()
             aoi = {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
             small = {"model": MODEL, "inputs": [{"id": "aoi", "stac_item": aoi_server.url("item.json"), "aoi": aoi,

@@ -32,10 +32,6 @@ from swath.imagery.raster import BlockPixels, open_scene_file
 
 #: The resamplings a manifest may name.
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "average", "mode", "lanczos")
-#: The blocks (rows, cols) of the grid a `WarpedVRT` warps at a time (GDAL's default for a warped VRT):
-#: reading a window warps every VRT block the window touches whole, and so reads the source pixels of
-#: all of them. A band read by range must hold those (`activities.band_scenes.block_footprint`).
-WARPED_VRT_BLOCK = (128, 512)
 
 
 @dataclass(frozen=True)

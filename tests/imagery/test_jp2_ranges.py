@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window as RioWindow
 
 from swath.domain.errors import ItemErrorCode, ItemProblem, NotARasterError, TruncatedRasterError
 from swath.imagery import jp2_layout, raster
-from swath.imagery.band_stack import WARPED_VRT_BLOCK, BandSource, GridSpec, read_bands_block
+from swath.imagery.band_stack import BandSource, GridSpec, read_bands_block
 from swath.imagery.grid import Window
 from swath.imagery.range_sources import HttpRangeSource
 from swath.imagery.ranged_file import HEAD_BYTES, RangedFile
@@ -125,10 +124,6 @@ async def test_a_jp2_block_read_by_range_equals_the_local_read(tmp_path: Path, o
     with raster.open_scene_file(remote.path) as sparse, raster.open_scene_file(local) as whole:
         assert np.array_equal(sparse.read(1, window=window), whole.read(1, window=window))
     grid = GridSpec(UTM[0], tuple(UTM[1])[:6], WIDTH, HEIGHT)
-    with raster.open_scene_file(local) as src, WarpedVRT(
-        src, crs=grid.crs, transform=UTM[1], width=WIDTH, height=HEIGHT
-    ) as vrt:
-        assert vrt.block_shapes[0] == WARPED_VRT_BLOCK, "the blocks `band_pixels` fetches whole"
     from_range = read_bands_block([BandSource(str(remote.path))], grid, BLOCK, halo=HALO)
     from_local = read_bands_block([BandSource(str(local))], grid, BLOCK, halo=HALO)
     assert np.array_equal(from_range.pixels, from_local.pixels) and np.array_equal(from_range.valid, from_local.valid)
