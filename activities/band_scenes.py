@@ -34,7 +34,7 @@ from swath.models.registry import ModelManifest
 from swath.domain.status import ModelTask
 
 if TYPE_CHECKING:
-    from activities.scenes import SceneFiles
+    from activities.scene_files import SceneFiles
 
 #: A band may be at most this many times coarser, or finer, than the grid it is resampled onto:
 #: coarser stretches a pixel over too many, finer reads (and warps) too many per grid pixel.

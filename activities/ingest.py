@@ -1,9 +1,11 @@
 """Ingest: fetch every input, decode and validate it, stage a float32 tensor in the blob store.
 
-Scene inputs are not fetched whole: a scene already in the blob store is opened where it lies, an
-`https://` scene is first streamed into the blob store (through the same guarded client, up to the
-scene size cap), and ingest only checks it (a raster, not truncated, the model's bands present)
-and plans its blocks; the scene's own workflow reads the blocks (`activities.scenes`).
+Scene inputs are not fetched whole: a scene already in the blob store is pinned for the run (a
+local store's where it lies, an object store's by a server-side copy read by range:
+`activities.scene_files`), an `https://` scene is first streamed into the blob store (through the
+same guarded client, up to the scene size cap), and ingest only checks it (a raster, not
+truncated, the model's bands present) and plans its blocks; the scene's own workflow reads the
+blocks (`activities.scenes`).
 
 Inputs are fetched concurrently, at most `fetch_concurrency` at a time, each bounded by its own
 fetch timeout, while the activity heartbeats; so one slow URL delays only itself and never times
@@ -35,7 +37,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
 from activities.band_scenes import BandInput, open_band_scene
-from activities.scenes import SceneFiles, inspect_remote_scene, open_scene
+from activities.scene_files import SceneFiles, inspect_remote_scene, open_scene
 from swath.imagery.decoder import RasterDecoder
 from swath.observe import metrics
 from swath.blobstore import SCHEME, BlobStore, key_of

@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.band_scenes import band_pixels, block_footprint
 from activities.heartbeat import heartbeating
 from activities.ingest import IngestActivities
-from activities.scenes import block_pixels
+from activities.scene_files import block_pixels
 from swath.blobstore import SCHEME
 from swath.domain.contracts import IngestRequest, InputRef, ItemError, StagedScene
 from swath.domain.errors import BlobNotFoundError, ErrorType, ItemProblem, ModelNotFoundError

@@ -16,7 +16,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from activities import band_scenes
-from activities.scenes import SceneFiles
+from activities.scene_files import SceneFiles
 from swath.blobstore import LocalBlobStore
 from swath.domain.contracts import StagedScene
 from swath.imagery import grid

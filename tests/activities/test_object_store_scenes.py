@@ -17,7 +17,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.ingest import IngestActivities
 from activities.planning import PlanActivities
-from activities.scenes import SceneActivities, SceneFiles
+from activities.scene_files import SceneFiles
+from activities.scenes import SceneActivities
 from swath.blobstore import BlobStore, LocalBlobStore, ObjectBlobStore, key_of, open_blob_store
 from swath.domain.errors import ItemErrorCode
 from swath.domain.contracts import IngestRequest, InputRef, SceneBlockRequest, StagedScene

@@ -25,7 +25,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.ingest import IngestActivities
-from activities.scenes import SceneActivities, SceneFiles, open_scene
+from activities.scene_files import SceneFiles, open_scene
+from activities.scenes import SceneActivities
 from swath.blobstore import LocalBlobStore
 from swath.domain.contracts import SceneBlockRequest
 from swath.domain.errors import (

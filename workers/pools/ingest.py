@@ -7,7 +7,8 @@ from temporalio.client import Client
 
 from activities.ingest import FETCH_HEADERS, FETCH_TIMEOUT_S, IngestActivities
 from activities.planning import PlanActivities
-from activities.scenes import SceneActivities, SceneFiles
+from activities.scene_files import SceneFiles
+from activities.scenes import SceneActivities
 from swath.blobstore import open_blob_store
 from swath.db import connect
 from swath.domain.errors import TimeoutSettingsError
