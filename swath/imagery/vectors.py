@@ -15,7 +15,12 @@ ellipsoid on a geographic one.
 
 GeoParquet (1.1, WKB, the CRS as PROJJSON in the `geo` metadata) is written in row groups as
 polygons come, so a map with millions of polygons never sits in memory; below `GEOJSON_MAX_FEATURES`
-the same polygons are also written as GeoJSON (RFC 7946: WGS84 longitude, latitude).
+the same polygons are also written as GeoJSON (RFC 7946: WGS84 longitude, latitude), from the
+polygons still in memory rather than by reading the file back.
+
+Polygons travel in batches as shapely arrays, never one Python object at a time: a block's traced
+rings are built in one `shapely.from_ragged_array` call, and the area filter, hole filling,
+simplification, placement, areas, WKB and GeoJSON text are each one vectorised call per batch.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -63,8 +67,9 @@ class VectorSummary:
     extra: dict = field(default_factory=dict)
 
 
-class Polygons(NamedTuple):
-    """A batch of polygons with their class codes: `codes[i]` is the class of `geometries[i]`."""
+@dataclass(frozen=True)
+class Polygons:
+    """A batch of polygons (a shapely array) with their class codes: `codes[i]` is `geometries[i]`'s."""
 
     codes: np.ndarray
     geometries: np.ndarray
@@ -253,7 +258,8 @@ class VectorWriter:
         return self.summary
 
 
-class _Rows(NamedTuple):
+@dataclass(frozen=True)
+class _Rows:
     """Rows of the vector file: class code, area (m^2) and placed geometry, as arrays."""
 
     codes: np.ndarray
@@ -266,7 +272,10 @@ class _Rows(NamedTuple):
 
     @classmethod
     def concat(cls, parts: list["_Rows"]) -> "_Rows":
-        return cls(*(np.concatenate(column) for column in zip(*parts)))
+        return cls(
+            np.concatenate([p.codes for p in parts]), np.concatenate([p.area_m2 for p in parts]),
+            np.concatenate([p.geometries for p in parts]),
+        )
 
     def __len__(self) -> int:
         return len(self.codes)
