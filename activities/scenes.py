@@ -180,7 +180,7 @@ class SceneActivities:
 
         sink = vectors.VectorSink(
             paths.vectors, width=scene.width, height=scene.height, crs=scene.crs, transform=scene.transform,
-            labels=manifest.labels, min_pixels=min_pixels,
+            labels=manifest.labels, min_pixels=min_pixels, geojson=paths.geojson,
         )
 
         def traced(layer: str) -> Iterator[tuple[grid.Window, np.ndarray]]:
@@ -194,9 +194,6 @@ class SceneActivities:
         summary = sink.close()
         if req.confidence:
             cog.write_confidence(paths.confidence, mapped("confidence"), **common)
-        if sum(summary.polygons) <= vectors.GEOJSON_MAX_FEATURES:
-            vectors.write_geojson(paths.vectors, paths.geojson)
-            summary.geojson = True
         preview.write_map_preview(paths.map, paths.preview)
         return summary
 

@@ -1,4 +1,4 @@
-"""`python -m bench [orchestration|end_to_end|inference|formats|pool|scene|stac_scene|gpu]`: run benchmarks, print ratios against baselines.
+"""`python -m bench [orchestration|end_to_end|inference|formats|pool|scene|stac_scene|vectors|gpu]`: run benchmarks, print ratios against baselines.
 
 `gpu` needs CUDA and otherwise prints one line saying it was skipped.
 """
@@ -10,11 +10,12 @@ import sys
 
 import torch
 
-from bench import end_to_end, formats, gpu, inference, orchestration, pool, scene, stac_scene
+from bench import end_to_end, formats, gpu, inference, orchestration, pool, scene, stac_scene, vectors
 
 SUITES = {
     "orchestration": orchestration.main, "end_to_end": end_to_end.main, "inference": inference.main,
-    "formats": formats.main, "pool": pool.main, "scene": scene.main, "stac_scene": stac_scene.main, "gpu": gpu.main,
+    "formats": formats.main, "pool": pool.main, "scene": scene.main, "stac_scene": stac_scene.main,
+    "vectors": vectors.main, "gpu": gpu.main,
 }
 BASELINES = {
     "orchestration": "raw Temporal", "end_to_end": "raw Temporal, worker process", "inference": "plain PyTorch",
@@ -22,6 +23,7 @@ BASELINES = {
     "pool": "plain PyTorch over the same tiles in memory",
     "scene": "the plain script: rasterio + PyTorch, one process",
     "stac_scene": "the plain script: rasterio over /vsicurl/, WarpedVRT to 10 m, PyTorch, one process",
+    "vectors": "the plain script: rasterio.features.shapes + shapely per polygon + geopandas, whole map",
     "gpu": "plain PyTorch at its best batch size, same GPU",
 }
 

@@ -9,6 +9,7 @@ import geopandas
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import shapely
 
 from swath.imagery import grid, vectors
 from swath.lab import synthetic_scenes as synthetic
@@ -103,3 +104,44 @@ def test_geoparquet_carries_its_crs_and_geojson_is_wgs84(tmp_path: Path) -> None
     assert len(document["features"]) == 2
     lon, lat = document["features"][0]["geometry"]["coordinates"][0][0]
     assert 14 < lon < 16 and 48 < lat < 49.5
+
+
+def test_only_the_small_holes_are_filled_polygon_by_polygon(tmp_path: Path) -> None:
+    classes = np.full((64, 64), 1, dtype=np.uint8)
+    classes[:, 40:] = 2  # a lake beside the forest
+    classes[5, 5] = 0  # in the forest: 1 px, filled
+    classes[10:12, 10:12] = 0  # 4 px, kept
+    classes[20, 20:23] = 0  # 3 px, filled
+    classes[30:35, 30:35] = 0  # 25 px, kept
+    classes[50, 50] = 0  # in the lake: 1 px, filled
+    summary, frame = _write(tmp_path, classes, 64, min_pixels=4)
+
+    (forest,) = frame[frame["label"] == "forest"].geometry
+    (lake,) = frame[frame["label"] == "water"].geometry
+    assert sorted(round(shapely.Polygon(ring).area / 100) for ring in forest.interiors) == [4, 25]
+    assert not lake.interiors
+    assert summary.dropped == 3 and summary.dropped_pixels == 5
+    assert summary.area_m2[1] == pytest.approx((64 * 40 - 4 - 25) * 100)
+    assert summary.area_m2[2] == pytest.approx(64 * 24 * 100)
+
+
+def test_the_sink_writes_geojson_from_what_it_holds_below_the_limit_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    classes = np.zeros((32, 32), dtype=np.uint8)
+    classes[:, 16:] = 1
+    classes[4:8, 4:8] = 2
+    blocks = list(_blocks(classes, 16))
+    kwargs = dict(width=32, height=32, crs=UTM, transform=TRANSFORM, labels=LABELS)
+
+    summary = vectors.write_vectors(tmp_path / "v.parquet", iter(blocks), geojson=tmp_path / "v.geojson", **kwargs)
+    assert summary.geojson
+    vectors.write_geojson(tmp_path / "v.parquet", tmp_path / "again.geojson")
+    held, read_back = (json.loads((tmp_path / name).read_text()) for name in ("v.geojson", "again.geojson"))
+    assert held == read_back and len(held["features"]) == 3
+    assert {f["properties"]["label"] for f in held["features"]} == set(LABELS)
+
+    monkeypatch.setattr(vectors, "GEOJSON_MAX_FEATURES", 2)
+    summary = vectors.write_vectors(tmp_path / "w.parquet", iter(blocks), geojson=tmp_path / "w.geojson", **kwargs)
+    assert not summary.geojson and not (tmp_path / "w.geojson").exists()
+    assert sum(summary.polygons) == 3
