@@ -8,7 +8,9 @@ returns to the workflow is constant-size: per-class pixels and areas.
 Memory: a block being mapped holds its pixels and one float32 accumulator per class, so the pool
 maps at most `max_blocks` blocks at once (`SWATH_INFERENCE_MAX_BLOCKS`), however many scenes are
 running; others wait their turn, heartbeating. Within a block the next batch is submitted before
-the last one's probabilities are blended in, so the forward pass never waits for the blending.
+the last one's probabilities are blended in, so the forward pass never waits for the blending; and
+only once the batch ahead of it is in a forward pass, so a block's batches never wait side by side
+(the batcher would share them out item by item, and both would finish only with the later one).
 """
 
 from __future__ import annotations
@@ -117,15 +119,20 @@ class SceneMappingActivities:
             mapper.add(ids, np.stack(rows), probabilities=True)
 
         share = batch_share(req.tenant)
-        ahead: tuple[np.ndarray, asyncio.Future] | None = None
+        ahead: tuple[np.ndarray, asyncio.Future, asyncio.Event] | None = None
         try:
             for ids, x in mapper.batches(manifest.serving.max_batch_size):
-                submitted = asyncio.ensure_future(batcher.submit(list(x), **share))
                 if ahead is not None:
-                    await blend(*ahead)
-                ahead = (ids, submitted)
+                    # This batch waits alone: queued beside the one ahead, the two would share
+                    # forward passes item by item and finish together, the model idle meanwhile.
+                    await _in_a_batch(*ahead[1:])
+                taken = asyncio.Event()
+                submitted = asyncio.ensure_future(batcher.submit(list(x), taken=taken.set, **share))
+                if ahead is not None:
+                    await blend(*ahead[:2])
+                ahead = (ids, submitted, taken)
             if ahead is not None:
-                await blend(*ahead)
+                await blend(*ahead[:2])
                 ahead = None
         finally:
             if ahead is not None:  # a failed or cancelled block leaves no items in the batcher
@@ -138,3 +145,12 @@ class SceneMappingActivities:
                 conn, run_id=UUID(req.run_id), input_id=req.scene.id, block=req.block, windows=windows
             )
             await runs.add_usage(conn, run_id=UUID(req.run_id), pixels=pixels, inference_s=seconds)
+
+
+async def _in_a_batch(submitted: asyncio.Future, taken: asyncio.Event) -> None:
+    """Until a submission's items are all in forward passes, or it ended (failed, cancelled)."""
+    waiting = asyncio.ensure_future(taken.wait())
+    try:
+        await asyncio.wait({waiting, submitted}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()

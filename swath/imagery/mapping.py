@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from swath.imagery.raster import BlockPixels
 from swath.domain.status import ModelTask
+from swath.imagery.raster import BlockPixels
+from swath.models.probabilities import most_probable
 
 #: Class code (and confidence) of a pixel with no prediction: outside the scene, nodata, or masked.
 NO_CLASS = 255
@@ -122,8 +122,11 @@ class BlockMapper:
         self._pixels = _pad_to(block.pixels, padded_height, padded_width)
         self._valid = _pad_to(block.valid, padded_height, padded_width)
         grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
-        has_valid = self._window_has_valid(grid_rows.ravel(), grid_cols.ravel())
+        valid_pixels = self._valid_pixels(grid_rows.ravel(), grid_cols.ravel())
+        has_valid = valid_pixels > 0
         self._rows, self._cols = grid_rows.ravel()[has_valid], grid_cols.ravel()[has_valid]
+        #: Whether each window is valid throughout: its pixels need no masking.
+        self._full = valid_pixels[has_valid] == window * window
         self.n_windows = int(has_valid.sum())
         self._received = np.zeros(self.n_windows, dtype=bool)
         if task == ModelTask.SEGMENTATION:
@@ -134,29 +137,31 @@ class BlockMapper:
             self._window_class = np.full((len(rows), len(cols)), NO_CLASS, dtype=np.uint8)
             self._window_confidence = np.full((len(rows), len(cols)), NO_CLASS, dtype=np.uint8)
 
-    def _window_has_valid(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Whether each window holds a valid pixel, from one summed-area table."""
+    def _valid_pixels(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The valid pixels of each window, from one summed-area table (none needed when every
+        pixel is valid, as in most blocks: the table costs about a millisecond per window)."""
+        w = self._window
+        if self._valid.all():
+            return np.full(len(rows), w * w, dtype=np.int64)
         table = np.zeros((self._valid.shape[0] + 1, self._valid.shape[1] + 1), dtype=np.int32)
         table[1:, 1:] = self._valid.cumsum(axis=0, dtype=np.int32).cumsum(axis=1, dtype=np.int32)
-        w = self._window
-        count = table[rows + w, cols + w] - table[rows, cols + w] - table[rows + w, cols] + table[rows, cols]
-        return count > 0
+        return table[rows + w, cols + w] - table[rows, cols + w] - table[rows + w, cols] + table[rows, cols]
 
     def batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids int64 (n,), x float32 (n, C, window, window)), C-contiguous, at most `batch_size` at a time."""
         if batch_size <= 0:
             raise ValueError(f"batch size must be positive, not {batch_size}")
-        w = self._window
-        pixel_windows = sliding_window_view(self._pixels, (w, w), axis=(1, 2))
-        valid_windows = sliding_window_view(self._valid, (w, w))
+        w, scale = self._window, np.float32(self._scale)
         for start in range(0, self.n_windows, batch_size):
             ids = np.arange(start, min(start + batch_size, self.n_windows), dtype=np.int64)
-            rows, cols = self._rows[ids], self._cols[ids]
-            # Indexing (C, R, C', w, w) at [:, rows, cols] gives (C, n, w, w); the model wants (n, C, w, w).
-            x = np.moveaxis(pixel_windows[:, rows, cols], 0, 1).astype(np.float32, order="C")
-            if self._scale != 1.0:
-                x /= np.float32(self._scale)
-            x *= valid_windows[rows, cols][:, None]
+            x = np.empty((len(ids), self._pixels.shape[0], w, w), dtype=np.float32)
+            # One pass per window from the block's own dtype to the scaled float32 the model
+            # takes (a cast, a divide and a mask over the whole batch were three).
+            for i, n in enumerate(ids.tolist()):
+                row, col = int(self._rows[n]), int(self._cols[n])
+                np.divide(self._pixels[:, row:row + w, col:col + w], scale, out=x[i], dtype=np.float32)
+                if not self._full[n]:
+                    x[i] *= self._valid[row:row + w, col:col + w]
             yield ids, x
 
     def add(self, ids: np.ndarray, outputs: np.ndarray, *, probabilities: bool = False) -> None:
@@ -179,8 +184,10 @@ class BlockMapper:
             self._window_class[rows // w, cols // w] = best
             self._window_confidence[rows // w, cols // w] = _percent(probability.max(axis=1))
             return
-        weighted = outputs.copy() if probabilities else _softmax(outputs.copy(), axis=1)
-        weighted *= self._taper
+        # One new array either way: the caller's outputs are left as they are.
+        weighted = np.multiply(outputs, self._taper) if probabilities else _softmax(outputs.copy(), axis=1)
+        if not probabilities:
+            weighted *= self._taper
         # Windows in one batch overlap each other, so one fancy-indexed add would drop repeated
         # pixels; each window's add is a single slice operation over K x window x window values.
         for i, (row, col) in enumerate(zip(rows.tolist(), cols.tolist())):
@@ -200,10 +207,9 @@ class BlockMapper:
             classes = np.repeat(np.repeat(self._window_class, w, axis=0), w, axis=1)[inside]
             confidence = np.repeat(np.repeat(self._window_confidence, w, axis=0), w, axis=1)[inside]
         else:
-            probability = self._probability[(slice(None), *inside)]
-            classes = probability.argmax(axis=0).astype(np.uint8)
-            weight = np.where(valid, self._weight[inside], 1.0)
-            confidence = _percent(probability.max(axis=0) / weight)
+            classes, best = most_probable(self._probability[(slice(None), *inside)])
+            weight = np.where(valid, self._weight[inside], np.float32(1.0))
+            confidence = _percent(best / weight)
         classes = np.where(valid, classes, NO_CLASS).astype(np.uint8)
         confidence = np.where(valid, confidence, NO_CLASS).astype(np.uint8)
         return BlockMap(classes=classes, confidence=confidence)

@@ -18,7 +18,10 @@ thread, and hands each caller exactly its own results, in its order.
   forward may also return an exception in an item's place (the served model does, for an item
   that runs out of GPU memory alone); it reaches that item's caller like a raised one.
 - **Pipelined** (`max_in_flight` > 1): the next batch is formed and sent while the previous one
-  runs, so on a GPU one batch's host→device copy overlaps the other's compute.
+  runs, so on a GPU one batch's host→device copy overlaps the other's compute. A pass's slot frees
+  as the pass returns, before its callers wake, so the next pass never waits for what a caller
+  does with its results on the loop; `submit(taken=…)` tells a caller feeding batches one ahead
+  when to send the next.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class _Submission(Generic[T, R]):
     done: asyncio.Future[list[R | Exception]]
     tenant: str = ""
     weight: float = DEFAULT_WEIGHT
+    #: Called (soon, on the loop) once the last of its items is taken into a batch.
+    taken: Callable[[], None] | None = None
     next_index: int = 0
     outstanding: int = 0
     results: list[R | Exception | None] = field(default_factory=list)
@@ -114,12 +119,18 @@ class DynamicBatcher(Generic[T, R]):
         return self._queued == 0 and self._in_flight == 0
 
     async def submit(
-        self, items: Sequence[T], *, tenant: str = "", weight: float = DEFAULT_WEIGHT
+        self, items: Sequence[T], *, tenant: str = "", weight: float = DEFAULT_WEIGHT,
+        taken: Callable[[], None] | None = None,
     ) -> list[R | Exception]:
         """Each item's result (or the exception its forward pass raised), in the items' order.
 
         `tenant` and `weight` decide the share of each batch the items compete for: tenants with
         items waiting share a batch in proportion to their weights (a tenant's latest weight counts).
+        `taken` is called, on the loop, once every item is in a batch (never for withdrawn items): a
+        caller that pipelines its batches submits the next one then, so that it waits alone. Two
+        submissions of one tenant waiting together share batches item by item (the rotation
+        above), so both finish only with the later one, and the model idles while their caller
+        works on two results at once.
         """
         if not items:
             return []
@@ -129,7 +140,7 @@ class DynamicBatcher(Generic[T, R]):
         loop = asyncio.get_running_loop()
         async with self._changed:
             await self._changed.wait_for(lambda: self._has_room(len(items)))
-            sub: _Submission[T, R] = _Submission(items, time.monotonic(), loop.create_future(), tenant, weight)
+            sub: _Submission[T, R] = _Submission(items, time.monotonic(), loop.create_future(), tenant, weight, taken)
             sub.results = [None] * len(items)
             self._waiting.setdefault(tenant, deque()).append(sub)
             self._queued += len(items)
@@ -174,18 +185,13 @@ class DynamicBatcher(Generic[T, R]):
     async def _run(self) -> None:
         slots = asyncio.Semaphore(self.policy.max_in_flight)
         running: set[asyncio.Task[None]] = set()
-
-        def finished(task: asyncio.Task[None]) -> None:
-            running.discard(task)
-            slots.release()
-
         try:
             while True:
                 await slots.acquire()
                 batch = await self._next_batch()
-                task = asyncio.create_task(self._execute(batch), name="dynamic-batcher-forward")
+                task = asyncio.create_task(self._execute(batch, slots.release), name="dynamic-batcher-forward")
                 running.add(task)
-                task.add_done_callback(finished)
+                task.add_done_callback(running.discard)
         finally:
             for task in running:
                 task.cancel()
@@ -245,11 +251,15 @@ class DynamicBatcher(Generic[T, R]):
             self._in_flight += 1
             if sub.waiting:
                 waiting.append(sub)
-            elif not waiting:
-                self._forget(tenant)
+            else:
+                if sub.taken is not None:  # soon, not now: a caller's error must not stop the loop
+                    asyncio.get_running_loop().call_soon(sub.taken)
+                if not waiting:
+                    self._forget(tenant)
         return batch
 
-    async def _execute(self, batch: list[tuple[_Submission[T, R], int]]) -> None:
+    async def _execute(self, batch: list[tuple[_Submission[T, R], int]], forwarded: Callable[[], None]) -> None:
+        """Run the batch's forward pass, call `forwarded` (its in-flight slot is free), then hand out its results."""
         started = time.monotonic()
         waits = tuple(started - sub.enqueued_at for sub, _ in batch)
         try:
@@ -258,6 +268,10 @@ class DynamicBatcher(Generic[T, R]):
             outcomes = [err] * len(batch)
         finally:
             self._in_flight -= len(batch)
+            # The slot is freed before the results wake their callers, so the loop's wake-up runs
+            # first and the next batch's pass starts at once: a caller that works on its results
+            # on the event loop (a scene block blends them) no longer holds the next pass back.
+            forwarded()
         if self.on_batch:
             failed = sum(isinstance(outcome, Exception) for outcome in outcomes)
             self.on_batch(BatchRecord(

@@ -124,6 +124,21 @@ def test_batches_scale_pixels_and_zero_invalid_ones() -> None:
     assert mapper.result().classes.shape == (10, 10)
 
 
+def test_batches_mask_only_the_windows_with_invalid_pixels() -> None:
+    rng = np.random.default_rng(8)
+    pixels = rng.integers(0, 4000, size=(4, 70, 70)).astype(np.uint16)
+    valid = np.ones((70, 70), dtype=bool)
+    valid[40:44, 5:9] = False  # a gap inside some windows, others valid throughout
+    block = BlockPixels(pixels, valid, 3)
+    mapper = BlockMapper(block, window=16, overlap=3, num_classes=4, task="segmentation", scale=2000)
+    for ids, x in mapper.batches(6):
+        for i, n in enumerate(ids.tolist()):
+            row, col = int(mapper._rows[n]), int(mapper._cols[n])
+            inside = np.s_[row:row + 16, col:col + 16]
+            expected = pixels[(slice(None), *inside)].astype(np.float32) / np.float32(2000) * valid[inside]
+            assert (x[i] == expected).all()
+
+
 def test_classification_fills_each_window_with_its_class() -> None:
     rng = np.random.default_rng(5)
     height, width, window = 40, 56, 16  # an edge block: the last row and column of windows are padded

@@ -200,3 +200,58 @@ async def test_a_pipelined_batcher_sends_the_next_batch_while_one_runs() -> None
     model.gate.set()
     assert await asyncio.gather(*calls) == [[0, 2], [4, 6], [8, 10]]
     await b.close()
+
+
+async def test_taken_is_called_once_every_item_is_in_a_batch() -> None:
+    model = Model()
+    model.gate.clear()
+    b = batcher(model, size=2, wait_s=0)
+    taken: list[str] = []
+    call = asyncio.create_task(b.submit([1, 2, 3], taken=lambda: taken.append("three")))
+    await until(lambda: model.started == 1)
+    assert taken == []  # one item still waits
+    model.gate.set()
+    assert await call == [2, 4, 6]
+    assert taken == ["three"]
+    await b.close()
+
+
+async def test_taken_is_not_called_for_a_withdrawn_submission() -> None:
+    model = Model()
+    model.gate.clear()
+    b = batcher(model, size=1, wait_s=0)
+    first = asyncio.create_task(b.submit([1]))
+    await until(lambda: model.started == 1)
+    taken: list[int] = []
+    second = asyncio.create_task(b.submit([2], taken=lambda: taken.append(2)))
+    await until(lambda: b.queued == 1)
+    second.cancel()
+    await until(lambda: b.queued == 0)
+    model.gate.set()
+    assert await first == [2]
+    await asyncio.sleep(0.05)
+    assert taken == []
+    await b.close()
+
+
+async def test_a_caller_pipelining_on_taken_gets_whole_batches_of_its_own() -> None:
+    """One batch queued behind the one running, submitted once that one is taken: no pass mixes
+    two of its submissions, and the next pass starts before the caller sees the last results."""
+    model = Model()
+    b = batcher(model, size=4, wait_s=0.05)
+    ahead: tuple[asyncio.Task, asyncio.Event] | None = None
+    results = []
+    for start in range(0, 40, 4):
+        if ahead is not None:
+            await ahead[1].wait()
+        taken = asyncio.Event()
+        call = asyncio.create_task(b.submit(list(range(start, start + 4)), taken=taken.set))
+        if ahead is not None:
+            results += await ahead[0]
+            # Its pass done, the batch behind it was already sent (the slot frees before results go out).
+            assert taken.is_set() or call.done()
+        ahead = (call, taken)
+    results += await ahead[0]
+    assert results == [2 * i for i in range(40)]
+    assert model.batches == [list(range(s, s + 4)) for s in range(0, 40, 4)]
+    await b.close()
