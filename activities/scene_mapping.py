@@ -24,7 +24,7 @@ import numpy as np
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.heartbeat import heartbeating, heartbeating_until_done
+from activities.heartbeat import heartbeating
 from activities.inference import batch_share, counted_by, ready_batcher, resolve_model
 from swath.blobstore import BlobStore
 from swath.db import runs, scenes
