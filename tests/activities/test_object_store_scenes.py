@@ -160,12 +160,7 @@ async def test_a_run_over_s3_bands_reads_only_the_aoi_and_stages_what_a_local_st
         assert 0 < copies[band] < 0.3 * size, (band, copies[band], size)
     planned = {b.name: b.bytes_to_read for b in plan.inputs[0].bands}
     assert planned == copies, "the estimate counted the bytes the S3 server then sent the run"
-    assert len(from_s3) == len(from_local)
-    for got, expected in zip(from_s3, from_local):
-        assert (got is None) == (expected is None)
-        if got is not None:
-            for name in expected:
-                np.testing.assert_array_equal(got[name], expected[name])
+    _assert_same_blocks(from_s3, from_local)
 
 
 async def test_a_one_file_scene_in_s3_is_read_by_range_from_its_pin(
@@ -199,11 +194,7 @@ async def test_a_one_file_scene_in_s3_is_read_by_range_from_its_pin(
     assert original == 0, "read from the pinned copy only"
     assert f"{prefix}/staged/{run_id}/pins/0" in s3.keys(prefix)
     assert scene.blocks == local_scene.blocks > 1
-    for got, expected in zip(from_s3, from_local, strict=True):
-        assert (got is None) == (expected is None)
-        if got is not None:
-            for name in expected:
-                np.testing.assert_array_equal(got[name], expected[name])
+    _assert_same_blocks(from_s3, from_local)
 
 
 async def test_an_s3_scene_replaced_during_its_run_is_read_from_its_pin_and_a_changed_pin_is_refused(
@@ -237,3 +228,13 @@ async def test_an_s3_scene_replaced_during_its_run_is_read_from_its_pin_and_a_ch
         await _staged_blocks(blobs, ingest, run_id, scene)
     assert caught.value.type == ItemErrorCode.SCENE_CHANGED and caught.value.non_retryable
     await ingest.aclose()
+
+
+def _assert_same_blocks(got: list, expected: list) -> None:
+    """The staged blocks of two reads of one scene, block by block and array by array, are equal."""
+    assert len(got) == len(expected)
+    for mine, theirs in zip(got, expected):
+        assert (mine is None) == (theirs is None)
+        if mine is not None:
+            for name in theirs:
+                np.testing.assert_array_equal(mine[name], theirs[name])
