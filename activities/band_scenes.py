@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from affine import Affine
-from rasterio.errors import RasterioError
 from rasterio.features import bounds as geometry_bounds
 from rasterio.warp import transform_bounds, transform_geom
 
@@ -151,6 +150,8 @@ def _grid(bands: list[SceneBand], resolution: float | None) -> tuple[str, tuple[
         return finest.crs, (a, b, c, d, e, f), finest.width, finest.height
     if b or d:
         raise ItemProblem(ItemErrorCode.UNUSABLE_RESOLUTION, f"band {finest.name} is rotated; give no `resolution`")
+    if not math.isfinite(resolution) or resolution < 0:
+        raise ItemProblem(ItemErrorCode.UNUSABLE_RESOLUTION, f"the resolution {resolution} is not a pixel size")
     width = max(1, round(finest.width * abs(a) / resolution))
     height = max(1, round(finest.height * abs(e) / resolution))
     return finest.crs, (math.copysign(resolution, a), 0.0, c, 0.0, math.copysign(resolution, e), f), width, height
@@ -163,8 +164,10 @@ def _cut_to_aoi(
     try:
         geometry = transform_geom(aoi_crs, crs, aoi)
         x0, y0, x1, y1 = geometry_bounds(geometry)
-    except (RasterioError, ValueError, KeyError, TypeError, AttributeError) as err:
+    except Exception as err:  # noqa: BLE001 - GDAL's own errors (a point outside the CRS's domain) are not RasterioErrors
         raise ItemProblem(ItemErrorCode.INVALID_AOI, f"the area of interest is not a usable geometry: {err}"[:300]) from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise ItemProblem(ItemErrorCode.INVALID_AOI, "the area of interest has coordinates its CRS cannot place")
     inverse = ~Affine(*transform)
     corners = [inverse @ (x, y) for x in (x0, x1) for y in (y0, y1)]
     col0 = max(0, math.floor(min(c for c, _ in corners)))

@@ -16,6 +16,7 @@ not say the offset is already applied, `earthsearch:boa_offset_applied`) gets it
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -69,19 +70,30 @@ def match_bands(
     item: pystac.Item, bands: tuple[str, ...], *, manifest_scale: float, overrides: dict[str, str] | None = None,
     base_href: str | None = None,
 ) -> list[AssetBand]:
-    """The asset of each of `bands`, in that order; `ItemProblem(missing_bands)` naming every one not found."""
+    """The asset of each of `bands`, in that order; `ItemProblem(missing_bands)` naming every one not found,
+    `ItemProblem(invalid_stac_item)` when the fields that match or scale a band are not of their types."""
     overrides = overrides or {}
-    candidates = {key: asset for key, asset in item.assets.items() if _is_raster(asset)}
+    try:
+        candidates = {key: asset for key, asset in item.assets.items() if _is_raster(asset)}
+    except _FIELD_ERRORS as err:
+        raise _unreadable("an asset's type or roles", err) from None
     found, missing = [], []
     for band in bands:
-        match = _match(item, band, candidates, overrides.get(band))
-        if match is None:
-            missing.append(band)
-            continue
-        key, index = match
-        asset = item.assets[key]
-        href = asset.href if not base_href else urljoin(base_href, asset.href)
-        gain, bias, nodata = _values(item, asset, index, manifest_scale)
+        try:
+            match = _match(item, band, candidates, overrides.get(band))
+            if match is None:
+                missing.append(band)
+                continue
+            key, index = match
+            asset = item.assets[key]
+            href = asset.href if not base_href else urljoin(base_href, asset.href)
+            gain, bias, nodata = _values(item, asset, index, manifest_scale)
+        except _FIELD_ERRORS as err:
+            raise _unreadable(f"the fields of band {band}", err) from None
+        if not (math.isfinite(gain) and math.isfinite(bias)):
+            raise ItemProblem(
+                ItemErrorCode.INVALID_STAC_ITEM, f"band {band}'s scale and offset are not finite numbers"
+            )
         found.append(AssetBand(band, key, href, index + 1, nodata, gain, bias))
     if missing:
         raise ItemProblem(
@@ -89,6 +101,14 @@ def match_bands(
             f"the STAC item has no asset for bands {', '.join(missing)} (assets: {', '.join(sorted(candidates)) or 'none'})",
         )
     return found
+
+
+#: What reading an item's fields raises when one is not of its type (a list for a number, …).
+_FIELD_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)
+
+
+def _unreadable(what: str, err: Exception) -> ItemProblem:
+    return ItemProblem(ItemErrorCode.INVALID_STAC_ITEM, f"the STAC item's {what} cannot be read: {err}"[:300])
 
 
 def _is_raster(asset: pystac.Asset) -> bool:
@@ -141,8 +161,10 @@ def _values(item: pystac.Item, asset: pystac.Asset, index: int, manifest_scale: 
         entry.update({k.removeprefix("raster:"): v for k, v in bands[index].items()})
     scale, offset = entry.get("scale"), entry.get("offset")
     nodata = entry.get("nodata", asset.extra_fields.get("nodata"))
-    if isinstance(nodata, str):  # "nan", "inf"
-        nodata = float(nodata)
+    if nodata is not None:
+        if isinstance(nodata, bool) or not isinstance(nodata, (int, float, str)):
+            raise TypeError(f"nodata {nodata!r} is not a number")
+        nodata = float(nodata)  # a number, or "nan", "inf" as text
     gain = float(scale) * manifest_scale if scale is not None else 1.0
     bias = float(offset) * manifest_scale if offset is not None else 0.0
     if offset is None and _sentinel2_offset_due(item):

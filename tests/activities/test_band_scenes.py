@@ -18,7 +18,7 @@ from rasterio.windows import Window
 from activities import band_scenes
 from activities.scene_files import SceneFiles
 from swath.blobstore import LocalBlobStore
-from swath.domain.contracts import StagedScene
+from swath.domain.contracts import SceneBand, StagedScene
 from swath.imagery import grid
 from swath.imagery.blocks import decode_arrays
 from swath.imagery.decoder import RasterDecoder
@@ -111,3 +111,23 @@ async def test_every_block_of_a_20m_band_reads_by_range_like_the_whole_file(
                 np.testing.assert_allclose(inside, expected, err_msg=f"{band.name}, block {block}")
     await files.aclose()
     await decoder.aclose()
+
+
+@pytest.mark.parametrize("aoi", [
+    {"type": "Polygon", "coordinates": [[[1e308, 0], [1e308, 1], [0, 1], [1e308, 0]]]},  # past any CRS's domain
+    {"type": "Polygon", "coordinates": [[[10, 95], [11, 95], [11, 96], [10, 95]]]},  # latitude past the pole
+    {"type": "Polygon", "coordinates": [[[10, 50], [11, "50"], [11, 51], [10, 50]]]},
+    {"type": "Polygon", "coordinates": [[[10, 50]]]},
+])
+def test_an_aoi_its_crs_cannot_place_is_an_item_error(aoi: dict) -> None:
+    with pytest.raises(band_scenes.ItemProblem) as caught:
+        band_scenes._cut_to_aoi(aoi, "EPSG:4326", CRS, tuple(TRANSFORM)[:6], SIDE, SIDE)
+    assert caught.value.code == band_scenes.ItemErrorCode.INVALID_AOI
+
+
+@pytest.mark.parametrize("resolution", [float("inf"), float("nan"), -10.0])
+def test_a_resolution_that_is_no_pixel_size_is_an_item_error(resolution: float) -> None:
+    band = SceneBand(name="B02", uri="blob://x", crs=CRS, transform=list(tuple(TRANSFORM)[:6]), width=SIDE, height=SIDE)
+    with pytest.raises(band_scenes.ItemProblem) as caught:
+        band_scenes._grid([band], resolution)
+    assert caught.value.code == band_scenes.ItemErrorCode.UNUSABLE_RESOLUTION
