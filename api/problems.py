@@ -119,6 +119,13 @@ def problem_body(
     return body
 
 
+def _message(error: dict[str, Any]) -> str:
+    """A validation error's message; a JSON syntax error says what was wrong where ("Expecting ','")."""
+    msg = str(error.get("msg", ""))
+    reason = (error.get("ctx") or {}).get("error")
+    return f"{msg}: {reason}" if error.get("type") == "json_invalid" and reason else msg
+
+
 def install(app: FastAPI) -> None:
     """Route every error through problem details."""
 
@@ -131,7 +138,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+            {"loc": list(e.get("loc", ())), "msg": _message(e), "type": e.get("type", "")} for e in exc.errors()
         ]
         detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
         return problem_response(ProblemType.VALIDATION, detail, instance=request.url.path, errors=errors)

@@ -3,6 +3,7 @@ letters); a run's own representation is `swath.domain.run_view`, shared with web
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -68,7 +69,7 @@ class InputItem(BaseModel):
     )
     crs: str | None = Field(default=None, max_length=200, examples=["EPSG:32618"], description="The CRS of `aoi`.")
     resolution: float | None = Field(
-        default=None, gt=0, description="Pixel size of the grid the bands are resampled onto (default: the finest band's).",
+        default=None, gt=0, allow_inf_nan=False, description="Pixel size of the grid the bands are resampled onto (default: the finest band's).",
     )
 
     @model_validator(mode="after")
@@ -98,7 +99,7 @@ def _is_geometry(value: dict[str, Any]) -> bool:
         if not isinstance(coordinates, list) or not coordinates or not isinstance(coordinates[0], list):
             return False
         coordinates = coordinates[0]
-    return all(isinstance(v, (int, float)) for v in coordinates)
+    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in coordinates)
 
 
 class RunCreate(BaseModel):

@@ -10,10 +10,11 @@ from api.deps import ClientsDep, Writer
 from api.problems import PROBLEM
 from api.schemas import BlobOut
 from api.services import blobs
-from api.upload_slots import UploadSlots
 from api.state import api_state
+from api.strict_json import StrictJsonRoute
+from api.upload_slots import UploadSlots
 
-router = APIRouter(prefix="/v1/blobs", tags=["blobs"])
+router = APIRouter(route_class=StrictJsonRoute, prefix="/v1/blobs", tags=["blobs"])
 #: Where uploads are routed; the body size limit of this prefix is `upload_max_bytes`.
 PREFIX = f"{router.prefix}/"
 RAW_BODY = {

@@ -12,9 +12,10 @@ from api.pagination import CURSOR_PATTERN
 from api.problems import PROBLEM
 from api.schemas import BulkRedriveOut, DeadLetterOut, DeadLetterPage, RedriveFilter
 from api.services import dead_letters
+from api.strict_json import StrictJsonRoute
 from swath.domain.run_view import RunOut
 
-router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
+router = APIRouter(route_class=StrictJsonRoute, prefix="/v1/dead-letters", tags=["dead letters"])
 
 
 @router.get("", responses={422: PROBLEM})

@@ -7,8 +7,9 @@ from fastapi.responses import JSONResponse
 
 from api.deps import ClientsDep
 from api.state import api_state
+from api.strict_json import StrictJsonRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=StrictJsonRoute, tags=["health"])
 
 
 @router.get("/healthz")

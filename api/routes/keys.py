@@ -12,11 +12,12 @@ from api.deps import Admin, ClientsDep
 from api.problems import PROBLEM
 from api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut, RevokedToken, TokenRevoke
 from api.services import keys
+from api.strict_json import StrictJsonRoute
 from swath.domain.principal import TENANT_PATTERN
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(route_class=StrictJsonRoute, prefix="/v1/keys", tags=["keys"])
 #: Revoked JWTs, by `jti`: beside the keys (not under `/v1/keys/`, where a path segment is a key's id).
-revoked_tokens = APIRouter(prefix="/v1/revoked-tokens", tags=["keys"])
+revoked_tokens = APIRouter(route_class=StrictJsonRoute, prefix="/v1/revoked-tokens", tags=["keys"])
 
 
 @router.post("", status_code=201, responses={422: PROBLEM})

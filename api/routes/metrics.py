@@ -21,8 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.allow import HTTP_METHODS
 from api.state import api_state
+from api.strict_json import StrictJsonRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=StrictJsonRoute, tags=["health"])
 
 #: Methods counted under their own name: the routable ones, and the two HTTP defines that never are.
 LABELLED_METHODS = frozenset((*HTTP_METHODS, "CONNECT", "TRACE"))

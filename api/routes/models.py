@@ -20,10 +20,11 @@ from api.model_schemas import (
 )
 from api.problems import PROBLEM
 from api.services import models
+from api.strict_json import StrictJsonRoute
 from swath.models.manifests import manifest_schema
 from swath.models.store import ALIAS_PATTERN, MODEL_NAME_PATTERN, VERSION_PATTERN
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(route_class=StrictJsonRoute, prefix="/v1/models", tags=["models"])
 Name = Annotated[str, Path(pattern=MODEL_NAME_PATTERN)]
 Version = Annotated[str, Path(pattern=VERSION_PATTERN)]
 Alias = Annotated[str, Path(pattern=ALIAS_PATTERN)]

@@ -10,18 +10,19 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import ClientsDep, Reader, RunLogContext, Writer
+from api.estimate_schemas import RunEstimate
 from api.pagination import CURSOR_PATTERN
 from api.problems import PROBLEM
-from api.estimate_schemas import RunEstimate
 from api.run_body import REQUEST_BODY, parse_run_create
 from api.run_watchers import RunWatchers
 from api.schemas import RunPage
 from api.services import estimates, outputs, run_events, runs
 from api.state import api_state
+from api.strict_json import StrictJsonRoute
 from swath.domain.run_view import RunOut, Status
 from swath.domain.status import RunStatus
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"], dependencies=[RunLogContext])
+router = APIRouter(route_class=StrictJsonRoute, prefix="/v1/runs", tags=["runs"], dependencies=[RunLogContext])
 
 
 CREATED = {"model": RunOut, "description": "The run ended within `Prefer: wait=N`: its final state, with results."}

@@ -11,9 +11,10 @@ from api.deps import Admin, ClientsDep, Reader
 from api.problems import PROBLEM, Problem, ProblemType
 from api.schemas import IsoTime, TenantOut, TenantUpdate, UsageOut
 from api.services import tenants
+from api.strict_json import StrictJsonRoute
 from swath.domain.principal import TENANT_PATTERN
 
-router = APIRouter(tags=["tenants"])
+router = APIRouter(route_class=StrictJsonRoute, tags=["tenants"])
 TenantName = Annotated[str, Path(pattern=TENANT_PATTERN)]
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 from api.deps import ClientsDep, Reader, Writer
 from api.problems import PROBLEM
 from api.services import webhooks
+from api.strict_json import StrictJsonRoute
 from api.webhook_schemas import (
     DeliveryOut,
     DeliveryPage,
@@ -27,9 +28,9 @@ from api.webhook_schemas import (
 
 MessageId = Annotated[str, Path(pattern=r"^msg_[0-9a-f]{32}$")]
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-endpoints = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
-deliveries = APIRouter(prefix="/v1/webhook-deliveries", tags=["webhooks"])
+router = APIRouter(route_class=StrictJsonRoute, prefix="/v1/webhooks", tags=["webhooks"])
+endpoints = APIRouter(route_class=StrictJsonRoute, prefix="/v1/webhook-endpoints", tags=["webhooks"])
+deliveries = APIRouter(route_class=StrictJsonRoute, prefix="/v1/webhook-deliveries", tags=["webhooks"])
 
 
 @router.get("/default/secret")

@@ -5,6 +5,7 @@ refuses, and the links the stateful fuzzer follows. Over the real API on loopbac
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -148,3 +149,31 @@ async def test_create_and_list_operations_link_to_the_operations_on_their_ids(cl
     assert set(links("/v1/runs", "post", "202")) == operation_ids("/v1/runs")
     assert set(links("/v1/keys", "post", "201")) == operation_ids("/v1/keys")
     assert links("/v1/webhook-endpoints", "get", "200") == {}  # an empty page has no id to follow
+
+
+
+#: Bodies with a number where JSON has none ("@" is replaced by NaN, Infinity or -Infinity).
+NON_JSON_NUMBERS = {
+    "run params": ("/v1/runs", {"model": "crop-classifier", "inputs": [{"id": "a", "uri": "blob://x"}],
+                                "params": {"threshold": "@"}}),
+    "run resolution": ("/v1/runs", {"model": "landcover-segmenter", "inputs": [
+        {"id": "a", "bands": {"B02": "blob://x"}, "resolution": "@"}]}),
+    "run aoi": ("/v1/runs", {"model": "landcover-segmenter", "inputs": [
+        {"id": "a", "bands": {"B02": "blob://x"}, "aoi": {"type": "Polygon", "coordinates": [[[0, 0], [1, "@"], [1, 1], [0, 0]]]}}]}),
+    "estimate": ("/v1/runs?dry_run=true", {"model": "crop-classifier", "inputs": [{"id": "a", "uri": "blob://x"}],
+                                           "params": {"threshold": "@"}}),
+    "webhook endpoint": ("/v1/webhook-endpoints", {"url": UNUSED_URL, "description": "@"}),
+    "redrive filter": ("/v1/dead-letters/redrive", {"code": "@"}),
+}
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("where", sorted(NON_JSON_NUMBERS))
+async def test_numbers_json_does_not_have_are_a_422(tenant: httpx.AsyncClient, constant: str, where: str) -> None:
+    """Python's JSON parser reads NaN and ±Infinity, which JSON (RFC 8259) and PostgreSQL's jsonb do not."""
+    path, body = NON_JSON_NUMBERS[where]
+    content = json.dumps(body).replace('"@"', constant)
+    response = await tenant.post(path, content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert f"{constant} is not a JSON number" in response.text
