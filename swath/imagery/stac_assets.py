@@ -86,6 +86,8 @@ def match_bands(
                 continue
             key, index = match
             asset = item.assets[key]
+            if not isinstance(asset.href, str) or not asset.href:
+                raise TypeError(f"asset {key}'s href {asset.href!r} is not a URL")
             href = asset.href if not base_href else urljoin(base_href, asset.href)
             gain, bias, nodata = _values(item, asset, index, manifest_scale)
         except _FIELD_ERRORS as err:

@@ -39,10 +39,9 @@ def _replaced(path: tuple, value: Any) -> dict:
     return item
 
 
-def _match(item: dict, overrides: dict[str, str] | None = None) -> list[stac_assets.AssetBand]:
+def _match(item: dict, overrides: dict[str, str] | None = None, base_href: str | None = None) -> list[stac_assets.AssetBand]:
     return stac_assets.match_bands(
-        stac_assets.parse_item(item), ("B02",), manifest_scale=10000, overrides=overrides,
-        base_href="https://example.com/item.json",
+        stac_assets.parse_item(item), ("B02",), manifest_scale=10000, overrides=overrides, base_href=base_href,
     )
 
 
@@ -54,12 +53,13 @@ def test_the_valid_item_matches() -> None:
 @pytest.mark.parametrize("path", _paths(ITEM), ids=lambda p: "/".join(map(str, p)))
 def test_a_field_of_the_wrong_type_is_an_item_error_or_ignored(path: tuple) -> None:
     for value in WRONG:
-        for overrides in (None, {"B02": "blue"}):
+        for overrides, base_href in [(None, None), ({"B02": "blue"}, None), (None, "https://example.com/item.json")]:
             try:
-                bands = _match(_replaced(path, value), overrides)
+                bands = _match(_replaced(path, value), overrides, base_href)
             except ItemProblem as problem:
                 assert problem.code in (ItemErrorCode.INVALID_STAC_ITEM, ItemErrorCode.MISSING_BANDS), (value, problem)
                 continue
             for band in bands:
                 assert math.isfinite(band.gain) and math.isfinite(band.bias), (value, band)
                 assert band.nodata is None or isinstance(band.nodata, float), (value, band)
+                assert isinstance(band.href, str) and band.href, (value, band)
