@@ -239,7 +239,7 @@ class IngestActivities:
             location = await self._full_uri(item)
             try:
                 raw = json.loads(await self._fetch(location))
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past the parser's depth
                 raise ItemProblem(ItemErrorCode.INVALID_STAC_ITEM, "the STAC item is not JSON") from None
             base = None if location.startswith(SCHEME) else location
             stac = stac_assets.parse_item(raw, self_href=base)

@@ -4,6 +4,7 @@ sparse copies and a real decoder child, against the same bands read whole with r
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import httpx
@@ -14,15 +15,20 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
+from temporalio.testing import ActivityEnvironment
 
 from activities import band_scenes
+from activities.ingest import IngestActivities
 from activities.scene_files import SceneFiles
 from swath.blobstore import LocalBlobStore
-from swath.domain.contracts import SceneBand, StagedScene
+from swath.domain.contracts import IngestRequest, InputRef, SceneBand, StagedScene
+from swath.domain.errors import ItemErrorCode
+from swath.domain.status import InputKind
 from swath.imagery import grid
 from swath.imagery.blocks import decode_arrays
 from swath.imagery.decoder import RasterDecoder
 from swath.models.registry import ModelRegistry
+from swath.outbound.urlguard import UrlGuard
 from swath.settings import BUNDLED_REGISTRY
 from tests.utils.loopback_http import FileServer, serving_files
 
@@ -122,7 +128,7 @@ async def test_every_block_of_a_20m_band_reads_by_range_like_the_whole_file(
 def test_an_aoi_its_crs_cannot_place_is_an_item_error(aoi: dict) -> None:
     with pytest.raises(band_scenes.ItemProblem) as caught:
         band_scenes._cut_to_aoi(aoi, "EPSG:4326", CRS, tuple(TRANSFORM)[:6], SIDE, SIDE)
-    assert caught.value.code == band_scenes.ItemErrorCode.INVALID_AOI
+    assert caught.value.code == ItemErrorCode.INVALID_AOI
 
 
 @pytest.mark.parametrize("resolution", [float("inf"), float("nan"), -10.0])
@@ -130,4 +136,20 @@ def test_a_resolution_that_is_no_pixel_size_is_an_item_error(resolution: float) 
     band = SceneBand(name="B02", uri="blob://x", crs=CRS, transform=list(tuple(TRANSFORM)[:6]), width=SIDE, height=SIDE)
     with pytest.raises(band_scenes.ItemProblem) as caught:
         band_scenes._grid([band], resolution)
-    assert caught.value.code == band_scenes.ItemErrorCode.UNUSABLE_RESOLUTION
+    assert caught.value.code == ItemErrorCode.UNUSABLE_RESOLUTION
+
+
+async def test_a_stac_item_nested_past_the_parser_s_depth_is_an_item_error(tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    ref = await blobs.put("tenants/acme/uploads/item.json", b"[" * 200_000 + b"]" * 200_000)
+    decoder = RasterDecoder(processes=1)
+    try:
+        ingest = IngestActivities(
+            blobs=blobs, registry=ModelRegistry(BUNDLED_REGISTRY), guard=UrlGuard(), max_item_bytes=1 << 20,
+            scene_files=SceneFiles(blobs, tmp_path / "cache"), scene_decoder=decoder,
+        )
+        item = InputRef("deep", ref, kind=InputKind.SCENE, stac_item=True)
+        result = await ActivityEnvironment().run(ingest.ingest_inputs, IngestRequest(str(uuid.uuid4()), MODEL, [item], tenant="acme"))
+    finally:
+        await decoder.aclose()
+    assert [(e.id, e.code) for e in result.errors] == [("deep", ItemErrorCode.INVALID_STAC_ITEM)]
