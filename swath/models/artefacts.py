@@ -147,6 +147,12 @@ def inspect_torch_export(path: Path) -> None:
             raise ModelRejectedError("the artefact is not a torch.export archive: files outside one root folder")
         root = roots.pop() + "/"
         files = {name[len(root):]: name for name in names if not name.endswith("/")}
+        for info in archive.infolist():
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise UnsafeArtefactError(
+                    f"{info.filename} is compressed; torch.export.save stores every file as it is, and a "
+                    "compressed one could inflate past any bound when read"
+                )
         for rel in files:
             if rel.startswith("data/aotinductor/") or rel.endswith((".so", ".dll", ".dylib", ".cpp", ".py")):
                 raise UnsafeArtefactError(

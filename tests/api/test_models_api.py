@@ -76,10 +76,10 @@ def exported(tmp: Path) -> bytes:
     return path.read_bytes()
 
 
-def rewritten(archive: bytes, change) -> bytes:
+def rewritten(archive: bytes, change, compression: int = zipfile.ZIP_STORED) -> bytes:
     """A copy of a zip with `change(name, data) -> data` applied to each member."""
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(archive)) as src, zipfile.ZipFile(out, "w") as dst:
+    with zipfile.ZipFile(io.BytesIO(archive)) as src, zipfile.ZipFile(out, "w", compression) as dst:
         for info in src.infolist():
             dst.writestr(info.filename, change(info.filename, src.read(info.filename)))
     return out.getvalue()
@@ -180,6 +180,9 @@ async def test_bad_artefacts_are_rejected_with_a_reason_and_never_served(
     torch.save(Payload(), evil)
     pickled_inputs = rewritten(program, lambda n, d: evil.getvalue() if n.endswith("sample_inputs/model.pt") else d)
     corrupted = good[: len(good) // 2]
+    # 64 MiB of whitespace in the program's JSON, deflated to about 64 KiB: read, it would inflate.
+    inflating = rewritten(program, lambda n, d: d + b" " * (64 << 20) if n.endswith("models/model.json") else d,
+                          zipfile.ZIP_DEFLATED)
     cases = {
         "corrupt": (corrupted, manifest(corrupted, "onnx"), "not an ONNX model"),
         "sha": (good, {**manifest(good, "onnx"), "sha256": "0" * 64}, "sha256 mismatch"),
@@ -187,6 +190,7 @@ async def test_bad_artefacts_are_rejected_with_a_reason_and_never_served(
         "pickled-weights": (pickled_weights, manifest(pickled_weights, "torch_export"), "pickled"),
         "pickled-inputs": (pickled_inputs, manifest(pickled_inputs, "torch_export"), "unpickle"),
         "external": (with_external, manifest(with_external, "onnx"), "external data"),
+        "compressed": (inflating, manifest(inflating, "torch_export"), "is compressed"),
     }
     for n, (data, man, why) in enumerate(cases.values()):
         # Each case its own model: a rejected version does not fix a model's input spec or labels.
