@@ -1,7 +1,8 @@
 """Validating a pushed model version on the inference pool (never in the API process).
 
 The activity reads the uploaded artefact from the blob store into a scratch file, validates it
-(`swath.models.validation`: sha256, schema, contents, load, one forward pass, output shape) and
+(`swath.models.validation`: sha256, schema, contents, load, one forward pass, output shape) in a
+child process bounded in time and memory (`activities.validation_process`) and
 records the outcome: a `ready` version's artefact is copied to its own key of the registry
 (`models/<name>/<version>/<file>`), which the tenant's upload lifecycle never purges; a
 `rejected` one keeps its reason and nothing of it is ever served. Recording is idempotent (a
@@ -20,12 +21,13 @@ import asyncpg
 from temporalio import activity
 
 from activities.heartbeat import heartbeating_until_done
+from activities.validation_process import validate_in_child
 from swath.blobstore import BlobStore, ref_of
 from swath.db import models as queries
 from swath.domain.errors import BlobNotFoundError, ModelRejectedError
 from swath.domain.model_contracts import ValidateModelRequest, ValidateModelResult
 from swath.models.store import artefact_key
-from swath.models.validation import ValidationBudget, validate_version
+from swath.models.validation import ValidationBudget
 from swath.temporal.catalog import VALIDATE_MODEL_VERSION, VALIDATION_ATTEMPTS
 
 _CHUNK = 1 << 20
@@ -83,7 +85,7 @@ class ModelValidationActivities:
             except BlobNotFoundError:
                 return f"no uploaded artefact under {row['source_key'].rsplit('/', 1)[-1]!r}"
             try:
-                await asyncio.to_thread(validate_version, manifest, path, device=self.device, budget=self.budget)
+                await validate_in_child(manifest, path, device=self.device, budget=self.budget)
             except ModelRejectedError as err:
                 return str(err)
             await self.blobs.put_stream(

@@ -136,6 +136,16 @@ class Settings(BaseSettings):
         "loaded; loading another evicts the least recently used idle ones (warm aliases' last). A version in "
         "use is never evicted, so the bound may be passed while every loaded version is busy.",
     )
+    model_validation_timeout_s: float = Field(
+        default=300, gt=0, description="Longest a pushed model version's validation (loading it and one forward "
+        "pass, in a child process of the inference pool) may take; past it the child is killed and the version "
+        "rejected.",
+    )
+    model_validation_memory_bytes: int = Field(
+        default=8 * 1024**3, ge=0, description="Address space (RLIMIT_AS) a model version's validation process "
+        "may use on the CPU; past it the version is rejected (0: no cap; on a GPU the process is only first in "
+        "line for the OOM killer).",
+    )
     inference_warm_refresh_s: float = Field(
         default=30, ge=0, description="How often the inference pool re-reads the warm aliases and warms the "
         "versions they newly target, so a promoted version is warm without a restart (0: only at start).",

@@ -35,6 +35,11 @@ class ValidationBudget:
     max_bytes: int = 2 * 1024**3
     #: The longest one forward pass of `PROBE_BATCH` items may take on the pool's device.
     max_forward_s: float = 60.0
+    #: The longest a whole validation (loading and one forward pass) may take before its process is
+    #: killed (`activities.validation_process`).
+    max_seconds: float = 300.0
+    #: The address space a validation's process may use on the CPU (0: no cap).
+    max_memory_bytes: int = 8 * 1024**3
 
 
 def validate_version(stored: dict[str, Any], path: Path, *, device: str = "cpu",

@@ -20,6 +20,7 @@ from swath.models.faults import FaultInjector
 from swath.models.bundled import register_bundled
 from swath.models.registry import ModelManifest
 from swath.models.store import StoredRegistry
+from swath.models.validation import ValidationBudget
 from swath.models.serving import pick_device
 from swath.observe.metrics import start_gpu_sampler
 from swath.settings import Settings
@@ -71,6 +72,9 @@ async def build(settings: Settings, stack: AsyncExitStack, temporal: Client) -> 
         ),
         ModelValidationActivities(
             db=db, blobs=blobs, scratch_dir=settings.data_dir / "model-validation", device=device,
+            budget=ValidationBudget(
+                max_seconds=settings.model_validation_timeout_s, max_memory_bytes=settings.model_validation_memory_bytes,
+            ),
         ),
     ]
 
