@@ -137,9 +137,13 @@ class Settings(BaseSettings):
         "use is never evicted, so the bound may be passed while every loaded version is busy.",
     )
     model_validation_timeout_s: float = Field(
-        default=300, gt=0, description="Longest a pushed model version's validation (loading it and one forward "
+        default=300, gt=0, le=600, description="Longest a pushed model version's validation (loading it and one forward "
         "pass, in a child process of the inference pool) may take; past it the child is killed and the version "
         "rejected.",
+    )
+    model_validations_per_tenant: int = Field(
+        default=2, ge=1, description="Pushed model versions one tenant may have validating at once (each is "
+        "a process on the inference pool); a push past it is answered 429 with Retry-After.",
     )
     model_validation_memory_bytes: int = Field(
         default=8 * 1024**3, ge=0, description="Address space (RLIMIT_AS) a model version's validation process "

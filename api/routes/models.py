@@ -55,7 +55,9 @@ async def get_model(name: Name, clients: ClientsDep, principal: ModelReader) -> 
     return await models.get_model(clients, principal, name)
 
 
-@router.post("/{name}/versions", status_code=202, responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM})
+@router.post(
+    "/{name}/versions", status_code=202, responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, 429: PROBLEM}
+)
 async def push_version(name: Name, body: VersionCreate, clients: ClientsDep, principal: ModelWriter) -> ModelVersionOut:
     """A version from an uploaded artefact and its manifest; `validating` until the inference pool
     has checked it (then `ready`, or `rejected` with the reason)."""

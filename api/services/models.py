@@ -27,7 +27,7 @@ from api.model_schemas import (
     ModelVersionOut,
 )
 from api.problems import Problem, ProblemType
-from api.services.blobs import upload_key
+from api.services.blobs import upload_key, uploads_prefix
 from swath.blobstore import ref_of
 from swath.db import models as queries
 from swath.domain.model_contracts import ValidateModelRequest
@@ -35,6 +35,9 @@ from swath.domain.principal import Principal
 from swath.models.manifests import differences, schema_errors, stored_manifest
 from swath.models.store import visible_to
 from swath.temporal.catalog import MODEL_VERSION
+
+#: When a tenant at its validation cap may push again: about one validation's time.
+VALIDATION_RETRY_AFTER_S = 30
 
 
 def model_workflow_id(name: str, version: str) -> str:
@@ -110,7 +113,15 @@ async def push_version(clients: Clients, principal: Principal, name: str, body: 
     source = upload_key(principal.tenant, body.artefact)
     if not await clients.blobs.exists(ref_of(source)):
         raise Problem(ProblemType.VALIDATION, f"no upload named {body.artefact!r}; upload it with PUT /v1/blobs/{{name}}")
-    async with clients.db.acquire() as conn:
+    async with clients.db.acquire() as conn, conn.transaction():
+        validating = await queries.lock_validations(conn, source_prefix=uploads_prefix(principal.tenant) + "/")
+        if validating >= clients.settings.model_validations_per_tenant:
+            raise Problem(
+                ProblemType.TOO_MANY_VALIDATIONS,
+                f"{validating} pushed versions of this tenant are still validating; at most "
+                f"{clients.settings.model_validations_per_tenant} may be at once",
+                headers={"Retry-After": str(VALIDATION_RETRY_AFTER_S)},
+            )
         previous = [v for v in await queries.list_versions(conn, model=name) if v["status"] != queries.REJECTED]
         if previous and (changed := differences(previous[-1]["manifest"], pushed)):
             raise Problem(

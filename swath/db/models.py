@@ -64,6 +64,16 @@ async def insert_version(
     ))
 
 
+async def lock_validations(conn: asyncpg.Connection, *, source_prefix: str) -> int:
+    """Inside a transaction: serialise pushes from uploads under `source_prefix` (one tenant's) until
+    it ends, and count their versions still `validating`."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('model-validations:' || $1))", source_prefix)
+    return await conn.fetchval(
+        "SELECT count(*) FROM model_versions WHERE status = 'validating' AND left(source_key, length($1)) = $1",
+        source_prefix,
+    )
+
+
 async def get_version(conn: asyncpg.Connection, *, model: str, version: str) -> dict[str, Any] | None:
     """One version of a model."""
     return _row(await conn.fetchrow(

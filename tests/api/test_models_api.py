@@ -338,3 +338,32 @@ async def test_runs_scopes_alone_cannot_manage_models(client: httpx.AsyncClient)
     r = await client.post("/v1/models", json={"name": "nope", "task": "classification"})
     assert r.status_code == 403
     assert (await client.get("/v1/models")).status_code == 403
+
+
+async def test_a_tenant_pushes_no_more_versions_while_its_validations_are_at_the_cap(
+    api_url: str, db, models_client: httpx.AsyncClient, settings
+) -> None:
+    """Each validation is a process on the inference pool: a tenant has at most
+    `SWATH_MODEL_VALIDATIONS_PER_TENANT` at once; another tenant's pushes go on."""
+    from swath.db import models as queries
+
+    tenant = f"busy-{uuid.uuid4().hex[:8]}"
+    key = await make_key(db, tenant, SCOPES)
+    data = onnx_model().SerializeToString()
+    async with httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as busy:
+        name = await new_model(busy)
+        async with db.acquire() as conn:  # validations in flight, as pushes leave them until the pool decides
+            for n in range(settings.model_validations_per_tenant):
+                await queries.insert_version(
+                    conn, model=name, version=f"0.0.{n}", status=queries.VALIDATING, format="onnx",
+                    sha256=hashlib.sha256(data).hexdigest(), manifest=manifest(data, "onnx"), created_by=tenant,
+                    source_key=f"tenants/{tenant}/uploads/{name}-0.0.{n}.bin",
+                )
+        assert (await busy.put(f"/v1/blobs/{name}.bin", content=data)).status_code in (200, 201)
+        r = await busy.post(f"/v1/models/{name}/versions",
+                            json={"version": "1.0.0", "artefact": f"{name}.bin", "manifest": manifest(data, "onnx")})
+        assert r.status_code == 429, r.text
+        assert r.json()["type"] == "/problems/too-many-validations"
+        assert int(r.headers["Retry-After"]) > 0
+    other = await new_model(models_client)
+    assert (await push(models_client, other, "1.0.0", data, manifest(data, "onnx")))["status"] == "ready"
