@@ -23,6 +23,7 @@ from rasterio.warp import transform_bounds, transform_geom
 
 from swath.blobstore import SCHEME
 from swath.domain.contracts import SceneBand, StagedScene
+from swath.domain.crs_codes import is_crs_code
 from swath.domain.errors import BlobNotFoundError, ItemErrorCode, ItemProblem, SceneTooLargeError
 from swath.domain.redact import redact_url
 from swath.imagery import grid
@@ -161,6 +162,9 @@ def _cut_to_aoi(
     aoi: dict[str, Any], aoi_crs: str, crs: str, transform: tuple[float, ...], width: int, height: int,
 ) -> tuple[dict[str, Any], tuple[tuple[float, ...], int, int]]:
     """The AOI in the grid's CRS, and the grid cut to the pixels its bounding box touches."""
+    if not is_crs_code(aoi_crs):  # any other text GDAL would read as a file name, or a URL
+        raise ItemProblem(ItemErrorCode.INVALID_AOI, "the area of interest's CRS is not an authority and a code "
+                          "(e.g. EPSG:32618)")
     try:
         geometry = transform_geom(aoi_crs, crs, aoi)
         x0, y0, x1, y1 = geometry_bounds(geometry)

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from api.webhook_schemas import RunWebhook
+from swath.domain.crs_codes import CRS_CODE_PATTERN
 from swath.domain.principal import SCOPES, TENANT_PATTERN
 from swath.domain.run_view import RunErrorOut, RunOut
 from swath.domain.priority import DEFAULT_PRIORITY, HIGHEST_PRIORITY, LOWEST_PRIORITY, MAX_WEIGHT, MIN_WEIGHT
@@ -67,7 +68,10 @@ class InputItem(BaseModel):
         default=None, description="A GeoJSON geometry: only the blocks it touches are read, and pixels outside it "
         "are nodata (WGS84 unless `crs` is given).",
     )
-    crs: str | None = Field(default=None, max_length=200, examples=["EPSG:32618"], description="The CRS of `aoi`.")
+    crs: str | None = Field(
+        default=None, pattern=CRS_CODE_PATTERN, examples=["EPSG:32618"],
+        description="The CRS of `aoi`, as an authority and a code (`EPSG:32618`).",
+    )
     resolution: float | None = Field(
         default=None, gt=0, allow_inf_nan=False, description="Pixel size of the grid the bands are resampled onto (default: the finest band's).",
     )

@@ -24,13 +24,13 @@ from swath.blobstore import LocalBlobStore
 from swath.domain.contracts import IngestRequest, InputRef, SceneBand, StagedScene
 from swath.domain.errors import ItemErrorCode
 from swath.domain.status import InputKind
-from swath.imagery import grid
+from swath.imagery import gdal_config, grid
 from swath.imagery.blocks import decode_arrays
 from swath.imagery.decoder import RasterDecoder
 from swath.models.registry import ModelRegistry
 from swath.outbound.urlguard import UrlGuard
 from swath.settings import BUNDLED_REGISTRY
-from tests.utils.loopback_http import FileServer, serving_files
+from tests.utils.loopback_http import FileServer, QuietHandler, serving, serving_files
 
 MODEL = "landcover-segmenter"
 #: The 10 m grid's side; the 20 m band has half as many pixels a side.
@@ -153,3 +153,24 @@ async def test_a_stac_item_nested_past_the_parser_s_depth_is_an_item_error(tmp_p
     finally:
         await decoder.aclose()
     assert [(e.id, e.code) for e in result.errors] == [("deep", ItemErrorCode.INVALID_STAC_ITEM)]
+
+
+def test_an_aoi_crs_that_is_not_an_authority_and_code_reaches_no_file_and_no_host() -> None:
+    """GDAL reads other CRS text as a file name: a `/vsicurl/` one was fetched, past the URL guard."""
+    requests: list[str] = []
+
+    class Recording(QuietHandler):
+        def do_HEAD(self) -> None:  # noqa: N802 - the standard library's name
+            requests.append(self.path)
+            self.answer(404)
+
+        do_GET = do_HEAD
+
+    aoi = {"type": "Polygon", "coordinates": [[[10, 50], [11, 50], [11, 51], [10, 50]]]}
+    with serving(Recording) as port:
+        for crs in (f"/vsicurl/http://127.0.0.1:{port}/a{gdal_config.GDAL_CONFIG['CPL_VSIL_CURL_ALLOWED_EXTENSIONS']}",
+                    "/etc/hostname", "EPSG:4326 ", "+proj=longlat"):
+            with pytest.raises(band_scenes.ItemProblem) as caught:
+                band_scenes._cut_to_aoi(aoi, crs, CRS, tuple(TRANSFORM)[:6], SIDE, SIDE)
+            assert caught.value.code == ItemErrorCode.INVALID_AOI
+    assert requests == []

@@ -195,11 +195,15 @@ def test_sentinel2_baseline_offset_applies_once() -> None:
     ({"id": "tile", "kind": "tile", "stac_item": "https://example.com/item.json"}, 422),
     ({"id": "other", "bands": {"B02": "blob://tenants/other/uploads/B02.tif"}}, 422),
     ({"id": "metadata", "bands": {"B02": "http://169.254.169.254/latest/B02.tif"}}, 422),
+    ({"id": "crs-path", "bands": {"B02": "blob://tenants/acme/uploads/B02.tif"}, "crs": "/vsicurl/http://10.0.0.1/x",
+      "aoi": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}}, 422),
 ])
 async def test_bad_per_band_inputs_are_refused_at_submission(client: httpx.AsyncClient, item: dict, status: int) -> None:
     response = await client.post("/v1/runs", json={"model": MODEL, "inputs": [item]})
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
+    if "crs" in item:  # refused for its CRS, which GDAL would have read as a file name
+        assert "crs" in response.json()["detail"], response.text
 
 
 def test_a_jpeg2000_band_reads_like_the_same_band_as_a_geotiff(tmp_path: Path) -> None:
