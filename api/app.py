@@ -16,12 +16,13 @@ from api.authentication import Authentication
 from api.clients import Clients
 from api.failure_metrics import FailureMetrics, snapshot_query
 from api.limits import BodySizeLimit
+from api.problems import ProblemType
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
 from api.routes import blobs, dead_letters, health, keys, metrics, models, runs, tenants, webhooks
 from api.run_watchers import RunWatchers
 from api.state import STATE_ATTRIBUTE, ApiState
-from api.upload_slots import UploadSlots
+from api.tenant_slots import TenantSlots
 from swath.auth.checks import ensure_safe_to_start
 from swath.auth.tokens import JwtVerifier
 from swath.blobstore import open_blob_store
@@ -83,7 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jwt_verifier=JwtVerifier.from_settings(settings),
         readiness=ReadinessProbe(ttl_s=settings.readyz_cache_s),
         failure_metrics=failure_metrics,
-        upload_slots=UploadSlots(settings.upload_concurrency_per_tenant),
+        upload_slots=TenantSlots(
+            settings.upload_concurrency_per_tenant, problem=ProblemType.TOO_MANY_UPLOADS, what="uploads", retry_after_s=5,
+        ),
+        stream_slots=TenantSlots(
+            settings.streams_per_tenant, problem=ProblemType.TOO_MANY_STREAMS, what="event streams and waits",
+            retry_after_s=5,
+        ),
         run_watchers=RunWatchers(),
     )
     state.metrics_registry.register(failure_metrics)

@@ -49,6 +49,8 @@ class ProblemType(StrEnum):
     QUOTA_EXCEEDED = "quota-exceeded", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     UPLOAD_TIMEOUT = "upload-timeout", HTTPStatus.REQUEST_TIMEOUT
     TOO_MANY_UPLOADS = "too-many-uploads", HTTPStatus.TOO_MANY_REQUESTS
+    #: The tenant holds as many event streams and `Prefer: wait` requests open as it may.
+    TOO_MANY_STREAMS = "too-many-streams", HTTPStatus.TOO_MANY_REQUESTS
     #: The tenant has as many pushed model versions still validating as it may (`docs/models.md`).
     TOO_MANY_VALIDATIONS = "too-many-validations", HTTPStatus.TOO_MANY_REQUESTS
     DELIVERY_IN_PROGRESS = "webhook-delivery-in-progress", HTTPStatus.CONFLICT

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from api.problems import Problem, ProblemType
 from api.schemas import RunCreate
-from api.strict_json import NotJsonNumber, refuse_constant
+from api.strict_json import raw_decode
 
 #: The member whose length is bounded while parsing.
 INPUTS = "inputs"
@@ -34,7 +34,6 @@ REQUEST_BODY = {
     }
 }
 
-_decoder = json.JSONDecoder(parse_constant=refuse_constant)
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
@@ -82,11 +81,9 @@ def _skip(text: str, idx: int) -> int:
 
 def _value(text: str, idx: int) -> tuple[Any, int]:
     try:
-        return _decoder.raw_decode(text, idx)
+        return raw_decode(text, idx)
     except json.JSONDecodeError as err:
         raise _Malformed(err.msg, err.pos) from None
-    except NotJsonNumber as err:
-        raise _Malformed(str(err), max(text.find(err.constant, idx), idx)) from None
     except RecursionError:  # nesting deeper than the decoder can follow
         raise _Malformed("nested too deeply", idx) from None
 

@@ -17,7 +17,7 @@ from api.failure_metrics import FailureMetrics
 from api.ratelimit import FailedAuthLimiter, RateLimiter
 from api.readiness import ReadinessProbe
 from api.run_watchers import RunWatchers
-from api.upload_slots import UploadSlots
+from api.tenant_slots import TenantSlots
 from swath.auth.tokens import JwtVerifier
 
 #: The attribute of `app.state` the one state object lives under.
@@ -31,7 +31,10 @@ class ApiState:
     jwt_verifier: JwtVerifier | None
     readiness: ReadinessProbe
     failure_metrics: FailureMetrics
-    upload_slots: UploadSlots
+    #: Uploads each tenant has in progress (`PUT /v1/blobs/{name}`).
+    upload_slots: TenantSlots
+    #: Event streams and `Prefer: wait` requests each tenant holds open.
+    stream_slots: TenantSlots
     #: One watcher per run streamed, shared by all its listeners (`GET /v1/runs/{id}/events`).
     run_watchers: RunWatchers
     metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)

@@ -294,6 +294,10 @@ class Settings(BaseSettings):
         default=30.0, gt=0,
         description="Longest an upload's body may send nothing; then it is cut off (408) and nothing is stored.",
     )
+    streams_per_tenant: int = Field(
+        default=200, ge=1, description="Run event streams and `Prefer: wait` requests one tenant may hold open "
+        "on one API process (an event stream past it is 429 with Retry-After; a wait past it answers at once).",
+    )
     upload_concurrency_per_tenant: int = Field(
         default=4, ge=1,
         description="Uploads one tenant may have in progress on one API process (429 with Retry-After beyond).",

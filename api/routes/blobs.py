@@ -12,7 +12,7 @@ from api.schemas import BlobOut
 from api.services import blobs
 from api.state import api_state
 from api.strict_json import StrictJsonRoute
-from api.upload_slots import UploadSlots
+from api.tenant_slots import TenantSlots
 
 router = APIRouter(route_class=StrictJsonRoute, prefix="/v1/blobs", tags=["blobs"])
 #: Where uploads are routed; the body size limit of this prefix is `upload_max_bytes`.
@@ -27,11 +27,11 @@ RAW_BODY = {
 }
 
 
-def _upload_slots(request: Request) -> UploadSlots:
+def _upload_slots(request: Request) -> TenantSlots:
     return api_state(request.app).upload_slots
 
 
-UploadSlotsDep = Annotated[UploadSlots, Depends(_upload_slots)]
+UploadSlotsDep = Annotated[TenantSlots, Depends(_upload_slots)]
 
 
 @router.put(

@@ -63,8 +63,11 @@ async def create_run(
         estimate = await estimates.estimate_run(clients, principal, body)
         return JSONResponse(estimate.model_dump(mode="json"))  # type: ignore[return-value]
     run = await runs.create_run(clients, principal, body, idempotency_key)
-    if (wait_s := run_events.prefer_wait(prefer)) is not None:
-        run = await run_events.wait_for_end(clients, _watchers(request), principal, run, wait_s)
+    slots = api_state(request.app).stream_slots
+    if (wait_s := run_events.prefer_wait(prefer)) is not None and slots.in_progress(principal.tenant) < slots.per_tenant:
+        # A tenant at its cap of open streams and waits is answered at once: the preference is not applied.
+        with slots.hold(principal.tenant):
+            run = await run_events.wait_for_end(clients, _watchers(request), principal, run, wait_s)
         response.headers["Preference-Applied"] = f"wait={wait_s}"
         if RunStatus(run.status).terminal:
             response.status_code = 201
@@ -107,7 +110,7 @@ async def get_run(
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events: `phase`, `progress` and, "
               "last, `end`; each `data` is the run as `GET /v1/runs/{id}` shows it."},
-        404: PROBLEM,
+        404: PROBLEM, 429: PROBLEM,
     },
 )
 async def run_events_stream(
@@ -120,12 +123,15 @@ async def run_events_stream(
     """Follow a run as it goes: one event per change of phase or progress, then its final state.
 
     Ids are the run's position (`<phase>-<done>`); reconnecting with `Last-Event-ID` resumes after it.
-    Every listener of a run shares one reader of it: listeners add no database load.
+    Every listener of a run shares one reader of it: listeners add no database load. A tenant holds
+    at most `SWATH_STREAMS_PER_TENANT` streams and `Prefer: wait` requests open (429 past it).
     """
     await runs.get_run(clients, principal, run_id)  # 404 before the stream starts
+    slot = api_state(request.app).stream_slots.take(principal.tenant)  # 429 past the tenant's cap
     stream = run_events.event_stream(clients, _watchers(request), principal, run_id, last_event_id)
     return StreamingResponse(
-        stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        slot.around(stream), media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 

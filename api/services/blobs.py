@@ -6,7 +6,7 @@ The body is never held: chunks go from the connection to the store, coalesced to
 body cut short leaves the name as it was: no partial blob, and a previous upload intact.
 
 What one tenant's uploads may take is bounded before and while the body is read: a slot of the
-tenant's concurrent uploads (`api.upload_slots`), the tenant's storage quota (bytes and files; a
+tenant's concurrent uploads (`api.tenant_slots`), the tenant's storage quota (bytes and files; a
 declared `Content-Length` is checked before any byte is read, a chunked body as it streams), and
 the longest the body may send nothing (`upload_read_timeout_s`, then 408).
 """
@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect
 from api.clients import Clients
 from api.problems import Problem, ProblemType
 from api.schemas import BlobOut
-from api.upload_slots import UploadSlots
+from api.tenant_slots import TenantSlots
 from swath.blobstore import STREAM_CHUNK_BYTES, BlobStore, ref_of
 from swath.domain.principal import Principal
 from swath.blobstore.lifecycle import uploads_prefix
@@ -82,7 +82,7 @@ async def usage_of(blobs: BlobStore, tenant: str, name: str) -> UploadUsage:
 
 async def upload(
     clients: Clients, principal: Principal, name: str, body: AsyncIterable[bytes], *,
-    declared_bytes: int | None, slots: UploadSlots,
+    declared_bytes: int | None, slots: TenantSlots,
 ) -> BlobOut:
     """Stream `body` to the tenant's upload `name`, replacing any previous one once it is complete.
 

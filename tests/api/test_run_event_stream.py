@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from http.server import BaseHTTPRequestHandler
 
 import asyncpg
@@ -21,8 +23,9 @@ from swath.db import runs as run_queries
 from swath.domain.status import RunStatus
 from swath.embedded.ports import free_port
 from swath.settings import Settings
-from tests.conftest import serve_api
+from tests.conftest import make_key, serve_api
 from tests.utils.loopback_http import serving
+from tests.utils.polling import eventually
 from tests.utils.runs_helpers import insert_run, sample_inputs
 
 LISTENERS = 100
@@ -166,3 +169,48 @@ async def test_prefer_wait_answers_202_for_a_slow_run(client: httpx.AsyncClient)
     assert response.json()["status"] in ("queued", "processing")
     without = await client.post("/v1/runs", json={"model": "crop-classifier", "inputs": sample_inputs(1)})
     assert without.status_code == 202 and "preference-applied" not in without.headers
+
+
+async def test_a_tenant_holds_at_most_its_cap_of_streams_and_waits(
+    settings: Settings, workers: None, db: asyncpg.Pool
+) -> None:
+    """Each open stream or wait is a connection of the one API process every tenant shares."""
+    mine = Settings(**{**settings.model_dump(), "api_port": free_port(), "streams_per_tenant": 2})
+    app = create_app(mine)
+    tenant = f"streams-{uuid.uuid4().hex[:8]}"
+    key = await make_key(db, tenant, ["runs:read", "runs:write"])
+    other_tenant = f"other-{uuid.uuid4().hex[:8]}"
+    other = await make_key(db, other_tenant, ["runs:read", "runs:write"])
+    run_id = await insert_run(db, tenant, items_total=3, processing=True)
+    async with serve_api(mine, app) as url, AsyncExitStack() as streams:
+        http = await streams.enter_async_context(
+            httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        )
+
+        reading = []  # each open stream's line reader (a reader dropped closes its stream)
+
+        async def opened() -> httpx.Response:
+            response = await streams.enter_async_context(http.stream("GET", f"/v1/runs/{run_id}/events"))
+            assert response.status_code == 200
+            reading.append(response.aiter_lines())
+            await anext(reading[-1])  # the stream is being served
+            return response
+
+        first, _ = await opened(), await opened()
+        assert api_state(app).stream_slots.in_progress(tenant) == 2
+        third = await asyncio.wait_for(http.get(f"/v1/runs/{run_id}/events"), 30)  # a stream served would never end
+        assert third.status_code == 429, third.text
+        assert third.json()["type"] == "/problems/too-many-streams" and int(third.headers["Retry-After"]) > 0
+        # At the cap, a wait is not applied: the run is answered at once.
+        waited = await http.post("/v1/runs", json={"model": "crop-classifier", "inputs": sample_inputs(1)},
+                                 headers={"Prefer": "wait=30"})
+        assert waited.status_code == 202 and "preference-applied" not in waited.headers
+        # Another tenant is not held back by this one's streams.
+        their_run = await insert_run(db, other_tenant, items_total=1, processing=True)
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {other}"}, timeout=30) as theirs:
+            async with theirs.stream("GET", f"/v1/runs/{their_run}/events") as response:
+                assert response.status_code == 200
+        await first.aclose()  # a listener leaves: its slot is given back
+        await eventually(lambda: api_state(app).stream_slots.in_progress(tenant) == 1, timeout=30)
+        again = await opened()
+        assert again.status_code == 200

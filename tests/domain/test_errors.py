@@ -21,6 +21,7 @@ OUTSIDE_THE_TREE = {
     "api.limits.BodyTooLarge",
     "api.run_body._Malformed",
     "api.run_body._NotAnObject",
+    "api.strict_json._NotJsonNumber",
 }
 #: Builtin bases that callers rely on (`except ValueError`, `except LookupError`, …).
 BUILTIN_BASES = {
