@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from swath.domain.errors import ModelRejectedError
+from swath.imagery.decoder import readable
 from swath.imagery.memory_limit import limit_address_space
 from swath.models.validation import ValidationBudget, validate_version
 
@@ -63,7 +64,7 @@ async def validate_in_child(
     sender.close()
     try:
         try:
-            await asyncio.wait_for(_readable(receiver), timeout=budget.max_seconds)
+            await asyncio.wait_for(readable(receiver), timeout=budget.max_seconds)
         except TimeoutError:
             raise ModelRejectedError(
                 f"validation (loading the model and one forward pass) took longer than {budget.max_seconds:g} s"
@@ -97,14 +98,3 @@ def _ended(exitcode: int | None, budget: ValidationBudget) -> str:
         return f"the model's runtime crashed during validation (signal {name})"
     return f"validation ended without an answer (exit code {exitcode})"
 
-
-async def _readable(conn: Connection) -> None:
-    """Until `conn` has something to read (an answer, or the end of the pipe)."""
-    loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-    fd = conn.fileno()
-    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
-    try:
-        await ready
-    finally:
-        loop.remove_reader(fd)

@@ -97,7 +97,7 @@ class _Child:
     async def call(self, name: str, args: tuple, kwargs: dict) -> tuple:
         """Send one call and wait for the child's whole answer."""
         self.conn.send((name, args, kwargs))
-        await _readable(self.conn)
+        await readable(self.conn)
         # The child is writing its answer now: reading it takes as long as the copy, not the decode.
         return await asyncio.to_thread(self.conn.recv)
 
@@ -107,8 +107,9 @@ class _Child:
         self.conn.close()
 
 
-async def _readable(conn: Connection) -> None:
-    """Wait on the event loop, holding no thread, until `conn` has an answer (or closed)."""
+async def readable(conn: Connection) -> None:
+    """Wait on the event loop, holding no thread, until `conn` (a pipe from a child process) has an
+    answer, or is closed."""
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
     fd = conn.fileno()
